@@ -1,0 +1,1 @@
+"""model_cards package of xner."""

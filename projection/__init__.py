@@ -1,0 +1,1 @@
+"""projection package of xner."""
