@@ -1,0 +1,101 @@
+"""``xner project``: run translate-train or translate-test from flags and/or a YAML config."""
+
+from __future__ import annotations
+
+import json
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "project",
+        help="project NER annotations onto another language (translate-train / translate-test)",
+        description="Flags override the values of --config.",
+    )
+    p.add_argument("--config", help="YAML file with the keys of projection.pipelines.ProjectionConfig")
+    p.add_argument("--mode", choices=["translate-train", "translate-test"])
+    p.add_argument("--corpus", help="translate-train: the labelled source corpus; translate-test: the target corpus")
+    p.add_argument("--data-dir")
+    p.add_argument("--source-lang")
+    p.add_argument("--target-langs", help="comma-separated target languages")
+    p.add_argument("--splits", help="comma-separated splits (default: all)")
+    p.add_argument("--max-samples", type=int, help="first N sentences of each split")
+    p.add_argument("--translator", choices=["pretranslated", "apertium", "hf"])
+    p.add_argument("--translator-model", help="hf: a seq2seq model id or path (NLLB-200, M2M100, Marian)")
+    p.add_argument("--parallel-corpus", help="pretranslated: the corpus holding the target side (default: --corpus)")
+    p.add_argument("--aligner", choices=["eflomal", "embedding", "simalign"])
+    p.add_argument("--aligner-model", help="embedding/simalign: an encoder id or path")
+    p.add_argument("--layer", type=int, help="embedding/simalign: hidden layer")
+    p.add_argument("--align-method", choices=["argmax", "itermax", "match"], help="embedding/simalign matching")
+    p.add_argument("--symmetrization", help="eflomal: intersection, union, grow-diag-final-and, ...")
+    p.add_argument("--extra-parallel", nargs=2, metavar=("SRC_TXT", "TGT_TXT"), help="eflomal: more parallel text")
+    p.add_argument("--method", choices=["heuristic", "candidates"])
+    p.add_argument("--solver", choices=["greedy", "ilp", "bipartite"], help="candidates: the solver")
+    p.add_argument("--max-ngram", type=int, help="candidates: longest n-gram candidate")
+    p.add_argument("--merge-distance", type=int, help="heuristic: largest gap merged")
+    p.add_argument("--length-ratio", type=float, help="heuristic: run length / entity length must exceed it")
+    p.add_argument("--tagger", help="translate-test: source-language NER model id or path")
+    p.add_argument("--output-dir")
+    p.add_argument("--num-proc", type=int)
+    p.set_defaults(func=run)
+
+
+def config_from_args(args):
+    from projection.pipelines import ProjectionConfig
+
+    values: dict = {}
+    if args.config:
+        import yaml
+
+        with open(args.config, encoding="utf-8") as handle:
+            values = yaml.safe_load(handle) or {}
+        if not isinstance(values, dict):
+            raise ValueError(f"{args.config}: expected a mapping of settings")
+    simple = {"mode": args.mode, "corpus": args.corpus, "data_dir": args.data_dir, "source_lang": args.source_lang,
+              "max_samples": args.max_samples, "parallel_corpus": args.parallel_corpus,
+              "output_dir": args.output_dir, "num_proc": args.num_proc}
+    values.update({k: v for k, v in simple.items() if v is not None})
+    if args.target_langs:
+        values["target_langs"] = args.target_langs.split(",")
+    if args.splits:
+        values["splits"] = args.splits.split(",")
+    translator = dict(values.get("translator", {"kind": "pretranslated"}))
+    if args.translator:
+        translator = {"kind": args.translator} if args.translator != translator.get("kind") else translator
+    if args.translator_model:
+        translator["model"] = args.translator_model
+    aligner = dict(values.get("aligner", {"kind": "eflomal"}))
+    if args.aligner and args.aligner != aligner.get("kind"):
+        aligner = {"kind": args.aligner}
+    for key, value in (("model", args.aligner_model), ("layer", args.layer), ("method", args.align_method),
+                       ("symmetrization", args.symmetrization), ("extra_parallel", args.extra_parallel)):
+        if value is not None:
+            aligner[key] = value
+    method = dict(values.get("method", {"name": "heuristic"}))
+    if args.method and args.method != method.get("name"):
+        method = {"name": args.method}
+    for key, value in (("solver", args.solver), ("max_ngram", args.max_ngram),
+                       ("merge_distance", args.merge_distance), ("length_ratio", args.length_ratio)):
+        if value is not None:
+            method[key] = value
+    values.update(translator=translator, aligner=aligner, method=method)
+    if args.tagger:
+        values["tagger"] = {**values.get("tagger", {}), "model": args.tagger}
+    for required in ("corpus", "target_langs"):
+        if required not in values:
+            raise ValueError(f"--{required.replace('_', '-')} is required (or give it in --config)")
+    return ProjectionConfig.from_dict(values)
+
+
+def run(args) -> int:
+    from projection.pipelines import run_projection
+
+    config = config_from_args(args)
+    summary = run_projection(config)
+    for lang, info in summary["languages"].items():
+        for split, s in info["splits"].items():
+            gold = f", F1 vs gold {s['gold']['f1']:.3f}" if s.get("gold") else ""
+            print(f"{lang}/{split}: {s['rows']} rows, {s['projected']}/{s['entities']} entities projected"
+                  f" ({s['dropped']} dropped, {s['rows_with_error']} rows flagged){gold}")
+        print(f"{lang}: saved to {info['path']} in {info['seconds']} s")
+    print(f"summary: {config.output_dir}/projection_summary.json")
+    return 0

@@ -1,0 +1,271 @@
+"""translate-train and translate-test: chains of the projection transforms, from Python or YAML.
+
+translate-train
+    labelled source sentence -> MT into the target language (or a parallel corpus' sentence)
+    -> target words -> align source/target words -> project the source entities.
+translate-test (Politov et al. 2025)
+    unlabelled original target sentence -> MT into the source language -> tag the translation
+    with a source NER model -> align -> project back onto the ORIGINAL target words.
+
+:func:`run_projection` runs a :class:`ProjectionConfig` for each target language, saves a
+``DatasetDict`` per language under ``output_dir/<lang>/`` and writes ``projection_summary.json``:
+totals of projected/dropped entities per type and, where the target side has gold tags, the
+projection's entity-level F1 against them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import time
+from typing import Any, Optional, Sequence
+
+import datasets
+
+from dataset_builders import corpus_spec, load_corpus
+from projection.transforms import Align, Project, SourceEntities, Translate, add_parallel, projection_summary
+
+logger = logging.getLogger(__name__)
+
+MODES = ("translate-train", "translate-test")
+
+
+@dataclasses.dataclass
+class ProjectionConfig:
+    """What to project and how; every field has the meaning of the same key in the YAML file.
+
+    translator: ``{"kind": "pretranslated"}`` (a sentence-parallel corpus: ``corpus`` in the target
+        language, or ``parallel_corpus``), ``{"kind": "apertium"}`` or ``{"kind": "hf", "model": ...,
+        "num_beams": 4, "batch_size": 16}``.
+    aligner: ``{"kind": "eflomal", "symmetrization": ..., "runs": 1, "extra_parallel": [src, tgt]}``,
+        ``{"kind": "embedding", "model": ..., "layer": 8, "method": "itermax"}`` or ``{"kind": "simalign", ...}``.
+    method: ``{"name": "heuristic", "merge_distance": 1, "length_ratio": 0.8}`` or
+        ``{"name": "candidates", "solver": "greedy"|"ilp"|"bipartite", "max_ngram": ..., "weights": {...}}``.
+    tagger (translate-test): ``{"model": PATH_OR_ID, "type_map": {"MISC": null}}``.
+    """
+
+    corpus: str
+    target_langs: list[str]
+    mode: str = "translate-train"
+    source_lang: str = "en"
+    data_dir: Optional[str] = None
+    splits: Optional[list[str]] = None
+    translator: dict = dataclasses.field(default_factory=lambda: {"kind": "pretranslated"})
+    aligner: dict = dataclasses.field(default_factory=lambda: {"kind": "eflomal"})
+    method: dict = dataclasses.field(default_factory=lambda: {"name": "heuristic"})
+    tagger: Optional[dict] = None
+    parallel_corpus: Optional[str] = None
+    output_dir: str = "xner-output/projection"
+    max_samples: Optional[int] = None
+    num_proc: Optional[int] = None
+
+    def __post_init__(self):
+        if self.mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
+        if isinstance(self.target_langs, str):
+            self.target_langs = [self.target_langs]
+        if not self.target_langs:
+            raise ValueError("target_langs is empty")
+        for key in ("translator", "aligner"):
+            if "kind" not in getattr(self, key):
+                raise ValueError(f"{key} needs a 'kind'")
+        if "name" not in self.method:
+            raise ValueError("method needs a 'name'")
+        if self.mode == "translate-test" and not self.tagger:
+            raise ValueError("translate-test needs a tagger: {model: PATH_OR_HUB_ID}")
+        if self.mode == "translate-test" and self.translator["kind"] == "pretranslated":
+            raise ValueError("translate-test translates the original target text: choose an MT translator")
+        corpus_spec(self.corpus)  # unknown corpus: error now, not after an hour
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "ProjectionConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(values) - known
+        if unknown:
+            raise ValueError(f"unknown key(s) {sorted(unknown)} in projection config; known: {sorted(known)}")
+        return cls(**values)
+
+    @classmethod
+    def from_yaml(cls, path: str) -> "ProjectionConfig":
+        import yaml
+
+        with open(path, encoding="utf-8") as handle:
+            values = yaml.safe_load(handle) or {}
+        if not isinstance(values, dict):
+            raise ValueError(f"{path}: expected a mapping of settings")
+        return cls.from_dict(values)
+
+
+def build_translator(spec: dict, src_lang: str, tgt_lang: str):
+    spec = dict(spec)
+    kind = spec.pop("kind")
+    if kind == "hf":
+        from projection.translate_hf import HFTranslator
+
+        return HFTranslator(spec.pop("model"), src_lang, tgt_lang, **spec)
+    if kind == "apertium":
+        from projection.translate_apertium import ApertiumTranslator
+
+        return ApertiumTranslator((src_lang, tgt_lang), **spec)
+    raise ValueError(f"unknown translator kind {kind!r}; choose 'pretranslated', 'apertium' or 'hf'")
+
+
+def build_aligner(spec: dict):
+    spec = dict(spec)
+    kind = spec.pop("kind")
+    if kind == "eflomal":
+        from projection.eflomal_aligner import EflomalAligner
+
+        if spec.get("extra_parallel") is not None:
+            spec["extra_parallel"] = tuple(spec["extra_parallel"])
+        return EflomalAligner(**spec)
+    if kind in ("embedding", "simalign"):
+        method = spec.pop("method", "itermax")
+        if kind == "embedding":
+            from projection.embedding_aligner import EmbeddingAligner as cls
+        else:
+            from projection.simalign_reference import SimAlignReference as cls
+        return _OneMethod(cls(spec.pop("model"), **spec), method)
+    raise ValueError(f"unknown aligner kind {kind!r}; choose 'eflomal', 'embedding' or 'simalign'")
+
+
+class _OneMethod:
+    """An embedding aligner restricted to one matching method, with the ``align`` protocol."""
+
+    def __init__(self, aligner, method: str):
+        self.aligner, self.method = aligner, method
+
+    @property
+    def config(self) -> dict:
+        return {**self.aligner.config, "method": self.method}
+
+    @property
+    def device(self):
+        return getattr(self.aligner, "device", None)
+
+    @device.setter
+    def device(self, value):
+        self.aligner.device = value
+
+    def align(self, src, tgt):
+        return self.aligner.align(src, tgt, method=self.method)
+
+
+def build_projector(spec: dict, label_names: Sequence[str], **columns) -> Project:
+    spec = dict(spec)
+    name = spec.pop("name")
+    return Project(label_names, method=name, **columns, **spec)
+
+
+def translate_train(
+    source: datasets.Dataset,
+    aligner,
+    projector_spec: dict,
+    translator=None,
+    parallel: Optional[datasets.Dataset] = None,
+    target_lang: Optional[str] = None,
+    num_proc: Optional[int] = None,
+) -> datasets.Dataset:
+    """Project a labelled source dataset onto its translation (MT ``translator`` or ``parallel`` rows)."""
+    if (translator is None) == (parallel is None):
+        raise ValueError("give exactly one of translator= and parallel=")
+    ds = SourceEntities().apply(source, num_proc=num_proc)
+    if parallel is not None:
+        ds = add_parallel(ds, parallel)
+    else:
+        ds = Translate(translator, target_lang=target_lang).apply(ds, num_proc=num_proc)
+    ds = Align(aligner).apply(ds)
+    label_names = source.features["ner_tags"].feature.names
+    return build_projector(projector_spec, label_names).apply(ds, num_proc=num_proc)
+
+
+def translate_test(
+    target: datasets.Dataset,
+    translator,
+    tagger,
+    aligner,
+    projector_spec: dict,
+    label_names: Sequence[str],
+    source_lang: str = "en",
+    num_proc: Optional[int] = None,
+) -> datasets.Dataset:
+    """Label original target sentences: MT to the source language, tag, align back, project."""
+    ds = Translate(translator, target_lang=source_lang).apply(target, num_proc=num_proc)
+    ds = tagger.apply(ds)
+    ds = Align(aligner, source_column="translation_tokens", target_column="tokens").apply(ds)
+    projector = build_projector(projector_spec, label_names, source_column="translation_tokens", target_column="tokens")
+    return projector.apply(ds, num_proc=num_proc)
+
+
+def _gold_f1(ds: datasets.Dataset, gold_column: str) -> Optional[dict]:
+    if gold_column not in ds.column_names:
+        return None
+    from training.metrics import load_metric
+
+    gold_names = ds.features[gold_column].feature.names
+    names = ds.features["projected_tags"].feature.names
+    result = load_metric().compute(
+        predictions=[[names[i] for i in row] for row in ds["projected_tags"]],
+        references=[[gold_names[i] for i in row] for row in ds[gold_column]],
+    )
+    return {
+        "precision": result["overall_precision"],
+        "recall": result["overall_recall"],
+        "f1": result["overall_f1"],
+        "per_type": {k: v for k, v in result.items() if isinstance(v, dict)},
+    }
+
+
+def _limit(dd: datasets.DatasetDict, n: Optional[int]) -> datasets.DatasetDict:
+    return dd if n is None else datasets.DatasetDict({s: d.select(range(min(n, len(d)))) for s, d in dd.items()})
+
+
+def run_projection(config: ProjectionConfig) -> dict:
+    """Run ``config`` for every target language; returns (and writes) the summary."""
+    summary: dict[str, Any] = {"config": dataclasses.asdict(config), "languages": {}}
+    os.makedirs(config.output_dir, exist_ok=True)
+    aligner = build_aligner(config.aligner)
+    for lang in config.target_langs:
+        started = time.perf_counter()
+        if config.mode == "translate-train":
+            dd = _limit(load_corpus(config.corpus, config.data_dir, config.source_lang, config.splits), config.max_samples)
+            out = datasets.DatasetDict()
+            for split, source in dd.items():
+                if config.translator["kind"] == "pretranslated":
+                    parallel_name = config.parallel_corpus or config.corpus
+                    parallel = load_corpus(parallel_name, config.data_dir, lang, [split])[split]
+                    parallel = parallel.select(range(min(len(parallel), len(source))))
+                    out[split] = translate_train(source, aligner, config.method, parallel=parallel, num_proc=config.num_proc)
+                else:
+                    translator = build_translator(config.translator, config.source_lang, lang)
+                    out[split] = translate_train(source, aligner, config.method, translator=translator,
+                                                 target_lang=lang, num_proc=config.num_proc)
+            gold_column = "translation_ner_tags"
+        else:
+            from projection.tagging import Tag
+
+            dd = _limit(load_corpus(config.corpus, config.data_dir, lang, config.splits), config.max_samples)
+            tagger_spec = dict(config.tagger)
+            tagger = Tag(tagger_spec.pop("model"), **tagger_spec)
+            translator = build_translator(config.translator, lang, config.source_lang)
+            label_names = corpus_spec(config.corpus).scheme.label_names
+            out = datasets.DatasetDict({
+                split: translate_test(ds, translator, tagger, aligner, config.method, label_names,
+                                      source_lang=config.source_lang, num_proc=config.num_proc)
+                for split, ds in dd.items()
+            })
+            gold_column = "ner_tags"
+        path = os.path.join(config.output_dir, lang)
+        out.save_to_disk(path)
+        summary["languages"][lang] = {
+            "path": path,
+            "seconds": round(time.perf_counter() - started, 2),
+            "splits": {
+                split: {**projection_summary(ds), "gold": _gold_f1(ds, gold_column)} for split, ds in out.items()
+            },
+        }
+    with open(os.path.join(config.output_dir, "projection_summary.json"), "w", encoding="utf-8") as handle:
+        json.dump(summary, handle, indent=2)
+    return summary
