@@ -96,13 +96,15 @@ class HFTranslator:
         self._load(device)
         order = sorted((i for i, t in enumerate(texts) if t.strip()), key=lambda i: -len(texts[i]))
         out = [""] * len(texts)
-        gen_kwargs = {"num_beams": self.num_beams, "max_length": self.max_length}
+        # Never ask for more positions than the model has (small models have few).
+        max_length = min(self.max_length, getattr(self._model.config, "max_position_embeddings", None) or self.max_length)
+        gen_kwargs = {"num_beams": self.num_beams, "max_length": max_length}
         if self._forced_bos is not None:
             gen_kwargs["forced_bos_token_id"] = self._forced_bos
         for start in range(0, len(order), self.batch_size):
             idx = order[start : start + self.batch_size]
             enc = self._tokenizer(
-                [texts[i] for i in idx], return_tensors="pt", padding=True, truncation=True, max_length=self.max_length
+                [texts[i] for i in idx], return_tensors="pt", padding=True, truncation=True, max_length=max_length
             ).to(self._model.device)
             with torch.inference_mode():
                 generated = self._model.generate(**enc, **gen_kwargs)
