@@ -28,7 +28,7 @@ def register(subparsers) -> None:
     p.add_argument("--align-method", choices=["argmax", "itermax", "match"], help="embedding/simalign matching")
     p.add_argument("--symmetrization", help="eflomal: intersection, union, grow-diag-final-and, ...")
     p.add_argument("--extra-parallel", nargs=2, metavar=("SRC_TXT", "TGT_TXT"), help="eflomal: more parallel text")
-    p.add_argument("--method", choices=["heuristic", "candidates"])
+    p.add_argument("--method", choices=["heuristic", "candidates", "backtranslation"])
     p.add_argument("--solver", choices=["greedy", "ilp", "bipartite"], help="candidates: the solver")
     p.add_argument("--max-ngram", type=int, help="candidates: longest n-gram candidate")
     p.add_argument("--merge-distance", type=int, help="heuristic: largest gap merged")

@@ -41,8 +41,10 @@ class ProjectionConfig:
         "num_beams": 4, "batch_size": 16}``.
     aligner: ``{"kind": "eflomal", "symmetrization": ..., "runs": 1, "extra_parallel": [src, tgt]}``,
         ``{"kind": "embedding", "model": ..., "layer": 8, "method": "itermax"}`` or ``{"kind": "simalign", ...}``.
-    method: ``{"name": "heuristic", "merge_distance": 1, "length_ratio": 0.8}`` or
-        ``{"name": "candidates", "solver": "greedy"|"ilp"|"bipartite", "max_ngram": ..., "weights": {...}}``.
+    method: ``{"name": "heuristic", "merge_distance": 1, "length_ratio": 0.8}``,
+        ``{"name": "candidates", "solver": "greedy"|"ilp"|"bipartite", "max_ngram": ..., "weights": {...}}`` or
+        ``{"name": "backtranslation", "translator": {"kind": "apertium", "mode": "html"}, ...}`` (the marked
+        source is translated into the target language, then aligned monolingually; no aligner needed).
     tagger (translate-test): ``{"model": PATH_OR_ID, "type_map": {"MISC": null}}``.
     """
 
@@ -153,10 +155,22 @@ class _OneMethod:
         return self.aligner.align(src, tgt, method=self.method)
 
 
-def build_projector(spec: dict, label_names: Sequence[str], **columns) -> Project:
+def build_projector(spec: dict, label_names: Sequence[str], src_lang: str = "en", tgt_lang: Optional[str] = None,
+                    **columns):
+    """``Project`` for heuristic / candidates; ``Backtranslate`` (marker-based, needs no aligner) for backtranslation."""
     spec = dict(spec)
     name = spec.pop("name")
+    if name == "backtranslation":
+        from projection.backtranslation import Backtranslate
+
+        translator_spec = {"kind": "apertium", "mode": "html", **spec.pop("translator", {})}
+        translator = build_translator(translator_spec, src_lang, tgt_lang)
+        return Backtranslate(translator, tgt_lang, label_names, **columns, **spec)
     return Project(label_names, method=name, **columns, **spec)
+
+
+def needs_aligner(method_spec: dict) -> bool:
+    return method_spec.get("name") != "backtranslation"
 
 
 def translate_train(
@@ -167,6 +181,7 @@ def translate_train(
     parallel: Optional[datasets.Dataset] = None,
     target_lang: Optional[str] = None,
     num_proc: Optional[int] = None,
+    source_lang: str = "en",
 ) -> datasets.Dataset:
     """Project a labelled source dataset onto its translation (MT ``translator`` or ``parallel`` rows)."""
     if (translator is None) == (parallel is None):
@@ -176,9 +191,10 @@ def translate_train(
         ds = add_parallel(ds, parallel)
     else:
         ds = Translate(translator, target_lang=target_lang).apply(ds, num_proc=num_proc)
-    ds = Align(aligner).apply(ds)
+    if needs_aligner(projector_spec):
+        ds = Align(aligner).apply(ds)
     label_names = source.features["ner_tags"].feature.names
-    return build_projector(projector_spec, label_names).apply(ds, num_proc=num_proc)
+    return build_projector(projector_spec, label_names, source_lang, target_lang).apply(ds, num_proc=num_proc)
 
 
 def translate_test(
@@ -190,12 +206,15 @@ def translate_test(
     label_names: Sequence[str],
     source_lang: str = "en",
     num_proc: Optional[int] = None,
+    target_lang: Optional[str] = None,
 ) -> datasets.Dataset:
     """Label original target sentences: MT to the source language, tag, align back, project."""
     ds = Translate(translator, target_lang=source_lang).apply(target, num_proc=num_proc)
     ds = tagger.apply(ds)
-    ds = Align(aligner, source_column="translation_tokens", target_column="tokens").apply(ds)
-    projector = build_projector(projector_spec, label_names, source_column="translation_tokens", target_column="tokens")
+    if needs_aligner(projector_spec):
+        ds = Align(aligner, source_column="translation_tokens", target_column="tokens").apply(ds)
+    projector = build_projector(projector_spec, label_names, source_lang, target_lang,
+                                source_column="translation_tokens", target_column="tokens")
     return projector.apply(ds, num_proc=num_proc)
 
 
@@ -226,7 +245,7 @@ def run_projection(config: ProjectionConfig) -> dict:
     """Run ``config`` for every target language; returns (and writes) the summary."""
     summary: dict[str, Any] = {"config": dataclasses.asdict(config), "languages": {}}
     os.makedirs(config.output_dir, exist_ok=True)
-    aligner = build_aligner(config.aligner)
+    aligner = build_aligner(config.aligner) if needs_aligner(config.method) else None
     for lang in config.target_langs:
         started = time.perf_counter()
         if config.mode == "translate-train":
@@ -237,11 +256,13 @@ def run_projection(config: ProjectionConfig) -> dict:
                     parallel_name = config.parallel_corpus or config.corpus
                     parallel = load_corpus(parallel_name, config.data_dir, lang, [split])[split]
                     parallel = parallel.select(range(min(len(parallel), len(source))))
-                    out[split] = translate_train(source, aligner, config.method, parallel=parallel, num_proc=config.num_proc)
+                    out[split] = translate_train(source, aligner, config.method, parallel=parallel, target_lang=lang,
+                                                 num_proc=config.num_proc, source_lang=config.source_lang)
                 else:
                     translator = build_translator(config.translator, config.source_lang, lang)
                     out[split] = translate_train(source, aligner, config.method, translator=translator,
-                                                 target_lang=lang, num_proc=config.num_proc)
+                                                 target_lang=lang, num_proc=config.num_proc,
+                                                 source_lang=config.source_lang)
             gold_column = "translation_ner_tags"
         else:
             from projection.tagging import Tag
@@ -253,7 +274,7 @@ def run_projection(config: ProjectionConfig) -> dict:
             label_names = corpus_spec(config.corpus).scheme.label_names
             out = datasets.DatasetDict({
                 split: translate_test(ds, translator, tagger, aligner, config.method, label_names,
-                                      source_lang=config.source_lang, num_proc=config.num_proc)
+                                      source_lang=config.source_lang, num_proc=config.num_proc, target_lang=lang)
                 for split, ds in dd.items()
             })
             gold_column = "ner_tags"

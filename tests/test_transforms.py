@@ -173,3 +173,20 @@ def test_cli_project_on_real_europarl(real_data_dir, tmp_path, capsys):
     ds = datasets.load_from_disk(str(out_dir / "es"))["test"]
     assert ds.features["projected_tags"].feature.names == NAMES
     assert len(ds) == 300
+
+
+def test_cli_translate_train_with_apertium_and_backtranslation(real_data_dir, tmp_path, capsys):
+    """CoNLL-2003 English -> Spanish by Apertium, projected with markers (no aligner)."""
+    if shutil.which("apertium") is None:
+        pytest.skip("apertium is not installed (apt-get install apertium apertium-eng-spa)")
+    from xner.cli import main
+
+    out_dir = tmp_path / "bt"
+    assert main(["project", "--corpus", "conll2003", "--data-dir", str(real_data_dir), "--splits", "validation",
+                 "--max-samples", "60", "--target-langs", "es", "--translator", "apertium",
+                 "--method", "backtranslation", "--output-dir", str(out_dir)]) == 0
+    ds = datasets.load_from_disk(str(out_dir / "es"))["validation"]
+    assert {"translation", "translation_tokens", "backtranslation", "projected_tags"} <= set(ds.column_names)
+    stats = ds["projection_stats"]
+    assert sum(s["projected"] for s in stats) > 0.6 * sum(s["entities"] for s in stats)
+    assert all(s["error"] == "" for s in stats)
