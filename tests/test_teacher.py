@@ -1,0 +1,233 @@
+"""The teacher and the shared training loop on a tiny local BERT and the built-in xner sample corpus.
+
+Covers: a few-step run that saves a reloadable model with id2label; resume equality (interrupted
+then resumed == uninterrupted, bit for bit on CPU) through the loop and through the CLI; a
+non-finite loss stopping the run with a clear error while the last checkpoint stays usable;
+trackers; and ``accelerate launch -m training.teacher`` in a subprocess.
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+
+import datasets
+import pytest
+import torch
+from accelerate import Accelerator
+from accelerate.state import AcceleratorState, GradientState
+from accelerate.tracking import GeneralTracker
+from accelerate.utils import set_seed
+from safetensors.torch import load_file
+from transformers import AutoModelForTokenClassification, AutoTokenizer
+
+from dataset_builders import load_corpus
+from tests.tiny_models import build_tiny_bert
+from training import teacher
+from training.collate import TokenCollator, build_dataloader
+from training.features import TokenAligner, tokenize_dataset
+from training.loop import EvalSet, LoopConfig, NerEvaluator, NonFiniteLossError, make_accelerator, train
+from training.teacher import token_cross_entropy
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture(autouse=True)
+def fresh_accelerate_state():
+    """Each run below stands for a new process: no accelerate state may leak from one to the next."""
+    AcceleratorState._reset_state(True)
+    GradientState._reset_state()
+    yield
+    AcceleratorState._reset_state(True)
+    GradientState._reset_state()
+
+
+@pytest.fixture(scope="module")
+def sample():
+    return load_corpus("xner-sample")["train"]  # 18 sentences, CoNLL labels
+
+
+@pytest.fixture(scope="module")
+def encoder(tmp_path_factory, sample):
+    """A bare tiny BERT encoder: the teacher adds the classification head, as with a real checkpoint."""
+    texts = [" ".join(tokens) for tokens in sample["tokens"]]
+    return build_tiny_bert(str(tmp_path_factory.mktemp("encoder")), texts)
+
+
+@pytest.fixture(scope="module")
+def dataset_dir(tmp_path_factory, sample):
+    path = str(tmp_path_factory.mktemp("data") / "dd")
+    datasets.DatasetDict({"train": sample, "validation": sample.select(range(6)), "test": sample.select(range(6, 12))}).save_to_disk(path)
+    return path
+
+
+def teacher_args(encoder, output_dir, *extra):
+    return ["--model_name_or_path", encoder, "--output_dir", str(output_dir), "--per_device_train_batch_size", "4",
+            "--learning_rate", "1e-3", "--seed", "3", *extra]  # fmt: skip
+
+
+def test_few_steps_save_a_model_with_labels(encoder, dataset_dir, tmp_path):
+    out = tmp_path / "teacher"
+    assert teacher.main(teacher_args(encoder, out, "--dataset", dataset_dir, "--num_train_epochs", "2", "--checkpointing_steps", "epoch")) == 0
+    names = load_corpus("xner-sample")["train"].features["ner_tags"].feature.names
+    model = AutoModelForTokenClassification.from_pretrained(out)
+    assert model.config.id2label == dict(enumerate(names)) and model.config.label2id == {n: i for i, n in enumerate(names)}
+    assert AutoTokenizer.from_pretrained(out).is_fast
+    results = json.loads((out / "results.json").read_text())
+    assert [e["epoch"] for e in results["epochs"]] == [0, 1] and results["completed_steps"] == 10
+    assert {"validation", "test"} <= set(results["epochs"][0]) and "overall_f1" in results["epochs"][1]["test"]
+    assert results["best"]["epoch"] in (0, 1) and results["train_tokens_per_s"] > 0
+    assert sorted(os.listdir(out / "checkpoints")) == ["epoch_0", "epoch_1"]
+
+
+def loop_setup(encoder, sample, output_dir, accelerator=None, **config):
+    """A tiny classifier, length-grouped batches of 2 and a dev evaluator, seeded like a fresh process."""
+    names = sample.features["ner_tags"].feature.names
+    config = LoopConfig(output_dir=str(output_dir), learning_rate=1e-3, **config)
+    accelerator = accelerator or make_accelerator(config)
+    set_seed(0)
+    model = AutoModelForTokenClassification.from_pretrained(
+        encoder, id2label=dict(enumerate(names)), label2id={n: i for i, n in enumerate(names)}
+    )
+    tokenizer = AutoTokenizer.from_pretrained(encoder)
+    collator = TokenCollator(tokenizer.pad_token_id)
+    features = tokenize_dataset(sample, TokenAligner(tokenizer, label_names=names))
+    dev = sample.select(range(6))
+    evaluator = NerEvaluator(
+        accelerator,
+        {"validation": EvalSet(features.select(range(6)), [[names[t] for t in tags] for tags in dev["ner_tags"]])},
+        dict(enumerate(names)), batch_size=4, collator=collator,
+    )  # fmt: skip
+    loader = build_dataloader(features, 2, collator, shuffle=True, seed=0)
+    return model, loader, config, accelerator, evaluator
+
+
+def test_resume_gives_the_same_weights_as_an_uninterrupted_run(encoder, sample, tmp_path):
+    # 9 batches of 2 per epoch, 2 micro-batches per step: steps end mid-epoch and at the odd last batch.
+    settings = dict(num_train_epochs=2, gradient_accumulation_steps=2, checkpointing_steps=3)
+    model, loader, config, accelerator, evaluator = loop_setup(encoder, sample, tmp_path / "straight", **settings)
+    straight = train(model, loader, token_cross_entropy, config, accelerator, evaluate=evaluator)
+    expected = {k: v.clone() for k, v in model.state_dict().items()}
+    assert straight.completed_steps == 10
+
+    calls = []
+
+    def crashing_loss(outputs, batch):
+        calls.append(1)
+        if len(calls) == 13:  # epoch 1, batch 4: inside step 7, after the step-6 checkpoint
+            raise KeyboardInterrupt("simulated crash")
+        return token_cross_entropy(outputs, batch)
+
+    model, loader, config, accelerator, evaluator = loop_setup(encoder, sample, tmp_path / "crashed", **settings)
+    with pytest.raises(KeyboardInterrupt):
+        train(model, loader, crashing_loss, config, accelerator, evaluate=evaluator)
+    assert sorted(os.listdir(tmp_path / "crashed" / "checkpoints")) == ["step_3", "step_6"]
+
+    AcceleratorState._reset_state(True)
+    GradientState._reset_state()
+    model, loader, config, accelerator, evaluator = loop_setup(
+        encoder, sample, tmp_path / "crashed", resume_from_checkpoint="latest", **settings
+    )
+    resumed = train(model, loader, token_cross_entropy, config, accelerator, evaluate=evaluator)
+    assert resumed.completed_steps == 10
+    for name, tensor in model.state_dict().items():
+        assert torch.equal(tensor, expected[name]), name
+    assert resumed.history == straight.history  # same dev metrics at each epoch end
+
+
+def test_teacher_cli_resume_matches_uninterrupted_run(encoder, tmp_path):
+    # No dev split in the built-in sample: the final model is what gets saved.
+    common = ["--corpus", "xner-sample", "--max_train_steps", "7", "--checkpointing_steps", "3"]
+    assert teacher.main(teacher_args(encoder, tmp_path / "a", *common)) == 0
+    AcceleratorState._reset_state(True)
+    GradientState._reset_state()
+    step_3 = str(tmp_path / "a" / "checkpoints" / "step_3")
+    assert teacher.main(teacher_args(encoder, tmp_path / "b", *common, "--resume_from_checkpoint", step_3)) == 0
+    a, b = load_file(tmp_path / "a" / "model.safetensors"), load_file(tmp_path / "b" / "model.safetensors")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    results = json.loads((tmp_path / "b" / "results.json").read_text())
+    assert results["completed_steps"] == 7 and results["best"]["value"] is None
+
+
+def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(encoder, sample, tmp_path):
+    calls = []
+
+    def nan_at_step_3(outputs, batch):
+        calls.append(1)
+        loss = token_cross_entropy(outputs, batch)
+        return loss * float("nan") if len(calls) == 3 else loss
+
+    model, loader, config, accelerator, evaluator = loop_setup(encoder, sample, tmp_path, checkpointing_steps=2, num_train_epochs=1)
+    with pytest.raises(NonFiniteLossError, match=r"non-finite training loss \(nan\) at step 3 .*step_2") as error:
+        train(model, loader, nan_at_step_3, config, accelerator, evaluate=evaluator)
+    assert error.value.step == 3 and error.value.last_checkpoint.endswith("step_2")
+    assert os.listdir(tmp_path / "checkpoints") == ["step_2"]
+    assert all(torch.isfinite(t).all() for t in load_file(tmp_path / "checkpoints" / "step_2" / "model.safetensors").values())
+
+    AcceleratorState._reset_state(True)
+    GradientState._reset_state()
+    model, loader, config, accelerator, evaluator = loop_setup(
+        encoder, sample, tmp_path, checkpointing_steps=2, num_train_epochs=1, resume_from_checkpoint=error.value.last_checkpoint
+    )
+    state = train(model, loader, token_cross_entropy, config, accelerator, evaluate=evaluator)
+    assert state.completed_steps == 9 and AutoModelForTokenClassification.from_pretrained(tmp_path).config.id2label[1] == "B-PER"
+
+
+class RecordingTracker(GeneralTracker):
+    name = "recording"
+    requires_logging_directory = False
+
+    def __init__(self):
+        super().__init__()
+        self.config, self.logged = None, []
+
+    @property
+    def tracker(self):
+        return self
+
+    def store_init_configuration(self, values):
+        self.config = values
+
+    def log(self, values, step=None, **kwargs):
+        self.logged.append((step, values))
+
+
+def test_trackers_receive_config_losses_and_dev_metrics(encoder, sample, tmp_path):
+    tracker = RecordingTracker()
+    model, loader, config, accelerator, evaluator = loop_setup(
+        encoder, sample, tmp_path, Accelerator(log_with=[tracker]), with_tracking=True, max_train_steps=3
+    )
+    train(model, loader, token_cross_entropy, config, accelerator, evaluate=evaluator, hparams={"seed": 0})
+    assert tracker.config["learning_rate"] == 1e-3 and tracker.config["seed"] == 0
+    assert [step for step, values in tracker.logged if "train_loss" in values] == [1, 2, 3]
+    assert any("validation_overall_f1" in values for _, values in tracker.logged)
+
+
+def test_data_errors_are_clear(encoder, dataset_dir, tmp_path):
+    with pytest.raises(ValueError, match="exactly one of --corpus"):
+        teacher.main(teacher_args(encoder, tmp_path, "--corpus", "xner-sample", "--dataset", dataset_dir))
+    with pytest.raises(ValueError, match="tag column 'projected_tags' not in the dataset"):
+        teacher.main(teacher_args(encoder, tmp_path, "--dataset", dataset_dir, "--tag-column", "projected_tags"))
+
+
+def test_register_adds_the_same_arguments_to_a_cli():
+    parser = argparse.ArgumentParser(prog="xner")
+    teacher.register(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["train-teacher", "--corpus", "conll2003", "--model_name_or_path", "m", "--output_dir", "o",
+                              "--gradient_accumulation_steps", "4", "--data-dir", "d", "--label_all_tokens"])  # fmt: skip
+    assert args.func is teacher.run and args.gradient_accumulation_steps == 4 and args.data_dir == "d" and args.label_all_tokens
+
+
+def test_accelerate_launch_runs_the_teacher(encoder, dataset_dir, tmp_path):
+    launcher = os.path.join(os.path.dirname(sys.executable), "accelerate")
+    out = tmp_path / "launched"
+    command = [launcher, "launch", "--num_processes", "1", "--num_machines", "1", "--cpu", "--mixed_precision", "no",
+               "--dynamo_backend", "no", "-m", "training.teacher",
+               *teacher_args(encoder, out, "--dataset", dataset_dir, "--max_train_steps", "3")]  # fmt: skip
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf")}
+    done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = json.loads((out / "results.json").read_text())
+    assert results["completed_steps"] == 3 and results["num_processes"] == 1
+    assert AutoModelForTokenClassification.from_pretrained(out).config.num_labels == len(results["label_names"])

@@ -1,0 +1,334 @@
+"""Teacher-student distillation strategies: each one a named, documented loss with its parameters.
+
+Every strategy is a small dataclass called as ``strategy(student_logits, batch) -> loss`` where
+
+* ``student_logits``: ``(batch, seq, n_labels)`` over the student's sub-tokens;
+* ``batch["teacher_probs"]``: ``(batch, seq, n_labels)`` teacher distributions aligned to the
+  student's sub-tokens (only meaningful where ``kd_mask`` is true; zeros elsewhere);
+* ``batch["kd_mask"]``: ``(batch, seq)`` bool, true on the first sub-token of every real word --
+  the positions a word-level teacher distribution is attached to (Wu et al. 2020 distil on first
+  sub-tokens only, the same positions a token classifier is trained and evaluated on). A batch
+  from :mod:`training.features` has no ``kd_mask``; its ``word_heads`` (the one head token of each
+  word, window overlaps deduplicated) marks the same tokens and is used instead;
+* ``batch["labels"]``: ``(batch, seq)`` projected tag ids with -100 where there is no projection
+  (only ``projected+kd`` reads it).
+
+All losses average over the selected tokens, computed in float32 whatever the logits' dtype, and
+return a zero that is still connected to the graph when no token is selected (a batch where a
+confidence threshold keeps nothing must not produce NaN). Build one by name with
+:func:`from_config`; :data:`STRATEGIES` lists them.
+
+References: Wu et al. 2020, "Single-/Multi-Source Cross-Lingual NER via Teacher-Student Learning on
+Unlabeled Data in Target Language" (ACL); Hinton et al. 2015, "Distilling the Knowledge in a Neural
+Network"; Wu et al. 2020, "UniTrans: Unifying Model Transfer and Data Transfer for Cross-Lingual
+Named Entity Recognition with Unlabeled Data" (IJCAI).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import Any, ClassVar, Mapping, Optional, Sequence
+
+import torch
+import torch.nn.functional as F
+
+IGNORE_INDEX = -100
+Batch = Mapping[str, torch.Tensor]
+
+
+def _batch_tensor(batch: Batch, key: str, strategy: str) -> torch.Tensor:
+    if key not in batch:
+        raise KeyError(f"strategy {strategy!r} needs batch[{key!r}]; the batch has {sorted(batch)}")
+    return batch[key]
+
+
+def _kd_mask(batch: Batch, strategy: str) -> torch.Tensor:
+    """``kd_mask``, or the features' ``word_heads`` (the same tokens) when the batch has no ``kd_mask``."""
+    key = "word_heads" if "kd_mask" not in batch and "word_heads" in batch else "kd_mask"
+    return _batch_tensor(batch, key, strategy).bool()
+
+
+def _selected(student_logits: torch.Tensor, batch: Batch, strategy: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """Rows ``(n_selected, n_labels)`` of student logits and teacher probabilities under ``kd_mask``.
+
+    Selecting by boolean indexing (rather than multiplying by the mask) keeps padding and
+    non-first sub-tokens, whose teacher rows are all zeros, out of every log/softmax, so they can
+    put neither NaN in the forward pass nor in the gradient.
+    """
+    teacher = _batch_tensor(batch, "teacher_probs", strategy)
+    mask = _kd_mask(batch, strategy)
+    if teacher.shape != student_logits.shape:
+        raise ValueError(
+            f"teacher_probs has shape {tuple(teacher.shape)} but the student logits have "
+            f"{tuple(student_logits.shape)}: teacher and student must share a label set and a tokenisation"
+        )
+    return student_logits[mask].float(), teacher[mask].float()
+
+
+def _zero(student_logits: torch.Tensor) -> torch.Tensor:
+    """A zero loss that keeps the graph (backward works, gradients are zero)."""
+    return student_logits.float().sum() * 0.0
+
+
+def _soft_mse(logits: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
+    if logits.shape[0] == 0:
+        return _zero(logits)
+    return F.mse_loss(logits.softmax(-1), teacher, reduction="mean")
+
+
+def _soft_kl(logits: torch.Tensor, teacher: torch.Tensor, temperature: float) -> torch.Tensor:
+    if logits.shape[0] == 0:
+        return _zero(logits)
+    # Tempering stored probabilities is exact: log p = z - logsumexp(z), so softmax(log p / T)
+    # equals softmax(z / T) for the teacher's own logits z. The clamp only guards exact zeros.
+    teacher_log_t = (teacher.clamp_min(torch.finfo(teacher.dtype).tiny).log() / temperature).log_softmax(-1)
+    student_log_t = (logits / temperature).log_softmax(-1)
+    kl = (teacher_log_t.exp() * (teacher_log_t - student_log_t)).sum(-1)
+    return kl.mean() * temperature**2
+
+
+def _soft_loss(name: str, logits: torch.Tensor, teacher: torch.Tensor, temperature: float) -> torch.Tensor:
+    return _soft_mse(logits, teacher) if name == "soft-mse" else _soft_kl(logits, teacher, temperature)
+
+
+def _check_temperature(strategy: str, temperature: float) -> None:
+    if not temperature > 0:
+        raise ValueError(f"{strategy}: temperature must be > 0, got {temperature}")
+
+
+def _check_soft_loss(strategy: str, soft_loss: str, temperature: float) -> None:
+    if soft_loss not in SOFT_LOSSES:
+        raise ValueError(f"{strategy}: soft_loss must be one of {SOFT_LOSSES}, got {soft_loss!r}")
+    _check_temperature(strategy, temperature)
+
+
+def similarity_weights(similarities: Sequence[float], temperature: float = 1.0) -> list[float]:
+    """Teacher weights from language similarities: ``softmax(similarities / temperature)``.
+
+    Wu et al. 2020 (multi-source) weight the teacher of source language k by a softmax over the
+    similarity between the target language and source k (they measure it with a language
+    identification model), so teachers of closer languages count more. A small temperature
+    sharpens the weights towards the most similar source; a large one tends to uniform.
+    """
+    if not similarities:
+        raise ValueError("similarity_weights needs at least one similarity value")
+    if not temperature > 0:
+        raise ValueError(f"temperature must be > 0, got {temperature}")
+    scaled = [float(s) / temperature for s in similarities]
+    top = max(scaled)
+    exps = [math.exp(s - top) for s in scaled]
+    total = sum(exps)
+    return [e / total for e in exps]
+
+
+def normalise_weights(weights: Sequence[float]) -> list[float]:
+    """Non-negative weights scaled to sum to 1 (raises on negative or all-zero weights)."""
+    if not weights or any(w < 0 for w in weights) or sum(weights) <= 0:
+        raise ValueError(f"teacher weights must be non-negative with a positive sum, got {list(weights)}")
+    total = float(sum(weights))
+    return [float(w) / total for w in weights]
+
+
+@dataclass
+class DistillationLoss:
+    """Base class: a named loss over student logits and a batch carrying teacher outputs."""
+
+    name: ClassVar[str]
+    needs_projected_labels: ClassVar[bool] = False
+
+    def __call__(self, student_logits: torch.Tensor, batch: Batch) -> torch.Tensor:
+        raise NotImplementedError
+
+    def config(self) -> dict[str, Any]:
+        """``{"name": ..., **parameters}``: what a run records and :func:`from_config` accepts back."""
+        return {"name": self.name, **dataclasses.asdict(self)}
+
+
+@dataclass
+class SoftMSE(DistillationLoss):
+    """``soft-mse``: mean squared error between student softmax and teacher probabilities.
+
+    The loss of Wu et al. 2020 (single source): ``mean over first sub-tokens and labels of
+    (softmax(s) - p_T)^2`` -- the element-wise mean of ``torch.nn.MSELoss``, as in their code.
+    Bounded and gentle on confidently wrong teachers, which is why they prefer it to KL.
+    """
+
+    name: ClassVar[str] = "soft-mse"
+
+    def __call__(self, student_logits: torch.Tensor, batch: Batch) -> torch.Tensor:
+        return _soft_mse(*_selected(student_logits, batch, self.name))
+
+
+@dataclass
+class SoftKL(DistillationLoss):
+    """``soft-kl``: ``T^2 * KL(p_T^(T) || softmax(s / T))`` per first sub-token, averaged over tokens.
+
+    Hinton et al. 2015: both distributions are softened with temperature ``T`` (the teacher's as
+    ``softmax(log p_T / T)``, identical to softening its logits) and the loss is multiplied by
+    ``T^2`` so that gradient magnitudes stay comparable across temperatures. KL is summed over
+    labels and averaged over tokens (``reduction="batchmean"`` per token). ``T = 1`` is plain KL.
+    """
+
+    name: ClassVar[str] = "soft-kl"
+    temperature: float = 1.0
+
+    def __post_init__(self):
+        _check_temperature(self.name, self.temperature)
+
+    def __call__(self, student_logits: torch.Tensor, batch: Batch) -> torch.Tensor:
+        return _soft_kl(*_selected(student_logits, batch, self.name), self.temperature)
+
+
+@dataclass
+class Hard(DistillationLoss):
+    """``hard``: cross-entropy against the teacher's argmax label (pseudo-labelling / self-training).
+
+    Throws the teacher's uncertainty away; the baseline the soft losses are compared with.
+    """
+
+    name: ClassVar[str] = "hard"
+
+    def __call__(self, student_logits: torch.Tensor, batch: Batch) -> torch.Tensor:
+        logits, teacher = _selected(student_logits, batch, self.name)
+        if logits.shape[0] == 0:
+            return _zero(student_logits)
+        return F.cross_entropy(logits, teacher.argmax(-1))
+
+
+@dataclass
+class HardConfident(DistillationLoss):
+    """``hard-confident``: ``hard``, only on tokens whose teacher max probability is ``>= threshold``.
+
+    Filters the pseudo-labels the teacher is unsure of; the loss is averaged over the kept tokens
+    only (a batch with none kept gives 0, not NaN).
+    """
+
+    name: ClassVar[str] = "hard-confident"
+    threshold: float = 0.9
+
+    def __post_init__(self):
+        if not 0.0 <= self.threshold <= 1.0:
+            raise ValueError(f"{self.name}: threshold must be in [0, 1], got {self.threshold}")
+
+    def __call__(self, student_logits: torch.Tensor, batch: Batch) -> torch.Tensor:
+        logits, teacher = _selected(student_logits, batch, self.name)
+        confidence, pseudo = teacher.max(-1)
+        keep = confidence >= self.threshold
+        if not keep.any():
+            return _zero(student_logits)
+        return F.cross_entropy(logits[keep], pseudo[keep])
+
+
+@dataclass
+class MultiTeacher(DistillationLoss):
+    """``multi-teacher``: a soft loss on a weighted average of several teachers' distributions.
+
+    The combination happens ONCE, when the ``teacher_probs`` column is built
+    (:func:`training.teacher_probs.add_teacher_probs` with ``weights=strategy.teacher_weights(k)``);
+    the loss itself is then ``soft_loss`` (``"soft-mse"`` as Wu et al. 2020, or ``"soft-kl"`` with
+    ``temperature``) on that combined distribution, so no teacher is in memory while the student
+    trains. Weights are, in order of precedence:
+
+    * ``weights``: given explicitly (normalised to sum to 1);
+    * ``similarities``: one language-similarity score per teacher, turned into weights by
+      :func:`similarity_weights` with ``similarity_temperature`` (Wu et al. 2020, multi-source);
+    * neither: uniform.
+    """
+
+    name: ClassVar[str] = "multi-teacher"
+    weights: Optional[list[float]] = None
+    similarities: Optional[list[float]] = None
+    similarity_temperature: float = 1.0
+    soft_loss: str = "soft-mse"
+    temperature: float = 1.0
+
+    def __post_init__(self):
+        if self.weights is not None and self.similarities is not None:
+            raise ValueError(f"{self.name}: give either weights or similarities, not both")
+        if self.weights is not None:
+            normalise_weights(self.weights)
+        if not self.similarity_temperature > 0:
+            raise ValueError(f"{self.name}: similarity_temperature must be > 0, got {self.similarity_temperature}")
+        _check_soft_loss(self.name, self.soft_loss, self.temperature)
+
+    def teacher_weights(self, n_teachers: int) -> list[float]:
+        """The weights (summing to 1) for combining ``n_teachers`` distributions into one column."""
+        given = self.weights if self.weights is not None else self.similarities
+        if given is not None and len(given) != n_teachers:
+            kind = "weights" if self.weights is not None else "similarities"
+            raise ValueError(f"{self.name}: {len(given)} {kind} for {n_teachers} teachers")
+        if self.weights is not None:
+            return normalise_weights(self.weights)
+        if self.similarities is not None:
+            return similarity_weights(self.similarities, self.similarity_temperature)
+        return [1.0 / n_teachers] * n_teachers
+
+    def __call__(self, student_logits: torch.Tensor, batch: Batch) -> torch.Tensor:
+        logits, teacher = _selected(student_logits, batch, self.name)
+        return _soft_loss(self.soft_loss, logits, teacher, self.temperature)
+
+
+@dataclass
+class ProjectedKD(DistillationLoss):
+    """``projected+kd``: cross-entropy on projected tags where they exist + ``alpha`` * soft loss.
+
+    As in UniTrans (Wu et al. 2020, IJCAI), the student learns from both the data-transfer signal
+    (tags projected onto the target text, ``labels``; -100 where nothing was projected) and the
+    model-transfer signal (the teacher's distribution, through ``soft_loss``). With
+    ``agree_only=True`` the cross-entropy keeps only tokens where the projected tag equals the
+    teacher's argmax -- the two independent sources voting together filter projection noise. The
+    cross-entropy is averaged over its kept tokens, the soft loss over all first sub-tokens.
+    """
+
+    name: ClassVar[str] = "projected+kd"
+    needs_projected_labels: ClassVar[bool] = True
+    alpha: float = 1.0
+    soft_loss: str = "soft-mse"
+    temperature: float = 1.0
+    agree_only: bool = False
+
+    def __post_init__(self):
+        if not self.alpha >= 0:
+            raise ValueError(f"{self.name}: alpha must be >= 0, got {self.alpha}")
+        _check_soft_loss(self.name, self.soft_loss, self.temperature)
+
+    def __call__(self, student_logits: torch.Tensor, batch: Batch) -> torch.Tensor:
+        labels = _batch_tensor(batch, "labels", self.name)
+        logits, teacher = _selected(student_logits, batch, self.name)
+        soft = _soft_loss(self.soft_loss, logits, teacher, self.temperature)
+        keep = labels != IGNORE_INDEX
+        if self.agree_only:
+            agree = batch["teacher_probs"].argmax(-1) == labels
+            keep = keep & _kd_mask(batch, self.name) & agree
+        if keep.any():
+            ce = F.cross_entropy(student_logits[keep].float(), labels[keep])
+        else:
+            ce = _zero(student_logits)
+        return ce + self.alpha * soft
+
+
+SOFT_LOSSES = ("soft-mse", "soft-kl")
+STRATEGIES: dict[str, type[DistillationLoss]] = {
+    cls.name: cls for cls in (SoftMSE, SoftKL, Hard, HardConfident, MultiTeacher, ProjectedKD)
+}
+
+
+def from_config(name: str, **params: Any) -> DistillationLoss:
+    """The strategy ``name`` built with ``params``; unknown names or parameters raise, listing the valid ones."""
+    if name not in STRATEGIES:
+        raise ValueError(f"unknown strategy {name!r}; valid strategies: {', '.join(STRATEGIES)}")
+    cls = STRATEGIES[name]
+    valid = [f.name for f in dataclasses.fields(cls)]
+    unknown = sorted(set(params) - set(valid))
+    if unknown:
+        accepted = ", ".join(valid) if valid else "none"
+        raise ValueError(f"strategy {name!r} got unknown parameter(s) {unknown}; valid parameters: {accepted}")
+    return cls(**params)
+
+
+__all__ = [
+    "DistillationLoss", "Hard", "HardConfident", "IGNORE_INDEX", "MultiTeacher", "ProjectedKD", "SOFT_LOSSES",
+    "STRATEGIES", "SoftKL", "SoftMSE", "from_config", "normalise_weights", "similarity_weights",
+]  # fmt: skip

@@ -1,0 +1,438 @@
+"""Teacher probabilities, computed once per unlabelled corpus and stored as a dataset column.
+
+Distillation (Wu et al. 2020) needs the teacher's distribution for every word of the unlabelled
+target text. Running the teacher once, as a cached ``datasets.map``, and storing the result means
+teacher and student are never in memory together, and every strategy and student reuses the
+same column. The column is WORD-level, ``teacher_probs``: ``List(List(float32))`` of shape
+``(n_words, n_labels)``, so teacher and student may use different tokenizers; next to it
+``teacher_tags`` holds the teacher's argmax per word as a ``ClassLabel`` whose names are the
+teacher's ``id2label`` -- the label set travels with the dataset (``save_to_disk``, parquet, Hub)
+and :func:`teacher_labels` reads it back.
+
+* :class:`TeacherProbabilities`: the batched map transform for one teacher (model loaded lazily,
+  pickled as its configuration only, so fingerprints are deterministic and re-runs hit the cache).
+* :func:`add_teacher_probs`: one teacher, or several combined with weights into one column (the
+  ``multi-teacher`` strategy; each teacher runs in its own pass, then is unloaded).
+* :class:`OnTheFlyTeachers`: the same word-level probabilities computed inside a training step,
+  with :func:`spread_to_subtokens` to place them on the student's sub-tokens.
+* :func:`student_features`: word-level column -> the student's windowed sub-token features,
+  with ``teacher_probs`` on each word's head token (``word_heads``, the strategies' ``kd_mask``).
+* :func:`check_label_sets`: teachers and student must share a label set.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from typing import Any, Mapping, Optional, Sequence, Union
+
+import datasets
+import numpy as np
+import torch
+from datasets import ClassLabel, List, Value
+from transformers import AutoConfig, AutoModelForTokenClassification, AutoTokenizer, PreTrainedTokenizerBase
+
+from training.features import TokenAligner, tokenize_dataset, word_probabilities
+from training.strategies import normalise_weights
+
+TEACHER_PROBS = "teacher_probs"
+TEACHER_TAGS = "teacher_tags"
+WEIGHT_FILES = (".safetensors", ".bin")
+AnyDataset = Union[datasets.Dataset, datasets.DatasetDict]
+
+
+def check_label_sets(teacher_labels: Sequence[str], student_labels: Sequence[str]) -> list[int]:
+    """Check that teacher and student share a label set; return the teacher column of each student label.
+
+    Distillation compares distributions label by label, so both sides must predict the same
+    labels. The order may differ: ``teacher_probs[..., index]`` puts teacher columns in the
+    student's order. A mismatch raises ``ValueError`` listing both sets and their differences.
+    """
+    teacher, student = list(teacher_labels), list(student_labels)
+    for side, labels in (("teacher", teacher), ("student", student)):
+        if len(set(labels)) != len(labels):
+            raise ValueError(f"the {side} label set has duplicates: {labels}")
+    if set(teacher) != set(student):
+        only_teacher = [label for label in teacher if label not in student]
+        only_student = [label for label in student if label not in teacher]
+        raise ValueError(
+            "teacher and student must share a label set; "
+            f"teacher labels: {teacher}; student labels: {student} "
+            f"(only in teacher: {only_teacher}; only in student: {only_student})"
+        )
+    return [teacher.index(label) for label in student]
+
+
+def model_fingerprint(model_name_or_path: str, revision: Optional[str] = None) -> str:
+    """A content hash of a local checkpoint (config + weight files), or ``name@revision`` for a Hub id.
+
+    Part of the transform's pickled state, so retraining a teacher into the same folder changes
+    the map fingerprint and the stale cached column is not reused.
+    """
+    if not os.path.isdir(model_name_or_path):
+        return f"{model_name_or_path}@{revision or 'main'}"
+    digest = hashlib.sha256()
+    names = sorted(n for n in os.listdir(model_name_or_path) if n == "config.json" or n.endswith(WEIGHT_FILES))
+    for name in names:
+        digest.update(name.encode())
+        with open(os.path.join(model_name_or_path, name), "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                digest.update(chunk)
+    return digest.hexdigest()
+
+
+class TeacherProbabilities:
+    """Batched ``datasets.map`` transform: words -> the teacher's word-level distributions.
+
+    Adds ``teacher_probs`` (``(n_words, n_labels)`` float32 per sentence, rows sum to 1) and
+    ``teacher_tags`` (argmax ids). Words are tokenised with the teacher's own tokenizer through
+    :class:`training.features.TokenAligner` (long sentences in windows), each word takes the
+    softmax at its head sub-token, and a word that yields no sub-token gets a one-hot ``O``
+    (the teacher never saw it). Windows are run sorted by length to keep padding low.
+
+    Only the configuration is pickled (``__getstate__``): the model and tokenizer load on first
+    use, so hashing the transform is cheap and deterministic and a re-run reuses the cache file.
+
+    Args:
+        model_name_or_path: a token-classification checkpoint (Hub id or folder).
+        batch_size: windows per forward pass.
+        max_length, stride: window size and overlap (``TokenAligner``'s defaults when None).
+        device: where the teacher runs (default: CUDA when available, else CPU); not part of the
+            fingerprint.
+        tokens_column: the words.
+        revision: Hub revision of the checkpoint.
+    """
+
+    def __init__(
+        self,
+        model_name_or_path: str,
+        *,
+        batch_size: int = 32,
+        max_length: Optional[int] = None,
+        stride: Optional[int] = None,
+        device: Optional[str] = None,
+        tokens_column: str = "tokens",
+        revision: Optional[str] = None,
+    ):
+        config = AutoConfig.from_pretrained(model_name_or_path, revision=revision)
+        self.model_name_or_path = model_name_or_path
+        self.labels = [config.id2label[i] for i in range(config.num_labels)]
+        self.batch_size = batch_size
+        self.max_length = max_length
+        self.stride = stride
+        self.tokens_column = tokens_column
+        self.revision = revision
+        self.fingerprint = model_fingerprint(model_name_or_path, revision)
+        self._device = device
+        self._model = self._tokenizer = self._aligner = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if not k.startswith("_")}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._device = None
+        self._model = self._tokenizer = self._aligner = None
+
+    @property
+    def outside_id(self) -> int:
+        """The id a word without sub-tokens is given (``O``; 0 when the label set has no ``O``)."""
+        return self.labels.index("O") if "O" in self.labels else 0
+
+    def load(self) -> None:
+        """Load tokenizer and model (no-op when loaded)."""
+        if self._model is not None:
+            return
+        device = self._device or ("cuda" if torch.cuda.is_available() else "cpu")
+        self._tokenizer = AutoTokenizer.from_pretrained(self.model_name_or_path, revision=self.revision)
+        self._aligner = TokenAligner(
+            self._tokenizer, self.max_length, self.stride, label_column=None, tokens_column=self.tokens_column
+        )
+        model = AutoModelForTokenClassification.from_pretrained(self.model_name_or_path, revision=self.revision)
+        self._model = model.to(device).eval()
+
+    def unload(self) -> None:
+        """Free the model (before the next teacher or the student is loaded)."""
+        self._model = self._tokenizer = self._aligner = None
+
+    def word_probabilities(self, sentences: Sequence[Sequence[str]]) -> list[np.ndarray]:
+        """One float32 array ``(n_words, n_labels)`` per sentence."""
+        self.load()
+        features = self._aligner({self.tokens_column: list(sentences)}, range(len(sentences)))
+        rows, masks = features["input_ids"], features["attention_mask"]
+        logits: list[Optional[np.ndarray]] = [None] * len(rows)
+        order = sorted(range(len(rows)), key=lambda r: len(rows[r]))
+        device = next(self._model.parameters()).device
+        with torch.inference_mode():
+            for start in range(0, len(order), self.batch_size):
+                chunk = order[start : start + self.batch_size]
+                window = {"input_ids": [rows[r] for r in chunk], "attention_mask": [masks[r] for r in chunk]}
+                inputs = self._tokenizer.pad(window, return_tensors="pt")
+                out = self._model(**inputs.to(device)).logits.float().cpu().numpy()
+                for r, row_logits in zip(chunk, out):
+                    logits[r] = row_logits[: len(rows[r])]
+        probs = word_probabilities(features, logits, [len(s) for s in sentences], outside_id=self.outside_id)
+        return [p.astype(np.float32) for p in probs]
+
+    def __call__(self, batch: dict[str, list]) -> dict[str, list]:
+        probs = self.word_probabilities(batch[self.tokens_column])
+        return {TEACHER_PROBS: [p.tolist() for p in probs], TEACHER_TAGS: [p.argmax(-1).tolist() for p in probs]}
+
+
+def _as_teacher(teacher: Union[str, TeacherProbabilities]) -> TeacherProbabilities:
+    return teacher if isinstance(teacher, TeacherProbabilities) else TeacherProbabilities(teacher)
+
+
+def _teacher_columns(teachers: Sequence[TeacherProbabilities]) -> tuple[list[str], list[list[int]]]:
+    """The shared label set (first teacher's order) and, per teacher, its columns in that order."""
+    if not teachers:
+        raise ValueError("at least one teacher is needed")
+    reference = teachers[0].labels
+    return list(reference), [check_label_sets(t.labels, reference) for t in teachers]
+
+
+def _resolve_weights(weights: Optional[Sequence[float]], n_teachers: int) -> list[float]:
+    """Given weights normalised to sum to 1, or uniform ones."""
+    if weights is None:
+        return [1.0 / n_teachers] * n_teachers
+    if len(weights) != n_teachers:
+        raise ValueError(f"{len(weights)} weights for {n_teachers} teachers")
+    return normalise_weights(weights)
+
+
+def combine_teacher_probs(
+    per_teacher: Sequence[Sequence[np.ndarray]], weights: Sequence[float], columns: Sequence[Sequence[int]]
+) -> list[np.ndarray]:
+    """Weighted average of several teachers' word distributions, sentence by sentence (float32).
+
+    ``per_teacher[k][i]``: teacher k's ``(n_words, n_labels)`` for sentence i; ``columns[k]``
+    reorders teacher k's labels into the shared order. Weights must sum to 1 (see
+    :func:`training.strategies.normalise_weights`), so the rows still sum to 1.
+    """
+    combined = []
+    for sentence in zip(*per_teacher):
+        total = sum(
+            w * np.asarray(p, dtype=np.float64).reshape(len(p), len(cols))[:, cols]
+            for w, p, cols in zip(weights, sentence, columns)
+        )
+        combined.append(np.asarray(total, dtype=np.float32))
+    return combined
+
+
+@dataclass
+class CombineTeachers:
+    """Batched map transform: per-teacher columns -> one weighted ``teacher_probs`` + ``teacher_tags``."""
+
+    columns: list[str]
+    weights: list[float]
+    label_columns: list[list[int]]
+
+    def __call__(self, batch: dict[str, list]) -> dict[str, list]:
+        probs = combine_teacher_probs([batch[c] for c in self.columns], self.weights, self.label_columns)
+        return {TEACHER_PROBS: [p.tolist() for p in probs], TEACHER_TAGS: [p.argmax(-1).tolist() for p in probs]}
+
+
+def _with_teacher_features(dataset: datasets.Dataset, labels: Sequence[str]) -> datasets.Features:
+    """``dataset``'s features plus the two teacher columns (tags named after ``labels``)."""
+    features = dataset.features.copy()
+    features[TEACHER_PROBS] = List(List(Value("float32")))
+    features[TEACHER_TAGS] = List(ClassLabel(names=list(labels)))
+    return features
+
+
+def add_teacher_probs(
+    dataset: AnyDataset,
+    teachers: Sequence[Union[str, TeacherProbabilities]],
+    weights: Optional[Sequence[float]] = None,
+    *,
+    batch_size: int = 256,
+    desc: str = "teacher probabilities",
+) -> AnyDataset:
+    """Add ``teacher_probs`` and ``teacher_tags`` to every split, from one teacher or several.
+
+    Several teachers must share a label set (any order; the first teacher's order is kept) and
+    are combined with ``weights`` (normalised; uniform when None) -- weights from language
+    similarity come from :meth:`training.strategies.MultiTeacher.teacher_weights`. Each teacher
+    runs in its own cached map pass and is unloaded afterwards, so only one model is in memory at
+    a time and re-weighting reuses the per-teacher passes. ``batch_size``: sentences per map batch.
+    """
+    teachers = [_as_teacher(t) for t in teachers]
+    labels, label_columns = _teacher_columns(teachers)
+    weights = _resolve_weights(weights, len(teachers))
+    if isinstance(dataset, datasets.DatasetDict):
+        return datasets.DatasetDict(
+            {
+                split: add_teacher_probs(ds, teachers, weights, batch_size=batch_size, desc=f"{desc} {split}")
+                for split, ds in dataset.items()
+            }
+        )
+    if len(teachers) == 1:
+        return _run_teacher(dataset, teachers[0], batch_size, desc)
+    columns = []
+    for k, teacher in enumerate(teachers):
+        column = f"{TEACHER_PROBS}_{k}"
+        dataset = _run_teacher(dataset, teacher, batch_size, f"{desc} (teacher {k})")
+        dataset = dataset.remove_columns(TEACHER_TAGS).rename_column(TEACHER_PROBS, column)
+        columns.append(column)
+    return dataset.map(
+        CombineTeachers(columns, list(weights), label_columns),
+        batched=True,
+        batch_size=batch_size,
+        remove_columns=columns,
+        features=_with_teacher_features(dataset.remove_columns(columns), labels),
+        desc=f"{desc} (combine)",
+    )
+
+
+def _run_teacher(
+    dataset: datasets.Dataset, teacher: TeacherProbabilities, batch_size: int, desc: str
+) -> datasets.Dataset:
+    """One teacher's cached map pass; the model is unloaded afterwards."""
+    try:
+        return dataset.map(
+            teacher,
+            batched=True,
+            batch_size=batch_size,
+            features=_with_teacher_features(dataset, teacher.labels),
+            desc=desc,
+        )
+    finally:
+        teacher.unload()
+
+
+def teacher_labels(dataset: AnyDataset) -> list[str]:
+    """The teacher label names recorded with a ``teacher_probs`` column (order of its columns)."""
+    sample = next(iter(dataset.values())) if isinstance(dataset, datasets.DatasetDict) else dataset
+    if TEACHER_TAGS not in sample.features:
+        raise KeyError(f"no {TEACHER_TAGS!r} column: add teacher probabilities with add_teacher_probs first")
+    return list(sample.features[TEACHER_TAGS].feature.names)
+
+
+class OnTheFlyTeachers:
+    """The same word-level distributions as :func:`add_teacher_probs`, computed inside a training step.
+
+    For corpora too large or too changeable to precompute. ``teachers(sentences)`` returns one
+    float32 ``(n_words, n_labels)`` array per sentence (teachers combined with ``weights``);
+    :meth:`for_batch` places them on a student batch (through :func:`spread_to_subtokens`), e.g.
+    inside a loss function: ``batch["teacher_probs"] = teachers.for_batch(batch, corpus["tokens"])``.
+    Teachers stay loaded next to the student, so this trades memory for disk.
+    """
+
+    def __init__(
+        self, teachers: Sequence[Union[str, TeacherProbabilities]], weights: Optional[Sequence[float]] = None
+    ):
+        self.teachers = [_as_teacher(t) for t in teachers]
+        self.labels, self.label_columns = _teacher_columns(self.teachers)
+        self.weights = _resolve_weights(weights, len(self.teachers))
+
+    def __call__(self, sentences: Sequence[Sequence[str]]) -> list[np.ndarray]:
+        per_teacher = [t.word_probabilities(sentences) for t in self.teachers]
+        if len(per_teacher) == 1:
+            return per_teacher[0]
+        return combine_teacher_probs(per_teacher, self.weights, self.label_columns)
+
+    def for_batch(
+        self,
+        batch: Mapping[str, torch.Tensor],
+        sentences: Sequence[Sequence[str]],
+        label_columns: Optional[Sequence[int]] = None,
+    ) -> torch.Tensor:
+        """``teacher_probs`` for a collated student batch, as a precomputed column would give it.
+
+        Rows are matched to their words through ``sentence_id`` (an index into ``sentences``, the
+        split the features were made from); each sentence runs once however many windows it has.
+        """
+        ids = batch["sentence_id"].tolist()
+        unique = sorted(set(ids))
+        probs = dict(zip(unique, self([sentences[i] for i in unique])))
+        word_ids, word_heads = batch["word_ids"], batch["word_heads"]
+        spread = spread_to_subtokens([probs[i] for i in ids], word_ids.cpu(), word_heads.cpu(), label_columns)
+        return spread.to(word_ids.device)
+
+
+def spread_to_subtokens(
+    word_probs: Sequence[np.ndarray],
+    word_ids: torch.Tensor,
+    word_heads: torch.Tensor,
+    label_columns: Optional[Sequence[int]] = None,
+) -> torch.Tensor:
+    """Word-level distributions -> ``(batch, seq, n_labels)`` on each word's head sub-token, zeros elsewhere.
+
+    ``word_probs[r]`` belongs to the sentence of batch row ``r`` (a window row gets its whole
+    sentence); ``word_ids``/``word_heads`` are the collated feature columns; ``label_columns``
+    (from :func:`check_label_sets`) puts the teacher's labels in the student's order. The result
+    is what a precomputed column becomes after :func:`student_features` and collation.
+    """
+    n_labels = np.asarray(word_probs[0]).shape[-1] if len(word_probs) else 0
+    out = torch.zeros((*word_ids.shape, n_labels), dtype=torch.float32)
+    for r, probs in enumerate(word_probs):
+        probs = torch.as_tensor(np.asarray(probs), dtype=torch.float32).reshape(-1, n_labels)
+        if label_columns is not None:
+            probs = probs[:, list(label_columns)]
+        positions = torch.nonzero(word_heads[r].bool(), as_tuple=True)[0]
+        out[r, positions] = probs[word_ids[r, positions]]
+    return out
+
+
+@dataclass
+class ReorderLabels:
+    """Batched map transform: put ``teacher_probs`` columns (and ``teacher_tags`` ids) in another label order."""
+
+    label_columns: list[int]
+
+    def __call__(self, batch: dict[str, list]) -> dict[str, list]:
+        n = len(self.label_columns)
+        probs = [
+            np.asarray(p, dtype=np.float32).reshape(len(p), n)[:, self.label_columns] for p in batch[TEACHER_PROBS]
+        ]
+        return {TEACHER_PROBS: [p.tolist() for p in probs], TEACHER_TAGS: [p.argmax(-1).tolist() for p in probs]}
+
+
+def student_features(
+    dataset: AnyDataset,
+    tokenizer: PreTrainedTokenizerBase,
+    student_labels: Sequence[str],
+    *,
+    label_column: Optional[str] = None,
+    max_length: Optional[int] = None,
+    stride: Optional[int] = None,
+    batch_size: int = 1000,
+) -> AnyDataset:
+    """A dataset with word-level ``teacher_probs`` -> the student's features (one row per window).
+
+    The teacher's columns are put in the student's label order (:func:`check_label_sets`), then
+    :class:`training.features.TokenAligner` spreads each word's distribution onto its head
+    sub-token (zeros elsewhere; ``word_heads`` marks the heads and is the strategies'
+    ``kd_mask``). ``label_column``: projected tags for ``projected+kd`` (their names must be the
+    student labels, in order).
+    """
+    sample = next(iter(dataset.values())) if isinstance(dataset, datasets.DatasetDict) else dataset
+    label_columns = check_label_sets(teacher_labels(sample), student_labels)
+    if label_column is not None:
+        names = list(sample.features[label_column].feature.names)
+        if names != list(student_labels):
+            raise ValueError(
+                f"{label_column!r} has labels {names}; the student has {list(student_labels)} (same order needed)"
+            )
+    if label_columns != list(range(len(label_columns))):
+        features = sample.features.copy()
+        features[TEACHER_TAGS] = List(ClassLabel(names=list(student_labels)))
+        dataset = dataset.map(
+            ReorderLabels(label_columns), batched=True, features=features, desc="reorder teacher labels"
+        )
+    aligner = TokenAligner(
+        tokenizer,
+        max_length,
+        stride,
+        label_column=label_column,
+        word_columns={TEACHER_PROBS: [0.0] * len(label_columns)},
+    )
+    return tokenize_dataset(dataset, aligner, batch_size=batch_size, desc="student features")
+
+
+__all__ = [
+    "CombineTeachers", "OnTheFlyTeachers", "ReorderLabels", "TEACHER_PROBS", "TEACHER_TAGS",
+    "TeacherProbabilities", "add_teacher_probs", "check_label_sets", "combine_teacher_probs", "model_fingerprint",
+    "spread_to_subtokens", "student_features", "teacher_labels",
+]  # fmt: skip
