@@ -32,6 +32,7 @@ import tempfile
 from collections import Counter
 from typing import Any, Optional, Sequence, Union
 
+from projection.configured import Configured
 from projection.symmetrize import METHODS, symmetrize
 from projection.word_split import split_words
 
@@ -79,7 +80,7 @@ def _parse_links(line: str, k: int, src_len: int, tgt_len: int, direction: str) 
     return links
 
 
-class EflomalAligner:
+class EflomalAligner(Configured):
     """Align word-split sentence pairs with eflomal and symmetrise the two directions.
 
     Args:
@@ -161,12 +162,6 @@ class EflomalAligner:
             "runs": self.runs,
             "lowercase": self.lowercase,
         }
-
-    def __getstate__(self) -> dict[str, Any]:
-        return self.config
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(**state)
 
     def __repr__(self) -> str:
         config = dict(self.config)

@@ -44,6 +44,8 @@ import numpy as np
 import torch
 from scipy.optimize import linear_sum_assignment
 
+from projection.configured import Configured
+
 Alignment = list[tuple[int, int]]
 
 METHODS = ("argmax", "itermax", "match", "forward", "reverse")
@@ -213,7 +215,7 @@ def max_weight_match(sim: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------- aligner
 
 
-class EmbeddingAligner:
+class EmbeddingAligner(Configured):
     """Word aligner over any Hugging Face encoder, with SimAlign's methods and results, batched.
 
     ``layer`` indexes ``hidden_states`` (0 = embeddings), ``token_type`` is ``"bpe"`` (align
@@ -275,16 +277,6 @@ class EmbeddingAligner:
             "device": self.device,
             "max_length": self.max_length,
         }
-
-    def __getstate__(self) -> dict[str, Any]:
-        return self.config
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(**state)
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.config.items())
-        return f"{type(self).__name__}({args})"
 
     # ------------------------------------------------------------------ public API
 

@@ -31,6 +31,8 @@ import shutil
 import subprocess
 from typing import Any, Sequence, Union
 
+from projection.configured import Configured
+
 __all__ = ["ApertiumError", "ApertiumTranslator", "ISO_639_3", "pair_name"]
 
 # ISO 639-1 -> the ISO 639-3 codes Apertium's pair names use.
@@ -68,7 +70,7 @@ def pair_name(pair: Union[str, Sequence[str]]) -> str:
     return f"{_code(src)}-{_code(tgt)}"
 
 
-class ApertiumTranslator:
+class ApertiumTranslator(Configured):
     """Translate many sentences per ``apertium`` process; see the module docstring.
 
     Args:
@@ -117,14 +119,6 @@ class ApertiumTranslator:
             "mark_unknown": self.mark_unknown,
         }
 
-    def __getstate__(self) -> dict[str, Any]:
-        return self.config
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(**state)
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in self.config.items())})"
 
     def _check_installed(self) -> None:
         src, _, tgt = self.pair.partition("-")
