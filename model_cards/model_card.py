@@ -1,0 +1,429 @@
+"""Model cards for students (and teachers), filled from what training actually did.
+
+The input is a :class:`TrainingResults` -- the ``results.json`` a training run writes (the fields
+are documented on the class; :meth:`TrainingResults.from_dict` also reads the ``results.json`` of
+``training.teacher``). :meth:`StudentCardData.from_training` turns it into card data building on
+``huggingface_hub``'s :class:`~huggingface_hub.ModelCardData`, SpanMarker-style:
+:meth:`~StudentCardData.to_dict` derives the template variables (tables, usage code),
+:meth:`~StudentCardData.to_yaml` the Hub metadata -- with ``model-index`` holding one entry per
+test set, each marked in or out of domain -- and :func:`render_model_card` renders
+``templates/model_card.md.j2``.
+
+A card is deterministic: no clock, host name or Hub look-up; local paths appear as their last
+component; framework versions are the ones the run recorded (or, when it recorded none, those of
+the environment writing the card, and the card says so).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Optional, Union
+
+from huggingface_hub import ModelCard, ModelCardData
+from huggingface_hub.repocard_data import EvalResult, eval_results_to_model_index
+from huggingface_hub.utils import yaml_dump
+
+from model_cards.rendering import (
+    fmt, hub_id, is_secret_key, markdown_table, params_text, public_name, render, scrub_paths, unique,
+)
+
+TEMPLATE = "model_card.md.j2"
+RESULTS_FILE = "results.json"
+
+STRATEGY_TEXT = {
+    None: "supervised fine-tuning (cross-entropy on the training tags)",
+    "soft-mse": "soft-label distillation: mean squared error between student and teacher probabilities on first "
+                "sub-tokens",
+    "soft-kl": "soft-label distillation: KL divergence with temperature between teacher and student distributions",
+    "hard": "hard pseudo-labels: cross-entropy on the teacher's most probable label",
+    "hard-confident": "hard pseudo-labels kept only above a teacher confidence threshold",
+    "multi-teacher": "several teachers: a weighted average of their distributions as the soft target",
+    "projected+kd": "projected labels plus distillation: cross-entropy on projected tags where they exist plus a "
+                    "soft loss",
+}
+REFERENCES = {
+    "distillation": "Wu et al. (2020), Single-/Multi-Source Cross-Lingual NER via Teacher-Student Learning on "
+                    "Unlabeled Data in Target Language, ACL 2020.",
+    "kl": "Hinton, Vinyals and Dean (2015), Distilling the Knowledge in a Neural Network.",
+    "unitrans": "Wu et al. (2020), UniTrans: Unifying Model Transfer and Data Transfer for Cross-Lingual Named "
+                "Entity Recognition with Unlabeled Data, IJCAI 2020.",
+    "lora": "Hu et al. (2022), LoRA: Low-Rank Adaptation of Large Language Models, ICLR 2022.",
+}
+HYPERPARAMETER_KEYS = (
+    "learning_rate", "per_device_train_batch_size", "per_device_eval_batch_size", "gradient_accumulation_steps",
+    "num_train_epochs", "max_train_steps", "weight_decay", "lr_scheduler_type", "num_warmup_steps", "max_grad_norm",
+    "seed", "mixed_precision", "max_length", "stride", "label_all_tokens", "num_processes",
+)
+METRICS = (("f1", "overall_f1", "F1"), ("precision", "overall_precision", "Precision"),
+           ("recall", "overall_recall", "Recall"))
+
+
+@dataclass
+class EvalSet:
+    """One evaluation of the model: a test set and the scores on it.
+
+    ``metrics`` is the output of xner's seqeval metric (``overall_precision``, ``overall_recall``,
+    ``overall_f1``, ``overall_accuracy`` and, per entity type, ``{precision, recall, f1, number}``).
+    ``in_domain`` None means: decided by comparing ``domain`` with the training data's domains.
+    """
+
+    name: str
+    metrics: dict
+    dataset: Optional[str] = None  # Hub id or xner corpus name
+    config: Optional[str] = None
+    split: str = "test"
+    language: Optional[str] = None
+    domain: Optional[str] = None
+    in_domain: Optional[bool] = None
+    num_sentences: Optional[int] = None
+    revision: Optional[str] = None
+
+
+@dataclass
+class TrainingResults:
+    """What a training run did, as its ``results.json`` records it (``to_dict``/``from_dict`` round-trip).
+
+    base_model: the encoder or checkpoint the model started from (Hub id or local path).
+    label_names: the label names in id order.
+    adapter: LoRA settings (``r``, ``lora_alpha``, ``lora_dropout``, ``target_modules``) for a LoRA
+        student, None for a full fine-tune.
+    freeze: ``{"embeddings": bool, "layers": int}`` frozen during training.
+    teachers: ``[{"model": ..., "language": ..., "weight": ..., "description": ...}]``; empty for
+        supervised training.
+    strategy: the distillation strategy's ``config()`` (``{"name": "soft-kl", "temperature": 2.0}``);
+        None for supervised training.
+    train_data: ``[{"dataset": ..., "config": ..., "split": ..., "language": ..., "domain": ...,
+        "num_sentences": ..., "labels": "teacher probabilities" | "projected_tags" | ...}]``.
+    evaluations: :class:`EvalSet` per test set (in and out of domain).
+    hyperparameters: optimisation settings (``run_ner_no_trainer.py`` names).
+    training: run facts: ``completed_steps``, ``train_runtime_s``, ``train_tokens_per_s``, ``best``.
+    framework_versions: package -> version of the training environment.
+    merged: the LoRA adapter was merged into the base model (``xner merge``): a plain model now.
+
+    ``training.distill`` writes these fields under the ``card`` key of its ``results.json``.
+    """
+
+    base_model: str
+    label_names: list
+    adapter: Optional[dict] = None
+    freeze: dict = field(default_factory=lambda: {"embeddings": False, "layers": 0})
+    teachers: list = field(default_factory=list)
+    strategy: Optional[dict] = None
+    train_data: list = field(default_factory=list)
+    evaluations: list = field(default_factory=list)
+    hyperparameters: dict = field(default_factory=dict)
+    training: dict = field(default_factory=dict)
+    framework_versions: Optional[dict] = None
+    merged: bool = False
+
+    def __post_init__(self):
+        self.evaluations = [e if isinstance(e, EvalSet) else EvalSet(**e) for e in self.evaluations]
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> "TrainingResults":
+        """From a ``results.json`` dict: this class' own fields, ``training.distill``'s (under ``card``;
+        ``merged_from`` set by ``xner merge``) or ``training.teacher``'s format."""
+        if isinstance(values.get("card"), Mapping):
+            card = dict(values["card"])
+            if values.get("merged_from"):
+                card["merged"] = True
+            return cls.from_dict(card)
+        if "base_model" in values:
+            known = {f.name for f in dataclasses.fields(cls)}
+            unknown = sorted(set(values) - known)
+            if unknown:
+                raise ValueError(f"unknown key(s) {unknown} in training results; known: {sorted(known)}")
+            return cls(**values)
+        if "model_name_or_path" in values:
+            return _from_teacher_results(values)
+        raise ValueError("training results need 'base_model' (or a training.teacher results.json)")
+
+    @classmethod
+    def load(cls, path: Union[str, os.PathLike]) -> "TrainingResults":
+        """From ``results.json`` (the file or the model folder holding it)."""
+        path = os.fspath(path)
+        if os.path.isdir(path):
+            path = os.path.join(path, RESULTS_FILE)
+        with open(path, encoding="utf-8") as handle:
+            return cls.from_dict(json.load(handle))
+
+
+def _from_teacher_results(values: Mapping[str, Any]) -> TrainingResults:
+    """``training.teacher``'s results.json: best-epoch test scores, data and arguments."""
+    from model_cards.dataset_card import corpus_facts
+
+    data = values.get("data") or {}
+    splits = data.get("splits") or {}
+    args = values.get("args") or {}
+    dataset = data.get("dataset") or data.get("corpus")
+    config = data.get("dataset_config") or data.get("lang")
+    facts = corpus_facts(data["corpus"]) if data.get("corpus") else {"domain": None, "languages": []}
+    domain = facts["domain"]
+    language = data.get("lang") or data.get("dataset_config") or (
+        facts["languages"][0] if len(facts["languages"]) == 1 else None)
+    train = {"dataset": public_name(dataset), "config": config, "split": splits.get("train", "train"),
+             "language": language, "domain": domain or None,
+             "num_sentences": values.get("num_train_sentences"), "labels": data.get("tag_column", "ner_tags")}
+    history = values.get("epochs") or []
+    best_epoch = (values.get("best") or {}).get("epoch")
+    chosen = next((h for h in history if h.get("epoch") == best_epoch), history[-1] if history else {})
+    evaluations = []
+    if splits.get("test") and chosen.get("test"):
+        evaluations.append(EvalSet(
+            name=f"{public_name(dataset)} {config + ' ' if config else ''}{splits['test']}".strip(),
+            metrics=chosen["test"], dataset=public_name(dataset), config=config, split=splits["test"],
+            language=train["language"], domain=domain or None))
+    hyperparameters = {k: args[k] for k in HYPERPARAMETER_KEYS if args.get(k) is not None}
+    if values.get("num_processes") is not None:
+        hyperparameters["num_processes"] = values["num_processes"]
+    training = {k: values[k] for k in ("completed_steps", "train_runtime_s", "train_tokens_per_s", "best")
+                if values.get(k) is not None}
+    return TrainingResults(base_model=values["model_name_or_path"], label_names=list(values["label_names"]),
+                           train_data=[train], evaluations=evaluations, hyperparameters=hyperparameters,
+                           training=training, framework_versions=values.get("framework_versions"))
+
+
+def current_framework_versions(adapter: bool) -> dict:
+    import importlib.metadata as metadata
+
+    names = ["xner", "transformers", "torch", "datasets", "tokenizers", "accelerate", "huggingface_hub"]
+    if adapter:
+        names.append("peft")
+    versions = {}
+    for name in names:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            if name == "xner":
+                versions[name] = __import__("xner").__version__
+    return versions
+
+
+YAML_FIELDS = ["language", "license", "library_name", "pipeline_tag", "tags", "base_model", "datasets", "metrics",
+               "model-index"]
+
+
+@dataclass
+class StudentCardData(ModelCardData):
+    """Card data of a trained token classifier (a distilled student, or a supervised teacher)."""
+
+    results: TrainingResults = None
+    model_id: Optional[str] = None  # the Hub repo the model is published to
+    model_name: Optional[str] = None
+    language: Optional[list] = None
+    license: Optional[str] = None
+    tags: list = field(default_factory=lambda: ["xner", "token-classification", "ner", "named-entity-recognition",
+                                                "cross-lingual"])
+    pipeline_tag: str = "token-classification"
+    limitations: list = field(default_factory=list)
+    versions_recorded: bool = field(default=False, init=False)
+
+    def __post_init__(self):
+        if self.results is None:
+            raise ValueError("StudentCardData needs the training results")
+        r = self.results
+        if self.language is None:
+            self.language = unique([*(d.get("language") for d in r.train_data),
+                                    *(e.language for e in r.evaluations)]) or None
+        extra = []
+        if r.strategy:
+            extra.append("knowledge-distillation")
+        if self.is_adapter:
+            extra += ["peft", "lora"]
+        self.tags = unique([*self.tags, *extra])
+        if self.model_name is None:
+            langs = ", ".join(self.language or []) or "its training languages"
+            how = r.strategy["name"] if r.strategy else "supervised"
+            kind = "LoRA adapter" if self.is_adapter else "model"
+            base = hub_id(r.base_model) or os.path.basename(os.path.normpath(r.base_model))
+            self.model_name = f"{base} {kind} for NER in {langs} ({how}, xner)"
+        self.versions_recorded = r.framework_versions is not None
+
+    @classmethod
+    def from_training(cls, results: Union[TrainingResults, Mapping[str, Any], str, os.PathLike],
+                      **kwargs: Any) -> "StudentCardData":
+        """Card data from a run's results (a :class:`TrainingResults`, its dict, ``results.json`` or the
+        model folder). ``kwargs``: ``model_id`` (the repo), ``license``, ``language``, ``limitations``..."""
+        if isinstance(results, (str, os.PathLike)):
+            results = TrainingResults.load(results)
+        elif not isinstance(results, TrainingResults):
+            results = TrainingResults.from_dict(results)
+        return cls(results=results, **kwargs)
+
+    # ------------------------------------------------------------------ derived values
+    @property
+    def is_adapter(self) -> bool:
+        return self.results.adapter is not None and not self.results.merged
+
+    @property
+    def library_name(self) -> str:
+        return "peft" if self.is_adapter else "transformers"
+
+    def _train_domains(self) -> list[str]:
+        return unique(d.get("domain") for d in self.results.train_data)
+
+    def in_domain(self, evaluation: EvalSet) -> Optional[bool]:
+        if evaluation.in_domain is not None:
+            return evaluation.in_domain
+        domains = self._train_domains()
+        if evaluation.domain is None or not domains:
+            return None
+        return evaluation.domain in domains
+
+    def domain_text(self, evaluation: EvalSet) -> str:
+        status = self.in_domain(evaluation)
+        label = {True: "in-domain", False: "out-of-domain", None: "domain not recorded"}[status]
+        return f"{label} ({evaluation.domain})" if evaluation.domain else label
+
+    def eval_results(self) -> list[EvalResult]:
+        results = []
+        for e in self.results.evaluations:
+            for metric_type, key, pretty in METRICS:
+                if e.metrics.get(key) is None:
+                    continue
+                results.append(EvalResult(
+                    task_type="token-classification", task_name="Named Entity Recognition",
+                    dataset_type=hub_id(e.dataset) or public_name(e.dataset) or e.name,
+                    dataset_name=f"{scrub_paths(e.name)} — {self.domain_text(e)}",
+                    dataset_config=e.config, dataset_split=e.split, dataset_revision=e.revision,
+                    metric_type=metric_type, metric_value=round(float(e.metrics[key]), 4),
+                    metric_name=f"{e.split.capitalize()} {pretty}",
+                ))
+        return results
+
+    def evaluation_rows(self) -> list[dict]:
+        return [{"test set": scrub_paths(e.name), "language": e.language, "split": e.split,
+                 "domain": self.domain_text(e),
+                 "sentences": e.num_sentences, "precision": e.metrics.get("overall_precision"),
+                 "recall": e.metrics.get("overall_recall"), "F1": e.metrics.get("overall_f1")}
+                for e in self.results.evaluations]
+
+    def type_rows(self) -> list[dict]:
+        rows = []
+        for e in self.results.evaluations:
+            for entity_type in sorted(k for k, v in e.metrics.items() if isinstance(v, Mapping)):
+                m = e.metrics[entity_type]
+                rows.append({"test set": scrub_paths(e.name), "type": entity_type, "precision": m.get("precision"),
+                             "recall": m.get("recall"), "F1": m.get("f1"), "support": m.get("number")})
+        return rows
+
+    def teacher_rows(self) -> list[dict]:
+        return [{"teacher": public_name(t.get("model")), "language": t.get("language"), "weight": t.get("weight"),
+                 "description": scrub_paths(t.get("description"))} for t in self.results.teachers]
+
+    def data_rows(self) -> list[dict]:
+        return [{"dataset": public_name(d.get("dataset")), "config": d.get("config"), "split": d.get("split"),
+                 "language": d.get("language"), "domain": d.get("domain"), "sentences": d.get("num_sentences"),
+                 "labels": d.get("labels")} for d in self.results.train_data]
+
+    def framework_versions(self) -> dict:
+        return dict(sorted((self.results.framework_versions or current_framework_versions(self.is_adapter)).items()))
+
+    def _references(self) -> list[str]:
+        r = self.results
+        keys = []
+        if r.strategy:
+            keys.append("distillation")
+            name = r.strategy.get("name")
+            if name == "soft-kl" or r.strategy.get("soft_loss") == "soft-kl":
+                keys.append("kl")
+            if name == "projected+kd":
+                keys.append("unitrans")
+        if r.adapter:
+            keys.append("lora")
+        return [REFERENCES[k] for k in keys]
+
+    # ------------------------------------------------------------------ card data API
+    def yaml_dict(self) -> dict:
+        r = self.results
+        datasets_ids = unique([hub_id(d.get("dataset")) for d in r.train_data]
+                              + [hub_id(e.dataset) for e in r.evaluations])
+        values = {
+            "language": self.language,
+            "license": self.license,
+            "library_name": self.library_name,
+            "pipeline_tag": self.pipeline_tag,
+            "tags": self.tags,
+            "base_model": hub_id(r.base_model),
+            "datasets": datasets_ids or None,
+            "metrics": ["precision", "recall", "f1"] if r.evaluations else None,
+            "model-index": eval_results_to_model_index(self.model_name, self.eval_results()) if r.evaluations else None,
+        }
+        return {k: values[k] for k in YAML_FIELDS if values.get(k) is not None}
+
+    def to_dict(self) -> dict:
+        r = self.results
+        strategy = dict(r.strategy) if r.strategy else None
+        strategy_name = strategy.pop("name") if strategy else None
+        id2label = {i: name for i, name in enumerate(r.label_names)}
+        return {
+            **self.yaml_dict(),
+            "model_name": self.model_name,
+            "model_id": self.model_id or "path/to/this/model",
+            "base_model_name": public_name(r.base_model),
+            "base_model_id": hub_id(r.base_model),
+            "is_adapter": self.is_adapter,
+            "adapter_text": params_text(r.adapter or {}),
+            "merged": bool(r.adapter) and r.merged,
+            "freeze": r.freeze,
+            "strategy_name": strategy_name,
+            "strategy_text": STRATEGY_TEXT.get(strategy_name, strategy_name),
+            "strategy_params": params_text(strategy or {}),
+            "teachers_table": markdown_table(self.teacher_rows()),
+            "data_table": markdown_table(self.data_rows()),
+            "label_names": list(r.label_names),
+            "entity_types": unique(n.split("-", 1)[1] for n in r.label_names if "-" in n),
+            "id2label": json.dumps({str(i): n for i, n in id2label.items()}, ensure_ascii=False),
+            "label2id": json.dumps({n: i for i, n in id2label.items()}, ensure_ascii=False),
+            "evaluations": [dataclasses.asdict(e) | {"domain_text": self.domain_text(e)} for e in r.evaluations],
+            "evaluation_table": markdown_table(self.evaluation_rows()),
+            "types_table": markdown_table(self.type_rows()),
+            "has_out_of_domain": any(self.in_domain(e) is False for e in r.evaluations),
+            "hyperparameters_table": markdown_table([{"hyperparameter": k, "value": repr(v) if isinstance(v, float)
+                                                      else fmt(v)} for k, v in sorted(r.hyperparameters.items())
+                                                     if not is_secret_key(k)]),
+            "training_facts": {k: fmt(v, 2) if isinstance(v, float) else v for k, v in sorted(r.training.items())
+                               if not isinstance(v, Mapping) and not is_secret_key(k)},
+            "framework_versions": self.framework_versions(),
+            "versions_recorded": self.versions_recorded,
+            "limitations": list(self.limitations),
+            "references": self._references(),
+        }
+
+    def to_yaml(self, line_break: Optional[str] = None, original_order: Optional[list] = None) -> str:
+        return yaml_dump(self.yaml_dict(), sort_keys=False, line_break=line_break).strip()
+
+
+def render_model_card(card_data: StudentCardData) -> str:
+    """README.md text: YAML metadata + ``model_card.md.j2``; parsed back through
+    ``huggingface_hub.ModelCard`` (model-index included) so a malformed card fails here."""
+    text = render(TEMPLATE, card_data=card_data.to_yaml(), **card_data.to_dict())
+    ModelCard(text)
+    return text
+
+
+def write_model_card(model_dir: Union[str, os.PathLike], results: Any = None, **kwargs: Any) -> str:
+    """Write ``model_dir/README.md`` from ``results`` (default: ``model_dir/results.json``); returns its path.
+
+    The file is written to a temporary name and renamed, so a reader never sees half a card.
+    """
+    model_dir = os.fspath(model_dir)
+    card = render_model_card(StudentCardData.from_training(results if results is not None else model_dir, **kwargs))
+    path = os.path.join(model_dir, "README.md")
+    partial = path + ".partial"
+    with open(partial, "w", encoding="utf-8", newline="\n") as handle:
+        handle.write(card)
+    os.replace(partial, path)
+    return path
+
+
+__all__ = [
+    "EvalSet", "HYPERPARAMETER_KEYS", "StudentCardData", "TrainingResults", "current_framework_versions",
+    "render_model_card", "write_model_card",
+]  # fmt: skip
