@@ -241,6 +241,23 @@ def _limit(dd: datasets.DatasetDict, n: Optional[int]) -> datasets.DatasetDict:
     return dd if n is None else datasets.DatasetDict({s: d.select(range(min(n, len(d)))) for s, d in dd.items()})
 
 
+def _components(config: ProjectionConfig, aligner, lang: str, features: datasets.Features) -> dict:
+    """The resolved settings of every component (defaults included), for cards and provenance."""
+    src, tgt = (config.source_lang, lang) if config.mode == "translate-train" else (lang, config.source_lang)
+    if config.translator["kind"] == "pretranslated":
+        translator = {"translator": "pretranslated", "corpus": config.parallel_corpus or config.corpus}
+    else:
+        translator = build_translator(config.translator, src, tgt).config
+    label_names = features["projected_tags"].feature.names
+    projector = build_projector(config.method, label_names, config.source_lang, lang).config
+    return {
+        "translator": translator,
+        "aligner": aligner.config if aligner is not None else None,
+        "projector": projector,
+        "tagger": dict(config.tagger) if config.tagger else None,
+    }
+
+
 def run_projection(config: ProjectionConfig) -> dict:
     """Run ``config`` for every target language; returns (and writes) the summary."""
     summary: dict[str, Any] = {"config": dataclasses.asdict(config), "languages": {}}
@@ -282,6 +299,7 @@ def run_projection(config: ProjectionConfig) -> dict:
         out.save_to_disk(path)
         summary["languages"][lang] = {
             "path": path,
+            "components": _components(config, aligner, lang, next(iter(out.values())).features),
             "seconds": round(time.perf_counter() - started, 2),
             "splits": {
                 split: {**projection_summary(ds), "gold": _gold_f1(ds, gold_column)} for split, ds in out.items()

@@ -32,6 +32,7 @@ import datasets
 import numpy as np
 
 from dataset_builders.schemes import tags_to_spans
+from projection.candidates import DEFAULT_MAX_NGRAM
 from projection.detokenize import detokenize
 
 logger = logging.getLogger(__name__)
@@ -265,9 +266,15 @@ class Project(MapTransform):
         if unknown:
             raise ValueError(f"unknown parameter(s) {sorted(unknown)} for method {self.method!r}; known: {sorted(allowed)}")
 
+    # The defaults of projection.heuristic / projection.candidate_matching, recorded in configs and cards.
+    DEFAULTS = {
+        "heuristic": {"merge_distance": 1, "length_ratio": 0.8},
+        "candidates": {"solver": "greedy", "max_ngram": DEFAULT_MAX_NGRAM, "weights": {"alignment": 1.0}},
+    }
+
     @property
     def config(self) -> dict:
-        return {"method": self.method, **self.params}
+        return {"method": self.method, **self.DEFAULTS[self.method], **self.params}
 
     def output_features(self, features):
         return {
