@@ -73,6 +73,31 @@ def _save_model(
     model.save_pretrained(path)
 
 
+def _wordpiece_vocab(texts: Iterable[str], normalizer, pre_tokenizer, vocab_size: int) -> dict[str, int]:
+    """A WordPiece vocabulary built deterministically (the ``tokenizers`` trainer breaks ties by hash
+    order, so its vocabulary changes from process to process).
+
+    Every character, alone and as a ``##`` continuation, so no word is unknown; then the most
+    frequent words, word-initial pieces of 2-3 characters and ``##`` pieces of 2-3 characters,
+    ties broken alphabetically, up to ``vocab_size``: rarer words split into several subwords,
+    as tests of subword handling want.
+    """
+    from collections import Counter
+
+    words = [w for text in texts for w, _ in pre_tokenizer.pre_tokenize_str(normalizer.normalize_str(text))]
+    chars = sorted({c for w in words for c in w})
+    pieces: Counter = Counter()
+    for w in words:
+        pieces[w] += 1
+        for n in (2, 3):
+            if len(w) > n:
+                pieces[w[:n]] += 1
+                pieces["##" + w[-n:]] += 1
+    ordered = list(BERT_SPECIAL) + chars + ["##" + c for c in chars]
+    ordered += [p for p, _ in sorted(pieces.items(), key=lambda kv: (-kv[1], kv[0])) if p not in set(ordered)]
+    return {piece: i for i, piece in enumerate(dict.fromkeys(ordered[: max(vocab_size, 2 * len(chars) + len(BERT_SPECIAL))]))}
+
+
 def build_tiny_bert(
     path: str,
     texts: Iterable[str],
@@ -84,21 +109,21 @@ def build_tiny_bert(
     num_layers: int = 2,
     seed: int = 0,
 ) -> str:
-    """Train a cased WordPiece tokenizer on ``texts`` and save it with a tiny seeded BERT into ``path``.
+    """Build a cased WordPiece tokenizer from ``texts`` and save it with a tiny seeded BERT into ``path``.
 
     The tokenizer pipeline is the one ``BertTokenizerFast`` itself builds (BERT normalizer without
     lowercasing, BERT pre-tokenizer, ``[CLS] A [SEP]`` template), so reloading it with
     ``AutoTokenizer`` gives the same tokens whichever transformers version rebuilds it.
     Returns ``path``.
     """
-    tokenizer = Tokenizer(models.WordPiece(unk_token="[UNK]"))
-    tokenizer.normalizer = normalizers.BertNormalizer(
+    normalizer = normalizers.BertNormalizer(
         clean_text=True, handle_chinese_chars=True, strip_accents=None, lowercase=False
     )
-    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    tokenizer.train_from_iterator(
-        list(texts), trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=BERT_SPECIAL)
-    )
+    pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    vocab = _wordpiece_vocab(texts, normalizer, pre_tokenizer, vocab_size)
+    tokenizer = Tokenizer(models.WordPiece(vocab=vocab, unk_token="[UNK]"))
+    tokenizer.normalizer = normalizer
+    tokenizer.pre_tokenizer = pre_tokenizer
     cls_id, sep_id = tokenizer.token_to_id("[CLS]"), tokenizer.token_to_id("[SEP]")
     tokenizer.post_processor = processors.TemplateProcessing(
         single="[CLS]:0 $A:0 [SEP]:0",
