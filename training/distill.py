@@ -1,0 +1,935 @@
+"""Distil a token-classification student from one or more teachers on unlabelled target-language text.
+
+Runs as ``accelerate launch -m training.distill ...`` and as ``xner distill ...`` with the same
+arguments (the vocabulary of transformers' ``run_ner_no_trainer.py`` plus the distillation ones);
+``xner merge ADAPTER_DIR OUTPUT_DIR`` merges a LoRA student into a plain model.
+
+Training text
+    ``--corpus NAME --lang L`` (a corpus of ``dataset_builders``; its gold labels, if any, are
+    DROPPED: only the words are used) and/or ``--dataset PATH`` (a dataset saved with
+    ``save_to_disk`` or loadable with ``load_dataset``, e.g. a projection's output: its
+    ``projected_tags`` feed the ``projected+kd`` strategy, on the words they were projected onto --
+    ``translation_tokens`` for translate-train, ``tokens`` for translate-test, found by length or
+    given with ``--text_column``). With both, the student learns from the union: the corpus rows
+    carry the teacher signal only, the projected rows also their projected tags ("cross-entropy on
+    projected tags where they exist", UniTrans).
+Teachers
+    ``--teacher PATH`` (repeatable). Their word-level distributions are computed ONCE per corpus and
+    stored as a cached dataset column (:func:`training.teacher_probs.add_teacher_probs`); every
+    teacher is unloaded before the student is built. Several teachers are averaged with
+    ``--teacher_weights`` or with weights from ``--teacher_similarities`` (uniform otherwise).
+    ``--on_the_fly`` computes the same distributions inside each step instead (teachers stay in
+    memory; no column is written).
+Strategy
+    ``--strategy`` one of :data:`training.strategies.STRATEGIES` with its parameters
+    (``--temperature``, ``--threshold``, ``--alpha``, ``--agree_only``, ``--soft_loss``); a
+    parameter the strategy does not take is an error.
+Student
+    ``--model_name_or_path`` (the pretrained encoder the student starts from, as in Wu et al. 2020),
+    ``--student full|lora`` (LoRA rank/alpha/dropout/target modules), ``--freeze_embeddings``,
+    ``--freeze_layers N``. Teachers and student share one label set; a mismatch is an error listing
+    both sets.
+Evaluation
+    ``--eval NAME[:split][@lang]`` (repeatable; gold corpora such as ``conll2002:test@es`` or
+    ``europarl-ner@es``; the split defaults to ``test``) is evaluated at every epoch end, entity-level
+    P/R/F1 overall and per type; ``--best_on KEY`` keeps the epoch scoring best on that set (the
+    final model otherwise). A corpus whose type set differs from the student's must be mapped
+    explicitly with ``--eval_type_map TYPE=TARGET|O`` (applied to gold and predicted tags alike).
+
+``output_dir`` receives the student (a full model, or a LoRA adapter written by
+:func:`training.students.save_student`: adapter + head + ``config.json`` with the labels +
+tokenizer), ``checkpoints/`` and ``results.json``: per-epoch evaluations, the evaluation of the saved
+model, strategy and parameters, teachers and weights, student kind and trainable parameters, training
+loss, wall time, training tokens per second and peak memory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import logging
+import os
+import resource
+import time
+from dataclasses import dataclass
+from typing import Any, Mapping, Optional, Sequence
+
+import datasets
+import torch
+from accelerate import Accelerator
+from accelerate.utils import set_seed
+from transformers import AutoConfig, AutoTokenizer
+
+from dataset_builders.corpora import corpus_spec, load_corpus
+from dataset_builders.schemes import OUTSIDE, LabelScheme, TypeMapping, split_tag
+from training.collate import TokenCollator, build_dataloader
+from training.features import IGNORE_INDEX, TokenAligner, tokenize_dataset
+from training.loop import EvalSet, LoopConfig, NerEvaluator, make_accelerator, train
+from training.strategies import STRATEGIES, MultiTeacher, from_config, normalise_weights, similarity_weights
+from training.students import LoraSettings, build_student, is_adapter, merge_adapter, save_student
+from training.teacher import PREFIX_SPACE_MODEL_TYPES, SCHEDULERS
+from training.teacher_probs import (
+    TEACHER_PROBS,
+    OnTheFlyTeachers,
+    TeacherProbabilities,
+    add_teacher_probs,
+    check_label_sets,
+    student_features,
+)
+
+logger = logging.getLogger(__name__)
+
+PROJECTED_TAGS = "projected_tags"
+STUDENT_KINDS = ("full", "lora")
+# Adapters need a higher rate than a full fine-tune (LoRA at 5e-5 barely learns on MiniLM).
+DEFAULT_LEARNING_RATE = {"full": 5e-5, "lora": 5e-4}
+RESULTS_FILE = "results.json"
+RESULTS_FORMAT = 1  # bump when a key of results.json changes meaning
+
+
+# --------------------------------------------------------------------------------------------- CLI
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    data = parser.add_argument_group("training text (unlabelled)")
+    data.add_argument(
+        "--corpus",
+        help="a known corpus of dataset_builders whose WORDS are the training text; its gold labels, if any, "
+        "are dropped (never used for training)",
+    )
+    data.add_argument("--lang", help="language of --corpus, for multilingual corpora")
+    data.add_argument(
+        "--data-dir", "--data_dir", dest="data_dir",
+        help="folder holding the corpus folders, for --corpus and --eval (default: $XNER_DATA_DIR or ../shared/data)",
+    )  # fmt: skip
+    data.add_argument("--train_split", default="train", help="split of --corpus / --dataset to train on")
+    data.add_argument(
+        "--dataset",
+        help="a dataset folder (save_to_disk) or a path/Hub id for load_dataset, e.g. a projection's output; "
+        "its projected_tags are used by projected+kd (other labels are ignored)",
+    )
+    data.add_argument("--dataset_config", "--dataset-config", dest="dataset_config", help="config of --dataset")
+    data.add_argument(
+        "--text_column", default="auto",
+        help="words column of --dataset (default auto: the column projected_tags belong to -- translation_tokens "
+        "after translate-train, tokens after translate-test -- or tokens)",
+    )  # fmt: skip
+    data.add_argument("--max_train_samples", type=int, help="keep the first N sentences (of --corpus and of --dataset each)")
+    data.add_argument("--max_eval_samples", type=int, help="keep the first N sentences of every --eval set")
+    data.add_argument(
+        "--max_length", type=int,
+        help="student sub-tokens per window incl. special tokens (default: the tokenizer's limit); longer "
+        "sentences are cut into overlapping windows, never truncated",
+    )  # fmt: skip
+    data.add_argument("--stride", type=int, help="sub-tokens shared by consecutive windows (default: a quarter)")
+    data.add_argument("--preprocessing_num_workers", type=int, help="processes for tokenisation")
+
+    teachers = parser.add_argument_group("teachers")
+    teachers.add_argument(
+        "--teacher", action="append", required=True, metavar="PATH",
+        help="a token-classification teacher (folder or Hub id); repeat for several teachers",
+    )  # fmt: skip
+    teachers.add_argument("--teacher_weights", help="comma-separated weights, one per --teacher (normalised)")
+    teachers.add_argument(
+        "--teacher_similarities",
+        help="comma-separated language similarities, one per --teacher; weights = softmax(s / T) (Wu et al. 2020)",
+    )
+    teachers.add_argument("--similarity_temperature", type=float, help="T of --teacher_similarities (default 1)")
+    teachers.add_argument(
+        "--on_the_fly", action="store_true",
+        help="compute teacher probabilities inside each training step (teachers stay loaded) instead of once, "
+        "as a cached dataset column",
+    )  # fmt: skip
+    teachers.add_argument("--teacher_batch_size", type=int, default=64, help="windows per teacher forward pass")
+
+    strategy = parser.add_argument_group("strategy")
+    strategy.add_argument("--strategy", default="soft-mse", choices=list(STRATEGIES), help="the distillation loss")
+    strategy.add_argument("--temperature", type=float, help="soft-kl (and soft_loss=soft-kl): softening temperature")
+    strategy.add_argument("--threshold", type=float, help="hard-confident: minimum teacher probability kept")
+    strategy.add_argument("--alpha", type=float, help="projected+kd: weight of the soft loss")
+    strategy.add_argument(
+        "--agree_only", action="store_true", default=None,
+        help="projected+kd: cross-entropy only where projected tag and teacher argmax agree",
+    )  # fmt: skip
+    strategy.add_argument("--soft_loss", choices=["soft-mse", "soft-kl"], help="multi-teacher, projected+kd: the soft loss")
+
+    student = parser.add_argument_group("student")
+    student.add_argument(
+        "--model_name_or_path", required=True,
+        help="the pretrained encoder the student starts from (folder or Hub id); a checkpoint with a head keeps "
+        "its label order, which must be the teachers' label set",
+    )  # fmt: skip
+    student.add_argument("--student", default="full", choices=STUDENT_KINDS, help="full fine-tune or LoRA adapters")
+    student.add_argument("--lora_r", type=int, default=8)
+    student.add_argument("--lora_alpha", type=int, default=16)
+    student.add_argument("--lora_dropout", type=float, default=0.1)
+    student.add_argument("--lora_target_modules", help="comma-separated module names (default: per architecture)")
+    student.add_argument("--freeze_embeddings", action="store_true", help="do not train the embeddings")
+    student.add_argument("--freeze_layers", type=int, default=0, help="do not train the lowest N encoder layers")
+
+    evaluation = parser.add_argument_group("evaluation")
+    evaluation.add_argument(
+        "--eval", action="append", default=[], metavar="NAME[:split][@lang]",
+        help="a gold-labelled corpus evaluated every epoch, e.g. conll2002:test@es or europarl-ner@es "
+        "(split default: test); repeatable. Reported under the key NAME[-lang][:split]",
+    )  # fmt: skip
+    evaluation.add_argument(
+        "--eval_type_map", metavar="TYPE=TARGET,...",
+        help="explicit entity-type mapping for evaluation corpora whose scheme differs from the student's, "
+        "applied to gold and predicted tags, e.g. MISC=O,DATE=O (O drops the type)",
+    )  # fmt: skip
+    evaluation.add_argument("--best_on", help="keep the epoch scoring best (overall F1) on this --eval set")
+
+    optim = parser.add_argument_group("optimisation")
+    optim.add_argument("--per_device_train_batch_size", type=int, default=8)
+    optim.add_argument("--per_device_eval_batch_size", type=int, default=32)
+    optim.add_argument("--learning_rate", type=float, help="default: 5e-5 for a full student, 5e-4 for LoRA")
+    optim.add_argument("--weight_decay", type=float, default=0.0)
+    optim.add_argument("--num_train_epochs", type=int, default=3)
+    optim.add_argument("--max_train_steps", type=int, help="total optimizer steps; overrides --num_train_epochs")
+    optim.add_argument("--gradient_accumulation_steps", type=int, default=1)
+    optim.add_argument("--lr_scheduler_type", default="linear", choices=SCHEDULERS)
+    optim.add_argument("--num_warmup_steps", type=int, default=0)
+    optim.add_argument("--max_grad_norm", type=float, default=1.0, help="gradient clipping (0 disables)")
+    optim.add_argument("--seed", type=int, default=42)
+    optim.add_argument("--mixed_precision", choices=["no", "fp16", "bf16", "fp8"], help="default: accelerate's config")
+
+    run_group = parser.add_argument_group("run")
+    run_group.add_argument("--output_dir", required=True)
+    run_group.add_argument("--checkpointing_steps", help="'epoch', or save a checkpoint every N optimizer steps")
+    run_group.add_argument("--resume_from_checkpoint", help="a checkpoint folder, or 'latest'")
+    run_group.add_argument("--with_tracking", action="store_true", help="log metrics to experiment trackers")
+    run_group.add_argument("--report_to", default="all", help="trackers for --with_tracking: all, tensorboard, wandb, ...")
+
+
+def add_merge_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("adapter_dir", help="a LoRA student folder written by xner distill --student lora")
+    parser.add_argument("output_dir", help="where the merged plain model (config with id2label + tokenizer) goes")
+
+
+def register(subparsers) -> None:
+    """Add ``distill`` and ``merge`` to the ``xner`` command."""
+    parser = subparsers.add_parser(
+        "distill", help="distil a student from teachers on unlabelled text", description=__doc__.split("\n\n")[0]
+    )
+    add_arguments(parser)
+    parser.set_defaults(func=run)
+    merge = subparsers.add_parser(
+        "merge",
+        help="merge a LoRA student into a plain token-classification model",
+        description="Merge a LoRA adapter (saved by xner distill --student lora) into its base model.",
+    )
+    add_merge_arguments(merge)
+    merge.set_defaults(func=run_merge)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """``python -m training.distill ARGS`` (distillation) or ``python -m training.distill merge ADAPTER OUT``."""
+    import sys
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["merge"]:
+        parser = argparse.ArgumentParser(prog="python -m training.distill merge")
+        add_merge_arguments(parser)
+        return run_merge(parser.parse_args(argv[1:]))
+    parser = argparse.ArgumentParser(prog="python -m training.distill", description=__doc__.split("\n\n")[0])
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
+
+
+def run(args: argparse.Namespace) -> int:
+    distill(args)
+    return 0
+
+
+def run_merge(args: argparse.Namespace) -> int:
+    merge_student(args.adapter_dir, args.output_dir)
+    print(f"merged {args.adapter_dir} -> {args.output_dir}")
+    return 0
+
+
+def merge_student(adapter_dir: str, output_dir: str) -> str:
+    """:func:`training.students.merge_adapter`, plus the run's ``results.json`` (marked as merged) when there is one."""
+    merge_adapter(adapter_dir, output_dir)
+    source = os.path.join(adapter_dir, RESULTS_FILE)
+    if os.path.isfile(source):
+        with open(source, encoding="utf-8") as f:
+            results = json.load(f)
+        results["merged_from"] = os.path.abspath(adapter_dir)
+        with open(os.path.join(output_dir, RESULTS_FILE), "w", encoding="utf-8") as f:
+            json.dump(results, f, indent=2)
+    return output_dir
+
+
+# ----------------------------------------------------------------------------------- argument parsing
+
+
+def _floats(text: Optional[str], what: str) -> Optional[list[float]]:
+    if text is None:
+        return None
+    try:
+        return [float(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise ValueError(f"{what} must be comma-separated numbers, got {text!r}") from None
+
+
+def parse_type_map(text: Optional[str]) -> dict[str, Optional[str]]:
+    """``"MISC=O,OTH=MISC"`` -> ``{"MISC": None, "OTH": "MISC"}`` (``O`` or an empty target drops the type)."""
+    mapping: dict[str, Optional[str]] = {}
+    for item in (text or "").split(","):
+        if not item.strip():
+            continue
+        source, sep, target = item.partition("=")
+        if not sep or not source.strip():
+            raise ValueError(f"--eval_type_map entries are TYPE=TARGET (or TYPE=O), got {item!r}")
+        target = target.strip()
+        mapping[source.strip()] = None if target in ("", OUTSIDE, "None", "none") else target
+    return mapping
+
+
+def strategy_from_args(args: argparse.Namespace):
+    """The strategy named by ``--strategy`` with the parameters given on the command line."""
+    params: dict[str, Any] = {}
+    for name in ("temperature", "threshold", "alpha", "agree_only", "soft_loss"):
+        value = getattr(args, name, None)
+        if value is not None:
+            params[name] = value
+    if args.strategy == MultiTeacher.name:
+        weights = _floats(args.teacher_weights, "--teacher_weights")
+        similarities = _floats(args.teacher_similarities, "--teacher_similarities")
+        if weights is not None:
+            params["weights"] = weights
+        if similarities is not None:
+            params["similarities"] = similarities
+        if args.similarity_temperature is not None:
+            params["similarity_temperature"] = args.similarity_temperature
+    return from_config(args.strategy, **params)
+
+
+def resolve_teacher_weights(args: argparse.Namespace, strategy, n_teachers: int) -> list[float]:
+    """Weights (summing to 1) for averaging the teachers: the strategy's for multi-teacher, else the flags'."""
+    if isinstance(strategy, MultiTeacher):
+        return strategy.teacher_weights(n_teachers)
+    weights = _floats(args.teacher_weights, "--teacher_weights")
+    similarities = _floats(args.teacher_similarities, "--teacher_similarities")
+    if weights is not None and similarities is not None:
+        raise ValueError("give either --teacher_weights or --teacher_similarities, not both")
+    given = weights if weights is not None else similarities
+    if given is not None and len(given) != n_teachers:
+        raise ValueError(f"{len(given)} teacher weights/similarities for {n_teachers} teachers")
+    if weights is not None:
+        return normalise_weights(weights)
+    if similarities is not None:
+        return similarity_weights(similarities, args.similarity_temperature or 1.0)
+    return [1.0 / n_teachers] * n_teachers
+
+
+# ------------------------------------------------------------------------------------------ evaluation
+
+
+@dataclass(frozen=True)
+class EvalSpec:
+    """``NAME[:split][@lang]``: a gold corpus of ``dataset_builders`` to evaluate on."""
+
+    corpus: str
+    split: str = "test"
+    lang: Optional[str] = None
+
+    @classmethod
+    def parse(cls, text: str) -> "EvalSpec":
+        rest, _, lang = text.partition("@")
+        name, _, split = rest.partition(":")
+        if not name:
+            raise ValueError(f"--eval expects NAME[:split][@lang], got {text!r}")
+        corpus_spec(name)  # unknown corpus: error now
+        return cls(name, split or "test", lang or None)
+
+    @property
+    def key(self) -> str:
+        """The name results are reported under: ``conll2002-es``, ``conll2002-es:validation``."""
+        key = f"{self.corpus}-{self.lang}" if self.lang else self.corpus
+        return key if self.split == "test" else f"{key}:{self.split}"
+
+    def load(self, data_dir: Optional[str]) -> datasets.Dataset:
+        return load_corpus(self.corpus, data_dir=data_dir, lang=self.lang, splits=[self.split])[self.split]
+
+
+def evaluation_mappings(
+    eval_labels: Sequence[str], student_labels: Sequence[str], type_map: Mapping[str, Optional[str]], name: str
+) -> tuple[Optional[TypeMapping], dict[str, str]]:
+    """How to compare a student with a gold corpus: ``(gold TypeMapping or None, student label -> tag)``.
+
+    Both type sets, after ``type_map``, must be equal: a type the corpus has and the student does
+    not (or the reverse) must be mapped explicitly (to a shared type or to O); otherwise a
+    ``ValueError`` lists both label sets.
+    """
+    gold_scheme = LabelScheme.from_label_names(eval_labels, name)
+    student_scheme = LabelScheme.from_label_names(student_labels, "student")
+
+    def mapped(types: Sequence[str]) -> set[str]:
+        return {type_map.get(t, t) for t in types} - {None}
+
+    gold_types, predicted_types = mapped(gold_scheme.types), mapped(student_scheme.types)
+    if gold_types != predicted_types:
+        raise ValueError(
+            f"evaluation corpus {name} and the student use different entity types; map them explicitly with "
+            f"--eval_type_map TYPE=TARGET|O (now {dict(type_map) or 'none'}). Corpus labels: {list(eval_labels)}; "
+            f"student labels: {list(student_labels)} (only in the corpus: {sorted(gold_types - predicted_types)}; "
+            f"only in the student: {sorted(predicted_types - gold_types)})"
+        )
+    common = LabelScheme(tuple(t for t in student_scheme.types if type_map.get(t, t) is not None), "common")
+    gold_map = {t: type_map[t] for t in gold_scheme.types if t in type_map}
+    gold = TypeMapping(gold_scheme, common, gold_map) if gold_map else None
+    student = TypeMapping(student_scheme, common, {t: type_map[t] for t in student_scheme.types if t in type_map})
+    predicted = {}
+    for label in student_labels:
+        prefix, entity_type = split_tag(label)
+        target = None if entity_type is None else student.map_type(entity_type)
+        predicted[label] = OUTSIDE if target is None else f"{prefix}-{target}"
+    return gold, predicted
+
+
+@dataclass
+class PreparedEval:
+    spec: EvalSpec
+    eval_set: EvalSet
+    id2label: dict[int, str]  # student label id -> tag compared with the gold tags
+    info: dict
+
+
+def prepare_eval_sets(
+    specs: Sequence[EvalSpec],
+    tokenizer,
+    student_labels: Sequence[str],
+    *,
+    data_dir: Optional[str] = None,
+    type_map: Optional[Mapping[str, Optional[str]]] = None,
+    max_eval_samples: Optional[int] = None,
+    max_length: Optional[int] = None,
+    stride: Optional[int] = None,
+    num_proc: Optional[int] = None,
+) -> dict[str, PreparedEval]:
+    """Load, check labels of, map and tokenise every evaluation corpus for a model with ``student_labels``."""
+    type_map = dict(type_map or {})
+    aligner = TokenAligner(tokenizer, max_length=max_length, stride=stride, label_column=None)
+    prepared: dict[str, PreparedEval] = {}
+    for spec in specs:
+        if spec.key in prepared:
+            raise ValueError(f"--eval {spec.key} is given twice")
+        data = _first(spec.load(data_dir), max_eval_samples)
+        names = list(data.features["ner_tags"].feature.names)
+        gold, predicted = evaluation_mappings(names, student_labels, type_map, spec.key)
+        references = [[names[i] for i in tags] for tags in data["ner_tags"]]
+        if gold is not None:
+            references = [gold.map_tags(tags) for tags in references]
+        features = tokenize_dataset(data, aligner, num_proc=num_proc, desc=f"tokenising {spec.key}")
+        id2label = {i: predicted[label] for i, label in enumerate(student_labels)}
+        used = set(LabelScheme.from_label_names(names).types) | set(LabelScheme.from_label_names(student_labels).types)
+        info = {"corpus": spec.corpus, "split": spec.split, "lang": spec.lang, "num_sentences": len(data),
+                "domain": corpus_spec(spec.corpus).domain, "type_map": {t: v for t, v in type_map.items() if t in used}}  # fmt: skip
+        prepared[spec.key] = PreparedEval(spec, EvalSet(features, references), id2label, info)
+    return prepared
+
+
+class Evaluations:
+    """The ``evaluate`` callback of the loop: every evaluation set, plus the epoch's mean training loss."""
+
+    def __init__(self, accelerator: Accelerator, prepared: Mapping[str, PreparedEval], batch_size: int,
+                 collator: TokenCollator, recorder: Optional["LossRecorder"] = None):  # fmt: skip
+        self.accelerator, self.recorder = accelerator, recorder
+        self.evaluators = [
+            NerEvaluator(accelerator, {key: p.eval_set}, p.id2label, batch_size, collator) for key, p in prepared.items()
+        ]
+
+    def __call__(self, model: torch.nn.Module) -> dict[str, dict]:
+        results: dict[str, dict] = {}
+        for evaluator in self.evaluators:
+            results.update(evaluator(model))
+        if self.recorder is not None:
+            results["train"] = {"loss": self.recorder.epoch_mean(self.accelerator)}
+        return results
+
+
+def evaluate_model(
+    model_name_or_path: str,
+    evals: Sequence[str],
+    *,
+    data_dir: Optional[str] = None,
+    batch_size: int = 32,
+    max_eval_samples: Optional[int] = None,
+    max_length: Optional[int] = None,
+    stride: Optional[int] = None,
+    type_map: Optional[Mapping[str, Optional[str]]] = None,
+    accelerator: Optional[Accelerator] = None,
+) -> dict[str, dict]:
+    """Entity-level metrics of a saved token classifier (full model or LoRA student) on ``--eval``-style specs.
+
+    The same evaluation as a distillation run's, e.g. for a teacher used zero-shot.
+    """
+    from training.students import load_student
+
+    accelerator = accelerator or Accelerator()
+    model = load_student(model_name_or_path)
+    config = model.config if not hasattr(model, "get_base_model") else model.get_base_model().config
+    labels = [config.id2label[i] for i in range(len(config.id2label))]
+    tokenizer = _load_tokenizer(model_name_or_path)
+    prepared = prepare_eval_sets([EvalSpec.parse(e) for e in evals], tokenizer, labels, data_dir=data_dir,
+                                 type_map=type_map, max_eval_samples=max_eval_samples, max_length=max_length,
+                                 stride=stride)  # fmt: skip
+    evaluations = Evaluations(accelerator, prepared, batch_size, TokenCollator(tokenizer.pad_token_id))
+    model = accelerator.prepare(model)
+    with torch.random.fork_rng(devices=[]):
+        return evaluations(model)
+
+
+# ----------------------------------------------------------------------------------------- training text
+
+
+def _first(dataset: datasets.Dataset, n: Optional[int]) -> datasets.Dataset:
+    return dataset if n is None else dataset.select(range(min(n, len(dataset))))
+
+
+def _load_dataset(path: str, config: Optional[str]) -> datasets.DatasetDict:
+    saved = any(os.path.isfile(os.path.join(path, f)) for f in ("dataset_dict.json", "state.json"))
+    data = datasets.load_from_disk(path) if saved else datasets.load_dataset(path, config)
+    return datasets.DatasetDict({"train": data}) if isinstance(data, datasets.Dataset) else data
+
+
+def choose_text_column(dataset: datasets.Dataset, requested: str = "auto") -> str:
+    """The words column: ``requested``, or the column ``projected_tags`` belong to, or ``tokens``."""
+    if requested != "auto":
+        if requested not in dataset.column_names:
+            raise ValueError(f"--text_column {requested!r} not in the dataset; it has {dataset.column_names}")
+        return requested
+    if PROJECTED_TAGS not in dataset.column_names:
+        if "tokens" not in dataset.column_names:
+            raise ValueError(f"no 'tokens' column in the dataset (it has {dataset.column_names}): pass --text_column")
+        return "tokens"
+    tag_lengths = [len(t) for t in dataset[PROJECTED_TAGS]]
+    fitting = [
+        column
+        for column in ("translation_tokens", "tokens")
+        if column in dataset.column_names and [len(w) for w in dataset[column]] == tag_lengths
+    ]
+    if len(fitting) != 1:
+        found = "both 'translation_tokens' and 'tokens'" if fitting else "no words column"
+        raise ValueError(f"{found} match the lengths of projected_tags: pass --text_column")
+    return fitting[0]
+
+
+def _row_ok(row: dict) -> bool:
+    """False for rows a projection flagged (failed translation or projection)."""
+    if row.get("translation_error"):
+        return False
+    stats = row.get("projection_stats")
+    return not (isinstance(stats, dict) and stats.get("error"))
+
+
+@dataclass
+class TextPart:
+    """One source of training text: ``tokens`` (and ``projected_tags`` where the source has them)."""
+
+    name: str
+    words: datasets.Dataset
+    has_tags: bool
+    info: dict
+
+
+def load_training_text(args: argparse.Namespace, needs_tags: bool) -> list[TextPart]:
+    """The training text of ``--corpus`` (labels dropped) and/or ``--dataset`` (words + projected tags)."""
+    if not args.corpus and not args.dataset:
+        raise ValueError("give the training text: --corpus NAME and/or --dataset PATH")
+    parts = []
+    if args.corpus:
+        data = load_corpus(args.corpus, data_dir=args.data_dir, lang=args.lang, splits=[args.train_split])
+        words = _first(data[args.train_split], args.max_train_samples)
+        dropped = [c for c in words.column_names if c != "tokens"]
+        words = words.select_columns(["tokens"])
+        parts.append(TextPart(f"{args.corpus}-{args.lang}" if args.lang else args.corpus, words, False,
+                              {"kind": "corpus", "corpus": args.corpus, "lang": args.lang, "split": args.train_split,
+                               "text_column": "tokens", "dropped_columns": dropped, "num_sentences": len(words)}))  # fmt: skip
+    if args.dataset:
+        data = _load_dataset(args.dataset, args.dataset_config)
+        if args.train_split not in data:
+            raise ValueError(f"split {args.train_split!r} not in {args.dataset}; it has {list(data)}")
+        split = data[args.train_split]
+        has_tags = PROJECTED_TAGS in split.column_names
+        if needs_tags and not has_tags:
+            raise ValueError(f"strategy projected+kd needs a {PROJECTED_TAGS!r} column; {args.dataset} has {split.column_names}")
+        split = _first(split, args.max_train_samples)
+        flagged = 0
+        if {"translation_error", "projection_stats"} & set(split.column_names):
+            before = len(split)
+            split = split.filter(_row_ok, desc="drop flagged rows")
+            flagged = before - len(split)
+        column = choose_text_column(split, args.text_column)
+        keep = [column] + ([PROJECTED_TAGS] if needs_tags else [])
+        words = split.select_columns(keep)
+        if column != "tokens":
+            words = words.rename_column(column, "tokens")
+        parts.append(TextPart(os.path.basename(os.path.normpath(args.dataset)), words, needs_tags,
+                              {"kind": "dataset", "dataset": args.dataset, "dataset_config": args.dataset_config,
+                               "split": args.train_split, "text_column": column, "projected_tags": needs_tags,
+                               "flagged_rows_dropped": flagged, "num_sentences": len(words)}))  # fmt: skip
+    if needs_tags and not any(p.has_tags for p in parts):
+        raise ValueError("strategy projected+kd needs projected tags: give --dataset with a projected_tags column")
+    return parts
+
+
+def _with_ignored_labels(features: datasets.Dataset) -> datasets.Dataset:
+    """Add ``labels`` of -100 everywhere (rows without projected tags, next to rows with them)."""
+    return features.map(
+        lambda batch: {"labels": [[IGNORE_INDEX] * len(ids) for ids in batch["input_ids"]]},
+        batched=True,
+        desc="no projected tags",
+    )
+
+
+def _concatenate(parts: Sequence[datasets.Dataset], sizes: Sequence[int]) -> datasets.Dataset:
+    """Concatenate feature datasets, shifting ``sentence_id`` so it indexes the concatenated sentences."""
+    shifted, offset = [], 0
+    for features, size in zip(parts, sizes):
+        if offset:
+            features = features.map(
+                lambda batch, o=offset: {"sentence_id": [s + o for s in batch["sentence_id"]]},
+                batched=True,
+                desc="shift sentence ids",
+            )
+        shifted.append(features)
+        offset += size
+    if len(shifted) == 1:
+        return shifted[0]
+    reference = shifted[0].features
+    return datasets.concatenate_datasets([shifted[0]] + [f.cast(reference) for f in shifted[1:]])
+
+
+# -------------------------------------------------------------------------------------------- training
+
+
+class LossRecorder:
+    """The loop's ``loss_fn``: the strategy on the student logits (teacher probabilities added on the fly
+    when asked), recording the first micro-batch loss and per-epoch means without a device sync per step."""
+
+    def __init__(self, strategy, on_the_fly: Optional[OnTheFlyTeachers] = None,
+                 sentences: Optional[Sequence[Sequence[str]]] = None, label_columns: Optional[Sequence[int]] = None):  # fmt: skip
+        self.strategy, self.on_the_fly = strategy, on_the_fly
+        self.sentences, self.label_columns = sentences, label_columns
+        self.first: Optional[torch.Tensor] = None
+        self.total: Optional[torch.Tensor] = None
+        self.count = 0
+
+    def __call__(self, outputs, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        if self.on_the_fly is not None:
+            batch = {**batch, TEACHER_PROBS: self.on_the_fly.for_batch(batch, self.sentences, self.label_columns)}
+        loss = self.strategy(outputs.logits, batch)
+        value = loss.detach().float()
+        if self.first is None:
+            self.first = value
+        self.total = value if self.total is None else self.total + value
+        self.count += 1
+        return loss
+
+    def epoch_mean(self, accelerator: Accelerator) -> Optional[float]:
+        """Mean micro-batch loss since the last call, averaged over processes (a collective)."""
+        total = self.total if self.total is not None else torch.zeros((), device=accelerator.device)
+        sums = accelerator.reduce(torch.stack([total.float(), torch.tensor(float(self.count), device=total.device)]), "sum")
+        self.total, self.count = None, 0
+        return float(sums[0] / sums[1]) if float(sums[1]) else None
+
+
+def _load_tokenizer(name: str):
+    config = AutoConfig.from_pretrained(name)
+    extra = {"add_prefix_space": True} if getattr(config, "model_type", None) in PREFIX_SPACE_MODEL_TYPES else {}
+    tokenizer = AutoTokenizer.from_pretrained(name, **extra)
+    if tokenizer.pad_token_id is None:
+        raise ValueError(f"the tokenizer of {name} has no padding token")
+    return tokenizer
+
+
+def _has_real_labels(config) -> bool:
+    return any(label != f"LABEL_{i}" for i, label in config.id2label.items())
+
+
+def resolve_labels(teachers: Sequence[TeacherProbabilities], student_base: str) -> list[str]:
+    """The student's label names: the teachers' shared set, in the base checkpoint's order when it has a head."""
+    labels = list(teachers[0].labels)
+    for teacher in teachers[1:]:
+        try:
+            check_label_sets(teacher.labels, labels)
+        except ValueError as err:
+            raise ValueError(f"teachers {teachers[0].model_name_or_path} and {teacher.model_name_or_path}: {err}") from None
+    config = AutoConfig.from_pretrained(student_base)
+    if _has_real_labels(config):
+        student = [config.id2label[i] for i in range(len(config.id2label))]
+        check_label_sets(labels, student)
+        return student
+    return labels
+
+
+def loop_config(args: argparse.Namespace, best_split: str) -> LoopConfig:
+    return LoopConfig(
+        output_dir=args.output_dir, num_train_epochs=args.num_train_epochs, max_train_steps=args.max_train_steps,
+        gradient_accumulation_steps=args.gradient_accumulation_steps,
+        learning_rate=args.learning_rate or DEFAULT_LEARNING_RATE[args.student],
+        weight_decay=args.weight_decay, lr_scheduler_type=args.lr_scheduler_type,
+        num_warmup_steps=args.num_warmup_steps, max_grad_norm=args.max_grad_norm or None,
+        checkpointing_steps=args.checkpointing_steps, resume_from_checkpoint=args.resume_from_checkpoint,
+        with_tracking=args.with_tracking, report_to=args.report_to, project_name="xner-distill",
+        mixed_precision=args.mixed_precision, best_split=best_split, metric_for_best="overall_f1",
+    )  # fmt: skip
+
+
+def _best_key(best_on: Optional[str], specs: Sequence[EvalSpec]) -> str:
+    if not best_on:
+        return ""
+    keys = [s.key for s in specs]
+    if best_on in keys:
+        return best_on
+    try:
+        key = EvalSpec.parse(best_on).key
+    except ValueError:
+        key = None
+    if key not in keys:
+        raise ValueError(f"--best_on {best_on!r} is not one of the --eval sets {keys}")
+    return key
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB
+
+
+def distill(args: argparse.Namespace) -> dict:
+    """Build the teacher signal, train the student, save it and ``results.json``; returns the results."""
+    started = time.perf_counter()
+    strategy = strategy_from_args(args)
+    specs = [EvalSpec.parse(e) for e in args.eval]
+    best_split = _best_key(args.best_on, specs)
+    type_map = parse_type_map(args.eval_type_map)
+    config = loop_config(args, best_split)
+    accelerator = make_accelerator(config)
+    if not accelerator.is_local_main_process:
+        datasets.disable_progress_bars()
+    set_seed(args.seed)
+    device = str(accelerator.device)
+
+    teachers = [TeacherProbabilities(path, batch_size=args.teacher_batch_size, device=device) for path in args.teacher]
+    weights = resolve_teacher_weights(args, strategy, len(teachers))
+    student_labels = resolve_labels(teachers, args.model_name_or_path)
+    tokenizer = _load_tokenizer(args.model_name_or_path)
+    aligner_args = dict(max_length=args.max_length, stride=args.stride)
+    parts = load_training_text(args, strategy.needs_projected_labels)
+    sentences: list = []
+    teacher_seconds = 0.0
+    with accelerator.main_process_first():
+        feature_parts = []
+        for part in parts:
+            label_column = PROJECTED_TAGS if part.has_tags else None
+            if args.on_the_fly:
+                aligner = TokenAligner(tokenizer, label_column=label_column, **aligner_args)
+                features = tokenize_dataset(part.words, aligner, num_proc=args.preprocessing_num_workers,
+                                            desc=f"student features {part.name}")  # fmt: skip
+                sentences += part.words["tokens"]
+            else:
+                clock = time.perf_counter()
+                with_probs = add_teacher_probs(part.words, teachers, weights, desc=f"teacher probabilities {part.name}")
+                teacher_seconds += time.perf_counter() - clock
+                features = student_features(with_probs, tokenizer, student_labels, label_column=label_column,
+                                            **aligner_args)  # fmt: skip
+            if strategy.needs_projected_labels and not part.has_tags:
+                features = _with_ignored_labels(features)
+            feature_parts.append(features)
+        train_features = _concatenate(feature_parts, [len(p.words) for p in parts])
+        prepared = prepare_eval_sets(specs, tokenizer, student_labels, data_dir=args.data_dir, type_map=type_map,
+                                     max_eval_samples=args.max_eval_samples, num_proc=args.preprocessing_num_workers,
+                                     **aligner_args)  # fmt: skip
+
+    on_the_fly = None
+    if args.on_the_fly:
+        on_the_fly = OnTheFlyTeachers(teachers, weights)
+        label_columns = check_label_sets(on_the_fly.labels, student_labels)
+        recorder = LossRecorder(strategy, on_the_fly, sentences, label_columns)
+    else:
+        for teacher in teachers:
+            teacher.unload()
+        gc.collect()
+        recorder = LossRecorder(strategy)
+
+    set_seed(args.seed)  # the student's initialisation does not depend on how the teacher signal was made
+    lora = None
+    if args.student == "lora":
+        targets = [m.strip() for m in args.lora_target_modules.split(",")] if args.lora_target_modules else None
+        lora = LoraSettings(r=args.lora_r, lora_alpha=args.lora_alpha, lora_dropout=args.lora_dropout,
+                            target_modules=targets)  # fmt: skip
+    model = build_student(args.model_name_or_path, student_labels, lora=lora,
+                          freeze_embeddings=args.freeze_embeddings, freeze_layers=args.freeze_layers)  # fmt: skip
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    total = sum(p.numel() for p in model.parameters())
+
+    low_precision = accelerator.mixed_precision in ("fp16", "bf16", "fp8")
+    collator = TokenCollator(tokenizer.pad_token_id, pad_to_multiple_of=8 if low_precision else None)
+    train_dl = build_dataloader(train_features, args.per_device_train_batch_size, collator, shuffle=True, seed=args.seed)
+    evaluations = Evaluations(accelerator, prepared, args.per_device_eval_batch_size, collator, recorder)
+    hparams = {**_json_args(args), "learning_rate": config.learning_rate, "teachers": ",".join(args.teacher),
+               **{f"strategy_{k}": v for k, v in strategy.config().items() if not isinstance(v, list)}}  # fmt: skip
+    state = train(model, train_dl, recorder, config, accelerator, evaluate=evaluations, tokenizer=tokenizer,
+                  hparams=hparams)  # fmt: skip
+
+    unwrapped = accelerator.unwrap_model(model)
+    if accelerator.is_main_process and lora is not None:
+        if state.best_metric is None:
+            save_student(unwrapped, args.output_dir, tokenizer)  # the final model
+        else:  # the loop saved the best epoch's adapter; add the labels save_student writes
+            unwrapped.get_base_model().config.save_pretrained(args.output_dir)
+    accelerator.wait_for_everyone()
+    if on_the_fly is not None:
+        for teacher in teachers:
+            teacher.unload()
+
+    saved_entry = None
+    if state.history:
+        saved_entry = next((h for h in state.history if h["step"] == state.best_step), None) if state.best_metric is not None else state.history[-1]  # fmt: skip
+    results = {
+        "format": RESULTS_FORMAT,
+        "task": "distillation",
+        "student": {
+            "base_model": args.model_name_or_path,
+            "kind": args.student,
+            "lora": None if lora is None else {"r": lora.r, "lora_alpha": lora.lora_alpha, "lora_dropout": lora.lora_dropout,
+                                               "target_modules": lora.target_modules or "default"},  # fmt: skip
+            "freeze_embeddings": args.freeze_embeddings,
+            "freeze_layers": args.freeze_layers,
+            "trainable_parameters": trainable,
+            "total_parameters": total,
+            "label_names": list(student_labels),
+            "saved_as": "adapter" if is_adapter(args.output_dir) else "model",
+        },
+        "strategy": strategy.config(),
+        "teachers": [{"model": t.model_name_or_path, "weight": w, "label_names": list(t.labels), "fingerprint": t.fingerprint}
+                     for t, w in zip(teachers, weights)],  # fmt: skip
+        "teacher_probabilities": "on-the-fly" if args.on_the_fly else "precomputed",
+        "teacher_probabilities_seconds": teacher_seconds,
+        "train_data": [p.info for p in parts],
+        "num_train_sentences": sum(len(p.words) for p in parts),
+        "num_train_windows": len(train_features),
+        "eval_sets": {key: p.info for key, p in prepared.items()},
+        "best": {"eval_set": best_split or None, "metric": config.metric_for_best, "value": state.best_metric,
+                 "epoch": state.best_epoch, "step": state.best_step},  # fmt: skip
+        "epochs": state.history,
+        "eval": None if saved_entry is None else {k: v for k, v in saved_entry.items() if k not in ("train",)},
+        "train_loss": {"first": None if recorder.first is None else float(recorder.first),
+                       "per_epoch": [h.get("train", {}).get("loss") for h in state.history]},  # fmt: skip
+        "learning_rate": config.learning_rate,
+        "completed_steps": state.completed_steps,
+        "train_runtime_s": state.train_seconds,
+        "train_tokens": state.train_tokens,
+        "train_tokens_per_s": state.tokens_per_second,
+        "padding_fraction": state.padding_fraction,
+        "wall_time_s": time.perf_counter() - started,
+        "peak_rss_mb": _peak_rss_mb(),
+        "peak_gpu_memory_mb": torch.cuda.max_memory_allocated() / 2**20 if torch.cuda.is_available() else None,
+        "num_processes": accelerator.num_processes,
+        "train_corpus": args.corpus,
+        "train_domain": corpus_spec(args.corpus).domain if args.corpus else None,
+        "data": {"corpus": args.corpus, "lang": args.lang, "dataset": args.dataset,
+                 "dataset_config": args.dataset_config, "domain": corpus_spec(args.corpus).domain if args.corpus else None},
+        "framework_versions": framework_versions(lora is not None),
+        "args": {**_json_args(args), "teacher": list(args.teacher), "eval": list(args.eval)},
+    }  # fmt: skip
+    results["card"] = card_results(results, args, prepared)
+    if accelerator.is_main_process:
+        with open(os.path.join(args.output_dir, RESULTS_FILE), "w", encoding="utf-8") as f:
+            json.dump(results, f, indent=2)
+        summary = {key: round(m["overall_f1"], 4) for key, m in (results["eval"] or {}).items() if isinstance(m, dict) and "overall_f1" in m}  # fmt: skip
+        accelerator.print(f"{strategy.name} student ({args.student}) -> {args.output_dir}; F1: {summary}")
+    return results
+
+
+CARD_HYPERPARAMETERS = (
+    "per_device_train_batch_size", "per_device_eval_batch_size", "gradient_accumulation_steps", "num_train_epochs",
+    "max_train_steps", "weight_decay", "lr_scheduler_type", "num_warmup_steps", "max_grad_norm", "seed",
+    "mixed_precision", "max_length", "stride",
+)  # fmt: skip
+
+
+def framework_versions(adapter: bool) -> dict:
+    import importlib.metadata as metadata
+
+    import xner
+
+    versions = {"xner": xner.__version__}
+    for name in ("transformers", "torch", "datasets", "tokenizers", "accelerate", "huggingface_hub", "peft"):
+        if name == "peft" and not adapter:
+            continue
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    return versions
+
+
+def _teacher_facts(path: str) -> dict:
+    """What a teacher folder's own ``results.json`` (``xner train-teacher``) says about its training data."""
+    try:
+        with open(os.path.join(path, RESULTS_FILE), encoding="utf-8") as f:
+            data = json.load(f).get("data") or {}
+    except (OSError, ValueError):
+        return {}
+    source = data.get("corpus") or data.get("dataset")
+    language = data.get("lang") or data.get("dataset_config")
+    if not source:
+        return {"language": language}
+    return {"language": language, "description": f"fine-tuned on {source}" + (f" ({language})" if language else "")}
+
+
+def card_results(results: Mapping[str, Any], args: argparse.Namespace, prepared: Mapping[str, PreparedEval]) -> dict:
+    """The run in the shape of ``model_cards.model_card.TrainingResults`` (its field names), for model cards."""
+    student = results["student"]
+    train_data = []
+    for part in results["train_data"]:
+        if part["kind"] == "corpus":
+            entry = {"dataset": part["corpus"], "config": part["lang"], "language": part["lang"],
+                     "domain": corpus_spec(part["corpus"]).domain or None}  # fmt: skip
+        else:
+            entry = {"dataset": part["dataset"], "config": part["dataset_config"], "language": None, "domain": None}
+        labels = "teacher probabilities" + (" + projected_tags" if part.get("projected_tags") else "")
+        train_data.append({**entry, "split": part["split"], "num_sentences": part["num_sentences"], "labels": labels})
+    saved = results["eval"] or {}
+    evaluations = [
+        {"name": key, "metrics": saved[key], "dataset": p.spec.corpus, "config": p.spec.lang, "split": p.spec.split,
+         "language": p.spec.lang, "domain": p.info["domain"] or None, "in_domain": None,
+         "num_sentences": p.info["num_sentences"], "revision": None}
+        for key, p in prepared.items() if key in saved
+    ]  # fmt: skip
+    hyperparameters = {k: getattr(args, k) for k in CARD_HYPERPARAMETERS if getattr(args, k, None) is not None}
+    hyperparameters.update(learning_rate=results["learning_rate"], num_processes=results["num_processes"])
+    training = {k: results[k] for k in ("completed_steps", "train_runtime_s", "train_tokens_per_s", "best")}
+    teachers = [{"model": t["model"], "weight": t["weight"], **_teacher_facts(t["model"])} for t in results["teachers"]]
+    return {
+        "base_model": student["base_model"],
+        "label_names": student["label_names"],
+        "adapter": student["lora"],
+        "freeze": {"embeddings": student["freeze_embeddings"], "layers": student["freeze_layers"]},
+        "teachers": teachers,
+        "strategy": results["strategy"],
+        "train_data": train_data,
+        "evaluations": evaluations,
+        "hyperparameters": hyperparameters,
+        "training": training,
+        "framework_versions": results["framework_versions"],
+    }
+
+
+def _json_args(args: argparse.Namespace) -> dict:
+    return {k: v for k, v in vars(args).items() if isinstance(v, (int, float, str, bool, type(None))) and k != "func"}
+
+
+__all__ = [
+    "EvalSpec", "Evaluations", "LossRecorder", "add_arguments", "choose_text_column", "distill", "evaluate_model",
+    "evaluation_mappings", "load_training_text", "main", "merge_student", "parse_type_map", "register", "run",
+    "run_merge", "strategy_from_args",
+]  # fmt: skip
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
