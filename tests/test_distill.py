@@ -22,30 +22,18 @@ import torch
 from accelerate.state import AcceleratorState, GradientState
 from transformers import AutoModelForTokenClassification, AutoTokenizer
 
-from dataset_builders import load_corpus
 from dataset_builders.schemes import CONLL, MASAKHANER
 from tests.tiny_models import build_tiny_bert, build_tiny_xlmr
 from training import distill
 from training.students import is_adapter, load_student
 from xner import cli
+from tests.training_fixtures import fresh_accelerate_state, sample  # noqa: F401  (fixtures)
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LABELS = CONLL.label_names
 PERMUTED = LABELS[::-1]  # the same set in another order
 
 
-@pytest.fixture(autouse=True)
-def fresh_accelerate_state():
-    AcceleratorState._reset_state(True)
-    GradientState._reset_state()
-    yield
-    AcceleratorState._reset_state(True)
-    GradientState._reset_state()
-
-
-@pytest.fixture(scope="module")
-def sample():
-    return load_corpus("xner-sample")["train"]
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ from accelerate import Accelerator
 from accelerate.state import AcceleratorState, GradientState
 from transformers import AutoModelForTokenClassification, AutoTokenizer
 
-from dataset_builders import load_corpus, read_conll
+from dataset_builders import read_conll
 from dataset_builders.schemes import CONLL, MASAKHANER
 from tests.tiny_models import build_tiny_bert
 from training import evaluation, teacher
@@ -37,22 +37,11 @@ from training.evaluation import (
 from training.metrics import load_metric
 from training.students import LoraSettings, build_student, merge_adapter, save_student
 from xner import cli
+from tests.training_fixtures import fresh_accelerate_state, sample  # noqa: F401  (fixtures)
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
-@pytest.fixture(autouse=True)
-def fresh_accelerate_state():
-    AcceleratorState._reset_state(True)
-    GradientState._reset_state()
-    yield
-    AcceleratorState._reset_state(True)
-    GradientState._reset_state()
-
-
-@pytest.fixture(scope="module")
-def sample():
-    return load_corpus("xner-sample")["train"]  # 18 sentences, CoNLL labels
 
 
 @pytest.fixture(scope="module")

@@ -29,23 +29,11 @@ from training.collate import TokenCollator, build_dataloader
 from training.features import TokenAligner, tokenize_dataset
 from training.loop import EvalSet, LoopConfig, NerEvaluator, NonFiniteLossError, make_accelerator, train
 from training.teacher import token_cross_entropy
+from tests.training_fixtures import fresh_accelerate_state, sample  # noqa: F401  (fixtures)
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-@pytest.fixture(autouse=True)
-def fresh_accelerate_state():
-    """Each run below stands for a new process: no accelerate state may leak from one to the next."""
-    AcceleratorState._reset_state(True)
-    GradientState._reset_state()
-    yield
-    AcceleratorState._reset_state(True)
-    GradientState._reset_state()
-
-
-@pytest.fixture(scope="module")
-def sample():
-    return load_corpus("xner-sample")["train"]  # 18 sentences, CoNLL labels
 
 
 @pytest.fixture(scope="module")
