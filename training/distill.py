@@ -68,7 +68,7 @@ from training.features import IGNORE_INDEX, TokenAligner, tokenize_dataset
 from training.loop import EvalSet, LoopConfig, NerEvaluator, make_accelerator, train
 from training.strategies import STRATEGIES, MultiTeacher, from_config, normalise_weights, similarity_weights
 from training.students import LoraSettings, build_student, is_adapter, merge_adapter, save_student
-from training.teacher import PREFIX_SPACE_MODEL_TYPES, SCHEDULERS
+from training.teacher import PREFIX_SPACE_MODEL_TYPES, add_loop_arguments
 from training.teacher_probs import (
     TEACHER_PROBS,
     OnTheFlyTeachers,
@@ -182,25 +182,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     evaluation.add_argument("--best_on", help="keep the epoch scoring best (overall F1) on this --eval set")
 
     optim = parser.add_argument_group("optimisation")
-    optim.add_argument("--per_device_train_batch_size", type=int, default=8)
-    optim.add_argument("--per_device_eval_batch_size", type=int, default=32)
-    optim.add_argument("--learning_rate", type=float, help="default: 5e-5 for a full student, 5e-4 for LoRA")
-    optim.add_argument("--weight_decay", type=float, default=0.0)
-    optim.add_argument("--num_train_epochs", type=int, default=3)
-    optim.add_argument("--max_train_steps", type=int, help="total optimizer steps; overrides --num_train_epochs")
-    optim.add_argument("--gradient_accumulation_steps", type=int, default=1)
-    optim.add_argument("--lr_scheduler_type", default="linear", choices=SCHEDULERS)
-    optim.add_argument("--num_warmup_steps", type=int, default=0)
-    optim.add_argument("--max_grad_norm", type=float, default=1.0, help="gradient clipping (0 disables)")
-    optim.add_argument("--seed", type=int, default=42)
-    optim.add_argument("--mixed_precision", choices=["no", "fp16", "bf16", "fp8"], help="default: accelerate's config")
-
-    run_group = parser.add_argument_group("run")
-    run_group.add_argument("--output_dir", required=True)
-    run_group.add_argument("--checkpointing_steps", help="'epoch', or save a checkpoint every N optimizer steps")
-    run_group.add_argument("--resume_from_checkpoint", help="a checkpoint folder, or 'latest'")
-    run_group.add_argument("--with_tracking", action="store_true", help="log metrics to experiment trackers")
-    run_group.add_argument("--report_to", default="all", help="trackers for --with_tracking: all, tensorboard, wandb, ...")
+    add_loop_arguments(parser, optim, learning_rate=None,
+                       learning_rate_help="default: 5e-5 for a full student, 5e-4 for LoRA")
 
 
 def add_merge_arguments(parser: argparse.ArgumentParser) -> None:

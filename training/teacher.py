@@ -40,6 +40,31 @@ DEV_SPLITS = ("validation", "dev")
 SCHEDULERS = [s.value for s in SchedulerType if s not in (SchedulerType.REDUCE_ON_PLATEAU, SchedulerType.GREEDY)]
 
 
+def add_loop_arguments(parser: argparse.ArgumentParser, optim, learning_rate: Optional[float] = 5e-5,
+                       learning_rate_help: Optional[str] = None) -> None:
+    """The optimisation (into the ``optim`` group) and run arguments of every training entry point:
+    run_ner_no_trainer.py's vocabulary, read by :func:`loop_config`."""
+    optim.add_argument("--per_device_train_batch_size", type=int, default=8)
+    optim.add_argument("--per_device_eval_batch_size", type=int, default=32)
+    optim.add_argument("--learning_rate", type=float, default=learning_rate, help=learning_rate_help)
+    optim.add_argument("--weight_decay", type=float, default=0.0)
+    optim.add_argument("--num_train_epochs", type=int, default=3)
+    optim.add_argument("--max_train_steps", type=int, help="total optimizer steps; overrides --num_train_epochs")
+    optim.add_argument("--gradient_accumulation_steps", type=int, default=1)
+    optim.add_argument("--lr_scheduler_type", default="linear", choices=SCHEDULERS)
+    optim.add_argument("--num_warmup_steps", type=int, default=0)
+    optim.add_argument("--max_grad_norm", type=float, default=1.0, help="gradient clipping (0 disables)")
+    optim.add_argument("--seed", type=int, default=42)
+    optim.add_argument("--mixed_precision", choices=["no", "fp16", "bf16", "fp8"], help="default: accelerate's config")
+
+    run = parser.add_argument_group("run")
+    run.add_argument("--output_dir", required=True)
+    run.add_argument("--checkpointing_steps", help="'epoch', or save a checkpoint every N optimizer steps")
+    run.add_argument("--resume_from_checkpoint", help="a checkpoint folder, or 'latest' (newest in output_dir/checkpoints)")
+    run.add_argument("--with_tracking", action="store_true", help="log metrics to experiment trackers")
+    run.add_argument("--report_to", default="all", help="trackers for --with_tracking: all, tensorboard, wandb, ...")
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     data = parser.add_argument_group("data")
     data.add_argument("--corpus", help="a known corpus of dataset_builders (conll2003, conll2002, masakhaner2, ...)")
@@ -73,25 +98,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     model = parser.add_argument_group("model and optimisation")
     model.add_argument("--model_name_or_path", required=True, help="encoder or token classifier: local folder or Hub id")
-    model.add_argument("--per_device_train_batch_size", type=int, default=8)
-    model.add_argument("--per_device_eval_batch_size", type=int, default=32)
-    model.add_argument("--learning_rate", type=float, default=5e-5)
-    model.add_argument("--weight_decay", type=float, default=0.0)
-    model.add_argument("--num_train_epochs", type=int, default=3)
-    model.add_argument("--max_train_steps", type=int, help="total optimizer steps; overrides --num_train_epochs")
-    model.add_argument("--gradient_accumulation_steps", type=int, default=1)
-    model.add_argument("--lr_scheduler_type", default="linear", choices=SCHEDULERS)
-    model.add_argument("--num_warmup_steps", type=int, default=0)
-    model.add_argument("--max_grad_norm", type=float, default=1.0, help="gradient clipping (0 disables)")
-    model.add_argument("--seed", type=int, default=42)
-    model.add_argument("--mixed_precision", choices=["no", "fp16", "bf16", "fp8"], help="default: accelerate's config")
-
-    run = parser.add_argument_group("run")
-    run.add_argument("--output_dir", required=True)
-    run.add_argument("--checkpointing_steps", help="'epoch', or save a checkpoint every N optimizer steps")
-    run.add_argument("--resume_from_checkpoint", help="a checkpoint folder, or 'latest' (newest in output_dir/checkpoints)")
-    run.add_argument("--with_tracking", action="store_true", help="log metrics to experiment trackers")
-    run.add_argument("--report_to", default="all", help="trackers for --with_tracking: all, tensorboard, wandb, ...")
+    add_loop_arguments(parser, model)
 
 
 def register(subparsers) -> None:
