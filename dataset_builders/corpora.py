@@ -177,7 +177,9 @@ def load_corpus(
         lang = spec.languages[0]
     if lang not in spec.languages:
         raise ValueError(f"corpus {name!r} has no language {lang!r}; it has {spec.languages}")
-    data_dir = data_dir or spec.builtin_dir or default_data_dir()
+    if spec.builtin_dir and not (data_dir and os.path.isdir(os.path.join(data_dir, spec.folder))):
+        data_dir = spec.builtin_dir  # shipped with the package: found whatever data_dir the other corpora use
+    data_dir = data_dir or default_data_dir()
     paths = spec.paths(data_dir, lang)
     if splits is not None:
         unknown = [s for s in splits if s not in paths]

@@ -463,6 +463,23 @@ def scores(metrics: Mapping[str, Any]) -> dict:
     }
 
 
+def sentence_counts(predictions: Sequence[Sequence[str]], references: Sequence[Sequence[str]]) -> list[list[int]]:
+    """Per sentence ``[true positives, false positives, false negatives]`` of entity spans.
+
+    Spans are read as xner's seqeval metric reads them (seqeval's default mode), so the sums over
+    sentences give exactly the metric's micro P/R/F1: what a paired bootstrap over test sentences
+    resamples.
+    """
+    from seqeval.metrics.sequence_labeling import get_entities
+
+    counts = []
+    for predicted, gold in zip(predictions, references, strict=True):
+        p, g = set(get_entities(list(predicted))), set(get_entities(list(gold)))
+        tp = len(p & g)
+        counts.append([tp, len(p) - tp, len(g) - tp])
+    return counts
+
+
 def evaluate_model(
     model_path: str,
     test_sets: Union[Sequence[TestSet], Mapping[str, datasets.Dataset]],
@@ -474,6 +491,7 @@ def evaluate_model(
     max_length: Optional[int] = None,
     stride: Optional[int] = None,
     accelerator: Optional[Accelerator] = None,
+    sentence_scores: bool = False,
 ) -> dict:
     """Entity-level P/R/F1 of one model (full or LoRA folder) on each test set, overall and per type.
 
@@ -485,7 +503,8 @@ def evaluate_model(
     "train_domain", "test_sets": {name: {"precision", "recall", "f1", "accuracy", "per_type":
     {TYPE: {precision, recall, f1, number}}, "num_sentences", "num_windows", "num_entities",
     "types", "type_map", "domain"}}}``; ``domain`` is ``"in"``, ``"out"`` or None (unknown).
-    Figures are fractions (0-1).
+    Figures are fractions (0-1). With ``sentence_scores``, each test set also gets
+    ``sentence_counts``: :func:`sentence_counts` of its sentences, for significance tests.
     """
     if isinstance(test_sets, Mapping):
         test_sets = [TestSet(n, d) for n, d in test_sets.items()]
@@ -523,6 +542,8 @@ def evaluate_model(
             type_map=plan.applied,
             domain=resolve_domain(test_set, train_domain),
         )
+        if sentence_scores:
+            figures["sentence_counts"] = sentence_counts(predictions, references)
         results[test_set.name] = figures
         logger.info("%s on %s: F1 %.4f", name, test_set.name, figures["f1"])
     del model
@@ -726,6 +747,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max_length", "--max-length", dest="max_length", type=int,
                         help="sub-tokens per window incl. special tokens (default: the tokenizer's limit)")  # fmt: skip
     parser.add_argument("--stride", type=int, help="sub-tokens shared by consecutive windows (default: a quarter)")
+    parser.add_argument(
+        "--sentence-scores", "--sentence_scores", dest="sentence_scores", action="store_true",
+        help="also write per-sentence [tp, fp, fn] entity counts to evaluation.json (for paired bootstrap tests)",
+    )  # fmt: skip
 
 
 def register(subparsers) -> None:
@@ -780,7 +805,8 @@ def run(args: argparse.Namespace) -> int:
     check_type_map(type_map, {name: saved_label_names(path) for name, path in zip(names, paths)}, test_sets)
     results = [
         evaluate_model(path, test_sets, type_map=type_map, type_map_all=args.type_map_all, name=name, batch_size=args.batch_size,
-                       max_length=args.max_length, stride=args.stride, accelerator=accelerator)  # fmt: skip
+                       max_length=args.max_length, stride=args.stride, accelerator=accelerator,
+                       sentence_scores=args.sentence_scores)  # fmt: skip
         for name, path in zip(names, paths)
     ]
     if not accelerator.is_main_process:

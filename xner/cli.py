@@ -22,6 +22,7 @@ COMMANDS = {
     "evaluate": ("training.evaluation", "evaluate models on test sets, in and out of domain"),
     "publish": ("model_cards.cli", "push a projected dataset or a trained model to the Hub"),
     "predict": ("model_cards.cli", "tag raw text with a trained model"),
+    "experiment": ("xner.experiments.cli", "plan, run, sweep and report experiments defined in YAML files"),
     "demo": ("xner.demo", "run the whole pipeline offline on the built-in demo data"),
 }
 

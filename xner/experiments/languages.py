@@ -1,0 +1,125 @@
+"""Language metadata (name, family, branch, script) for the languages xner's corpora cover.
+
+The experiment report groups results by language family and by script, so that, for instance,
+the Bantu languages of MasakhaNER 2.0 or the non-Latin scripts of PAN-X can be compared as a
+whole. Codes are those the corpora use: ISO 639-1 for CoNLL and PAN-X (WikiANN), ISO 639-3 for
+MasakhaNER 2.0. :func:`language_info` also accepts the other form of a code ("sw" for "swa",
+"yor" for "yo") and never fails: an unknown code gets ``"unknown"`` metadata.
+
+"branch" is the genus-level group used to compare related languages (Germanic, Bantu, Gbe, ...);
+for Niger-Congo it follows the usual subgroup names (Volta-Niger, Atlantic, Mande, Gur, Kwa).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from projection.languages import ISO1_TO_ISO3, ISO3_TO_ISO1
+
+UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class LanguageInfo:
+    code: str
+    name: str
+    family: str
+    branch: str
+    script: str
+
+
+IE, NC, AA = "Indo-European", "Niger-Congo", "Afro-Asiatic"
+
+# code -> (name, family, branch, script)
+_TABLE: dict[str, tuple[str, str, str, str]] = {
+    # CoNLL 2002/2003 and other European corpora
+    "en": ("English", IE, "Germanic", "Latin"),
+    "de": ("German", IE, "Germanic", "Latin"),
+    "nl": ("Dutch", IE, "Germanic", "Latin"),
+    "af": ("Afrikaans", IE, "Germanic", "Latin"),
+    "es": ("Spanish", IE, "Romance", "Latin"),
+    "fr": ("French", IE, "Romance", "Latin"),
+    "it": ("Italian", IE, "Romance", "Latin"),
+    "pt": ("Portuguese", IE, "Romance", "Latin"),
+    "ru": ("Russian", IE, "Slavic", "Cyrillic"),
+    "bg": ("Bulgarian", IE, "Slavic", "Cyrillic"),
+    "el": ("Greek", IE, "Hellenic", "Greek"),
+    "hi": ("Hindi", IE, "Indo-Aryan", "Devanagari"),
+    "mr": ("Marathi", IE, "Indo-Aryan", "Devanagari"),
+    "bn": ("Bengali", IE, "Indo-Aryan", "Bengali"),
+    "ur": ("Urdu", IE, "Indo-Aryan", "Arabic"),
+    "fa": ("Persian", IE, "Iranian", "Arabic"),
+    # MasakhaNER 2.0
+    "hau": ("Hausa", AA, "Chadic", "Latin"),
+    "ibo": ("Igbo", NC, "Volta-Niger", "Latin"),
+    "yor": ("Yoruba", NC, "Volta-Niger", "Latin"),
+    "kin": ("Kinyarwanda", NC, "Bantu", "Latin"),
+    "lug": ("Luganda", NC, "Bantu", "Latin"),
+    "nya": ("Chichewa", NC, "Bantu", "Latin"),
+    "sna": ("Shona", NC, "Bantu", "Latin"),
+    "swa": ("Swahili", NC, "Bantu", "Latin"),
+    "tsn": ("Setswana", NC, "Bantu", "Latin"),
+    "xho": ("isiXhosa", NC, "Bantu", "Latin"),
+    "zul": ("isiZulu", NC, "Bantu", "Latin"),
+    "wol": ("Wolof", NC, "Atlantic", "Latin"),
+    "bam": ("Bambara", NC, "Mande", "Latin"),
+    "ewe": ("Ewe", NC, "Gbe", "Latin"),
+    "fon": ("Fon", NC, "Gbe", "Latin"),
+    "twi": ("Twi", NC, "Kwa", "Latin"),
+    "mos": ("Mossi", NC, "Gur", "Latin"),
+    "bbj": ("Ghomala'", NC, "Grassfields", "Latin"),
+    "luo": ("Dholuo", "Nilo-Saharan", "Western Nilotic", "Latin"),
+    "pcm": ("Nigerian Pidgin", "Creole", "English-based creole", "Latin"),
+    # PAN-X (WikiANN) languages of XTREME
+    "ar": ("Arabic", AA, "Semitic", "Arabic"),
+    "he": ("Hebrew", AA, "Semitic", "Hebrew"),
+    "zh": ("Chinese", "Sino-Tibetan", "Sinitic", "Han"),
+    "my": ("Burmese", "Sino-Tibetan", "Lolo-Burmese", "Myanmar"),
+    "ja": ("Japanese", "Japonic", "Japanese", "Han/Kana"),
+    "ko": ("Korean", "Koreanic", "Korean", "Hangul"),
+    "fi": ("Finnish", "Uralic", "Finnic", "Latin"),
+    "et": ("Estonian", "Uralic", "Finnic", "Latin"),
+    "tr": ("Turkish", "Turkic", "Oghuz", "Latin"),
+    "kk": ("Kazakh", "Turkic", "Kipchak", "Cyrillic"),
+    "vi": ("Vietnamese", "Austroasiatic", "Vietic", "Latin"),
+    "th": ("Thai", "Kra-Dai", "Tai", "Thai"),
+    "id": ("Indonesian", "Austronesian", "Malayo-Polynesian", "Latin"),
+    "ms": ("Malay", "Austronesian", "Malayo-Polynesian", "Latin"),
+    "jv": ("Javanese", "Austronesian", "Malayo-Polynesian", "Latin"),
+    "tl": ("Tagalog", "Austronesian", "Malayo-Polynesian", "Latin"),
+    "ta": ("Tamil", "Dravidian", "South Dravidian", "Tamil"),
+    "ml": ("Malayalam", "Dravidian", "South Dravidian", "Malayalam"),
+    "kn": ("Kannada", "Dravidian", "South Dravidian", "Kannada"),
+    "te": ("Telugu", "Dravidian", "South-Central Dravidian", "Telugu"),
+    "ka": ("Georgian", "Kartvelian", "Karto-Zan", "Georgian"),
+    "eu": ("Basque", "Basque (isolate)", "Basque", "Latin"),
+}
+
+
+def _lookup(code: str):
+    if code in _TABLE:
+        return _TABLE[code]
+    # The table holds one form of each code; the corpus may use the other (PAN-X "sw", MasakhaNER "swa").
+    other = ISO1_TO_ISO3.get(code) if len(code) == 2 else ISO3_TO_ISO1.get(code)
+    return _TABLE.get(other) if other else None
+
+
+def language_info(code: str) -> LanguageInfo:
+    """Metadata of ``code`` (ISO 639-1 or 639-3, any case, optionally with a region: ``pt-BR``).
+
+    ``code`` in the result is the code as given (lower-cased), so that it matches the records.
+    An unknown code gives ``name=code`` and ``"unknown"`` family, branch and script.
+    """
+    key = str(code).strip().lower()
+    entry = _lookup(key) or _lookup(key.replace("_", "-").split("-")[0])
+    if entry is None:
+        return LanguageInfo(key, key, UNKNOWN, UNKNOWN, UNKNOWN)
+    return LanguageInfo(key, *entry)
+
+
+def known_codes() -> list[str]:
+    """The codes of the table (each in the form the corpora use)."""
+    return sorted(_TABLE)
+
+
+__all__ = ["LanguageInfo", "UNKNOWN", "known_codes", "language_info"]

@@ -1,0 +1,776 @@
+"""The experiment report: tables, significance tests, findings and charts from the results store.
+
+Every number is computed from the records of the store (see :mod:`xner.experiments.store`), so a
+report can be rebuilt at any time and never goes stale. Only records of kind ``teacher`` and
+``student`` enter the main tables; ``trial`` and ``sweep`` records feed the "Sweeps" section.
+
+A *configuration* is ``(kind, model, student_kind)``, labelled ``"teacher en"``, ``"soft-kl
+(full)"``. Where runs of one configuration differ in what they learnt from (teachers, base model
+or params), averaging them as seeds would mix different systems, so each variant becomes its own
+configuration with the differing settings in brackets: ``"soft-kl (full) [temperature=2.0]"``.
+
+Figures in ``report.json`` are fractions (0-1), as in the store; the markdown shows F1 in % with
+one decimal and differences in percentage points. Means are over seeds, std is the sample std
+(ddof=1) and is absent for one seed.
+
+Significance: per language x test set, the best configuration (highest mean F1) is compared with
+every other one by a paired bootstrap (:mod:`xner.experiments.bootstrap`) over test sentences,
+each system's per-sentence counts summed over its seeds. When the two configurations have seeds in
+common only those shared seeds are pooled (so that both systems see the same number of runs);
+when they share none, each pools all of its seeds. The tested delta is therefore the F1 of the
+pooled counts, which can differ slightly from the difference of mean F1.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Mapping, Optional
+
+import numpy as np
+
+from xner.experiments.bootstrap import paired_bootstrap, pool_seeds
+from xner.experiments.languages import language_info
+
+REPORT_FORMAT = "xner-experiment-report/1"
+MAIN_KINDS = ("teacher", "student")
+SWEEP_KINDS = ("trial", "sweep")
+CHARTS = {"f1": "f1.png", "robustness": "robustness.png", "families": "families.png"}
+
+
+# --------------------------------------------------------------------------------------- records
+
+
+@dataclass
+class _Result:
+    domain: str
+    f1: float
+    precision: Optional[float]
+    recall: Optional[float]
+    per_type: dict[str, float]
+    counts: Optional[np.ndarray]
+
+
+@dataclass
+class _Run:
+    run_id: str
+    kind: str
+    model: str
+    student_kind: Optional[str]
+    lang: str
+    seed: Optional[int]
+    teachers: list[str]
+    base_model: Optional[str]
+    params: dict
+    results: dict[str, _Result]
+    experiment: Optional[str] = None
+    label: str = ""
+    variant: dict = field(default_factory=dict)
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _name(record, index: int) -> str:
+    run_id = record.get("run_id") if isinstance(record, Mapping) else None
+    return f"run {run_id!r}" if isinstance(run_id, str) and run_id else f"record #{index} (no run_id)"
+
+
+def _result(raw, where: str) -> _Result:
+    if not isinstance(raw, Mapping):
+        raise ValueError(f"{where} is not an object")
+    if raw.get("domain") not in ("in", "out"):
+        raise ValueError(f"{where} has domain {raw.get('domain')!r}, not 'in' or 'out'")
+    if not _is_number(raw.get("f1")) or not 0 <= raw["f1"] <= 1:
+        raise ValueError(f"{where} has no F1 between 0 and 1 (f1={raw.get('f1')!r})")
+    optional = {}
+    for key in ("precision", "recall"):
+        value = raw.get(key)
+        if value is not None and not _is_number(value):
+            raise ValueError(f"{where} has a non-numeric {key}: {value!r}")
+        optional[key] = value
+    per_type = {}
+    for entity, scores in (raw.get("per_type") or {}).items():
+        if not isinstance(scores, Mapping) or not _is_number(scores.get("f1")):
+            raise ValueError(f"{where} has no numeric F1 for entity type {entity!r}")
+        per_type[entity] = float(scores["f1"])
+    counts = raw.get("sentence_counts")
+    if counts is not None:
+        try:
+            counts = np.asarray(counts, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise ValueError(f"{where} has sentence_counts that are not [[tp, fp, fn], ...]") from None
+        if counts.size == 0:
+            counts = None  # an empty test set cannot be resampled
+        elif counts.ndim != 2 or counts.shape[1] != 3 or (counts < 0).any() or not np.isfinite(counts).all():
+            raise ValueError(f"{where} has sentence_counts that are not [[tp, fp, fn], ...] (shape {counts.shape})")
+    return _Result(raw["domain"], float(raw["f1"]), optional["precision"], optional["recall"], per_type, counts)
+
+
+def _run(record: Mapping, index: int) -> _Run:
+    name = _name(record, index)
+    if name.startswith("record #"):
+        raise ValueError(f"{name} has no run_id")
+    for key in ("model", "lang"):
+        if not isinstance(record.get(key), str) or not record[key]:
+            raise ValueError(f"{name}: {key} must be a non-empty string, not {record.get(key)!r}")
+    seed = record.get("seed")
+    if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
+        raise ValueError(f"{name}: seed must be an integer, not {seed!r}")
+    teachers = record.get("teachers") or []
+    if not isinstance(teachers, list) or not all(isinstance(t, str) for t in teachers):
+        raise ValueError(f"{name}: teachers must be a list of names, not {teachers!r}")
+    params = record.get("params") or {}
+    if not isinstance(params, Mapping):
+        raise ValueError(f"{name}: params must be an object, not {params!r}")
+    student_kind = record.get("student_kind") if record["kind"] == "student" else None
+    if student_kind is not None and not isinstance(student_kind, str):
+        raise ValueError(f"{name}: student_kind must be a string or null, not {student_kind!r}")
+    results = record.get("results")
+    if not isinstance(results, Mapping) or not results:
+        raise ValueError(f"{name} has no results")
+    parsed = {test: _result(raw, f"{name}, test set {test!r},") for test, raw in results.items()}
+    return _Run(
+        str(record["run_id"]), record["kind"], record["model"], student_kind, record["lang"], seed,
+        list(teachers), record.get("base_model"), dict(params), parsed, record.get("experiment"),
+    )  # fmt: skip
+
+
+def _check_sweep(record: Mapping, index: int) -> dict:
+    name = _name(record, index)
+    sweep = record.get("sweep")
+    if not isinstance(sweep, Mapping) or not isinstance(sweep.get("name"), str):
+        raise ValueError(f"{name}: a {record['kind']} record needs sweep = {{'name': ..., 'value': ...}}")
+    if sweep.get("value") is not None and not _is_number(sweep["value"]):
+        raise ValueError(f"{name}: sweep value must be a number or null, not {sweep['value']!r}")
+    if record.get("params") is not None and not isinstance(record["params"], Mapping):
+        raise ValueError(f"{name}: params must be an object")
+    return sweep  # type: ignore[return-value]
+
+
+def _base_label(run: _Run) -> str:
+    if run.kind == "teacher":
+        return f"teacher {run.model}"
+    return f"{run.model} ({run.student_kind})" if run.student_kind else run.model
+
+
+def _short(value) -> str:
+    return value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+
+
+def _label_variants(runs: list[_Run]) -> None:
+    """Set ``label``: the base label, plus the settings that tell apart variants of one configuration."""
+    groups: dict[tuple, list[_Run]] = defaultdict(list)
+    for run in runs:
+        groups[(run.kind, run.model, run.student_kind)].append(run)
+    for group in groups.values():
+        signature = lambda r: (tuple(r.teachers), r.base_model, json.dumps(r.params, sort_keys=True))  # noqa: E731
+        if len({signature(r) for r in group}) == 1:
+            for run in group:
+                run.label = _base_label(run)
+            continue
+        differs_teachers = len({tuple(r.teachers) for r in group}) > 1
+        differs_base = len({r.base_model for r in group}) > 1
+        keys = sorted({k for r in group for k in r.params})
+        differing = [k for k in keys if len({json.dumps(r.params.get(k), sort_keys=True) for r in group}) > 1]
+        for run in group:
+            variant = {}
+            if differs_teachers:
+                variant["teachers"] = "+".join(run.teachers) or "none"
+            if differs_base:
+                variant["base_model"] = run.base_model
+            variant.update({k: run.params.get(k) for k in differing})
+            run.variant = variant
+            run.label = _base_label(run) + " [" + ", ".join(f"{k}={_short(v)}" for k, v in variant.items()) + "]"
+
+
+# ----------------------------------------------------------------------------------- statistics
+
+
+def _mean(values) -> Optional[float]:
+    values = [v for v in values if v is not None]
+    return float(np.mean(values)) if values else None
+
+
+def _std(values) -> Optional[float]:
+    return float(np.std(values, ddof=1)) if len(values) > 1 else None
+
+
+def _main_rows(cells, domains, order) -> list[dict]:
+    rows = []
+    for (label, lang, test), by_seed in sorted(cells.items(), key=lambda kv: (order[kv[0][0]], kv[0][1], kv[0][2])):
+        seeds = sorted(by_seed, key=lambda s: (s is None, s or 0))
+        f1s = [by_seed[s].f1 for s in seeds]
+        precisions = [by_seed[s].precision for s in seeds]
+        recalls = [by_seed[s].recall for s in seeds]
+        rows.append({
+            "configuration": label, "lang": lang, "test_set": test, "domain": domains[(lang, test)],
+            "seeds": seeds, "n_seeds": len(seeds), "f1_values": f1s, "f1_mean": _mean(f1s), "f1_std": _std(f1s),
+            "precision_mean": _mean(precisions) if None not in precisions else None,
+            "recall_mean": _mean(recalls) if None not in recalls else None,
+        })  # fmt: skip
+    return rows
+
+
+def _robustness(main_rows, order) -> dict:
+    per_lang: dict[tuple, dict[str, list]] = defaultdict(lambda: {"in": [], "out": []})
+    for row in main_rows:
+        per_lang[(row["configuration"], row["lang"])][row["domain"]].append(row["f1_mean"])
+    rows = []
+    for (label, lang), by_domain in sorted(per_lang.items(), key=lambda kv: (order[kv[0][0]], kv[0][1])):
+        f1_in, f1_out = _mean(by_domain["in"]), _mean(by_domain["out"])
+        rows.append({
+            "configuration": label, "lang": lang, "in_f1": f1_in, "out_f1": f1_out,
+            "n_in_sets": len(by_domain["in"]), "n_out_sets": len(by_domain["out"]),
+            "drop": f1_in - f1_out if f1_in is not None and f1_out is not None else None,
+        })  # fmt: skip
+    by_config = []
+    for label in sorted({r["configuration"] for r in rows}, key=order.get):
+        both = [r for r in rows if r["configuration"] == label and r["drop"] is not None]
+        if both:
+            by_config.append({
+                "configuration": label, "n_languages": len(both), "languages": [r["lang"] for r in both],
+                "in_f1": _mean(r["in_f1"] for r in both), "out_f1": _mean(r["out_f1"] for r in both),
+                "drop": _mean(r["drop"] for r in both),
+            })  # fmt: skip
+    return {"rows": rows, "by_configuration": by_config}
+
+
+def _teacher_vs_student(main_rows, configs, notes) -> dict:
+    means = {(r["configuration"], r["lang"], r["test_set"]): r for r in main_rows}
+    rows, missing = [], set()
+    for row in main_rows:
+        config = configs[row["configuration"]]
+        if config["kind"] != "student" or not config["teachers"]:
+            continue
+        teacher = config["teachers"][0]
+        candidates = [c for c in configs.values() if c["kind"] == "teacher" and c["model"] == teacher]
+        found = [means[key] for c in candidates if (key := (c["label"], row["lang"], row["test_set"])) in means]
+        if not found:
+            missing.add((row["configuration"], teacher, row["lang"], row["test_set"]))
+            continue
+        if len(found) > 1:
+            notes.append(f"teacher {teacher!r} has several configurations on {row['lang']}/{row['test_set']}; "
+                         f"{found[0]['configuration']!r} is compared with {row['configuration']!r}")  # fmt: skip
+        t = found[0]
+        rows.append({
+            "configuration": row["configuration"], "lang": row["lang"], "test_set": row["test_set"],
+            "domain": row["domain"], "teacher": teacher, "teacher_configuration": t["configuration"],
+            "student_f1": row["f1_mean"], "teacher_f1": t["f1_mean"], "delta": row["f1_mean"] - t["f1_mean"],
+            "student_seeds": row["n_seeds"], "teacher_seeds": t["n_seeds"],
+        })  # fmt: skip
+    for label, teacher, lang, test in sorted(missing):
+        notes.append(f"no zero-shot result of teacher {teacher!r} on {lang}/{test} to compare {label!r} with")
+    by_config = []
+    for label in dict.fromkeys(r["configuration"] for r in rows):
+        deltas = [r["delta"] for r in rows if r["configuration"] == label]
+        by_config.append({"configuration": label, "n": len(deltas), "delta_mean": _mean(deltas),
+                          "wins": sum(d > 0 for d in deltas), "losses": sum(d < 0 for d in deltas)})  # fmt: skip
+    deltas = [r["delta"] for r in rows]
+    overall = {"n": len(deltas), "delta_mean": _mean(deltas), "wins": sum(d > 0 for d in deltas),
+               "losses": sum(d < 0 for d in deltas)}  # fmt: skip
+    return {"rows": rows, "by_configuration": by_config, "overall": overall}
+
+
+def _per_type(cells, order) -> list[dict]:
+    rows = []
+    for (label, lang, test), by_seed in sorted(cells.items(), key=lambda kv: (order[kv[0][0]], kv[0][1], kv[0][2])):
+        for entity in sorted({t for r in by_seed.values() for t in r.per_type}):
+            f1s = [r.per_type[entity] for r in by_seed.values() if entity in r.per_type]
+            rows.append({"configuration": label, "lang": lang, "test_set": test, "type": entity,
+                         "f1_mean": _mean(f1s), "f1_std": _std(f1s), "n_seeds": len(f1s)})  # fmt: skip
+    return rows
+
+
+def _families(robustness_rows, langs, order) -> dict:
+    infos = {lang: language_info(lang) for lang in langs}
+    languages = [{"code": i.code, "name": i.name, "family": i.family, "branch": i.branch, "script": i.script}
+                 for i in infos.values()]  # fmt: skip
+    grouped = {}
+    for attribute in ("family", "script"):
+        buckets: dict[tuple, list] = defaultdict(list)
+        for row in robustness_rows:
+            if row["in_f1"] is not None:
+                buckets[(getattr(infos[row["lang"]], attribute), row["configuration"])].append(row)
+        grouped[attribute] = [
+            {attribute: group, "configuration": label, "n_languages": len(rows),
+             "languages": [r["lang"] for r in rows], "f1_mean": _mean(r["in_f1"] for r in rows)}
+            for (group, label), rows in sorted(buckets.items(), key=lambda kv: (kv[0][0], order[kv[0][1]]))
+        ]  # fmt: skip
+    return {"languages": languages, "by_family": grouped["family"], "by_script": grouped["script"]}
+
+
+def _rankings(main_rows, order) -> dict[tuple, list[dict]]:
+    ranking: dict[tuple, list[dict]] = defaultdict(list)
+    for row in main_rows:
+        ranking[(row["lang"], row["test_set"])].append(row)
+    return {key: sorted(rows, key=lambda r: (-r["f1_mean"], order[r["configuration"]]))
+            for key, rows in sorted(ranking.items())}  # fmt: skip
+
+
+def _significance(rankings, cells, samples, alpha, seed) -> dict:
+    rows, skipped = [], []
+    for (lang, test), ranked in rankings.items():
+        best = ranked[0]
+        for rank, other in enumerate(ranked[1:], 2):
+            a_seeds, b_seeds = cells[(best["configuration"], lang, test)], cells[(other["configuration"], lang, test)]
+            shared = sorted(set(a_seeds) & set(b_seeds), key=lambda s: (s is None, s or 0))
+            use_a, use_b = (shared, shared) if shared else (best["seeds"], other["seeds"])
+            pair = f"{lang}/{test}: {best['configuration']!r} vs {other['configuration']!r}"
+            counts_a = [a_seeds[s].counts for s in use_a]
+            counts_b = [b_seeds[s].counts for s in use_b]
+            if any(c is None for c in counts_a + counts_b):
+                skipped.append(f"{pair}: no sentence counts in some runs")
+                continue
+            try:
+                pooled_a, pooled_b = pool_seeds(counts_a), pool_seeds(counts_b)
+                result = paired_bootstrap(pooled_a, pooled_b, samples=samples, seed=seed)
+            except ValueError as error:
+                skipped.append(f"{pair}: {error}")
+                continue
+            rows.append({
+                "lang": lang, "test_set": test, "domain": best["domain"], "best": best["configuration"],
+                "other": other["configuration"], "other_rank": rank, "pooling": "shared seeds" if shared else "all seeds",
+                "seeds_best": use_a, "seeds_other": use_b, "sentences": result.sentences,
+                "f1_best_pooled": result.f1_a, "f1_other_pooled": result.f1_b, "delta": result.delta,
+                "ci_low": result.ci_low, "ci_high": result.ci_high, "p_value": result.p_value,
+                "significant": result.p_value < alpha,
+            })  # fmt: skip
+    return {"rows": rows, "skipped": skipped}
+
+
+def _sweeps(records: list[tuple[Mapping, dict]]) -> list[dict]:
+    groups: dict[tuple, dict] = defaultdict(lambda: {"trials": [], "final": None})
+    for record, sweep in records:
+        group = groups[(sweep["name"], record.get("lang"))]
+        if record["kind"] == "trial":
+            group["trials"].append((record, sweep))
+        else:
+            group["final"] = (record, sweep)  # the last sweep record of a name wins
+    rows = []
+    for (name, lang), group in sorted(groups.items(), key=lambda kv: (kv[0][0], str(kv[0][1]))):
+        scored = [(r, s) for r, s in group["trials"] if s.get("value") is not None]
+        if group["final"] is not None and group["final"][1].get("value") is not None:
+            best, source = group["final"], "sweep record"
+        elif scored:
+            best, source = max(scored, key=lambda rs: rs[1]["value"]), "best trial"
+        else:
+            best, source = None, None
+        rows.append({
+            "name": name, "lang": lang, "models": sorted({str(r.get("model")) for r, _ in group["trials"]}),
+            "n_trials": len({r.get("run_id") for r, _ in group["trials"]}),
+            "best_value": best[1]["value"] if best else None, "best_params": dict(best[0].get("params") or {}) if best else None,
+            "best_trial": best[1].get("trial") if best else None, "source": source,
+        })  # fmt: skip
+    return rows
+
+
+# ------------------------------------------------------------------------------------- findings
+
+
+def _pct(value: Optional[float]) -> str:
+    return "-" if value is None else f"{100 * value:.1f}"
+
+
+def _pts(value: Optional[float]) -> str:
+    return "-" if value is None else f"{100 * value:+.1f}"
+
+
+def _p(value: float) -> str:
+    return f"{value:.3f}" if value >= 0.001 else "<0.001"
+
+
+def _findings(report, rankings, alpha) -> list[str]:
+    findings = []
+    tests = {(r["lang"], r["test_set"], r["best"], r["other"]): r for r in report["significance"]["rows"]}
+    wins: dict[str, int] = defaultdict(int)
+    for (lang, test), ranked in rankings.items():
+        best = ranked[0]
+        wins[best["configuration"]] += 1
+        where = f"{lang} / {test} ({'in-domain' if best['domain'] == 'in' else 'out-of-domain'})"
+        if len(ranked) == 1:
+            findings.append(f"{where}: {best['configuration']} is the only configuration evaluated "
+                            f"({_pct(best['f1_mean'])}% mean F1).")  # fmt: skip
+            continue
+        second = ranked[1]
+        lead = best["f1_mean"] - second["f1_mean"]
+        text = (f"{where}: {best['configuration']} has the highest mean F1 ({_pct(best['f1_mean'])}%), "
+                f"{_pts(lead)} points over the runner-up {second['configuration']} ({_pct(second['f1_mean'])}%)")  # fmt: skip
+        test_row = tests.get((lang, test, best["configuration"], second["configuration"]))
+        if test_row is None:
+            text += "; the lead was not tested for significance (see Significance)."
+        elif test_row["delta"] <= 0:
+            # Pooled counts can order two close systems differently from their mean F1.
+            text += (f"; the paired bootstrap on counts pooled over seeds does not confirm the lead "
+                     f"(pooled Δ = {_pts(test_row['delta'])} points, p = {_p(test_row['p_value'])}).")  # fmt: skip
+        elif test_row["significant"]:
+            text += f"; the lead is significant (paired bootstrap p = {_p(test_row['p_value'])} < {alpha})."
+        else:
+            text += f"; the lead is not significant (paired bootstrap p = {_p(test_row['p_value'])} >= {alpha})."
+        findings.append(text)
+    if len(rankings) > 1:
+        counts = ", ".join(f"{label} {n}" for label, n in sorted(wins.items(), key=lambda kv: -kv[1]))
+        findings.insert(0, f"Best configuration per language x test set ({len(rankings)} in all): {counts}.")
+    by_config = report["robustness"]["by_configuration"]
+    if by_config:
+        smallest = min(by_config, key=lambda r: r["drop"])
+        text = (f"Smallest in- vs out-of-domain drop: {smallest['configuration']} ({_pts(smallest['drop'])} points "
+                f"averaged over {smallest['n_languages']} language(s))")  # fmt: skip
+        if len(by_config) > 1:
+            largest = max(by_config, key=lambda r: r["drop"])
+            text += f"; largest: {largest['configuration']} ({_pts(largest['drop'])} points)"
+        findings.append(text + ".")
+    overall = report["teacher_vs_student"]["overall"]
+    if overall["n"]:
+        relation = "above" if overall["delta_mean"] > 0 else "below" if overall["delta_mean"] < 0 else "equal to"
+        per_config = "; ".join(f"{r['configuration']} {_pts(r['delta_mean'])} ({r['wins']}/{r['n']} higher)"
+                               for r in report["teacher_vs_student"]["by_configuration"])  # fmt: skip
+        findings.append(f"Students vs their zero-shot teacher: on average {_pts(overall['delta_mean'])} points "
+                        f"({relation} the teacher), higher in {overall['wins']} of {overall['n']} comparisons; "
+                        f"per configuration: {per_config}.")  # fmt: skip
+    families: dict[str, list[dict]] = defaultdict(list)
+    for row in report["families"]["by_family"]:
+        families[row["family"]].append(row)
+    for family, rows in families.items():
+        best = max(rows, key=lambda r: r["f1_mean"])
+        findings.append(f"{family} ({', '.join(best['languages'])}): highest mean in-domain F1 for "
+                        f"{best['configuration']} ({_pct(best['f1_mean'])}%).")  # fmt: skip
+    return findings
+
+
+# --------------------------------------------------------------------------------------- report
+
+
+def build_report(records: Iterable[Mapping], *, samples: int = 1000, alpha: float = 0.05, seed: int = 0) -> dict:
+    """The report as a JSON-ready dict (see the module docstring); ValueError on a malformed record."""
+    runs, sweeps, notes = [], [], []
+    for index, record in enumerate(records):
+        if not isinstance(record, Mapping):
+            raise ValueError(f"record #{index} is not an object")
+        kind = record.get("kind")
+        if kind in MAIN_KINDS:
+            runs.append(_run(record, index))
+        elif kind in SWEEP_KINDS:
+            sweeps.append((record, _check_sweep(record, index)))
+        else:
+            raise ValueError(f"{_name(record, index)} has an unknown kind {kind!r}")
+    if not runs:
+        raise ValueError("no teacher or student records")
+    by_id = {}
+    for run in runs:  # a run stored twice counts once: the later record wins
+        if run.run_id in by_id:
+            notes.append(f"run {run.run_id!r} appears more than once; its last record is used")
+        by_id[run.run_id] = run
+    runs = list(by_id.values())
+    _label_variants(runs)
+
+    configs: dict[str, dict] = {}
+    for run in sorted(runs, key=lambda r: (r.kind != "teacher", r.label)):
+        configs.setdefault(run.label, {
+            "label": run.label, "kind": run.kind, "model": run.model, "student_kind": run.student_kind,
+            "teachers": run.teachers, "base_model": run.base_model, "variant": run.variant, "run_ids": [],
+        })["run_ids"].append(run.run_id)  # fmt: skip
+    order = {label: i for i, label in enumerate(configs)}
+
+    cells: dict[tuple, dict] = defaultdict(dict)
+    domains: dict[tuple, str] = {}
+    for run in runs:
+        for test, result in run.results.items():
+            key = (run.label, run.lang, test)
+            if run.seed in cells[key]:
+                notes.append(f"{run.label!r} has two runs with seed {run.seed} on {run.lang}/{test}; "
+                             f"run {run.run_id!r} is used")  # fmt: skip
+            cells[key][run.seed] = result
+            if domains.setdefault((run.lang, test), result.domain) != result.domain:
+                notes.append(f"{run.lang}/{test} is labelled both in- and out-of-domain; "
+                             f"{domains[(run.lang, test)]!r} is used")  # fmt: skip
+
+    main = _main_rows(cells, domains, order)
+    rankings = _rankings(main, order)
+    experiments = sorted({e for e in [r.experiment for r in runs] + [s.get("experiment") for s, _ in sweeps]
+                          if isinstance(e, str)})  # fmt: skip
+    report: dict[str, Any] = {
+        "format": REPORT_FORMAT,
+        "title": "Experiment report" + (f": {', '.join(experiments)}" if experiments else ""),
+        "settings": {"samples": samples, "alpha": alpha, "seed": seed,
+                     "p_value": "two-sided: min(1, 2 (1 + k) / (samples + 1)), k = resamples whose delta is 0 "
+                                "or of the opposite sign to the observed delta"},  # fmt: skip
+        "summary": {
+            "records": len(runs) + len(sweeps), "runs": len(runs), "sweep_records": len(sweeps),
+            "experiments": experiments,
+            "languages": sorted({r.lang for r in runs}), "test_sets": sorted({t for r in runs for t in r.results}),
+            "configurations": list(configs),
+        },  # fmt: skip
+        "configurations": list(configs.values()),
+        "main": main,
+    }
+    report["robustness"] = _robustness(main, order)
+    report["teacher_vs_student"] = _teacher_vs_student(main, configs, notes)
+    report["per_type"] = _per_type(cells, order)
+    report["families"] = _families(report["robustness"]["rows"], report["summary"]["languages"], order)
+    report["significance"] = _significance(rankings, cells, samples, alpha, seed)
+    report["sweeps"] = _sweeps(sweeps)
+    report["findings"] = _findings(report, rankings, alpha)
+    report["notes"] = notes
+    return report
+
+
+
+# ------------------------------------------------------------------------------------- markdown
+
+
+def _esc(value) -> str:
+    return str(value).replace("|", "\\|")
+
+
+def _table(headers: list[str], rows: list[list]) -> list[str]:
+    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+    lines += ["| " + " | ".join(_esc(cell) for cell in row) + " |" for row in rows]
+    return lines + [""]
+
+
+def _f1_cell(mean: Optional[float], std: Optional[float]) -> str:
+    return _pct(mean) if std is None else f"{_pct(mean)} ± {_pct(std)}"
+
+
+def _chart_lines(report: Mapping, name: str, alt: str) -> list[str]:
+    entry = (report.get("charts") or {}).get(name)
+    if entry is None:
+        return []  # charts are drawn by write_report only
+    if entry.get("file"):
+        return [f"![{alt}]({entry['file']})", ""]
+    return [f"*No {alt} chart: {entry.get('reason', 'no data')}.*", ""]
+
+
+def render_markdown(report: Mapping) -> str:
+    """The report (from :func:`build_report` or :func:`write_report`) as markdown."""
+    s = report["summary"]
+    out = [f"# {report.get('title') or 'Experiment report'}", ""]
+    out += [f"Built from {s['runs']} teacher/student run(s) and {s['sweep_records']} sweep record(s): "
+            f"{len(s['configurations'])} configuration(s), {len(s['languages'])} language(s), "
+            f"{len(s['test_sets'])} test set(s). F1 is in %, mean ± sample std (ddof=1) over seeds, "
+            "n = number of seeds; differences are in percentage points.", ""]  # fmt: skip
+
+    out += ["## Findings", ""] + [f"- {f}" for f in report["findings"]] + [""]
+
+    out += ["## Main results", ""]
+    out += _table(["Configuration", "Language", "Test set", "Domain", "F1 (%)", "n"],
+                  [[r["configuration"], r["lang"], r["test_set"], r["domain"], _f1_cell(r["f1_mean"], r["f1_std"]),
+                    r["n_seeds"]] for r in report["main"]])  # fmt: skip
+    out += _chart_lines(report, "f1", "F1")
+
+    rob = report["robustness"]
+    out += ["## Robustness (in- vs out-of-domain)", "", "Drop = mean in-domain F1 - mean out-of-domain F1.", ""]
+    out += _table(["Configuration", "Language", "In-domain F1", "Out-of-domain F1", "Drop"],
+                  [[r["configuration"], r["lang"], _pct(r["in_f1"]), _pct(r["out_f1"]), _pts(r["drop"])]
+                   for r in rob["rows"]])  # fmt: skip
+    if rob["by_configuration"]:
+        out += ["Averaged over the languages with both in- and out-of-domain test sets:", ""]
+        out += _table(["Configuration", "Languages", "In-domain F1", "Out-of-domain F1", "Drop"],
+                      [[r["configuration"], r["n_languages"], _pct(r["in_f1"]), _pct(r["out_f1"]), _pts(r["drop"])]
+                       for r in rob["by_configuration"]])  # fmt: skip
+    out += _chart_lines(report, "robustness", "Robustness")
+
+    tvs = report["teacher_vs_student"]
+    out += ["## Teacher vs student", ""]
+    if tvs["rows"]:
+        out += ["Δ = student mean F1 - zero-shot F1 of its (first) teacher on the same language and test set.", ""]
+        out += _table(["Student", "Language", "Test set", "Domain", "Teacher", "Student F1", "Teacher F1", "Δ"],
+                      [[r["configuration"], r["lang"], r["test_set"], r["domain"], r["teacher"], _pct(r["student_f1"]),
+                        _pct(r["teacher_f1"]), _pts(r["delta"])] for r in tvs["rows"]])  # fmt: skip
+        out += _table(["Student", "Comparisons", "Mean Δ", "Higher", "Lower"],
+                      [[r["configuration"], r["n"], _pts(r["delta_mean"]), r["wins"], r["losses"]]
+                       for r in tvs["by_configuration"]])  # fmt: skip
+    else:
+        out += ["No student result has a zero-shot result of its teacher to compare with.", ""]
+
+    out += ["## Per-type F1", ""]
+    if report["per_type"]:
+        out += _table(["Configuration", "Language", "Test set", "Type", "F1 (%)", "n"],
+                      [[r["configuration"], r["lang"], r["test_set"], r["type"], _f1_cell(r["f1_mean"], r["f1_std"]),
+                        r["n_seeds"]] for r in report["per_type"]])  # fmt: skip
+    else:
+        out += ["No per-type scores in the records.", ""]
+
+    fam = report["families"]
+    out += ["## Languages by family and script", ""]
+    out += _table(["Code", "Name", "Family", "Branch", "Script"],
+                  [[r["code"], r["name"], r["family"], r["branch"], r["script"]] for r in fam["languages"]])
+    for key, title in (("family", "Family"), ("script", "Script")):
+        rows = fam[f"by_{key}"]
+        if rows:
+            out += [f"Mean in-domain F1 per configuration, averaged over the languages of each {key}:", ""]
+            out += _table([title, "Configuration", "Languages", "F1 (%)"],
+                          [[r[key], r["configuration"], ", ".join(r["languages"]), _pct(r["f1_mean"])] for r in rows])
+    out += _chart_lines(report, "families", "Families")
+
+    sig, settings = report["significance"], report["settings"]
+    out += ["## Significance", "",
+            f"Paired bootstrap over test sentences ({settings['samples']} resamples), best configuration per "
+            "language and test set against each other one; per-sentence counts are summed over the seeds the two "
+            "configurations share (all their seeds when they share none). Δ is the F1 of the pooled counts; "
+            f"p is {settings['p_value']}; significant means p < {settings['alpha']}.", ""]  # fmt: skip
+    if sig["rows"]:
+        out += _table(["Language", "Test set", "Best", "Compared with", "Seeds", "Δ F1", "95% CI", "p", "Significant"],
+                      [[r["lang"], r["test_set"], r["best"], r["other"], r["pooling"], _pts(r["delta"]),
+                        f"[{_pts(r['ci_low'])}, {_pts(r['ci_high'])}]", _p(r["p_value"]),
+                        "yes" if r["significant"] else "no"] for r in sig["rows"]])  # fmt: skip
+    else:
+        out += ["No pair of configurations could be tested.", ""]
+    out += [f"- skipped: {s}" for s in sig["skipped"]] + ([""] if sig["skipped"] else [])
+
+    out += ["## Sweeps", ""]
+    if report["sweeps"]:
+        out += _table(["Sweep", "Language", "Trials", "Best dev F1", "Best params", "From"],
+                      [[r["name"], r["lang"] or "-", r["n_trials"], _pct(r["best_value"]),
+                        json.dumps(r["best_params"], sort_keys=True) if r["best_params"] is not None else "-",
+                        r["source"] or "-"] for r in report["sweeps"]])  # fmt: skip
+    else:
+        out += ["No sweep records.", ""]
+
+    if report["notes"]:
+        out += ["## Notes", ""] + [f"- {n}" for n in report["notes"]] + [""]
+    return "\n".join(out)
+
+
+# --------------------------------------------------------------------------------------- charts
+
+
+def _legend(figure, labels, colours) -> None:
+    from matplotlib.patches import Patch
+
+    handles = [Patch(facecolor=colours[label], label=label) for label in labels]
+    figure.legend(handles=handles, loc="outside upper center", ncols=min(3, len(handles)), fontsize=8)
+
+
+def _chart_f1(report, colours, Figure):
+    rows = report["main"]
+    if not rows:
+        return "no teacher or student results"
+    langs = sorted({r["lang"] for r in rows})
+    configs = [c for c in colours if any(r["configuration"] == c for r in rows)]
+    tests_per_lang = {lang: sorted({r["test_set"] for r in rows if r["lang"] == lang}) for lang in langs}
+    most = max(len(t) for t in tests_per_lang.values())
+    ncols = min(3, len(langs))
+    nrows = math.ceil(len(langs) / ncols)
+    width = max(4.0, 1.2 + 0.3 * len(configs) * most)
+    figure = Figure(figsize=(width * ncols, 3.4 * nrows + 0.3 * math.ceil(len(configs) / 3)), layout="constrained")
+    axes = figure.subplots(nrows, ncols, squeeze=False).ravel()
+    for ax, lang in zip(axes, langs):
+        here = [r for r in rows if r["lang"] == lang]
+        present = [c for c in configs if any(r["configuration"] == c for r in here)]
+        tests = tests_per_lang[lang]
+        cell = {(r["configuration"], r["test_set"]): r for r in here}
+        bar = 0.8 / len(present)
+        for j, label in enumerate(present):
+            got = [cell.get((label, t)) for t in tests]
+            x = np.arange(len(tests)) - 0.4 + bar * (j + 0.5)
+            heights = [100 * r["f1_mean"] if r else np.nan for r in got]
+            errors = [100 * r["f1_std"] if r and r["f1_std"] is not None else 0 for r in got]
+            ax.bar(x, heights, bar, yerr=errors, capsize=2, color=colours[label])
+        domain = {r["test_set"]: r["domain"] for r in here}
+        ax.set_xticks(np.arange(len(tests)), labels=[f"{t}\n({domain[t]})" for t in tests], fontsize=8)
+        ax.set_title(f"{lang} ({language_info(lang).name})", fontsize=10)
+        ax.set_ylim(0, 100)
+        ax.set_ylabel("F1 (%)")
+    for ax in axes[len(langs):]:
+        ax.set_visible(False)
+    _legend(figure, configs, colours)
+    return figure
+
+
+def _chart_robustness(report, colours, Figure):
+    from matplotlib.patches import Patch
+
+    rows = report["robustness"]["by_configuration"]
+    if not rows:
+        return "no configuration has both in- and out-of-domain results"
+    figure = Figure(figsize=(max(5.0, 1.5 + 0.9 * len(rows)), 4.5), layout="constrained")
+    ax = figure.subplots()
+    x = np.arange(len(rows))
+    for row, position in zip(rows, x):
+        colour = colours[row["configuration"]]
+        ax.bar(position - 0.2, 100 * row["in_f1"], 0.4, color=colour)
+        ax.bar(position + 0.2, 100 * row["out_f1"], 0.4, facecolor="white", edgecolor=colour, hatch="///")
+    ax.set_xticks(x, labels=[r["configuration"] for r in rows], rotation=30, ha="right", fontsize=8)
+    ax.set_ylim(0, 100)
+    ax.set_ylabel("mean F1 (%)")
+    ax.set_title("In- vs out-of-domain F1 (languages with both)", fontsize=10)
+    ax.legend(handles=[Patch(facecolor="grey", label="in-domain"),
+                       Patch(facecolor="white", edgecolor="grey", hatch="///", label="out-of-domain")], fontsize=8)
+    return figure
+
+
+def _chart_families(report, colours, Figure):
+    rows = report["families"]["by_family"]
+    if not rows:
+        return "no in-domain results"
+    families = sorted({r["family"] for r in rows})
+    configs = [c for c in colours if any(r["configuration"] == c for r in rows)]
+    cell = {(r["family"], r["configuration"]): r for r in rows}
+    figure = Figure(figsize=(max(5.0, 1.5 + 0.3 * len(configs) * len(families)), 4.8), layout="constrained")
+    ax = figure.subplots()
+    bar = 0.8 / len(configs)
+    for j, label in enumerate(configs):
+        x = np.arange(len(families)) - 0.4 + bar * (j + 0.5)
+        heights = [100 * cell[(f, label)]["f1_mean"] if (f, label) in cell else np.nan for f in families]
+        ax.bar(x, heights, bar, color=colours[label])
+    sizes = {f: len({lang for r in rows if r["family"] == f for lang in r["languages"]}) for f in families}
+    ax.set_xticks(np.arange(len(families)), labels=[f"{f}\n({sizes[f]} lang.)" for f in families], fontsize=8)
+    ax.set_ylim(0, 100)
+    ax.set_ylabel("mean in-domain F1 (%)")
+    _legend(figure, configs, colours)
+    return figure
+
+
+def _draw_charts(report: dict, output_dir: str) -> dict[str, dict]:
+    # Lazy: only writing a report needs matplotlib. The Agg canvas is used directly, without
+    # pyplot, so no global backend is switched and no window can open.
+    from matplotlib import colormaps
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    labels = [c["label"] for c in report["configurations"]]
+    palette = colormaps["tab10" if len(labels) <= 10 else "tab20"]
+    colours = {label: palette(i % palette.N) for i, label in enumerate(labels)}
+    charts = {}
+    for name, draw in (("f1", _chart_f1), ("robustness", _chart_robustness), ("families", _chart_families)):
+        path = os.path.join(output_dir, CHARTS[name])
+        figure = draw(report, colours, Figure)
+        if isinstance(figure, str):
+            if os.path.exists(path):
+                os.remove(path)  # a chart from an earlier report would no longer match it
+            charts[name] = {"file": None, "reason": figure}
+            continue
+        FigureCanvasAgg(figure)
+        figure.savefig(path, dpi=100)
+        charts[name] = {"file": CHARTS[name]}
+    return charts
+
+
+def write_report(
+    records: Iterable[Mapping], output_dir: str, *, title: Optional[str] = None, samples: int = 1000,
+    alpha: float = 0.05,
+) -> dict[str, str]:  # fmt: skip
+    """Write ``report.md``, ``report.json`` and the PNG charts to ``output_dir``; file name -> path written."""
+    report = build_report(records, samples=samples, alpha=alpha)
+    if title:
+        report["title"] = title
+    os.makedirs(output_dir, exist_ok=True)
+    report["charts"] = _draw_charts(report, output_dir)
+    paths = {c["file"]: os.path.join(output_dir, c["file"]) for c in report["charts"].values() if c["file"]}
+    json_path = os.path.join(output_dir, "report.json")
+    with open(json_path, "w", encoding="utf-8") as handle:
+        json.dump(report, handle, ensure_ascii=False, indent=2, allow_nan=False)
+        handle.write("\n")
+    markdown_path = os.path.join(output_dir, "report.md")
+    with open(markdown_path, "w", encoding="utf-8") as handle:
+        handle.write(render_markdown(report))
+    return {"report.md": markdown_path, "report.json": json_path, **paths}
+
+
+__all__ = ["CHARTS", "REPORT_FORMAT", "build_report", "render_markdown", "write_report"]

@@ -1,0 +1,360 @@
+"""Run an experiment's runs, resumably, and append their results to the JSONL store.
+
+Training and evaluation run as subprocesses through the experiment's ``launcher`` (``python -m``
+by default; ``accelerate launch --num_processes 8 -m`` runs the same file on many GPUs), so every
+run starts clean, its peak memory is its own (``os.wait4``), and a crash in one run is reported
+with its log instead of taking the experiment down silently. Projection runs in this process.
+
+What is finished is never redone: a teacher or projection folder holds ``xner-run.json`` once it
+is complete (a folder without it is a run that was interrupted, and starts again); a teacher
+evaluation or a student is finished when its ``run_id`` is in the results store.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import logging
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from typing import Callable, Mapping, Optional, Sequence
+
+from xner.experiments.config import Experiment, TestSet
+from xner.experiments.plan import Run, format_duration, plan, sweep_results_of
+from xner.experiments.store import append_record, finished_runs, host_facts, package_versions, read_records
+
+logger = logging.getLogger(__name__)
+
+MARKER = "xner-run.json"
+ARTIFACT_FOLDERS = {"teacher-train": "teachers", "projection": "projections", "student": "students", "trial": "trials"}
+# Progress bars and load reports are kept in the run's log file, not echoed.
+NOISE = re.compile(r"\d+%\||it/s\]|s/it\]|^\s*(\x1b\[A)+\s*$|^\s*\[A|LOAD REPORT|^Key\s+\||^-+\+|UNEXPECTED|MISSING|^Notes:")
+
+
+class RunFailed(RuntimeError):
+    """A run's subprocess failed; the message names the run and its log file."""
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def cli_flags(values: Mapping) -> list[str]:
+    """``{"learning_rate": 1e-4, "agree_only": True, "teacher_weights": [1, 2]}`` -> argparse flags."""
+    flags: list[str] = []
+    for key, value in values.items():
+        if value is None or value is False:
+            continue
+        if value is True:
+            flags.append(f"--{key}")
+        elif isinstance(value, (list, tuple)):
+            flags += [f"--{key}", ",".join(str(v) for v in value)]
+        else:
+            flags += [f"--{key}", str(value)]
+    return flags
+
+
+def artifact_dir(experiment: Experiment, run: Run) -> str:
+    return os.path.join(experiment.artifacts, ARTIFACT_FOLDERS[run.kind], run.run_id)
+
+
+class Runner:
+    def __init__(self, experiment: Experiment, echo: Callable[[str], None] = print):
+        self.x = experiment
+        self.echo = echo
+        os.makedirs(self.x.output_dir, exist_ok=True)
+        self.logs = os.path.join(self.x.output_dir, "logs")
+        os.makedirs(self.logs, exist_ok=True)
+        self.versions = package_versions()
+        self.host = host_facts()
+
+    # ------------------------------------------------------------------------------------ bookkeeping
+    def artifact_dir(self, run: Run) -> str:
+        return artifact_dir(self.x, run)
+
+    @staticmethod
+    def artifact_done_at(experiment: Experiment, run: Run) -> bool:
+        """Whether the run's folder holds its finished output (a marker with the same spec)."""
+        path = os.path.join(artifact_dir(experiment, run), MARKER)
+        if not os.path.isfile(path):
+            return False
+        with open(path, encoding="utf-8") as handle:
+            return json.load(handle).get("spec") == json.loads(json.dumps(run.spec))
+
+    def artifact_done(self, run: Run) -> bool:
+        return self.artifact_done_at(self.x, run)
+
+    def is_done(self, run: Run, finished: Mapping[str, dict]) -> bool:
+        if run.kind in ("teacher-train", "projection"):
+            return self.artifact_done(run)
+        return run.run_id in finished
+
+    def mark(self, run: Run, facts: Mapping) -> None:
+        with open(os.path.join(self.artifact_dir(run), MARKER), "w", encoding="utf-8") as handle:
+            json.dump({"run_id": run.run_id, "spec": run.spec, "finished_at": _now(), **facts}, handle, indent=2)
+
+    def fresh_dir(self, run: Run) -> str:
+        """The run's folder, emptied: what an interrupted attempt left is not trusted."""
+        path = self.artifact_dir(run)
+        if os.path.isdir(path):
+            shutil.rmtree(path)
+        os.makedirs(path)
+        return path
+
+    def env(self) -> dict:
+        env = dict(os.environ)
+        env.setdefault("TOKENIZERS_PARALLELISM", "false")
+        # Spinning OpenMP waits make CPU runs several times slower when anything else runs; no cost on GPUs.
+        env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+        env["PYTHONUNBUFFERED"] = "1"
+        env.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
+        repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        env["PYTHONPATH"] = repo + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+        return env
+
+    def launch(self, run: Run, module: str, args: Sequence[str]) -> dict:
+        """Run ``launcher module args``; returns the command, wall time and peak RSS of the process tree."""
+        launcher = [sys.executable if part == "python" else part for part in self.x.launcher]
+        command = [*launcher, module, *[str(a) for a in args]]
+        log_path = os.path.join(self.logs, f"{run.run_id}.log")
+        started = time.perf_counter()
+        with open(log_path, "a", encoding="utf-8") as log:
+            log.write(f"$ {' '.join(command)}\n")
+            log.flush()
+            process = subprocess.Popen(command, env=self.env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                       text=True, errors="replace")  # fmt: skip
+            for line in process.stdout:
+                log.write(line)
+                if line.strip() and not NOISE.search(line):
+                    self.echo("    " + line.rstrip())
+            process.stdout.close()
+            # wait4 gives this child's own resource usage (with its waited-for descendants).
+            _, status, usage = os.wait4(process.pid, 0)
+            process.returncode = os.waitstatus_to_exitcode(status)
+        if process.returncode:
+            raise RunFailed(f"{run.label} ({run.run_id}) failed with exit status {process.returncode}; "
+                            f"log: {log_path}")  # fmt: skip
+        return {"command": command, "wall_time_s": time.perf_counter() - started, "peak_rss_mb": usage.ru_maxrss / 1024.0}
+
+    # ------------------------------------------------------------------------------------ run kinds
+    def model_path(self, run_id: str) -> str:
+        return os.path.join(self.x.artifacts, "teachers", run_id)
+
+    def train_teacher(self, run: Run, runs: Mapping[str, Run]) -> dict:
+        out = self.fresh_dir(run)
+        teacher = self.x.teachers[run.info["teacher"]]
+        data = run.spec["data"]
+        if isinstance(data, dict):
+            source = ["--corpus", data["corpus"], "--train_split", data["split"]] + (["--lang", data["lang"]] if data["lang"] else [])
+            if self.x.data_dir:
+                source += ["--data-dir", self.x.data_dir]
+        else:
+            source = ["--dataset", os.path.join(self.x.artifacts, "projections", data, "view")]
+        args = ["--model_name_or_path", self.x.resolve_model(teacher.model), "--output_dir", out, *source,
+                *cli_flags(run.spec["train"])]  # fmt: skip
+        facts = self.launch(run, "training.teacher", args)
+        self.mark(run, {"wall_time_s": facts["wall_time_s"], "peak_rss_mb": facts["peak_rss_mb"]})
+        return facts
+
+    def project(self, run: Run, runs: Mapping[str, Run]) -> dict:
+        from projection.pipelines import ProjectionConfig, run_projection
+
+        out = self.fresh_dir(run)
+        teacher = self.x.teachers[run.info["teacher"]]
+        options = dict(run.spec["projection"])
+        data = run.spec["data"]
+        lang = run.spec["lang"]
+        tagger = None
+        if teacher.kind == "translate-test":
+            tagger = {"model": self.model_path(data["tagger"])}
+            if options.get("tagger_type_map"):
+                tagger["type_map"] = {k: (None if v in (None, "O") else v) for k, v in options["tagger_type_map"].items()}
+        started = time.perf_counter()
+        config = ProjectionConfig(
+            corpus=data["corpus"], target_langs=[lang], mode=teacher.kind, source_lang=self.x.source.lang or "en",
+            data_dir=self.x.data_dir, splits=[data["split"]], translator=options.get("translator", {"kind": "apertium"}),
+            aligner=options.get("aligner", {"kind": "eflomal"}), method=options.get("method", {"name": "heuristic"}),
+            tagger=tagger, max_samples=options.get("max_samples"), num_proc=options.get("num_proc"), output_dir=out,
+        )  # fmt: skip
+        summary = run_projection(config)
+        training_view(os.path.join(out, lang), os.path.join(out, "view"), teacher.kind)
+        seconds = time.perf_counter() - started
+        stats = summary["languages"][lang]["splits"][data["split"]]
+        self.mark(run, {"wall_time_s": seconds, "stats": {k: v for k, v in stats.items() if k != "gold"}})
+        self.echo(f"    projected {stats.get('rows', '?')} sentences in {seconds:.0f} s")
+        return {"wall_time_s": seconds}
+
+    def evaluate(self, run: Run, model_dir: str, tests: Sequence[TestSet], name: str) -> tuple[dict, dict]:
+        out = os.path.join(self.x.output_dir, "evaluations", run.run_id)
+        os.makedirs(out, exist_ok=True)
+        args = ["--model", f"{name}={model_dir}", *[a for t in tests for a in ("--test", t.spec)], "--output-dir", out,
+                "--sentence-scores", "--batch_size", self.x.evaluation.get("per_device_eval_batch_size", 32)]  # fmt: skip
+        type_map: dict = {}
+        for test in tests:
+            for key, value in test.type_map.items():
+                if key in type_map and type_map[key] != value:
+                    raise ValueError(f"test sets of {run.lang} map {key} differently ({type_map[key]} vs {value})")
+                type_map[key] = value
+        if type_map:
+            args += ["--type-map", *[f"{k}={v or 'O'}" for k, v in type_map.items()]]
+        if self.x.data_dir:
+            args += ["--data-dir", self.x.data_dir]
+        limit = run.info.get("max_eval_samples", self.x.evaluation.get("max_eval_samples"))
+        if limit:
+            args += ["--max_samples", limit]
+        if self.x.evaluation.get("max_length"):
+            args += ["--max_length", self.x.evaluation["max_length"]]
+        facts = self.launch(run, "training.evaluation", args)
+        with open(os.path.join(out, "evaluation.json"), encoding="utf-8") as handle:
+            evaluation = json.load(handle)["models"][0]["test_sets"]
+        results = {}
+        for test in tests:
+            got = evaluation[test.name]
+            results[test.name] = {
+                "corpus": test.corpus, "split": test.split, "lang": test.lang, "domain": test.domain,
+                **{k: got[k] for k in ("num_sentences", "num_entities", "precision", "recall", "f1", "per_type",
+                                       "type_map", "sentence_counts")},
+            }  # fmt: skip
+        return results, facts
+
+    def evaluate_teacher(self, run: Run, runs: Mapping[str, Run]) -> dict:
+        started = _now()
+        model_dir = self.model_path(run.spec["model"])
+        tests = self.x.languages[run.lang].tests
+        results, facts = self.evaluate(run, model_dir, tests, run.info["teacher"])
+        teacher = self.x.teachers[run.info["teacher"]]
+        record = self.record(run, results, [facts], started, model=run.info["teacher"], strategy=None, params={},
+                             teachers=[run.info["teacher"]], teacher_runs=[run.spec["model"]], student_kind=None,
+                             base_model=teacher.model, seed=None, artifact=model_dir)  # fmt: skip
+        append_record(self.x.results_path, record)
+        return record
+
+    def train_student(self, run: Run, runs: Mapping[str, Run]) -> dict:
+        started = _now()
+        out = self.fresh_dir(run)
+        spec = run.spec
+        text = spec["text"]
+        args = ["--model_name_or_path", self.x.resolve_model(self.x.student["model"]), "--output_dir", out,
+                "--seed", spec["seed"], "--strategy", spec["strategy"], "--student", spec["kind"],
+                *[a for t in spec["teachers"] for a in ("--teacher", self.model_path(t))],
+                "--corpus", text["corpus"], "--train_split", text["split"]]  # fmt: skip
+        if text["lang"]:
+            args += ["--lang", text["lang"]]
+        if self.x.data_dir:
+            args += ["--data-dir", self.x.data_dir]
+        if spec["projected"]:
+            args += ["--dataset", os.path.join(self.x.artifacts, "projections", spec["projected"], run.lang)]
+        args += cli_flags(spec["args"])
+        train_facts = self.launch(run, "training.distill", args)
+        tests = run.info.get("tests") or self.x.languages[run.lang].tests
+        results, eval_facts = self.evaluate(run, out, tests, run.info["strategy"])
+        with open(os.path.join(out, "results.json"), encoding="utf-8") as handle:
+            distilled = json.load(handle)
+        strategy = self.x.strategies[run.info["strategy"]]
+        record = self.record(run, results, [train_facts, eval_facts], started, model=strategy.name,
+                             strategy=strategy.strategy, params=spec["args"], teachers=list(strategy.teachers),
+                             teacher_runs=list(spec["teachers"]), student_kind=spec["kind"],
+                             base_model=self.x.student["model"], seed=spec["seed"], artifact=out, sweep=run.info.get("sweep"),
+                             training={k: distilled.get(k) for k in ("num_train_sentences", "completed_steps",
+                                       "train_runtime_s", "train_tokens_per_s", "teacher_probabilities_seconds",
+                                       "peak_gpu_memory_mb", "num_processes")}
+                             | {"trainable_parameters": distilled["student"]["trainable_parameters"]})  # fmt: skip
+        append_record(self.x.results_path, record)
+        return record
+
+    def record(self, run: Run, results: dict, facts: Sequence[dict], started: str, *, artifact: str,
+               sweep: Optional[dict] = None, training: Optional[dict] = None, **fields) -> dict:  # fmt: skip
+        kind = {"teacher-eval": "teacher", "student": "student", "trial": "trial"}[run.kind]
+        return {
+            "experiment": self.x.name, "config_hash": self.x.config_hash, "run_id": run.run_id, "kind": kind,
+            "groups": list(run.groups), "lang": run.lang, **fields, "sweep": sweep, "results": results,
+            "training": training,
+            "provenance": {
+                "wall_time_s": sum(f["wall_time_s"] for f in facts),
+                "peak_rss_mb": max(f["peak_rss_mb"] for f in facts),
+                "peak_gpu_memory_mb": (training or {}).get("peak_gpu_memory_mb"),
+                "started_at": started, "finished_at": _now(), "versions": self.versions, "host": self.host,
+                "commands": [f["command"] for f in facts], "artifact": artifact, "depends": list(run.depends),
+                "spec": run.spec, "launcher": self.x.launcher,
+            },
+        }  # fmt: skip
+
+    # ------------------------------------------------------------------------------------ driving
+    def execute(self, runs: Sequence[Run]) -> dict:
+        """Do every run not yet done, in order; returns counts of done / skipped runs."""
+        by_id = {r.run_id: r for r in runs}
+        finished = finished_runs(self.x.results_path)
+        todo = [r for r in runs if not self.is_done(r, finished)]
+        skipped = len(runs) - len(todo)
+        if skipped:
+            self.echo(f"{skipped} of {len(runs)} runs already done (skipped)")
+        left = sum(r.estimate_s for r in todo)
+        for i, run in enumerate(todo, 1):
+            self.echo(f"[{time.strftime('%H:%M:%S')}] ({i}/{len(todo)}) {run.label} -- {run.run_id} "
+                      f"(estimate {format_duration(run.estimate_s)}, {format_duration(left)} left)")  # fmt: skip
+            handler = {"teacher-train": self.train_teacher, "projection": self.project,
+                       "teacher-eval": self.evaluate_teacher, "student": self.train_student,
+                       "trial": self.train_student}[run.kind]  # fmt: skip
+            clock = time.perf_counter()
+            record = handler(run, by_id)
+            left -= run.estimate_s
+            summary = ""
+            if isinstance(record, dict) and "results" in record:
+                summary = "; F1 " + ", ".join(f"{k} {100 * v['f1']:.1f}" for k, v in record["results"].items())
+            self.echo(f"    done in {format_duration(time.perf_counter() - clock)}{summary}")
+        return {"runs": len(runs), "done": len(todo), "skipped": skipped}
+
+    def run(self, groups: Optional[Sequence[str]] = None) -> dict:
+        """Sweeps the groups need, then each group in file order (later groups may pick from earlier ones)."""
+        from xner.experiments.sweep import run_sweep
+
+        self.save_experiment()
+        totals = {"runs": 0, "done": 0, "skipped": 0}
+        for group in self.x.groups:
+            if groups is not None and group.name not in groups:
+                continue
+            needed = {self.x.strategies[s].sweep for s in (group.strategies if isinstance(group.strategies, list) else self.x.strategies)
+                      if self.x.strategies[s].sweep}  # fmt: skip
+            for name in sorted(needed):
+                run_sweep(self.x, name, runner=self)
+            self.echo(f"== group {group.name}")
+            runs, pending = plan(self.x, records=read_records(self.x.results_path),
+                                 sweep_results=sweep_results_of(self.x), groups=[group.name])  # fmt: skip
+            if pending:
+                raise RuntimeError(f"group {group.name}: cannot expand: {[p.reason for p in pending]}")
+            counts = self.execute(runs)
+            for key in totals:
+                totals[key] += counts[key]
+        return totals
+
+    def save_experiment(self) -> None:
+        """The experiment as it was run, beside its results (provenance of the config hash)."""
+        import yaml
+
+        with open(os.path.join(self.x.output_dir, "experiment.yaml"), "w", encoding="utf-8") as handle:
+            yaml.safe_dump({**self.x.raw, "config_hash": self.x.config_hash}, handle, sort_keys=False, allow_unicode=True)
+
+
+def training_view(projected_dir: str, view_dir: str, mode: str) -> None:
+    """The projected words and tags as ``tokens``/``ner_tags``, what ``training.teacher --dataset`` reads.
+
+    After translate-train the projected tags belong to ``translation_tokens`` (``tokens`` holds the
+    English source); after translate-test to ``tokens``. Rows the projection flagged are left out.
+    """
+    import datasets
+
+    data = datasets.load_from_disk(projected_dir)
+    split = next(iter(data))
+    data = data[split]
+    data = data.filter(lambda row: not row.get("translation_error") and not row["projection_stats"]["error"])
+    words = "translation_tokens" if mode == "translate-train" else "tokens"
+    data = data.select_columns([words, "projected_tags"])
+    data = data.rename_columns({**({words: "tokens"} if words != "tokens" else {}), "projected_tags": "ner_tags"})
+    datasets.DatasetDict({"train": data}).save_to_disk(view_dir)
+
+
+__all__ = ["MARKER", "RunFailed", "Runner", "cli_flags", "training_view"]
