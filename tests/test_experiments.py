@@ -239,3 +239,22 @@ def test_run_identity_follows_what_decides_the_result():
     assert tweaked["teacher en"] == ids["teacher en"]
     retaught = {r.label: r.run_id for r in plan(parse_experiment(_config(**{"teachers.en.train.seed": 4})))[0]}
     assert retaught["teacher en"] != ids["teacher en"] and retaught["hard (full) en seed 1"] != ids["hard (full) en seed 1"]
+
+
+def test_the_same_file_runs_under_accelerate_launch(tmp_path, real_data_dir):
+    """Only the launcher changes: teacher, evaluation and student run as ``accelerate launch -m ...``."""
+    texts = [" ".join(row) for row in load_corpus("xner-sample")["train"]["tokens"]]
+    config = tiny_config(build_tiny_bert(str(tmp_path / "tiny-bert"), texts, vocab_size=300), tmp_path / "out", real_data_dir)
+    config["launcher"] = "accelerate launch --num_processes 1 --num_machines 1 --cpu --mixed_precision no --dynamo_backend no -m"
+    config["groups"] = [{"name": "main", "languages": ["en"], "strategies": ["hard"], "seeds": [1]}]
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    code, text = run_cli("experiment", "run", str(path))
+    assert code == 0, text
+    records = read_records(str(tmp_path / "out" / "results.jsonl"))
+    assert [r["kind"] for r in records] == ["teacher", "student"]
+    student = records[1]
+    assert student["training"]["num_processes"] == 1
+    for command in student["provenance"]["commands"]:
+        assert os.path.basename(command[0]) == "accelerate" and command[1] == "launch"
+    assert [c[c.index("-m") + 1] for c in student["provenance"]["commands"]] == ["training.distill", "training.evaluation"]

@@ -118,7 +118,13 @@ class Runner:
 
     def launch(self, run: Run, module: str, args: Sequence[str]) -> dict:
         """Run ``launcher module args``; returns the command, wall time and peak RSS of the process tree."""
-        launcher = [sys.executable if part == "python" else part for part in self.x.launcher]
+        launcher = list(self.x.launcher)
+        if launcher[0] == "python":
+            launcher[0] = sys.executable
+        elif shutil.which(launcher[0]) is None:  # e.g. accelerate of this environment, not on PATH
+            beside = os.path.join(os.path.dirname(sys.executable), launcher[0])
+            if os.path.isfile(beside):
+                launcher[0] = beside
         command = [*launcher, module, *[str(a) for a in args]]
         log_path = os.path.join(self.logs, f"{run.run_id}.log")
         started = time.perf_counter()
