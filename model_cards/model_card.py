@@ -27,7 +27,7 @@ from huggingface_hub.repocard_data import EvalResult, eval_results_to_model_inde
 from huggingface_hub.utils import yaml_dump
 
 from model_cards.rendering import (
-    fmt, hub_id, is_secret_key, markdown_table, params_text, public_name, render, scrub_paths, unique,
+    fmt, hub_id, is_secret_key, markdown_table, model_title_name, params_text, public_name, render, scrub_paths, unique,
 )
 
 TEMPLATE = "model_card.md.j2"
@@ -241,7 +241,7 @@ class StudentCardData(ModelCardData):
             langs = ", ".join(self.language or []) or "its training languages"
             how = r.strategy["name"] if r.strategy else "supervised"
             kind = "LoRA adapter" if self.is_adapter else "model"
-            base = hub_id(r.base_model) or os.path.basename(os.path.normpath(r.base_model))
+            base = model_title_name(r.base_model)
             self.model_name = f"{base} {kind} for NER in {langs} ({how}, xner)"
         self.versions_recorded = r.framework_versions is not None
 

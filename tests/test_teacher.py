@@ -219,3 +219,23 @@ def test_accelerate_launch_runs_the_teacher(encoder, dataset_dir, tmp_path):
     results = json.loads((out / "results.json").read_text())
     assert results["completed_steps"] == 3 and results["num_processes"] == 1
     assert AutoModelForTokenClassification.from_pretrained(out).config.num_labels == len(results["label_names"])
+
+
+def test_translate_train_data_trains_on_the_translated_words():
+    """projected_tags belong to translation_tokens after translate-train: those words become tokens."""
+    import datasets as hf_datasets
+
+    from training.teacher import words_as_tokens
+
+    split = hf_datasets.Dataset.from_dict({
+        "tokens": [["John", "lives", "in", "New", "York"]],
+        "translation_tokens": [["John", "vive", "en", "Nueva", "York", "."]],
+        "projected_tags": [[1, 0, 0, 5, 6, 0]],
+    })  # fmt: skip
+    data = hf_datasets.DatasetDict({"train": split})
+    converted = words_as_tokens(data, "auto", "projected_tags")["train"]
+    assert converted["tokens"] == [["John", "vive", "en", "Nueva", "York", "."]]
+    assert "translation_tokens" not in converted.column_names
+    assert words_as_tokens(data, "auto", "ner_tags") is data  # plain corpora are left alone
+    with pytest.raises(ValueError, match="not in the dataset"):
+        words_as_tokens(data, "words", "projected_tags")

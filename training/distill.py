@@ -64,7 +64,7 @@ from transformers import AutoConfig, AutoTokenizer
 from dataset_builders.corpora import corpus_spec, load_corpus
 from dataset_builders.schemes import OUTSIDE, LabelScheme, TypeMapping, split_tag
 from training.collate import TokenCollator, build_dataloader
-from training.features import IGNORE_INDEX, TokenAligner, tokenize_dataset
+from training.features import IGNORE_INDEX, PROJECTED_TAGS, TokenAligner, choose_text_column, tokenize_dataset
 from training.loop import EvalSet, LoopConfig, NerEvaluator, make_accelerator, train
 from training.strategies import STRATEGIES, MultiTeacher, from_config, normalise_weights, similarity_weights
 from training.students import LoraSettings, build_student, is_adapter, merge_adapter, save_student
@@ -80,7 +80,6 @@ from training.teacher_probs import (
 
 logger = logging.getLogger(__name__)
 
-PROJECTED_TAGS = "projected_tags"
 STUDENT_KINDS = ("full", "lora")
 # Adapters need a higher rate than a full fine-tune (LoRA at 5e-5 barely learns on MiniLM).
 DEFAULT_LEARNING_RATE = {"full": 5e-5, "lora": 5e-4}
@@ -477,28 +476,6 @@ def _load_dataset(path: str, config: Optional[str]) -> datasets.DatasetDict:
     saved = any(os.path.isfile(os.path.join(path, f)) for f in ("dataset_dict.json", "state.json"))
     data = datasets.load_from_disk(path) if saved else datasets.load_dataset(path, config)
     return datasets.DatasetDict({"train": data}) if isinstance(data, datasets.Dataset) else data
-
-
-def choose_text_column(dataset: datasets.Dataset, requested: str = "auto") -> str:
-    """The words column: ``requested``, or the column ``projected_tags`` belong to, or ``tokens``."""
-    if requested != "auto":
-        if requested not in dataset.column_names:
-            raise ValueError(f"--text_column {requested!r} not in the dataset; it has {dataset.column_names}")
-        return requested
-    if PROJECTED_TAGS not in dataset.column_names:
-        if "tokens" not in dataset.column_names:
-            raise ValueError(f"no 'tokens' column in the dataset (it has {dataset.column_names}): pass --text_column")
-        return "tokens"
-    tag_lengths = [len(t) for t in dataset[PROJECTED_TAGS]]
-    fitting = [
-        column
-        for column in ("translation_tokens", "tokens")
-        if column in dataset.column_names and [len(w) for w in dataset[column]] == tag_lengths
-    ]
-    if len(fitting) != 1:
-        found = "both 'translation_tokens' and 'tokens'" if fitting else "no words column"
-        raise ValueError(f"{found} match the lengths of projected_tags: pass --text_column")
-    return fitting[0]
 
 
 def _row_ok(row: dict) -> bool:

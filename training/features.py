@@ -300,7 +300,33 @@ def _softmax(x: np.ndarray) -> np.ndarray:
     return z / z.sum(-1, keepdims=True)
 
 
+PROJECTED_TAGS = "projected_tags"  # the tag column a projection adds
+
+
+def choose_text_column(dataset: datasets.Dataset, requested: str = "auto") -> str:
+    """The words column: ``requested``, or the column ``projected_tags`` belong to, or ``tokens``."""
+    if requested != "auto":
+        if requested not in dataset.column_names:
+            raise ValueError(f"--text_column {requested!r} not in the dataset; it has {dataset.column_names}")
+        return requested
+    if PROJECTED_TAGS not in dataset.column_names:
+        if "tokens" not in dataset.column_names:
+            raise ValueError(f"no 'tokens' column in the dataset (it has {dataset.column_names}): pass --text_column")
+        return "tokens"
+    tag_lengths = [len(t) for t in dataset[PROJECTED_TAGS]]
+    fitting = [
+        column
+        for column in ("translation_tokens", "tokens")
+        if column in dataset.column_names and [len(w) for w in dataset[column]] == tag_lengths
+    ]
+    if len(fitting) != 1:
+        found = "both 'translation_tokens' and 'tokens'" if fitting else "no words column"
+        raise ValueError(f"{found} match the lengths of projected_tags: pass --text_column")
+    return fitting[0]
+
+
 __all__ = [
-    "FEATURE_COLUMNS", "IGNORE_INDEX", "NO_WORD", "TokenAligner", "b_to_i_table", "head_windows",
+    "FEATURE_COLUMNS", "IGNORE_INDEX", "NO_WORD", "PROJECTED_TAGS", "TokenAligner", "b_to_i_table", "choose_text_column",
+    "head_windows",
     "merge_windows", "tokenize_dataset", "window_spans", "word_predictions", "word_probabilities",
 ]  # fmt: skip

@@ -28,7 +28,7 @@ from transformers import AutoConfig, AutoModelForTokenClassification, AutoTokeni
 
 from dataset_builders.corpora import load_corpus
 from training.collate import TokenCollator, build_dataloader
-from training.features import IGNORE_INDEX, TokenAligner, tokenize_dataset
+from training.features import IGNORE_INDEX, PROJECTED_TAGS, TokenAligner, choose_text_column, tokenize_dataset
 from training.loop import EvalSet, LoopConfig, NerEvaluator, make_accelerator, train
 
 logger = logging.getLogger(__name__)
@@ -78,6 +78,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     data.add_argument(
         "--tag-column", "--tag_column", dest="tag_column", default="ner_tags",
         help="ClassLabel tag column to train on (default: ner_tags; projected_tags for a projection)",
+    )  # fmt: skip
+    data.add_argument(
+        "--text_column", default="auto",
+        help="words column (default auto: the column projected_tags belong to -- translation_tokens after "
+        "translate-train, tokens after translate-test -- or tokens)",
     )  # fmt: skip
     data.add_argument("--train_split", default="train")
     data.add_argument("--validation_split", help="dev split for model selection (default: validation or dev if present)")
@@ -130,6 +135,23 @@ def load_data(args: argparse.Namespace) -> datasets.DatasetDict:
     saved = any(os.path.isfile(os.path.join(args.dataset, f)) for f in ("dataset_dict.json", "state.json"))
     data = datasets.load_from_disk(args.dataset) if saved else datasets.load_dataset(args.dataset, args.dataset_config)
     return datasets.DatasetDict({"train": data}) if isinstance(data, datasets.Dataset) else data
+
+
+def words_as_tokens(data: datasets.DatasetDict, text_column: str, tag_column: str) -> datasets.DatasetDict:
+    """Each split with its words in ``tokens`` (what the tokeniser reads).
+
+    A translate-train dataset keeps the English source in ``tokens``; its projected tags belong to
+    ``translation_tokens``, which then becomes ``tokens`` (the source words are dropped).
+    """
+    if text_column == "auto" and tag_column != PROJECTED_TAGS:
+        return data
+    out = {}
+    for name, split in data.items():
+        column = choose_text_column(split, text_column)
+        if column != "tokens":
+            split = split.remove_columns([c for c in ("tokens",) if c in split.column_names]).rename_column(column, "tokens")
+        out[name] = split
+    return datasets.DatasetDict(out)
 
 
 def label_names(dataset: datasets.Dataset, column: str) -> list[str]:
@@ -213,7 +235,7 @@ def train_teacher(args: argparse.Namespace) -> dict:
         datasets.disable_progress_bars()
     set_seed(args.seed)
 
-    data = load_data(args)
+    data = words_as_tokens(load_data(args), args.text_column, args.tag_column)
     splits = choose_splits(data, args)
     names = label_names(data[splits["train"]], args.tag_column)
     model, tokenizer = load_model(args.model_name_or_path, names)
@@ -244,7 +266,8 @@ def train_teacher(args: argparse.Namespace) -> dict:
     results = {
         "model_name_or_path": args.model_name_or_path,
         "data": {"corpus": args.corpus, "lang": args.lang, "dataset": args.dataset,
-                 "dataset_config": args.dataset_config, "tag_column": args.tag_column, "splits": splits},
+                 "dataset_config": args.dataset_config, "tag_column": args.tag_column, "text_column": args.text_column,
+                 "splits": splits},
         "label_names": names,
         "num_train_sentences": len(train_data),
         "num_train_windows": len(train_features),
