@@ -225,6 +225,13 @@ class Planner:
     def group_strategies(self, group: Group) -> Optional[list[str]]:
         if isinstance(group.strategies, list):
             return group.strategies
+        # "The best of" a group is known only once all of that group's students have results.
+        source = next(g for g in self.x.groups if g.name == group.strategies["of"])
+        sub = Planner(self.x, self.sweep_results, self.records)
+        sub.add_group(source)
+        finished = {r["run_id"] for r in self.records}
+        if sub.pending or any(r.kind == "student" and r.run_id not in finished for r in sub.runs.values()):
+            return None
         return best_strategies(self.records, group.strategies, self.x)
 
     def add_group(self, group: Group) -> None:
