@@ -22,7 +22,7 @@ import dataclasses
 import hashlib
 import json
 import os
-from typing import Any, Iterable, Mapping, Optional, Sequence
+from typing import Any, Iterable, Mapping, Optional
 
 import yaml
 
@@ -234,9 +234,6 @@ class Experiment:
             module, _, function = BUILTIN_MODELS[value].rpartition(".")
             return getattr(importlib.import_module(module), function)()
         return value
-
-    def teacher_languages(self, teacher: Teacher) -> Optional[list[str]]:
-        return teacher.languages
 
     def covers(self, strategy: Strategy, lang: str) -> bool:
         """Whether every teacher of ``strategy`` exists for ``lang`` (projection teachers are per language)."""

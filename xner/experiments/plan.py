@@ -22,7 +22,7 @@ import logging
 import os
 from typing import Any, Mapping, Optional, Sequence
 
-from xner.experiments.config import Experiment, Group, Strategy, Teacher, TestSet, TextSource, stable_hash
+from xner.experiments.config import Experiment, Group, Strategy, TestSet, stable_hash
 
 logger = logging.getLogger(__name__)
 

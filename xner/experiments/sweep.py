@@ -23,7 +23,7 @@ import dataclasses
 import json
 import logging
 import os
-from typing import Any, Mapping, Optional
+from typing import Any
 
 from xner.experiments.config import Experiment, stable_hash
 from xner.experiments.plan import Planner, order
