@@ -258,9 +258,8 @@ class Planner:
                             runs = dict(self.runs)  # priced with the strategy's own parameters, not planned
                             sample = self.student(dataclasses.replace(strategy, sweep=None), lang, kind, seed, None)
                             self.runs = runs
-                            self.pending.append(Pending(group.name, f"{strategy.name} ({kind}) {lang} seed {seed}: "
-                                                        f"parameters from sweep {strategy.sweep!r} (not run yet)",
-                                                        1, sample.estimate_s))  # fmt: skip
+                            self.pending.append(Pending(group.name, f"{strategy.name} ({kind}): parameters from "
+                                                        f"sweep {strategy.sweep!r} (not run yet)", 1, sample.estimate_s))  # fmt: skip
 
 
 def best_strategies(records: Sequence[Mapping], chosen: Mapping, experiment: Experiment) -> Optional[list[str]]:
@@ -353,9 +352,14 @@ def describe(experiment: Experiment, runs: Sequence[Run], pending: Sequence[Pend
     for name, seconds in (sweep_trials or {}).items():
         todo += seconds
         lines.append(f"  sweep {name}: ~{format_duration(seconds)} (remaining trials)")
-    for p in pending:
-        todo += p.estimate_s
-        lines.append(f"  pending [{p.group}]: {p.count} run(s), {p.reason}  ~{format_duration(p.estimate_s)}")
+    merged: dict[tuple, list] = {}
+    for p in pending:  # one line per group and reason, however many languages and seeds
+        entry = merged.setdefault((p.group, p.reason), [0, 0.0])
+        entry[0] += p.count
+        entry[1] += p.estimate_s
+    for (group, reason), (count, seconds) in merged.items():
+        todo += seconds
+        lines.append(f"  pending [{group}]: {count} run(s), {reason}  ~{format_duration(seconds)}")
     counts: dict[str, int] = {}
     for run in runs:
         counts[run.kind] = counts.get(run.kind, 0) + 1
