@@ -258,3 +258,30 @@ def test_the_same_file_runs_under_accelerate_launch(tmp_path, real_data_dir):
     for command in student["provenance"]["commands"]:
         assert os.path.basename(command[0]) == "accelerate" and command[1] == "launch"
     assert [c[c.index("-m") + 1] for c in student["provenance"]["commands"]] == ["training.distill", "training.evaluation"]
+
+
+def test_cli_errors_are_one_line(tmp_path, capsys):
+    assert main(["experiment", "plan", str(tmp_path / "missing.yaml")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(_config(**{"strategies.hard": {"teachers": ["ghost"]}})))
+    assert main(["experiment", "run", str(bad)]) == 2
+    assert "unknown teacher 'ghost'" in capsys.readouterr().err
+    good = tmp_path / "good.yaml"
+    good.write_text(yaml.safe_dump(_config()))
+    assert main(["experiment", "run", str(good), "--group", "nope"]) == 2
+    assert "no group(s) ['nope']" in capsys.readouterr().err
+
+
+def test_a_failing_run_names_its_log_and_keeps_finished_work(tmp_path, capsys):
+    config = _config()
+    config["models"]["tiny"] = str(tmp_path / "no-such-model")
+    config["output_dir"] = str(tmp_path / "out")
+    config["groups"] = [{"name": "main", "languages": ["en"], "strategies": ["hard"], "seeds": [1]}]
+    path = tmp_path / "failing.yaml"
+    path.write_text(yaml.safe_dump(config))
+    assert main(["experiment", "run", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "teacher en" in err and "failed with exit status" in err and "logs/teacher-train-" in err
+    log = err.split("log: ")[1].split(";")[0]
+    assert "no-such-model" in pathlib.Path(log).read_text()

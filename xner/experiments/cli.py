@@ -88,10 +88,17 @@ def run_plan(args: argparse.Namespace) -> int:
 
 
 def run_run(args: argparse.Namespace) -> int:
-    from xner.experiments.runner import Runner
+    from xner.cli import CliError
+    from xner.experiments.runner import Runner, RunFailed
 
     experiment = _load(args)
-    totals = Runner(experiment).run(groups=args.group)
+    unknown = sorted(set(args.group or []) - {g.name for g in experiment.groups})
+    if unknown:
+        raise ValueError(f"no group(s) {unknown} in {args.file}; groups: {[g.name for g in experiment.groups]}")
+    try:
+        totals = Runner(experiment).run(groups=args.group)
+    except RunFailed as err:  # the log file named in the message has the traceback
+        raise CliError(f"{err}; finished runs are kept: run the same command again to continue") from err
     print(f"{totals['done']} runs done, {totals['skipped']} skipped; results: {experiment.results_path}")
     return 0
 
@@ -106,6 +113,7 @@ def run_sweeps(args: argparse.Namespace) -> int:
     for name in names:
         if name not in experiment.sweeps:
             raise ValueError(f"no sweep {name!r} in {args.file}; sweeps: {sorted(experiment.sweeps)}")
+    for name in names:
         run_sweep(experiment, name)
     return 0
 
