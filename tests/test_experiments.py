@@ -215,6 +215,7 @@ def _config(**changes) -> dict:
         ({"strategies.hard": {"teachers": ["en"], "seed": 4}}, "unknown key(s) ['seed']"),
         ({"groups.1.strategies": {"best": 1, "of": "later"}}, "must be an earlier group"),
         ({"languages.en.train": {"corpus": "nope"}}, "unknown corpus 'nope'"),
+        ({"languages.en.train": {"corpus": "germeval2014", "split": "dev"}}, "has no split 'dev'"),
         ({"sweeps.kl.space": {"temperature": {"low": 4, "high": 1}}}, "low must be below high"),
         ({"strategies.soft-kl-tuned.sweep": "missing"}, "unknown sweep 'missing'"),
         ({"launcher": "python"}, "ending in -m"),

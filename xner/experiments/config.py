@@ -271,7 +271,7 @@ def load_experiment(path: str, output_dir: Optional[str] = None, data_dir: Optio
 def _test_set(values: Mapping, lang: str, where: str) -> TestSet:
     _check_keys(values, ("corpus", "split", "lang", "domain", "type_map"), where, required=("corpus", "domain"))
     corpus = values["corpus"]
-    _known_corpus(corpus, where)
+    _known_corpus(corpus, where, values.get("split", "test"))
     if values["domain"] not in DOMAINS:
         raise ConfigError(f"{where}.domain: must be 'in' or 'out', got {values['domain']!r}")
     type_map = dict(values.get("type_map") or {})
@@ -282,16 +282,18 @@ def _test_set(values: Mapping, lang: str, where: str) -> TestSet:
                    {k: (None if v in (None, "O") else v) for k, v in type_map.items()})  # fmt: skip
 
 
-def _known_corpus(corpus: str, where: str) -> None:
+def _known_corpus(corpus: str, where: str, split: Optional[str] = None) -> None:
     try:
-        corpus_spec(corpus)
+        spec = corpus_spec(corpus)
     except ValueError as err:
         raise ConfigError(f"{where}.corpus: {err}") from None
+    if split is not None and split not in spec.files:
+        raise ConfigError(f"{where}.split: corpus {corpus!r} has no split {split!r}; it has {list(spec.files)}")
 
 
 def _text_source(values: Mapping, lang: Optional[str], where: str) -> TextSource:
     _check_keys(values, ("corpus", "split", "lang"), where, required=("corpus",))
-    _known_corpus(values["corpus"], where)
+    _known_corpus(values["corpus"], where, values.get("split", "train"))
     return TextSource(values["corpus"], values.get("split", "train"), values.get("lang", lang))
 
 
