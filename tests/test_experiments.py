@@ -286,3 +286,46 @@ def test_a_failing_run_names_its_log_and_keeps_finished_work(tmp_path, capsys):
     assert "teacher en" in err and "failed with exit status" in err and "logs/teacher-train-" in err
     log = err.split("log: ")[1].split(";")[0]
     assert "no-such-model" in pathlib.Path(log).read_text()
+
+
+def test_translate_test_teacher_labels_target_text_and_teaches(tmp_path, real_data_dir):
+    """A translate-test teacher: Spanish text -> Apertium -> tagged by the English teacher -> eflomal ->
+    projected back onto the Spanish words, a teacher trained on that, then students learning from it."""
+    import shutil
+
+    pytest.importorskip("eflomal")
+    if shutil.which("apertium") is None:
+        pytest.skip("Apertium is not installed (apt-get install apertium apertium-eng-spa)")
+    texts = [" ".join(row) for row in load_corpus("xner-sample")["train"]["tokens"]]
+    config = tiny_config(build_tiny_bert(str(tmp_path / "tiny-bert"), texts, vocab_size=300), tmp_path / "out", real_data_dir)
+    config["teachers"]["tt"] = {
+        "kind": "translate-test", "languages": ["es"], "model": "tiny", "tagger": "en",
+        "projection": {"translator": {"kind": "apertium"}, "aligner": {"kind": "eflomal"}, "method": {"name": "heuristic"},
+                       "max_samples": 40},
+        "train": {"num_train_epochs": 1, "per_device_train_batch_size": 8, "max_length": 32, "seed": 3},
+    }  # fmt: skip
+    config["strategies"] = {"multi-teacher": {"teachers": ["en", "tt"], "teacher_weights": [1, 1]},
+                            "projected+kd": {"teachers": ["en"], "projected": "tt", "alpha": 1}}  # fmt: skip
+    config["student"]["max_train_samples"] = 40
+    config.pop("sweeps")
+    config["languages"] = {"es": {"train": {"corpus": "conll2002", "split": "train"},
+                                  "tests": [{"corpus": "conll2002", "domain": "in"}]}}  # fmt: skip
+    config["groups"] = [{"name": "main", "languages": ["es"], "strategies": "all", "seeds": [1]}]
+    path = tmp_path / "tt.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    code, text = run_cli("experiment", "run", str(path))
+    assert code == 0, text
+    records = read_records(str(tmp_path / "out" / "results.jsonl"))
+    assert sorted((r["kind"], r["model"]) for r in records) == [
+        ("student", "multi-teacher"), ("student", "projected+kd"), ("teacher", "en"), ("teacher", "tt")]
+    (projection,) = (tmp_path / "out" / "projections").iterdir()
+    marker = json.loads((projection / "xner-run.json").read_text())
+    assert marker["spec"]["mode"] == "translate-test" and marker["spec"]["data"]["corpus"] == "conll2002"
+    import datasets as hf_datasets
+
+    view = hf_datasets.load_from_disk(str(projection / "view"))["train"]
+    spanish = load_corpus("conll2002", data_dir=str(real_data_dir), lang="es", splits=["train"])["train"]
+    # the teacher trains on the ORIGINAL Spanish words (the rows the projection did not flag)
+    assert 0 < len(view) <= 40
+    assert all(tokens in spanish[:40]["tokens"] for tokens in view["tokens"])
+    assert view.features["ner_tags"].feature.names == spanish.features["ner_tags"].feature.names
