@@ -398,3 +398,16 @@ def test_malformed_record_names_its_run(tmp_path, change, message):
     with pytest.raises(ValueError, match=message) as error:
         build_report(read_records(path), samples=50)
     assert "full-es-2" in str(error.value)
+
+
+def test_overview_pivots_configurations_against_test_sets(report):
+    markdown = render_markdown(report)
+    overview = markdown.split("## Overview")[1].split("## Main results")[0]
+    header = next(line for line in overview.splitlines() if line.startswith("| Configuration"))
+    columns = [c.strip() for c in header.strip("|").split("|")]
+    assert "es conll-es (in)" in columns and "es wiki-es (out)" in columns and "swa masakha-swa (in)" in columns
+    row = next(line for line in overview.splitlines() if line.startswith("| soft-kl (lora)"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    lora_in = cells[columns.index("es conll-es (in)")]
+    assert lora_in == f"{100 * np.mean(LORA_ES_IN):.1f} ± {100 * np.std(LORA_ES_IN, ddof=1):.1f} (2)"
+    assert cells[columns.index("swa masakha-swa (in)")] == ""  # no LoRA student for Swahili

@@ -546,6 +546,24 @@ def _chart_lines(report: Mapping, name: str, alt: str) -> list[str]:
     return [f"*No {alt} chart: {entry.get('reason', 'no data')}.*", ""]
 
 
+def _overview(main_rows: list[dict]) -> list[str]:
+    """The main results as one table: configurations x (language, test set), in report order."""
+    columns = list(dict.fromkeys((r["lang"], r["test_set"], r["domain"]) for r in main_rows))
+    configurations = list(dict.fromkeys(r["configuration"] for r in main_rows))
+    cells = {(r["configuration"], r["lang"], r["test_set"]): r for r in main_rows}
+    rows = []
+    for configuration in configurations:
+        row = [configuration]
+        for lang, test, _ in columns:
+            r = cells.get((configuration, lang, test))
+            if r is None:
+                row.append("")
+            else:
+                row.append(_f1_cell(r["f1_mean"], r["f1_std"]) + (f" ({r['n_seeds']})" if r["n_seeds"] > 1 else ""))
+        rows.append(row)
+    return _table(["Configuration", *[f"{lang} {test} ({domain})" for lang, test, domain in columns]], rows)
+
+
 def render_markdown(report: Mapping) -> str:
     """The report (from :func:`build_report` or :func:`write_report`) as markdown."""
     s = report["summary"]
@@ -557,6 +575,9 @@ def render_markdown(report: Mapping) -> str:
 
     out += ["## Findings", ""] + [f"- {f}" for f in report["findings"]] + [""]
 
+    out += ["## Overview", "", "F1 (%) per configuration (rows) and language / test set (columns); "
+            "mean ± std over seeds, with the number of seeds in brackets when there are several.", ""]
+    out += _overview(report["main"])
     out += ["## Main results", ""]
     out += _table(["Configuration", "Language", "Test set", "Domain", "F1 (%)", "n"],
                   [[r["configuration"], r["lang"], r["test_set"], r["domain"], _f1_cell(r["f1_mean"], r["f1_std"]),
