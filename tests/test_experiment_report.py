@@ -411,3 +411,14 @@ def test_overview_pivots_configurations_against_test_sets(report):
     lora_in = cells[columns.index("es conll-es (in)")]
     assert lora_in == f"{100 * np.mean(LORA_ES_IN):.1f} ± {100 * np.std(LORA_ES_IN, ddof=1):.1f} (2)"
     assert cells[columns.index("swa masakha-swa (in)")] == ""  # no LoRA student for Swahili
+
+
+def test_compute_sums_the_recorded_wall_time(tmp_path):
+    records = _records()
+    for i, record in enumerate(records):
+        record["provenance"] = {"wall_time_s": 10.0 * (i + 1), "peak_rss_mb": 100.0 + i}
+    report = build_report(records, samples=50)
+    counted = [i for i, r in enumerate(records) if r["kind"] in ("teacher", "student", "trial")]
+    assert report["summary"]["compute"]["wall_time_s"] == pytest.approx(sum(10.0 * (i + 1) for i in counted))
+    assert report["summary"]["compute"]["peak_rss_mb"] == max(100.0 + i for i in counted)
+    assert "Compute: " in render_markdown(report)

@@ -445,8 +445,20 @@ def _findings(report, rankings, alpha) -> list[str]:
 # --------------------------------------------------------------------------------------- report
 
 
+def _compute(records: list) -> dict:
+    """What the recorded runs cost (their own wall time and peak memory; teacher training is not a record)."""
+    facts = [r.get("provenance") or {} for r in records
+             if isinstance(r, Mapping) and r.get("kind") in ("teacher", "student", "trial")]
+    walls = [f["wall_time_s"] for f in facts if _is_number(f.get("wall_time_s"))]
+    rss = [f["peak_rss_mb"] for f in facts if _is_number(f.get("peak_rss_mb"))]
+    gpu = [f["peak_gpu_memory_mb"] for f in facts if _is_number(f.get("peak_gpu_memory_mb"))]
+    return {"runs": len(walls), "wall_time_s": sum(walls) if walls else None, "peak_rss_mb": max(rss) if rss else None,
+            "peak_gpu_memory_mb": max(gpu) if gpu else None}  # fmt: skip
+
+
 def build_report(records: Iterable[Mapping], *, samples: int = 1000, alpha: float = 0.05, seed: int = 0) -> dict:
     """The report as a JSON-ready dict (see the module docstring); ValueError on a malformed record."""
+    records = list(records)
     runs, sweeps, notes = [], [], []
     for index, record in enumerate(records):
         if not isinstance(record, Mapping):
@@ -504,6 +516,7 @@ def build_report(records: Iterable[Mapping], *, samples: int = 1000, alpha: floa
             "experiments": experiments,
             "languages": sorted({r.lang for r in runs}), "test_sets": sorted({t for r in runs for t in r.results}),
             "configurations": list(configs),
+            "compute": _compute(records),
         },  # fmt: skip
         "configurations": list(configs.values()),
         "main": main,
@@ -572,6 +585,12 @@ def render_markdown(report: Mapping) -> str:
             f"{len(s['configurations'])} configuration(s), {len(s['languages'])} language(s), "
             f"{len(s['test_sets'])} test set(s). F1 is in %, mean ± sample std (ddof=1) over seeds, "
             "n = number of seeds; differences are in percentage points.", ""]  # fmt: skip
+    compute = s.get("compute") or {}
+    if compute.get("wall_time_s") is not None:
+        memory = f", peak RSS {compute['peak_rss_mb']:.0f} MB" if compute.get("peak_rss_mb") is not None else ""
+        gpu = f", peak GPU memory {compute['peak_gpu_memory_mb']:.0f} MB" if compute.get("peak_gpu_memory_mb") else ""
+        out += [f"Compute: {compute['runs']} recorded runs (evaluations, students, trials) took "
+                f"{compute['wall_time_s'] / 60:.1f} min of wall time in all{memory}{gpu}.", ""]
 
     out += ["## Findings", ""] + [f"- {f}" for f in report["findings"]] + [""]
 
