@@ -103,6 +103,8 @@ def test_run_records_every_run_with_provenance(experiment):
     assert sorted((r["model"], r["student_kind"], r["seed"]) for r in students if r["student_kind"] == "full") == [
         (m, "full", s) for m in ("hard", "soft-kl", "soft-kl-tuned") for s in (1, 2)
     ]
+    teacher = next(r for r in records if r["kind"] == "teacher")
+    assert teacher["training"]["wall_time_s"] > 0 and teacher["training"]["peak_rss_mb"] > 50
     lora = [r for r in students if r["student_kind"] == "lora"]
     assert len(lora) == 1 and lora[0]["groups"] == ["lora"]
     for record in records:

@@ -236,6 +236,9 @@ class Runner:
         record = self.record(run, results, [facts], started, model=run.info["teacher"], strategy=None, params={},
                              teachers=[run.info["teacher"]], teacher_runs=[run.spec["model"]], student_kind=None,
                              base_model=teacher.model, seed=None, artifact=model_dir)  # fmt: skip
+        with open(os.path.join(model_dir, MARKER), encoding="utf-8") as handle:  # what training the teacher cost
+            trained = json.load(handle)
+        record["training"] = {k: trained.get(k) for k in ("wall_time_s", "peak_rss_mb", "finished_at")}
         append_record(self.x.results_path, record)
         return record
 
