@@ -137,6 +137,9 @@ def test_sweep_best_parameters_feed_the_tuned_strategy(experiment):
     tuned = [r for r in records if r["model"] == "soft-kl-tuned" and r["kind"] == "student"]
     assert tuned and all(r["params"]["temperature"] == pytest.approx(sweep["best_params"]["temperature"]) for r in tuned)
     assert all(1.0 <= r["sweep"]["params"]["temperature"] <= 4.0 for r in trials)
+    assert all(r["sweep"]["value"] == r["results"]["xner-sample-en:train"]["f1"] for r in trials)
+    (final,) = [r for r in records if r["kind"] == "sweep"]
+    assert final["sweep"]["value"] == pytest.approx(sweep["best_value"]) and final["params"] == sweep["best_params"]
 
 
 def test_lora_group_takes_the_best_strategy_of_main(experiment):
@@ -178,6 +181,8 @@ def test_report_writes_tables_charts_and_significance(experiment, tmp_path):
     labels = {row["configuration"] if "configuration" in row else row.get("label") for row in report["main"]}
     assert any("soft-kl" in str(label) for label in labels)
     assert report["significance"]["rows"], "a paired bootstrap per test set"
+    (swept,) = report["sweeps"]
+    assert swept["name"] == "kl" and swept["n_trials"] == 2 and swept["best_value"] is not None
     assert (tmp_path / "f1.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     markdown = (tmp_path / "report.md").read_text()
     assert "europarl-ner-en" in markdown and "![" in markdown

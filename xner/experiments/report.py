@@ -145,11 +145,20 @@ def _check_sweep(record: Mapping, index: int) -> dict:
     sweep = record.get("sweep")
     if not isinstance(sweep, Mapping) or not isinstance(sweep.get("name"), str):
         raise ValueError(f"{name}: a {record['kind']} record needs sweep = {{'name': ..., 'value': ...}}")
+    sweep = dict(sweep)
+    if sweep.get("value") is None:  # records that name it otherwise: a sweep's best_value, a trial's dev F1
+        results = record.get("results") or {}
+        if sweep.get("best_value") is not None:
+            sweep["value"] = sweep["best_value"]
+        elif record["kind"] == "trial" and len(results) == 1:
+            sweep["value"] = next(iter(results.values())).get("f1")
+        if sweep.get("trial") is None and sweep.get("best_trial") is not None:
+            sweep["trial"] = sweep["best_trial"]
     if sweep.get("value") is not None and not _is_number(sweep["value"]):
         raise ValueError(f"{name}: sweep value must be a number or null, not {sweep['value']!r}")
     if record.get("params") is not None and not isinstance(record["params"], Mapping):
         raise ValueError(f"{name}: params must be an object")
-    return sweep  # type: ignore[return-value]
+    return sweep
 
 
 def _base_label(run: _Run) -> str:

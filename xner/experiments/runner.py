@@ -264,10 +264,13 @@ class Runner:
         with open(os.path.join(out, "results.json"), encoding="utf-8") as handle:
             distilled = json.load(handle)
         strategy = self.x.strategies[run.info["strategy"]]
+        sweep = run.info.get("sweep")
+        if sweep is not None:  # a trial: its value is the dev F1
+            sweep = {**sweep, "value": next(iter(results.values()))["f1"]}
         record = self.record(run, results, [train_facts, eval_facts], started, model=strategy.name,
                              strategy=strategy.strategy, params=spec["args"], teachers=list(strategy.teachers),
                              teacher_runs=list(spec["teachers"]), student_kind=spec["kind"],
-                             base_model=self.x.student["model"], seed=spec["seed"], artifact=out, sweep=run.info.get("sweep"),
+                             base_model=self.x.student["model"], seed=spec["seed"], artifact=out, sweep=sweep,
                              training={k: distilled.get(k) for k in ("num_train_sentences", "completed_steps",
                                        "train_runtime_s", "train_tokens_per_s", "teacher_probabilities_seconds",
                                        "peak_gpu_memory_mb", "num_processes")}

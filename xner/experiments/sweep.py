@@ -120,8 +120,8 @@ def run_sweep(experiment: Experiment, name: str, runner=None, echo=print) -> dic
                 "kind": "sweep", "groups": [], "lang": sweep.lang, "model": sweep.strategy,
                 "strategy": strategy.strategy, "params": best.params, "teachers": list(strategy.teachers),
                 "student_kind": sweep.student, "seed": sweep.seed,
-                "sweep": {"name": name, "best_value": best.value, "best_trial": best.number, "trials": len(complete),
-                          "dev": sweep.dev.name},
+                "sweep": {"name": name, "trial": best.number, "value": best.value, "trials": len(complete),
+                          "dev": sweep.dev.name, "space": sweep.space},
                 "results": {}, "provenance": {"versions": runner.versions, "host": runner.host},
             })  # fmt: skip
     echo(f"    best of {len(complete)} trials: {best.params} (dev F1 {100 * best.value:.1f}) -> {best_path}")
