@@ -422,3 +422,10 @@ def test_compute_sums_the_recorded_wall_time(tmp_path):
     assert report["summary"]["compute"]["wall_time_s"] == pytest.approx(sum(10.0 * (i + 1) for i in counted))
     assert report["summary"]["compute"]["peak_rss_mb"] == max(100.0 + i for i in counted)
     assert "Compute: " in render_markdown(report)
+
+
+def test_chart_axes_fit_low_scores():
+    from xner.experiments.report import _y_top
+
+    assert _y_top([11.6, 7.4, float("nan")]) == 20.0  # 11.6 + 15% margin, next 10
+    assert _y_top([95.0]) == 100.0 and _y_top([]) == 10.0

@@ -709,6 +709,7 @@ def _chart_f1(report, colours, Figure):
     width = max(4.0, 1.2 + 0.3 * len(configs) * most)
     figure = Figure(figsize=(width * ncols, 3.4 * nrows + 0.3 * math.ceil(len(configs) / 3)), layout="constrained")
     axes = figure.subplots(nrows, ncols, squeeze=False).ravel()
+    top = _y_top(100 * (r["f1_mean"] + (r["f1_std"] or 0)) for r in rows)
     for ax, lang in zip(axes, langs):
         here = [r for r in rows if r["lang"] == lang]
         present = [c for c in configs if any(r["configuration"] == c for r in here)]
@@ -724,12 +725,18 @@ def _chart_f1(report, colours, Figure):
         domain = {r["test_set"]: r["domain"] for r in here}
         ax.set_xticks(np.arange(len(tests)), labels=[f"{t}\n({domain[t]})" for t in tests], fontsize=8)
         ax.set_title(f"{lang} ({language_info(lang).name})", fontsize=10)
-        ax.set_ylim(0, 100)
+        ax.set_ylim(0, top)
         ax.set_ylabel("F1 (%)")
     for ax in axes[len(langs):]:
         ax.set_visible(False)
     _legend(figure, configs, colours)
     return figure
+
+
+def _y_top(values) -> float:
+    """The y-axis top: the largest bar plus a margin, rounded up to 10 points (at most 100), so low scores stay legible."""
+    highest = max([v for v in values if v is not None and math.isfinite(v)] or [0.0])
+    return float(min(100, max(10, 10 * math.ceil(highest * 1.15 / 10))))
 
 
 def _chart_robustness(report, colours, Figure):
@@ -746,7 +753,7 @@ def _chart_robustness(report, colours, Figure):
         ax.bar(position - 0.2, 100 * row["in_f1"], 0.4, color=colour)
         ax.bar(position + 0.2, 100 * row["out_f1"], 0.4, facecolor="white", edgecolor=colour, hatch="///")
     ax.set_xticks(x, labels=[r["configuration"] for r in rows], rotation=30, ha="right", fontsize=8)
-    ax.set_ylim(0, 100)
+    ax.set_ylim(0, _y_top(100 * max(r["in_f1"], r["out_f1"]) for r in rows))
     ax.set_ylabel("mean F1 (%)")
     ax.set_title("In- vs out-of-domain F1 (languages with both)", fontsize=10)
     ax.legend(handles=[Patch(facecolor="grey", label="in-domain"),
@@ -770,7 +777,7 @@ def _chart_families(report, colours, Figure):
         ax.bar(x, heights, bar, color=colours[label])
     sizes = {f: len({lang for r in rows if r["family"] == f for lang in r["languages"]}) for f in families}
     ax.set_xticks(np.arange(len(families)), labels=[f"{f}\n({sizes[f]} lang.)" for f in families], fontsize=8)
-    ax.set_ylim(0, 100)
+    ax.set_ylim(0, _y_top(100 * r["f1_mean"] for r in rows))
     ax.set_ylabel("mean in-domain F1 (%)")
     _legend(figure, configs, colours)
     return figure
