@@ -1,0 +1,78 @@
+"""Rebuild the reports of the offline experiments and README.md's measured-results block from them.
+
+    python docs/experiments/readme_block.py     # after `xner experiment run configs/<name>.yaml` for each
+
+For each offline config: ``xner experiment report`` of its results store into
+``docs/experiments/<name>/`` (report.md, report.json, charts), then the README block between the
+``experiment-results`` markers is rewritten from those reports: the overview table, the findings
+and the charts, all generated from the stored numbers.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+START, END = "<!-- experiment-results -->", "<!-- /experiment-results -->"
+CONFIGS = {
+    "offline-europe": "Question 1: English -> Spanish, Dutch, German",
+    "offline-africa": "Question 1: English -> seven MasakhaNER 2.0 languages",
+    "conll2003": "Question 2: English students on CoNLL-2003",
+}
+
+
+def section(markdown: str, heading: str) -> str:
+    match = re.search(rf"^## {re.escape(heading)}\n(.*?)(?=^## |\Z)", markdown, re.S | re.M)
+    return match.group(1).strip() if match else ""
+
+
+def block(name: str, title: str) -> str:
+    store = os.path.join("xner-output", "experiments", name, "results.jsonl")
+    out = os.path.join("docs", "experiments", name)
+    subprocess.run([sys.executable, "-m", "xner", "experiment", "report", store, "--output-dir", out,
+                    "--title", f"{name} -- {title}"], cwd=REPO, check=True, capture_output=True)  # fmt: skip
+    with open(os.path.join(REPO, out, "report.md"), encoding="utf-8") as handle:
+        markdown = handle.read()
+    with open(os.path.join(REPO, out, "report.json"), encoding="utf-8") as handle:
+        report = json.load(handle)
+    compute = report["summary"]["compute"]
+    overview = section(markdown, "Overview").split("\n\n", 1)[-1]
+    charts = [f"![{c}]({out}/{entry['file']})" for c, entry in report.get("charts", {}).items() if entry.get("file")]
+    lines = [
+        f"#### {title} (`configs/{name}.yaml`)", "",
+        "```console",
+        f"$ xner experiment run configs/{name}.yaml",
+        f"$ xner experiment report {store} --output-dir {out}",
+        "```", "",
+        f"{compute['runs']} recorded runs, {compute['wall_time_s'] / 60:.0f} min of run wall time on 2 CPU cores "
+        f"(teacher training not included); peak RSS {compute['peak_rss_mb']:.0f} MB. Full report: "
+        f"[{out}/report.md]({out}/report.md).", "",
+        "F1 (%), mean ± std over seeds (number of seeds in brackets):", "",
+        overview, "",
+        "Findings (generated from the numbers):", "",
+        section(markdown, "Findings"), "",
+        " ".join(charts[:2]), "",
+    ]  # fmt: skip
+    return "\n".join(lines)
+
+
+def main() -> None:
+    body = "\n".join(block(name, title) for name, title in CONFIGS.items())
+    path = os.path.join(REPO, "README.md")
+    with open(path, encoding="utf-8") as handle:
+        readme = handle.read()
+    if START not in readme or END not in readme:
+        raise SystemExit(f"README.md needs the markers {START} and {END}")
+    head, rest = readme.split(START, 1)
+    _, tail = rest.split(END, 1)
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write(f"{head}{START}\n\n{body}\n{END}{tail}")
+    print(f"README.md: {len(CONFIGS)} experiment blocks written")
+
+
+if __name__ == "__main__":
+    main()
