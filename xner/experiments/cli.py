@@ -1,4 +1,4 @@
-"""``xner experiment plan|run|sweep|report``: experiments as configuration.
+"""Experiments as configuration: plan, run, sweep and report the runs a YAML file describes.
 
     xner experiment plan configs/offline-europe.yaml      # validate, list the runs and their cost; runs nothing
     xner experiment run configs/offline-europe.yaml       # run what is not done yet; results.jsonl grows
