@@ -117,7 +117,8 @@ class Runner:
         return env
 
     def launch(self, run: Run, module: str, args: Sequence[str]) -> dict:
-        """Run ``launcher module args``; returns the command, wall time and peak RSS of the process tree."""
+        """Run ``launcher module args``; returns the command, wall time and peak RSS (of the largest process of
+        its tree: what one process, e.g. one accelerate worker, needed)."""
         launcher = list(self.x.launcher)
         if launcher[0] == "python":
             launcher[0] = sys.executable
@@ -138,7 +139,7 @@ class Runner:
                 if line.strip() and not NOISE.search(line):
                     self.echo("    " + line.rstrip())
             process.stdout.close()
-            # wait4 gives this child's own resource usage (with its waited-for descendants).
+            # wait4 gives this child's own resource usage; ru_maxrss is the largest of it and its waited-for descendants.
             _, status, usage = os.wait4(process.pid, 0)
             process.returncode = os.waitstatus_to_exitcode(status)
         if process.returncode:
