@@ -429,3 +429,12 @@ def test_chart_axes_fit_low_scores():
 
     assert _y_top([11.6, 7.4, float("nan")]) == 20.0  # 11.6 + 15% margin, next 10
     assert _y_top([95.0]) == 100.0 and _y_top([]) == 10.0
+
+
+def test_students_are_also_ranked_among_themselves(report):
+    rows = report["student_significance"]["rows"]
+    assert rows and all(not r["best"].startswith("teacher") and not r["other"].startswith("teacher") for r in rows)
+    es_in = [r for r in rows if r["lang"] == "es" and r["test_set"] == "conll-es"]
+    assert {r["best"] for r in es_in} == {"soft-kl (full)"} if np.mean(FULL_ES_IN) > np.mean(LORA_ES_IN) else {"soft-kl (lora)"}
+    assert any(f.startswith("Best student on es / conll-es (in-domain)") for f in report["findings"])
+    assert "Among students only" in render_markdown(report)

@@ -393,6 +393,32 @@ def _p(value: float) -> str:
     return f"{value:.3f}" if value >= 0.001 else "<0.001"
 
 
+def _lead_text(test_row, alpha) -> str:
+    if test_row is None:
+        return "; the lead was not tested for significance (see Significance)."
+    if test_row["delta"] <= 0:
+        # Pooled counts can order two close systems differently from their mean F1.
+        return (f"; the paired bootstrap on counts pooled over seeds does not confirm the lead "
+                f"(pooled Δ = {_pts(test_row['delta'])} points, p = {_p(test_row['p_value'])}).")  # fmt: skip
+    if test_row["significant"]:
+        return f"; the lead is significant (paired bootstrap p = {_p(test_row['p_value'])} < {alpha})."
+    return f"; the lead is not significant (paired bootstrap p = {_p(test_row['p_value'])} >= {alpha})."
+
+
+def _student_findings(report, student_rankings, alpha) -> list[str]:
+    """Per language x test set, the best student strategy against the runner-up student."""
+    tests = {(r["lang"], r["test_set"], r["best"], r["other"]): r for r in report["student_significance"]["rows"]}
+    findings = []
+    for (lang, test), ranked in student_rankings.items():
+        best, second = ranked[0], ranked[1]
+        where = f"{lang} / {test} ({'in-domain' if best['domain'] == 'in' else 'out-of-domain'})"
+        findings.append(f"Best student on {where}: {best['configuration']} ({_pct(best['f1_mean'])}%), "
+                        f"{_pts(best['f1_mean'] - second['f1_mean'])} points over {second['configuration']} "
+                        f"({_pct(second['f1_mean'])}%)"
+                        + _lead_text(tests.get((lang, test, best["configuration"], second["configuration"])), alpha))  # fmt: skip
+    return findings
+
+
 def _findings(report, rankings, alpha) -> list[str]:
     findings = []
     tests = {(r["lang"], r["test_set"], r["best"], r["other"]): r for r in report["significance"]["rows"]}
@@ -409,18 +435,7 @@ def _findings(report, rankings, alpha) -> list[str]:
         lead = best["f1_mean"] - second["f1_mean"]
         text = (f"{where}: {best['configuration']} has the highest mean F1 ({_pct(best['f1_mean'])}%), "
                 f"{_pts(lead)} points over the runner-up {second['configuration']} ({_pct(second['f1_mean'])}%)")  # fmt: skip
-        test_row = tests.get((lang, test, best["configuration"], second["configuration"]))
-        if test_row is None:
-            text += "; the lead was not tested for significance (see Significance)."
-        elif test_row["delta"] <= 0:
-            # Pooled counts can order two close systems differently from their mean F1.
-            text += (f"; the paired bootstrap on counts pooled over seeds does not confirm the lead "
-                     f"(pooled Δ = {_pts(test_row['delta'])} points, p = {_p(test_row['p_value'])}).")  # fmt: skip
-        elif test_row["significant"]:
-            text += f"; the lead is significant (paired bootstrap p = {_p(test_row['p_value'])} < {alpha})."
-        else:
-            text += f"; the lead is not significant (paired bootstrap p = {_p(test_row['p_value'])} >= {alpha})."
-        findings.append(text)
+        findings.append(text + _lead_text(tests.get((lang, test, best["configuration"], second["configuration"])), alpha))
     if len(rankings) > 1:
         counts = ", ".join(f"{label} {n}" for label, n in sorted(wins.items(), key=lambda kv: -kv[1]))
         findings.insert(0, f"Best configuration per language x test set ({len(rankings)} in all): {counts}.")
@@ -535,8 +550,13 @@ def build_report(records: Iterable[Mapping], *, samples: int = 1000, alpha: floa
     report["per_type"] = _per_type(cells, order)
     report["families"] = _families(report["robustness"]["rows"], report["summary"]["languages"], order)
     report["significance"] = _significance(rankings, cells, samples, alpha, seed)
+    # Question 1 is about strategies: the same test among students only (teachers left out).
+    students = {label for label, c in configs.items() if c["kind"] == "student"}
+    student_rankings = {key: [r for r in ranked if r["configuration"] in students] for key, ranked in rankings.items()}
+    student_rankings = {key: ranked for key, ranked in student_rankings.items() if len(ranked) > 1}
+    report["student_significance"] = _significance(student_rankings, cells, samples, alpha, seed)
     report["sweeps"] = _sweeps(sweeps)
-    report["findings"] = _findings(report, rankings, alpha)
+    report["findings"] = _findings(report, rankings, alpha) + _student_findings(report, student_rankings, alpha)
     report["notes"] = notes
     return report
 
@@ -671,6 +691,14 @@ def render_markdown(report: Mapping) -> str:
     else:
         out += ["No pair of configurations could be tested.", ""]
     out += [f"- skipped: {s}" for s in sig["skipped"]] + ([""] if sig["skipped"] else [])
+    among = report.get("student_significance") or {"rows": [], "skipped": []}
+    if among["rows"]:
+        out += ["Among students only (which strategy transfers best), the best student against each other one:", ""]
+        out += _table(["Language", "Test set", "Best student", "Compared with", "Seeds", "Δ F1", "95% CI", "p",
+                       "Significant"],
+                      [[r["lang"], r["test_set"], r["best"], r["other"], r["pooling"], _pts(r["delta"]),
+                        f"[{_pts(r['ci_low'])}, {_pts(r['ci_high'])}]", _p(r["p_value"]),
+                        "yes" if r["significant"] else "no"] for r in among["rows"]])  # fmt: skip
 
     out += ["## Sweeps", ""]
     if report["sweeps"]:
