@@ -30,6 +30,29 @@ def section(markdown: str, heading: str) -> str:
     return match.group(1).strip() if match else ""
 
 
+def artifact_minutes(name: str) -> float:
+    """Wall time of the experiment's teacher trainings and projections (their xner-run.json markers)."""
+    sys.path.insert(0, REPO)
+    from xner.experiments.config import load_experiment
+    from xner.experiments.plan import plan, sweep_results_of
+    from xner.experiments.runner import MARKER, artifact_dir
+    from xner.experiments.store import read_records
+
+    cwd = os.getcwd()
+    os.chdir(REPO)
+    try:
+        experiment = load_experiment(os.path.join("configs", f"{name}.yaml"))
+        runs, _ = plan(experiment, records=read_records(experiment.results_path), sweep_results=sweep_results_of(experiment))
+        seconds = 0.0
+        for run in runs:
+            if run.kind in ("teacher-train", "projection"):
+                with open(os.path.join(artifact_dir(experiment, run), MARKER), encoding="utf-8") as handle:
+                    seconds += json.load(handle)["wall_time_s"]
+    finally:
+        os.chdir(cwd)
+    return seconds / 60
+
+
 def block(name: str, title: str) -> str:
     store = os.path.join("xner-output", "experiments", name, "results.jsonl")
     out = os.path.join("docs", "experiments", name)
@@ -48,8 +71,9 @@ def block(name: str, title: str) -> str:
         f"$ xner experiment run configs/{name}.yaml",
         f"$ xner experiment report {store} --output-dir {out}",
         "```", "",
-        f"{compute['runs']} recorded runs, {compute['wall_time_s'] / 60:.0f} min of run wall time on 2 CPU cores "
-        f"(teacher training not included); peak RSS {compute['peak_rss_mb']:.0f} MB. Full report: "
+        f"{compute['runs']} recorded runs (evaluations, students, sweep trials): {compute['wall_time_s'] / 60:.0f} min "
+        f"of wall time on 2 CPU cores, {compute['wall_time_s'] / 60 + artifact_minutes(name):.0f} min with the "
+        f"teachers' training and projection; peak RSS {compute['peak_rss_mb']:.0f} MB. Full report: "
         f"[{out}/report.md]({out}/report.md).", "",
         "F1 (%), mean ± std over seeds (number of seeds in brackets):", "",
         overview, "",
