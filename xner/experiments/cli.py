@@ -59,7 +59,9 @@ def _load(args: argparse.Namespace):
 
 
 def run_plan(args: argparse.Namespace) -> int:
-    from xner.experiments.plan import describe, plan, sweep_results_of
+    import dataclasses
+
+    from xner.experiments.plan import Planner, describe, plan, sweep_results_of
     from xner.experiments.runner import Runner
     from xner.experiments.store import finished_runs, read_records
     from xner.experiments.sweep import remaining_trials
@@ -71,18 +73,13 @@ def run_plan(args: argparse.Namespace) -> int:
         if run.kind in ("teacher-train", "projection"):
             run.info["artifact_done"] = Runner.artifact_done_at(experiment, run)
     sweep_time = {}
-    if experiment.sweeps:
-        from xner.experiments.plan import Planner
-
-        planner = Planner(experiment)
-        for name, sweep in experiment.sweeps.items():
-            import dataclasses
-
-            strategy = dataclasses.replace(experiment.strategies[sweep.strategy], sweep=None)
-            one = planner.student(strategy, sweep.lang, sweep.student, sweep.seed, None, tests=[sweep.dev],
-                                  run_kind="trial", eval_limit=sweep.max_eval_samples)  # fmt: skip
-            sweep_time[f"{name} ({remaining_trials(experiment, name)} of {sweep.trials} trials left)"] = \
-                remaining_trials(experiment, name) * one.estimate_s  # fmt: skip
+    planner = Planner(experiment)
+    for name, sweep in experiment.sweeps.items():  # priced as trials of the strategy's own settings
+        strategy = dataclasses.replace(experiment.strategies[sweep.strategy], sweep=None)
+        one = planner.student(strategy, sweep.lang, sweep.student, sweep.seed, None, tests=[sweep.dev],
+                              run_kind="trial", eval_limit=sweep.max_eval_samples)  # fmt: skip
+        left = remaining_trials(experiment, name)
+        sweep_time[f"{name} ({left} of {sweep.trials} trials left)"] = left * one.estimate_s
     print(describe(experiment, runs, pending, finished_runs(experiment.results_path), sweep_time))
     return 0
 
