@@ -136,7 +136,9 @@ def project(path: str, settings: dict, data_dir: str) -> dict:
             max_samples=settings["samples"], output_dir=path,
         )  # fmt: skip
         summary = run_projection(config)
-        teacher_view(os.path.join(path, "es"), os.path.join(path, "es-words"))
+        from xner.experiments.runner import training_view
+
+        training_view(os.path.join(path, "es"), os.path.join(path, "es-words"), "translate-train")
         summary["bench_seconds"] = time.perf_counter() - started
         with open(os.path.join(path, "bench_summary.json"), "w", encoding="utf-8") as f:
             json.dump(summary, f, indent=2, default=str)
@@ -149,21 +151,6 @@ def project(path: str, settings: dict, data_dir: str) -> dict:
     return {"path": os.path.join(path, "es"), "teacher_view": os.path.join(path, "es-words"),
             "settings": settings, "seconds": summary["bench_seconds"],
             "stats": {k: v for k, v in stats.items() if k != "gold"}}  # fmt: skip
-
-
-def teacher_view(projected_dir: str, view_dir: str) -> None:
-    """The projected Spanish words and tags as ``tokens``/``ner_tags`` (what ``training.teacher`` reads).
-
-    A translate-train dataset keeps the English source in ``tokens``; its projected tags belong to
-    ``translation_tokens``. Rows the projection flagged are left out.
-    """
-    import datasets
-
-    data = datasets.load_from_disk(projected_dir)["train"]
-    data = data.filter(lambda row: not row["translation_error"] and not row["projection_stats"]["error"])
-    data = data.select_columns(["translation_tokens", "projected_tags"])
-    data = data.rename_columns({"translation_tokens": "tokens", "projected_tags": "ner_tags"})
-    datasets.DatasetDict({"train": data}).save_to_disk(view_dir)
 
 
 def evaluate(model: str, data_dir: str, max_eval_samples, batch_size: int, max_length: int) -> dict:

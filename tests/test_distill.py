@@ -13,8 +13,6 @@ launch -m training.distill`` in a subprocess.
 
 import json
 import os
-import subprocess
-import sys
 
 import datasets
 import pytest
@@ -27,7 +25,7 @@ from tests.tiny_models import build_tiny_bert, build_tiny_xlmr
 from training import distill
 from training.students import is_adapter, load_student
 from xner import cli
-from tests.training_fixtures import fresh_accelerate_state, sample  # noqa: F401  (fixtures)
+from tests.training_fixtures import fresh_accelerate_state, run_accelerate_launch, sample  # noqa: F401  (fixtures)
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LABELS = CONLL.label_names
@@ -196,14 +194,8 @@ def test_xner_distill_runs_through_the_cli(models, tmp_path):
 
 
 def test_accelerate_launch_runs_the_distillation(models, tmp_path):
-    launcher = os.path.join(os.path.dirname(sys.executable), "accelerate")
     out = tmp_path / "launched"
-    command = [launcher, "launch", "--num_processes", "1", "--num_machines", "1", "--cpu", "--mixed_precision", "no",
-               "--dynamo_backend", "no", "-m", "training.distill",
-               *distill_args(models, out, "--strategy", "soft-kl", steps=2)]  # fmt: skip
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf")}
-    done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-3000:]
+    run_accelerate_launch("training.distill", distill_args(models, out, "--strategy", "soft-kl", steps=2), tmp_path)
     results = results_of(out)
     assert results["completed_steps"] == 2 and results["num_processes"] == 1
     assert AutoModelForTokenClassification.from_pretrained(out).config.num_labels == len(LABELS)

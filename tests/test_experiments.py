@@ -19,6 +19,7 @@ import yaml
 
 from dataset_builders import load_corpus
 from tests.tiny_models import build_tiny_bert
+from tests.training_fixtures import ACCELERATE_CPU_LAUNCH
 from xner.cli import main
 from xner.experiments.bootstrap import f1_from_counts
 from xner.experiments.config import ConfigError, parse_experiment
@@ -253,7 +254,7 @@ def test_the_same_file_runs_under_accelerate_launch(tmp_path, real_data_dir):
     """Only the launcher changes: teacher, evaluation and student run as ``accelerate launch -m ...``."""
     texts = [" ".join(row) for row in load_corpus("xner-sample")["train"]["tokens"]]
     config = tiny_config(build_tiny_bert(str(tmp_path / "tiny-bert"), texts, vocab_size=300), tmp_path / "out", real_data_dir)
-    config["launcher"] = "accelerate launch --num_processes 1 --num_machines 1 --cpu --mixed_precision no --dynamo_backend no -m"
+    config["launcher"] = ["accelerate", *ACCELERATE_CPU_LAUNCH, "-m"]
     config["groups"] = [{"name": "main", "languages": ["en"], "strategies": ["hard"], "seeds": [1]}]
     path = tmp_path / "tiny.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))

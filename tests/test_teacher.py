@@ -9,8 +9,6 @@ trackers; and ``accelerate launch -m training.teacher`` in a subprocess.
 import argparse
 import json
 import os
-import subprocess
-import sys
 
 import datasets
 import pytest
@@ -29,7 +27,7 @@ from training.collate import TokenCollator, build_dataloader
 from training.features import TokenAligner, tokenize_dataset
 from training.loop import EvalSet, LoopConfig, NerEvaluator, NonFiniteLossError, make_accelerator, train
 from training.teacher import token_cross_entropy
-from tests.training_fixtures import fresh_accelerate_state, sample  # noqa: F401  (fixtures)
+from tests.training_fixtures import fresh_accelerate_state, run_accelerate_launch, sample  # noqa: F401  (fixtures)
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -208,14 +206,9 @@ def test_register_adds_the_same_arguments_to_a_cli():
 
 
 def test_accelerate_launch_runs_the_teacher(encoder, dataset_dir, tmp_path):
-    launcher = os.path.join(os.path.dirname(sys.executable), "accelerate")
     out = tmp_path / "launched"
-    command = [launcher, "launch", "--num_processes", "1", "--num_machines", "1", "--cpu", "--mixed_precision", "no",
-               "--dynamo_backend", "no", "-m", "training.teacher",
-               *teacher_args(encoder, out, "--dataset", dataset_dir, "--max_train_steps", "3")]  # fmt: skip
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf")}
-    done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-3000:]
+    run_accelerate_launch("training.teacher", teacher_args(encoder, out, "--dataset", dataset_dir, "--max_train_steps", "3"),
+                          tmp_path)  # fmt: skip
     results = json.loads((out / "results.json").read_text())
     assert results["completed_steps"] == 3 and results["num_processes"] == 1
     assert AutoModelForTokenClassification.from_pretrained(out).config.num_labels == len(results["label_names"])

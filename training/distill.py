@@ -64,11 +64,13 @@ from transformers import AutoConfig, AutoTokenizer
 from dataset_builders.corpora import corpus_spec, load_corpus
 from dataset_builders.schemes import OUTSIDE, LabelScheme, TypeMapping, split_tag
 from training.collate import TokenCollator, build_dataloader
-from training.features import IGNORE_INDEX, PROJECTED_TAGS, TokenAligner, choose_text_column, tokenize_dataset
+from training.features import (
+    IGNORE_INDEX, PROJECTED_TAGS, TokenAligner, choose_text_column, projection_row_ok, tokenize_dataset,
+)
 from training.loop import EvalSet, LoopConfig, NerEvaluator, make_accelerator, train
 from training.strategies import STRATEGIES, MultiTeacher, from_config, normalise_weights, similarity_weights
 from training.students import LoraSettings, build_student, is_adapter, merge_adapter, save_student
-from training.teacher import PREFIX_SPACE_MODEL_TYPES, add_loop_arguments
+from training.teacher import PREFIX_SPACE_MODEL_TYPES, add_loop_arguments, add_text_arguments
 from training.teacher_probs import (
     TEACHER_PROBS,
     OnTheFlyTeachers,
@@ -109,20 +111,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "its projected_tags are used by projected+kd (other labels are ignored)",
     )
     data.add_argument("--dataset_config", "--dataset-config", dest="dataset_config", help="config of --dataset")
-    data.add_argument(
-        "--text_column", default="auto",
-        help="words column of --dataset (default auto: the column projected_tags belong to -- translation_tokens "
-        "after translate-train, tokens after translate-test -- or tokens)",
-    )  # fmt: skip
     data.add_argument("--max_train_samples", type=int, help="keep the first N sentences (of --corpus and of --dataset each)")
     data.add_argument("--max_eval_samples", type=int, help="keep the first N sentences of every --eval set")
-    data.add_argument(
-        "--max_length", type=int,
-        help="student sub-tokens per window incl. special tokens (default: the tokenizer's limit); longer "
-        "sentences are cut into overlapping windows, never truncated",
-    )  # fmt: skip
-    data.add_argument("--stride", type=int, help="sub-tokens shared by consecutive windows (default: a quarter)")
-    data.add_argument("--preprocessing_num_workers", type=int, help="processes for tokenisation")
+    add_text_arguments(data)
 
     teachers = parser.add_argument_group("teachers")
     teachers.add_argument(
@@ -478,14 +469,6 @@ def _load_dataset(path: str, config: Optional[str]) -> datasets.DatasetDict:
     return datasets.DatasetDict({"train": data}) if isinstance(data, datasets.Dataset) else data
 
 
-def _row_ok(row: dict) -> bool:
-    """False for rows a projection flagged (failed translation or projection)."""
-    if row.get("translation_error"):
-        return False
-    stats = row.get("projection_stats")
-    return not (isinstance(stats, dict) and stats.get("error"))
-
-
 @dataclass
 class TextPart:
     """One source of training text: ``tokens`` (and ``projected_tags`` where the source has them)."""
@@ -521,7 +504,7 @@ def load_training_text(args: argparse.Namespace, needs_tags: bool) -> list[TextP
         flagged = 0
         if {"translation_error", "projection_stats"} & set(split.column_names):
             before = len(split)
-            split = split.filter(_row_ok, desc="drop flagged rows")
+            split = split.filter(projection_row_ok, desc="drop flagged rows")
             flagged = before - len(split)
         column = choose_text_column(split, args.text_column)
         keep = [column] + ([PROJECTED_TAGS] if needs_tags else [])

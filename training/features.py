@@ -303,6 +303,14 @@ def _softmax(x: np.ndarray) -> np.ndarray:
 PROJECTED_TAGS = "projected_tags"  # the tag column a projection adds
 
 
+def projection_row_ok(row: Mapping[str, Any]) -> bool:
+    """False for rows a projection flagged (failed translation or projection): not training data."""
+    if row.get("translation_error"):
+        return False
+    stats = row.get("projection_stats")
+    return not (isinstance(stats, Mapping) and stats.get("error"))
+
+
 def choose_text_column(dataset: datasets.Dataset, requested: str = "auto") -> str:
     """The words column: ``requested``, or the column ``projected_tags`` belong to, or ``tokens``."""
     if requested != "auto":
@@ -327,6 +335,7 @@ def choose_text_column(dataset: datasets.Dataset, requested: str = "auto") -> st
 
 __all__ = [
     "FEATURE_COLUMNS", "IGNORE_INDEX", "NO_WORD", "PROJECTED_TAGS", "TokenAligner", "b_to_i_table", "choose_text_column",
+    "projection_row_ok",
     "head_windows",
     "merge_windows", "tokenize_dataset", "window_spans", "word_predictions", "word_probabilities",
 ]  # fmt: skip

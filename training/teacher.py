@@ -65,6 +65,22 @@ def add_loop_arguments(parser: argparse.ArgumentParser, optim, learning_rate: Op
     run.add_argument("--report_to", default="all", help="trackers for --with_tracking: all, tensorboard, wandb, ...")
 
 
+def add_text_arguments(data) -> None:
+    """How words are read and cut into windows: the same flags for teachers and students."""
+    data.add_argument(
+        "--text_column", default="auto",
+        help="words column of --dataset (default auto: the column projected_tags belong to -- translation_tokens "
+        "after translate-train, tokens after translate-test -- or tokens)",
+    )  # fmt: skip
+    data.add_argument(
+        "--max_length", type=int,
+        help="sub-tokens per window incl. special tokens (default: the tokenizer's limit); longer sentences "
+        "are cut into overlapping windows, never truncated",
+    )  # fmt: skip
+    data.add_argument("--stride", type=int, help="sub-tokens shared by consecutive windows (default: a quarter)")
+    data.add_argument("--preprocessing_num_workers", type=int, help="processes for tokenisation")
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     data = parser.add_argument_group("data")
     data.add_argument("--corpus", help="a known corpus of dataset_builders (conll2003, conll2002, masakhaner2, ...)")
@@ -79,27 +95,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--tag-column", "--tag_column", dest="tag_column", default="ner_tags",
         help="ClassLabel tag column to train on (default: ner_tags; projected_tags for a projection)",
     )  # fmt: skip
-    data.add_argument(
-        "--text_column", default="auto",
-        help="words column (default auto: the column projected_tags belong to -- translation_tokens after "
-        "translate-train, tokens after translate-test -- or tokens)",
-    )  # fmt: skip
     data.add_argument("--train_split", default="train")
     data.add_argument("--validation_split", help="dev split for model selection (default: validation or dev if present)")
     data.add_argument("--test_split", help="test split evaluated every epoch (default: test if present)")
     data.add_argument("--max_train_samples", type=int, help="keep the first N training sentences")
     data.add_argument("--max_eval_samples", type=int, help="keep the first N dev and test sentences")
-    data.add_argument(
-        "--max_length", type=int,
-        help="sub-tokens per window incl. special tokens (default: the tokenizer's limit); longer sentences "
-        "are cut into overlapping windows, never truncated",
-    )  # fmt: skip
-    data.add_argument("--stride", type=int, help="sub-tokens shared by consecutive windows (default: a quarter)")
+    add_text_arguments(data)
     data.add_argument(
         "--label_all_tokens", action="store_true",
         help="label every sub-token (B- becomes I- on continuation pieces), not only the first",
     )  # fmt: skip
-    data.add_argument("--preprocessing_num_workers", type=int, help="processes for tokenisation")
 
     model = parser.add_argument_group("model and optimisation")
     model.add_argument("--model_name_or_path", required=True, help="encoder or token classifier: local folder or Hub id")

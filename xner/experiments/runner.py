@@ -360,10 +360,10 @@ def training_view(projected_dir: str, view_dir: str, mode: str) -> None:
     """
     import datasets
 
+    from training.features import projection_row_ok
+
     data = datasets.load_from_disk(projected_dir)
-    split = next(iter(data))
-    data = data[split]
-    data = data.filter(lambda row: not row.get("translation_error") and not row["projection_stats"]["error"])
+    data = data[next(iter(data))].filter(projection_row_ok)
     words = "translation_tokens" if mode == "translate-train" else "tokens"
     data = data.select_columns([words, "projected_tags"])
     data = data.rename_columns({**({words: "tokens"} if words != "tokens" else {}), "projected_tags": "ner_tags"})
