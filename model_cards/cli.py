@@ -38,6 +38,9 @@ def register(subparsers) -> None:
                            help="largest parquet shard (default 500MB)")
         else:
             p.add_argument("--license", help="licence id for the model card (e.g. apache-2.0)")
+            p.add_argument("--base-model-id", "--base_model_id", dest="base_model_id",
+                           help="Hub id of the base model, when it was loaded from a local folder xner cannot "
+                           "name (published files never hold local paths)")
         p.set_defaults(func=run_publish)
     publish.set_defaults(func=lambda args: _usage(publish))
 
@@ -79,7 +82,7 @@ def run_publish(args) -> int:
                                    max_shard_size=args.max_shard_size, **common)
         else:
             card = {"license": args.license} if args.license else {}
-            info = publish_model(args.folder, args.repo_id, **common, **card)
+            info = publish_model(args.folder, args.repo_id, base_model_id=args.base_model_id, **common, **card)
     except (HubOfflineError, HfHubHTTPError) as err:
         raise _user_error(err) from err
     folder = " ".join(args.folder) if isinstance(args.folder, list) else args.folder

@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import shlex
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional, Union
 
@@ -135,6 +136,8 @@ class TrainingResults:
                 card["merged"] = True
             return cls.from_dict(card)
         if "base_model" in values:
+            if values.get("merged_from"):  # ``xner merge`` of a folder whose results.json has this format
+                values = {**{k: v for k, v in values.items() if k != "merged_from"}, "merged": True}
             known = {f.name for f in dataclasses.fields(cls)}
             unknown = sorted(set(values) - known)
             if unknown:
@@ -222,6 +225,7 @@ class StudentCardData(ModelCardData):
                                                 "cross-lingual"])
     pipeline_tag: str = "token-classification"
     limitations: list = field(default_factory=list)
+    widget_examples: list = field(default_factory=list)  # sentences in the model's language (evaluation data)
     versions_recorded: bool = field(default=False, init=False)
 
     def __post_init__(self):
@@ -325,6 +329,11 @@ class StudentCardData(ModelCardData):
     def framework_versions(self) -> dict:
         return dict(sorted((self.results.framework_versions or current_framework_versions(self.is_adapter)).items()))
 
+    @property
+    def example_text(self) -> str:
+        """A sentence for the usage snippets: the first widget example, else a placeholder."""
+        return self.widget_examples[0] if self.widget_examples else "..."
+
     def _references(self) -> list[str]:
         r = self.results
         keys = []
@@ -364,6 +373,7 @@ class StudentCardData(ModelCardData):
         id2label = {i: name for i, name in enumerate(r.label_names)}
         return {
             **self.yaml_dict(),
+            "language": self.language,  # also when unknown (no YAML key then)
             "model_name": self.model_name,
             "model_id": self.model_id or "path/to/this/model",
             "base_model_name": public_name(r.base_model),
@@ -394,6 +404,8 @@ class StudentCardData(ModelCardData):
             "versions_recorded": self.versions_recorded,
             "limitations": list(self.limitations),
             "references": self._references(),
+            "example_text_literal": json.dumps(self.example_text, ensure_ascii=False),
+            "example_text_shell": shlex.quote(self.example_text),
         }
 
     def to_yaml(self, line_break: Optional[str] = None, original_order: Optional[list] = None) -> str:

@@ -21,17 +21,21 @@ keys such as ``hub_token`` are dropped from the ``results.json`` that goes up wi
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import tempfile
-from typing import Any, Optional, Sequence, Union
+import time
+from typing import Any, Callable, Optional, Sequence, Union
 
-from huggingface_hub import HfApi, constants, get_token
+from huggingface_hub import HfApi, constants, get_session, get_token
 from huggingface_hub.utils import validate_repo_id
 
+from dataset_builders.errors import UserError
+from model_cards.base_models import hub_id_of
 from model_cards.hub_layout import is_hub_layout, is_projection_output, write_hub_dataset
-from model_cards.rendering import is_secret_key
+from model_cards.rendering import is_local_path, is_secret_key, scrub_paths
 
 logger = logging.getLogger(__name__)
 
@@ -57,9 +61,71 @@ def _check_args(repo_id: str, revision: Optional[str], create_pr: bool) -> None:
         raise ValueError("--create-pr opens a pull request against the default branch: do not give --revision too")
 
 
+# Every request of a push has a time limit, and a push that timed out or could not connect is tried
+# again a bounded number of times: an endpoint that accepts the connection and never answers must
+# not hang the command (huggingface_hub's shared client has no timeout of its own).
+HUB_TIMEOUT_S = float(os.environ.get("XNER_HUB_TIMEOUT", "60"))
+HUB_ATTEMPTS = 3
+
+
+class HubUnreachableError(UserError):
+    """The Hub endpoint did not answer (timeout) or could not be reached, after the bounded retries."""
+
+
+@contextlib.contextmanager
+def bounded_requests(timeout: float):
+    """Give huggingface_hub's shared HTTP client a ``timeout`` (seconds) for the duration of the block."""
+    session = get_session()
+    previous = session.timeout
+    session.timeout = timeout
+    try:
+        yield
+    finally:
+        session.timeout = previous
+
+
+def _network_errors() -> tuple:
+    import huggingface_hub.utils._http as hub_http  # the HTTP library huggingface_hub uses (httpx or its fork)
+
+    httpx = hub_http.httpx2 if hasattr(hub_http, "httpx2") else hub_http.httpx
+    return (httpx.TimeoutException, httpx.TransportError, TimeoutError, ConnectionError)
+
+
+def with_retries(call: Callable[[], Any], endpoint: Optional[str], *, timeout: Optional[float] = None,
+                 attempts: Optional[int] = None, what: str = "push") -> Any:
+    """``call()`` with a time limit on every request, tried up to ``attempts`` times on timeouts and
+    connection errors; then a one-line :class:`HubUnreachableError` that names the endpoint."""
+    timeout = HUB_TIMEOUT_S if timeout is None else timeout
+    attempts = HUB_ATTEMPTS if attempts is None else max(1, attempts)
+    errors = _network_errors()
+    url = endpoint or constants.ENDPOINT
+    for attempt in range(1, attempts + 1):
+        try:
+            with bounded_requests(timeout):
+                return call()
+        except errors as err:
+            reason = "did not answer" if "timeout" in type(err).__name__.lower() else "could not be reached"
+            if attempt == attempts:
+                raise HubUnreachableError(
+                    f"{what}: the Hub endpoint {url} {reason} ({attempts} attempts, {timeout:g} s limit per "
+                    f"request; XNER_HUB_TIMEOUT sets it): {type(err).__name__}"
+                ) from None
+            logger.warning("%s: %s %s (attempt %d of %d); trying again", what, url, reason, attempt, attempts)
+            time.sleep(min(2 ** (attempt - 1), 8))
+
+
 def _push(folder: str, repo_id: str, repo_type: str, *, private: bool, revision: Optional[str], create_pr: bool,
           token: Union[str, bool, None], commit_message: str, endpoint: Optional[str],
-          ignore_patterns: Optional[list] = None):
+          ignore_patterns: Optional[list] = None, timeout: Optional[float] = None, attempts: Optional[int] = None):
+    return with_retries(lambda: _push_once(folder, repo_id, repo_type, private=private, revision=revision,
+                                           create_pr=create_pr, token=token, commit_message=commit_message,
+                                           endpoint=endpoint, ignore_patterns=ignore_patterns),
+                        endpoint, timeout=timeout, attempts=attempts, what=f"pushing to {repo_id}")
+
+
+def _push_once(folder: str, repo_id: str, repo_type: str, *, private: bool, revision: Optional[str], create_pr: bool,
+               token: Union[str, bool, None], commit_message: str, endpoint: Optional[str],
+               ignore_patterns: Optional[list] = None):
     api = HfApi(endpoint=endpoint, token=token)
     url = api.create_repo(repo_id, repo_type=repo_type, private=private, exist_ok=True)
     if revision and not create_pr and not revision.startswith("refs/"):
@@ -82,6 +148,8 @@ def publish_dataset(
     pretty_name: Optional[str] = None,
     max_shard_size: Union[int, str] = "500MB",
     endpoint: Optional[str] = None,
+    timeout: Optional[float] = None,
+    attempts: Optional[int] = None,
 ):
     """Push a projected dataset to the dataset repo ``repo_id`` (created if missing); returns the ``CommitInfo``.
 
@@ -94,7 +162,7 @@ def publish_dataset(
     folders = [os.fspath(folder)] if isinstance(folder, (str, os.PathLike)) else [os.fspath(f) for f in folder]
     message = commit_message or "Upload projected NER dataset with xner"
     kwargs = dict(private=private, revision=revision, create_pr=create_pr, token=token, commit_message=message,
-                  endpoint=endpoint)
+                  endpoint=endpoint, timeout=timeout, attempts=attempts)
     if folders and all(is_projection_output(f) for f in folders):
         with tempfile.TemporaryDirectory(prefix="xner-publish-") as staging:
             layout = write_hub_dataset(folders, os.path.join(staging, "dataset"), repo_id=repo_id,
@@ -108,26 +176,120 @@ def publish_dataset(
     )
 
 
-def _sanitised_results(path: str, token: Optional[str]) -> bytes:
-    """``results.json`` without secret-looking keys (``hub_token``...) or the token's value."""
+class Portable:
+    """Makes what goes up free of the training machine's paths: the base model's local folder becomes its
+    Hub id, any other absolute path its last component (``runs/t1`` -> ``t1 (local)``); secret-looking
+    keys and the token's value are dropped."""
 
-    def clean(value: Any) -> Any:
+    def __init__(self, base_path: Optional[str], base_id: Optional[str], token: Optional[str]):
+        self.base_paths = set()
+        if base_path and is_local_path(base_path):
+            for variant in (base_path, os.path.abspath(base_path), os.path.realpath(base_path)):
+                self.base_paths |= {variant, variant.rstrip("/")}
+        self.base_id, self.token = base_id, token
+
+    def value(self, value: Any) -> Any:
         if isinstance(value, dict):
-            return {k: clean(v) for k, v in value.items() if not is_secret_key(k)}
+            return {k: self.value(v) for k, v in value.items() if not is_secret_key(k)}
         if isinstance(value, list):
-            return [clean(v) for v in value]
-        if token and isinstance(value, str) and token in value:
+            return [self.value(v) for v in value]
+        if not isinstance(value, str):
+            return value
+        if self.token and self.token in value:
             return "<redacted>"
-        return value
+        if value in self.base_paths or value.rstrip("/") in self.base_paths:
+            return self.base_id
+        if os.path.isabs(value) and hub_id_of(value):
+            return hub_id_of(value)
+        return scrub_paths(value)
 
-    with open(path, encoding="utf-8") as handle:
-        return (json.dumps(clean(json.load(handle)), indent=2) + "\n").encode()
+    def json_bytes(self, path: str, **overrides: Any) -> bytes:
+        """The JSON file made portable; its own bytes when nothing needed changing."""
+        with open(path, "rb") as handle:
+            raw = handle.read()
+        original = json.loads(raw)
+        values = self.value(original)
+        if isinstance(values, dict):
+            values.update(overrides)
+        if values == original:
+            return raw
+        return (json.dumps(values, indent=2, ensure_ascii=False) + "\n").encode()
 
 
-def _stage_model(folder: str, staging: str, token: Optional[str], card_kwargs: dict, repo_id: str) -> None:
-    """Link the model's files into ``staging`` (no copy), with a sanitised results.json and a card."""
+def _base_model_path(folder: str) -> Optional[str]:
+    """The base model the folder's model was trained from: its results.json says, else its adapter config."""
+    results = os.path.join(folder, "results.json")
+    if os.path.isfile(results):
+        from model_cards.model_card import TrainingResults
+
+        return TrainingResults.load(results).base_model
+    adapter = os.path.join(folder, "adapter_config.json")
+    if os.path.isfile(adapter):
+        with open(adapter, encoding="utf-8") as handle:
+            return json.load(handle).get("base_model_name_or_path")
+    return None
+
+
+def resolve_base_model_id(folder: str, base_model_id: Optional[str] = None) -> tuple[Optional[str], Optional[str]]:
+    """``(local base path or id, its Hub id)``; a base with no known Hub id is a :class:`UserError`
+    unless ``base_model_id`` names it."""
+    base = _base_model_path(folder)
+    if base_model_id:
+        validate_repo_id(base_model_id)
+        return base, base_model_id
+    if base is None:
+        return None, None
+    found = hub_id_of(base)
+    if found is None:
+        raise UserError(
+            f"{folder}: the base model {base} has no known Hub id, and a published model must not name a "
+            f"local path; give it with --base_model_id ORG/NAME (base_model_id=...)"
+        )
+    return base, found
+
+
+def _write_self_contained_adapter(folder: str, staging: str, portable: Portable, repo_id: str) -> None:
+    """An adapter that every standard loader opens with no argument, also on a machine without the
+    local base model.
+
+    Neither transformers nor peft can build a head with the student's labels from a bare base model:
+    both take the head's size from the base's config (``num_labels=2`` for an encoder), so the saved
+    head does not fit. The repo therefore also holds the base weights with the student's head and
+    config (``config.json``: ``*ForTokenClassification``, id2label; ``model.safetensors``: the base
+    without the LoRA layers, from peft's ``unload``), and ``adapter_config.json`` names the repo itself
+    as its base: ``AutoPeftModelForTokenClassification``, ``AutoModelForTokenClassification`` and
+    ``pipeline`` then apply the adapter to those weights. The real base's Hub id is the card's
+    ``base_model``; ``PeftModel.from_pretrained(<that base with the labels>, repo)`` reads only the
+    adapter files, as usual.
+    """
+    from training.students import load_student
+
+    with tempfile.TemporaryDirectory(prefix="xner-unload-") as unloaded:
+        load_student(folder).unload().save_pretrained(unloaded)
+        for name in os.listdir(unloaded):
+            target = os.path.join(staging, name)
+            if os.path.lexists(target):
+                os.remove(target)
+            if name.endswith(".json"):
+                with open(target, "wb") as handle:
+                    handle.write(portable.json_bytes(os.path.join(unloaded, name)))
+            else:
+                os.replace(os.path.join(unloaded, name), target)
+    target = os.path.join(staging, "adapter_config.json")
+    os.remove(target)
+    with open(target, "wb") as handle:
+        handle.write(portable.json_bytes(os.path.join(folder, "adapter_config.json"),
+                                         base_model_name_or_path=repo_id, revision=None))
+
+
+def _stage_model(folder: str, staging: str, token: Optional[str], card_kwargs: dict, repo_id: str,
+                 base_model_id: Optional[str] = None) -> None:
+    """Stage the model's files in ``staging``: large files linked (no copy), JSON files made portable
+    (:class:`Portable`), an adapter made self-contained, and the card rendered for ``repo_id``."""
     from model_cards.model_card import StudentCardData, TrainingResults, render_model_card
 
+    base, base_id = resolve_base_model_id(folder, base_model_id)
+    portable = Portable(base, base_id, token)
     for root, dirs, files in os.walk(folder):
         rel_root = os.path.relpath(root, folder)
         dirs[:] = sorted(d for d in dirs if not d.startswith(".") and not (rel_root == "." and d == "checkpoints"))
@@ -137,21 +299,22 @@ def _stage_model(folder: str, staging: str, token: Optional[str], card_kwargs: d
             rel = os.path.normpath(os.path.join(rel_root, name))
             target = os.path.join(staging, rel)
             os.makedirs(os.path.dirname(target), exist_ok=True)
-            if rel == "results.json":
+            if name.endswith(".json") and os.path.getsize(os.path.join(root, name)) < 50 * 2**20:
                 with open(target, "wb") as handle:
-                    handle.write(_sanitised_results(os.path.join(root, name), token))
+                    handle.write(portable.json_bytes(os.path.join(root, name)))
             else:
                 os.symlink(os.path.abspath(os.path.join(root, name)), target)
+    if os.path.isfile(os.path.join(folder, "adapter_config.json")):
+        _write_self_contained_adapter(folder, staging, portable, repo_id)
     readme = os.path.join(staging, "README.md")
     results = os.path.join(folder, "results.json")
-    if os.path.lexists(readme) and not card_kwargs and (_is_xner_card(readme) or not os.path.isfile(results)):
-        return  # the folder's own card
     if not os.path.isfile(results):
+        if os.path.lexists(readme) and _is_xner_card(readme):
+            return  # the folder's own card
         raise FileNotFoundError(f"{folder} has no README.md (model card) and no results.json to write one from")
     if os.path.lexists(readme):
-        logger.info("the model card is rendered from results.json (the folder's README.md is not an xner card)")
-        os.remove(readme)  # the link, not the folder's file
-    training = TrainingResults.load(results)
+        os.remove(readme)  # the link, not the folder's file: the card is rendered for this repo
+    training = TrainingResults.from_dict(json.loads(portable.json_bytes(results)))
     if training.adapter and not os.path.isfile(os.path.join(folder, "adapter_config.json")):
         training.merged = True  # trained as LoRA, saved as a plain model
     card = render_model_card(StudentCardData.from_training(training, **{"model_id": repo_id, **card_kwargs}))
@@ -161,7 +324,7 @@ def _stage_model(folder: str, staging: str, token: Optional[str], card_kwargs: d
 
 def _is_xner_card(path: str) -> bool:
     """Cards written by xner carry the ``xner`` tag; others (peft's template card that
-    ``save_pretrained`` writes next to an adapter, ...) are replaced by a rendered one."""
+    ``save_pretrained`` writes next to an adapter, ...) are not used."""
     from huggingface_hub import ModelCard
 
     try:
@@ -180,14 +343,19 @@ def publish_model(
     *,
     commit_message: Optional[str] = None,
     endpoint: Optional[str] = None,
+    base_model_id: Optional[str] = None,
+    timeout: Optional[float] = None,
+    attempts: Optional[int] = None,
     **card_kwargs: Any,
 ):
-    """Push a trained model (full or LoRA adapter) to the model repo ``repo_id``; returns the ``CommitInfo``.
+    """Push a trained model (full, merged, or LoRA adapter) to the model repo ``repo_id``; returns the ``CommitInfo``.
 
-    The card is the folder's README.md when xner wrote it (:func:`~model_cards.model_card.write_model_card`);
-    otherwise -- no README.md, or another one such as the template card peft writes next to an
-    adapter -- and whenever ``card_kwargs`` (``license``, ``language``, ``limitations``...) are given,
-    it is rendered from the folder's ``results.json`` for ``repo_id``.
+    What goes up is portable: the local base model is named by its Hub id (found by
+    :func:`model_cards.base_models.hub_id_of`, or ``base_model_id``; none is a :class:`UserError`), other
+    local paths by their last component; an adapter is made loadable with no argument by every
+    standard loader (see :func:`_write_self_contained_adapter`). The card is rendered from the
+    folder's ``results.json`` for ``repo_id`` (``card_kwargs``: ``license``, ``language``,
+    ``limitations``...); a folder without results.json needs its own xner card (README.md).
     """
     check_online("the model")
     _check_args(repo_id, revision, create_pr)
@@ -196,9 +364,11 @@ def publish_model(
         raise FileNotFoundError(f"{folder} holds no model (no config.json or adapter_config.json)")
     secret = token if isinstance(token, str) else get_token()  # only to redact it from results.json
     with tempfile.TemporaryDirectory(prefix="xner-publish-") as staging:
-        _stage_model(folder, staging, secret, card_kwargs, repo_id)
+        _stage_model(folder, staging, secret, card_kwargs, repo_id, base_model_id)
         return _push(staging, repo_id, "model", private=private, revision=revision, create_pr=create_pr,
-                     token=token, commit_message=commit_message or "Upload NER model with xner", endpoint=endpoint)
+                     token=token, commit_message=commit_message or "Upload NER model with xner", endpoint=endpoint,
+                     timeout=timeout, attempts=attempts)
 
 
-__all__ = ["HubOfflineError", "check_online", "publish_dataset", "publish_model"]
+__all__ = ["HubOfflineError", "HubUnreachableError", "Portable", "check_online", "publish_dataset", "publish_model",
+           "resolve_base_model_id", "with_retries"]

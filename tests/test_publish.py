@@ -43,6 +43,7 @@ from xner.cli import main
 
 datasets.disable_progress_bars()
 TOKEN = "hf_xnerTestToken0123456789abcdef"
+BASE_ID = "xner-test/tiny-encoder"  # what the students' local encoder is called on the Hub
 NAMES = CONLL.label_names
 
 # --------------------------------------------------------------------------- a projection run
@@ -609,7 +610,7 @@ Word-level entities with xner (text split into words as in the training data, ea
 sub-token):
 
 ```bash
-xner predict --model xner-test/{REPO} "..."
+xner predict --model xner-test/{REPO} ...
 ```
 
 ## Limitations
@@ -629,37 +630,67 @@ FULL_USAGE = """\
 from transformers import pipeline
 
 ner = pipeline("token-classification", model="xner-test/tiny-full", aggregation_strategy="first")
-ner("...")
+print(ner("..."))
 ```
 """
 
 LORA_USAGE = """\
 ```python
+from transformers import pipeline
+
+ner = pipeline("token-classification", model="xner-test/tiny-lora", aggregation_strategy="first")
+print(ner("..."))
+```
+
+The repository holds the adapter (`adapter_model.safetensors`) and, so that it loads with no extra argument
+on any machine, the base weights with this model's classification head (`model.safetensors`, `config.json`
+with the labels); `adapter_config.json` names this repository as the adapter's base. With peft:
+
+```python
 from peft import AutoPeftModelForTokenClassification
-from transformers import AutoTokenizer
+
+model = AutoPeftModelForTokenClassification.from_pretrained("xner-test/tiny-lora")
+```
+{PEFT_MODEL}
+To get a plain transformers model: `model.merge_and_unload().save_pretrained("merged")`.
+"""
+
+PEFT_MODEL_USAGE = """
+To apply only the adapter to the base model `{BASE}` (the head needs the labels):
+
+```python
+from peft import PeftModel
+from transformers import AutoModelForTokenClassification
 
 id2label = {"0": "O", "1": "B-PER", "2": "I-PER", "3": "B-ORG", "4": "I-ORG", "5": "B-LOC", "6": "I-LOC"}
-model = AutoPeftModelForTokenClassification.from_pretrained(
-    "xner-test/tiny-lora",
+base = AutoModelForTokenClassification.from_pretrained(
+    "{BASE}",
     num_labels=len(id2label),
     id2label={int(i): label for i, label in id2label.items()},
     label2id={label: int(i) for i, label in id2label.items()},
 )
-tokenizer = AutoTokenizer.from_pretrained("xner-test/tiny-lora")
+model = PeftModel.from_pretrained(base, "xner-test/tiny-lora")
 ```
-
-To get a plain transformers model: `model.merge_and_unload().save_pretrained("merged")`.
 """
 
 
-def expected_model_card(kind: str) -> str:
+def expected_model_card(kind: str, base_id: str = None) -> str:
+    """The card of the ``students`` fixture's model; ``base_id``: the base's Hub id given at publish time."""
     lora = kind == "lora"
+    title = base_id or "encoder"
     header = MODEL_CARD_YAML.replace("{LIBRARY}", "peft" if lora else "transformers").replace(
         "{ADAPTER_TAGS}", "- peft\n- lora\n" if lora else "").replace("{KIND}", "LoRA adapter" if lora else "model")
+    header = header.replace("# encoder ", f"# {title} ").replace("- name: encoder ", f"- name: {title} ")
+    if base_id:
+        header = header.replace("datasets:\n", f"base_model: {base_id}\ndatasets:\n", 1)
     if lora:
-        header += ("This repository holds a **LoRA adapter** (peft) with its classification head; the base model is "
-                   "loaded from\n`encoder (local)`.\n")
-    body = MODEL_CARD_BODY.replace("{USAGE}", LORA_USAGE if lora else FULL_USAGE).replace("{REPO}", f"tiny-{kind}")
+        header += (f"This repository holds a **LoRA adapter** (peft) over the base model `{base_id or 'encoder (local)'}`, "
+                   "with its\nclassification head.\n")
+    usage = LORA_USAGE.replace("{PEFT_MODEL}", PEFT_MODEL_USAGE.replace("{BASE}", base_id) if base_id else "")
+    body = MODEL_CARD_BODY.replace("{USAGE}", usage if lora else FULL_USAGE).replace("{REPO}", f"tiny-{kind}")
+    if base_id:
+        body = body.replace("- **Base model:** encoder (local)",
+                            f"- **Base model:** [{base_id}](https://huggingface.co/{base_id})")
     body = body.replace("{STUDENT}", "LoRA adapter (`lora_alpha=8`, `lora_dropout=0.1`, `r=4`, "
                                      "`target_modules=[query, value]`), classification head trained in full"
                         if lora else "full fine-tune")
@@ -765,19 +796,23 @@ def test_student_round_trip_through_the_hub(online, students, kind, tmp_path, ca
     caplog.set_level(logging.DEBUG)
     folder, repo = students[kind], f"xner-test/tiny-{kind}"
     local_predictions = predict(folder, TEXTS)
-    publish_model(folder, repo)
+    publish_model(folder, repo, base_model_id=BASE_ID)
 
     pulled = snapshot_download(repo)
     remote = folder_files(pulled)
     remote.pop(".gitattributes")
     local = folder_files(folder, skip={"checkpoints"})
-    # The card was added (for the adapter: in place of peft's template card), checkpoints left out.
-    assert sorted(remote) == sorted({*local, "README.md"})
-    assert all(remote[name] == local[name] for name in local if name not in ("results.json", "README.md"))
-    assert_card(remote["README.md"].decode(), expected_model_card(kind))
+    # The card was added (for the adapter: in place of peft's template card), checkpoints left out; an
+    # adapter also carries the base weights with its head, and names this repo as its base
+    # (tests/test_hub_loaders.py loads it every standard way).
+    rewritten = {"results.json", "README.md"} | ({"config.json", "adapter_config.json"} if kind == "lora" else set())
+    assert sorted(remote) == sorted({*local, "README.md", *(["model.safetensors"] if kind == "lora" else [])})
+    assert all(remote[name] == local[name] for name in local if name not in rewritten)
+    assert_card(remote["README.md"].decode(), expected_model_card(kind, BASE_ID))
     uploaded_results = json.loads(remote["results.json"])
     assert "hub_token" not in uploaded_results["hyperparameters"]  # secrets never leave the machine
     assert uploaded_results["evaluations"] == json.loads(local["results.json"])["evaluations"]
+    assert uploaded_results["base_model"] == BASE_ID  # not the local folder
 
     # Loaded the way users load it, the model computes what the local one does.
     inputs = AutoTokenizer.from_pretrained(repo)(TEXTS, padding=True, return_tensors="pt")
@@ -806,7 +841,7 @@ def test_student_round_trip_through_the_hub(online, students, kind, tmp_path, ca
 
 def test_cli_publish_and_predict(online, students, projection_run, tmp_path, capsys):
     assert main(["publish", "dataset", projection_run, "--repo-id", "xner-test/cli-dataset", "--private"]) == 0
-    assert main(["publish", "model", students["full"], "--repo-id", "xner-test/cli-model",
+    assert main(["publish", "model", students["full"], "--repo-id", "xner-test/cli-model", "--base_model_id", BASE_ID,
                  "--license", "apache-2.0"]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[0].startswith(f"pushed {projection_run} to xner-test/cli-dataset: {online.endpoint}/datasets/")
@@ -866,7 +901,7 @@ def test_failed_upload_leaves_no_local_state(online, projection_run, students, t
     with pytest.raises(HfHubHTTPError, match="500"):
         publish_dataset(projection_run, "xner-test/failing")
     with pytest.raises(HfHubHTTPError, match="500"):
-        publish_model(students["lora"], "xner-test/failing-model")
+        publish_model(students["lora"], "xner-test/failing-model", base_model_id=BASE_ID)
     assert len(online.requests_of("commit")) >= 2  # (the streamed upload retries 5 times, then gives up)
     assert os.listdir(scratch) == []  # staging folders removed
     assert folder_files(projection_run) == before_run and folder_files(students["lora"]) == before_model

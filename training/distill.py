@@ -68,6 +68,7 @@ from training.features import (
     IGNORE_INDEX, PROJECTED_TAGS, TokenAligner, choose_text_column, projection_row_ok, tokenize_dataset,
 )
 from training.loop import EvalSet, LoopConfig, NerEvaluator, make_accelerator, train
+from training.run_options import check_run_options, push_at_end
 from training.strategies import STRATEGIES, MultiTeacher, from_config, normalise_weights, similarity_weights
 from training.students import LoraSettings, build_student, is_adapter, merge_adapter, save_student
 from training.teacher import PREFIX_SPACE_MODEL_TYPES, add_loop_arguments, add_text_arguments
@@ -212,7 +213,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    check_run_options(args)  # a push or tracker that cannot happen is refused before training
     distill(args)
+    push_at_end(args)
     return 0
 
 

@@ -182,10 +182,17 @@ def is_adapter(path: str) -> bool:
 
 
 def save_student(model: nn.Module, output_dir: str, tokenizer=None) -> str:
-    """Save a full or LoRA student (adapter + head + ``config.json`` with the label set) and its tokenizer."""
+    """Save a full or LoRA student (adapter + head + ``config.json`` with the label set) and its tokenizer.
+
+    An adapter's ``config.json`` names the task architecture (``BertForTokenClassification``, not the
+    encoder's ``BertModel`` it inherited), so the head it describes is the one that was trained.
+    Publishing (``model_cards.publish``) makes the folder portable: base model named by its Hub id.
+    """
     model.save_pretrained(output_dir)
     if isinstance(model, PeftModel):
-        model.get_base_model().config.save_pretrained(output_dir)
+        base = model.get_base_model()
+        base.config.architectures = [type(base).__name__]
+        base.config.save_pretrained(output_dir)
     if tokenizer is not None:
         tokenizer.save_pretrained(output_dir)
     return output_dir

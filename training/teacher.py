@@ -30,6 +30,7 @@ from dataset_builders.corpora import load_corpus
 from training.collate import TokenCollator, build_dataloader
 from training.features import IGNORE_INDEX, PROJECTED_TAGS, TokenAligner, choose_text_column, tokenize_dataset
 from training.loop import EvalSet, LoopConfig, NerEvaluator, make_accelerator, train
+from training.run_options import add_push_arguments, check_run_options, push_at_end
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +64,7 @@ def add_loop_arguments(parser: argparse.ArgumentParser, optim, learning_rate: Op
     run.add_argument("--resume_from_checkpoint", help="a checkpoint folder, or 'latest' (newest in output_dir/checkpoints)")
     run.add_argument("--with_tracking", action="store_true", help="log metrics to experiment trackers")
     run.add_argument("--report_to", default="all", help="trackers for --with_tracking: all, tensorboard, wandb, ...")
+    add_push_arguments(parser)
 
 
 def add_text_arguments(data) -> None:
@@ -127,7 +129,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    check_run_options(args)  # a push or tracker that cannot happen is refused before training
     train_teacher(args)
+    push_at_end(args)
     return 0
 
 
