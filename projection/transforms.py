@@ -343,9 +343,11 @@ class Project(MapTransform):
         self.error_column = error_column  # rows an earlier step flagged (failed MT) are flagged here too
         self._check_params()
 
+    # The parameters of each method (projection.heuristic / projection.candidate_matching).
+    PARAMS = {"heuristic": {"merge_distance", "length_ratio"}, "candidates": {"solver", "weights", "max_ngram"}}
+
     def _check_params(self):
-        allowed = {"heuristic": {"merge_distance", "length_ratio"},
-                   "candidates": {"solver", "weights", "max_ngram"}}[self.method]
+        allowed = self.PARAMS[self.method]
         unknown = set(self.params) - allowed
         if unknown:
             raise ValueError(f"unknown parameter(s) {sorted(unknown)} for method {self.method!r}; known: {sorted(allowed)}")
