@@ -49,6 +49,10 @@ def aligner_keys(kind: str) -> Optional[set[str]]:
         else:
             from projection.simalign_reference import SimAlignReference as cls
         return {"kind", "model", "method"} | _parameters(cls) - {"model_name_or_path"}
+    if kind == "monolingual":
+        from projection.monolingual_align import MonolingualAligner
+
+        return {"kind"} | _parameters(MonolingualAligner)
     return None
 
 

@@ -49,7 +49,8 @@ class ProjectionConfig:
         language, or ``parallel_corpus``), ``{"kind": "apertium"}`` or ``{"kind": "hf", "model": ...,
         "num_beams": 4, "batch_size": 16}``.
     aligner: ``{"kind": "eflomal", "symmetrization": ..., "runs": 1, "extra_parallel": [src, tgt]}``,
-        ``{"kind": "embedding", "model": ..., "layer": 8, "method": "itermax"}`` or ``{"kind": "simalign", ...}``.
+        ``{"kind": "embedding", "model": ..., "layer": 8, "method": "itermax"}``, ``{"kind": "simalign", ...}`` or
+        ``{"kind": "monolingual", "threshold": 0.7}`` (same-language text).
     method: ``{"name": "heuristic", "merge_distance": 1, "length_ratio": 0.8}``,
         ``{"name": "candidates", "solver": "greedy"|"ilp"|"bipartite", "max_ngram": ..., "weights": {...}}`` or
         ``{"name": "backtranslation", "translator": {"kind": "apertium", "mode": "html"}, ...}`` (the marked
@@ -160,7 +161,11 @@ def build_aligner(spec: dict):
         else:
             from projection.simalign_reference import SimAlignReference as cls
         return _OneMethod(cls(spec.pop("model"), **spec), method)
-    raise ValueError(f"unknown aligner kind {kind!r}; choose 'eflomal', 'embedding' or 'simalign'")
+    if kind == "monolingual":  # two texts in the same language (a back-translation and its original)
+        from projection.monolingual_align import MonolingualAligner
+
+        return MonolingualAligner(**spec)
+    raise ValueError(f"unknown aligner kind {kind!r}; choose 'eflomal', 'embedding', 'simalign' or 'monolingual'")
 
 
 class _OneMethod:
