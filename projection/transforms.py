@@ -315,7 +315,31 @@ class Align(MapTransform):
         if device is not None and hasattr(self.aligner, "device"):
             self.aligner.device = device
         links = self.aligner.align(src, tgt)
-        return {self.output_column: [[[int(i), int(j)] for i, j in row] for row in links]}
+        if links is None or len(links) != len(src):
+            raise UserError(f"aligner {_name(self.aligner)} returned {0 if links is None else len(links)} alignments "
+                            f"for {len(src)} sentence pairs")
+        out = []
+        for k, row in enumerate(links):
+            try:
+                # Items are stored as they come (Project flags a row whose items are not (i, j) pairs
+                # inside the sentences); only what the int32 column cannot hold is an error here.
+                out.append([[_int32(v) for v in item] for item in row])
+            except (TypeError, ValueError, OverflowError) as err:
+                raise UserError(f"row {k} of the batch: aligner {_name(self.aligner)} returned links that are not "
+                                f"word indices ({err})") from None
+        return {self.output_column: out}
+
+
+def _name(component) -> str:
+    return type(component).__name__
+
+
+def _int32(value) -> int:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{value!r} is not an integer")
+    if not -(2**31) <= value < 2**31:
+        raise OverflowError(f"{value} does not fit in int32")
+    return int(value)
 
 
 class Project(MapTransform):
