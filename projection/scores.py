@@ -103,7 +103,8 @@ def _flatten(
     errors: dict[int, str] = {}  # one reason per row
     # Shapes are checked row by row: a batch-level count lets two bad rows cancel out ([0, 0, 0]
     # in one row, [0] in another) and shifts links between rows. A bad row is flagged and emptied.
-    entity_rows = _row_errors(source_entities, _entity_error)
+    well_formed = _well_formed_entities(list(chain.from_iterable(source_entities)))
+    entity_rows = {} if well_formed else _row_errors(source_entities, _entity_error)
     flat = _flat_pairs(alignments)
     link_rows = {} if flat is not None else _row_errors(alignments, _link_error)
     errors.update(link_rows)
@@ -172,17 +173,36 @@ def _is_index(value) -> bool:
 
 def _flat_pairs(alignments) -> Optional[np.ndarray]:
     """All rows' links as one flat ``[i0, j0, i1, j1, ...]`` array, or ``None`` if any item is not a
-    pair of integers. C-level passes (``map``, ``fromiter``, the set of value types) over the batch."""
+    pair of integers. C-level passes over the batch (``map``, ``fromiter``, the set of value types)."""
     items = list(chain.from_iterable(alignments))
     try:
-        if not all(size == 2 for size in map(len, items)):
+        if not (np.fromiter(map(len, items), dtype=np.int64, count=len(items)) == 2).all():
             return None
         values = list(chain.from_iterable(items))
-        if not all(t is int or (issubclass(t, np.integer) and t is not np.bool_) for t in set(map(type, values))):
+        if not _all_integers(values):
             return None
         return np.fromiter(values, dtype=np.int64, count=len(values))
     except (TypeError, OverflowError):
         return None
+
+
+def _all_integers(values: list) -> bool:
+    """Whether every value is a (non-bool) Python or numpy integer: one look per distinct type."""
+    return all(t is int or (issubclass(t, np.integer) and t is not np.bool_) for t in set(map(type, values)))
+
+
+def _well_formed_entities(entities: list) -> bool:
+    """The fast check of :func:`_entity_error` over a whole batch (``False`` sends it row by row)."""
+    try:
+        if set(map(type, entities)) - {dict}:
+            return False
+        starts = [e["start"] for e in entities]
+        ends = [e["end"] for e in entities]
+        label_types = set(type(e["label"]) for e in entities)
+        np.fromiter(starts + ends, dtype=np.int64, count=2 * len(entities))  # OverflowError beyond int64
+    except (KeyError, TypeError, OverflowError):
+        return False
+    return _all_integers(starts) and _all_integers(ends) and label_types <= {str}
 
 
 def _link_error(item) -> Optional[str]:
