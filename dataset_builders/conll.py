@@ -9,6 +9,7 @@ written in chunks, so a file of millions of sentences is never held in memory at
 
 from __future__ import annotations
 
+import codecs
 import logging
 import os
 from dataclasses import dataclass
@@ -18,12 +19,13 @@ import datasets
 import pyarrow as pa
 from datasets.builder import Key
 
+from dataset_builders.errors import UserError
 from dataset_builders.schemes import TagSequenceError, iob1_to_iob2, split_tag, validate_iob2
 
 logger = logging.getLogger(__name__)
 
 
-class ConllFormatError(ValueError):
+class ConllFormatError(UserError):
     """A CoNLL file that cannot be read; the message names the file and line."""
 
 
@@ -137,6 +139,38 @@ def _encode(
         ) from None
 
 
+def _decoding_error(path: str, encoding: str, read_as: str, err: UnicodeDecodeError) -> ConllFormatError:
+    """Name the line and byte of the first undecodable byte (the file is re-read only on this path)."""
+    with open(path, "rb") as handle:
+        data = handle.read()
+    try:
+        data.decode(read_as)
+    except UnicodeDecodeError as found:
+        err = found
+    line = data.count(b"\n", 0, err.start) + 1
+    bad = data[err.start : err.start + 1].hex()
+    return ConllFormatError(
+        f"{path}:{line}: not valid {encoding.upper()} text (byte 0x{bad} at offset {err.start}); "
+        f"is it a binary file, or pass encoding= with the file's encoding"
+    )
+
+
+def _read_lines(path: str, encoding: str) -> Iterator[str]:
+    """The file's lines; a UTF-8 byte order mark is dropped, an undecodable byte is an error naming its line."""
+    # "utf-8-sig" drops a leading BOM, which would otherwise stick to the first token and hide a
+    # leading -DOCSTART-; it reads BOM-less UTF-8 unchanged.
+    read_as = "utf-8-sig" if codecs.lookup(encoding).name == "utf-8" else encoding
+    try:
+        handle = open(path, encoding=read_as)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: no such file") from None
+    with handle:
+        try:
+            yield from handle
+        except UnicodeDecodeError as err:
+            raise _decoding_error(path, encoding, read_as, err) from None
+
+
 def iter_sentences(path: str, config: ConllNerConfig) -> Iterator[tuple[list[str], list[str], int]]:
     """Yield ``(tokens, tags, first_line_number)`` per sentence of a CoNLL file, checking columns."""
     expected = config.num_columns
@@ -144,44 +178,40 @@ def iter_sentences(path: str, config: ConllNerConfig) -> Iterator[tuple[list[str
     tokens: list[str] = []
     tags: list[str] = []
     start = 0
-    try:
-        handle = open(path, encoding=config.encoding)
-    except FileNotFoundError:
-        raise FileNotFoundError(f"{path}: no such file") from None
-    with handle:
-        for line_no, raw in enumerate(handle, start=1):
-            line = raw.rstrip("\r\n")
-            is_docstart = config.docstart is not None and line.startswith(config.docstart)
-            if not line.strip() or is_docstart:
-                if tokens:
-                    yield tokens, tags, start
-                    tokens, tags = [], []
-                continue
-            if config.comment_prefix is not None and line.startswith(config.comment_prefix):
-                continue
-            fields = line.split(sep)
-            while len(fields) > 1 and fields[-1] == "" and (expected is None or len(fields) > expected):
-                fields.pop()  # a stray separator at the end of the line (GermEval's test file has one)
-            if expected is None:
-                expected = len(fields)
-            if len(fields) != expected:
-                raise ConllFormatError(
-                    f"{path}:{line_no}: expected {expected} columns, found {len(fields)}: {line!r}"
-                )
-            try:
-                token, tag = fields[config.token_column], fields[config.tag_column]
-            except IndexError:
-                raise ConllFormatError(
-                    f"{path}:{line_no}: no column {config.token_column} or {config.tag_column} in {line!r}"
-                ) from None
-            try:
-                split_tag(tag)
-            except TagSequenceError as err:
-                raise ConllFormatError(f"{path}:{line_no}: {err}") from None
-            if not tokens:
-                start = line_no
-            tokens.append(token)
-            tags.append(tag)
+    for line_no, raw in enumerate(_read_lines(path, config.encoding), start=1):
+        line = raw.rstrip("\r\n")
+        is_docstart = config.docstart is not None and line.startswith(config.docstart)
+        if not line.strip() or is_docstart:
+            if tokens:
+                yield tokens, tags, start
+                tokens, tags = [], []
+            continue
+        if config.comment_prefix is not None and line.startswith(config.comment_prefix):
+            continue
+        fields = line.split(sep)
+        while len(fields) > 1 and fields[-1] == "" and (expected is None or len(fields) > expected):
+            fields.pop()  # a stray separator at the end of the line (GermEval's test file has one)
+        if expected is None:
+            expected = len(fields)
+        if len(fields) != expected:
+            raise ConllFormatError(
+                f"{path}:{line_no}: expected {expected} columns, found {len(fields)}: {line!r}"
+            )
+        try:
+            # a tag never holds whitespace: "B-PER " (tab-separated files) is B-PER, not a new label
+            token, tag = fields[config.token_column], fields[config.tag_column].strip()
+        except IndexError:
+            raise ConllFormatError(
+                f"{path}:{line_no}: no column {config.token_column} or {config.tag_column} in {line!r}"
+            ) from None
+        try:
+            split_tag(tag)
+        except TagSequenceError as err:
+            raise ConllFormatError(f"{path}:{line_no}: {err}") from None
+        if not tokens:
+            start = line_no
+        tokens.append(token)
+        tags.append(tag)
     if tokens:
         yield tokens, tags, start
 
@@ -232,7 +262,7 @@ def read_conll(
         builder.download_and_prepare()
     except datasets.exceptions.DatasetGenerationError as err:
         # datasets wraps the reader's error; the user needs the file and line, not the wrapper.
-        if isinstance(err.__cause__, (ConllFormatError, FileNotFoundError)):
+        if isinstance(err.__cause__, (UserError, FileNotFoundError)):
             raise err.__cause__ from None
         raise
     return builder.as_dataset()

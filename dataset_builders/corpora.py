@@ -171,6 +171,24 @@ def load_corpus(
         from dataset_builders.wikiann import load_wikiann
 
         return load_wikiann(lang, data_dir=data_dir, splits=splits, cache_dir=cache_dir)
+    paths = corpus_files(name, data_dir, lang, splits)
+    missing = [f"{split}: {path}" for split, path in paths.items() if not os.path.isfile(path)]
+    if missing:
+        raise FileNotFoundError(
+            f"{name} ({lang or spec.languages[0]}): missing file(s) {missing}; point data_dir at the folder holding "
+            f"'{spec.folder}/' or choose splits= among those present"
+        )
+    reader = dict(spec.reader)
+    if on_invalid is not None:
+        reader["on_invalid"] = on_invalid
+    return read_conll(paths, label_names=spec.scheme.label_names, cache_dir=cache_dir, **reader)
+
+
+def corpus_files(
+    name: str, data_dir: Optional[str] = None, lang: Optional[str] = None, splits: Optional[Sequence[str]] = None
+) -> dict[str, str]:
+    """Split -> the path of a (CoNLL-style) corpus' file, whether or not it exists."""
+    spec = corpus_spec(name)
     if lang is None:
         if len(spec.languages) != 1:
             raise ValueError(f"corpus {name!r} has several languages {spec.languages}: pass lang=")
@@ -179,23 +197,13 @@ def load_corpus(
         raise ValueError(f"corpus {name!r} has no language {lang!r}; it has {spec.languages}")
     if spec.builtin_dir and not (data_dir and os.path.isdir(os.path.join(data_dir, spec.folder))):
         data_dir = spec.builtin_dir  # shipped with the package: found whatever data_dir the other corpora use
-    data_dir = data_dir or default_data_dir()
-    paths = spec.paths(data_dir, lang)
+    paths = spec.paths(data_dir or default_data_dir(), lang)
     if splits is not None:
         unknown = [s for s in splits if s not in paths]
         if unknown:
             raise ValueError(f"corpus {name!r} has no split {unknown}; it has {list(paths)}")
         paths = {s: paths[s] for s in splits}
-    missing = [f"{split}: {path}" for split, path in paths.items() if not os.path.isfile(path)]
-    if missing:
-        raise FileNotFoundError(
-            f"{name} ({lang}): missing file(s) {missing}; point data_dir at the folder holding "
-            f"'{spec.folder}/' or choose splits= among those present"
-        )
-    reader = dict(spec.reader)
-    if on_invalid is not None:
-        reader["on_invalid"] = on_invalid
-    return read_conll(paths, label_names=spec.scheme.label_names, cache_dir=cache_dir, **reader)
+    return paths
 
 
 def available_splits(name: str, data_dir: Optional[str] = None, lang: Optional[str] = None) -> list[str]:

@@ -24,8 +24,11 @@ inspection (``""`` for rows without entities, which are not translated); and
 split by reordering, markers lost or broken). ``projection_stats.dropped`` counts every source
 entity that got no span on X, whether it was lost in translation or in projection.
 
-A batch whose translation fails is retried row by row; a row that still fails, or whose entities
-do not fit its sentence, gets all-``O`` tags and the reason in ``projection_stats.error``.
+A batch whose translation fails is retried row by row; a row that still fails (or gets something
+other than a string back), whose earlier translation failed (``translation_error``), or whose
+entities do not fit its sentence or the label set, gets all-``O`` tags and the reason in
+``projection_stats.error``. As for :class:`projection.transforms.Translate`, a step in which every
+row failed is an error, and failed back-translations are not cached.
 """
 
 from __future__ import annotations
@@ -37,11 +40,13 @@ import datasets
 
 from projection.markers import ISSUES, mark_entities, parse_marked
 from projection.monolingual_align import MonolingualAligner
-from projection.transforms import STATS, MapTransform
+from projection.transforms import STATS, MapTransform, label_errors, settle_failures, upstream_errors
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["Backtranslate"]
+
+BACKTRANSLATION_FAILED = "back-translation failed: "  # prefix of projection_stats.error for rows whose MT failed
 
 
 class Backtranslate(MapTransform):
@@ -71,6 +76,7 @@ class Backtranslate(MapTransform):
         target_column: str = "translation_tokens",
         output_column: str = "projected_tags",
         backtranslation_column: str = "backtranslation",
+        error_column: Optional[str] = "translation_error",
         aligner=None,
         marker_tag: Optional[str] = None,
         piece_distance: int = 1,
@@ -88,6 +94,7 @@ class Backtranslate(MapTransform):
         self.entities_column, self.source_column = entities_column, source_column
         self.target_column, self.output_column = target_column, output_column
         self.backtranslation_column = backtranslation_column
+        self.error_column = error_column  # rows an earlier step flagged (failed MT) are flagged here too
         self.aligner = aligner if aligner is not None else MonolingualAligner()
         self.marker_tag = marker_tag or getattr(translator, "marker_tag", "b")
         self.piece_distance = int(piece_distance)
@@ -125,17 +132,32 @@ class Backtranslate(MapTransform):
         if not texts:
             return [], errors
         try:
-            return call(texts), errors
+            out = call(texts)
         except Exception as err:
             logger.warning("back-translation of a batch of %d failed (%s); retrying row by row", len(texts), err)
-        out = []
-        for k, text in enumerate(texts):
-            try:
-                out.append(call([text])[0])
-            except Exception as err:
-                out.append("")
-                errors[k] = f"{type(err).__name__}: {err}"
+            out = []
+            for k, text in enumerate(texts):
+                try:
+                    out.append(call([text])[0])
+                except Exception as row_err:
+                    out.append("")
+                    errors[k] = f"{BACKTRANSLATION_FAILED}{type(row_err).__name__}: {row_err}"
+        for k, text in enumerate(out):
+            if not isinstance(text, str):  # one row's None fails that row alone
+                out[k] = ""
+                errors[k] = errors[k] or f"{BACKTRANSLATION_FAILED}the translator returned {text!r} instead of a string"
         return out, errors
+
+    def apply(self, ds, num_proc: Optional[int] = None, **map_kwargs):
+        """As ``MapTransform.apply``; every row failing is an error, failed rows are not cached."""
+        def failed(split):
+            return sum(e.startswith(BACKTRANSLATION_FAILED) for e in split["projection_stats"]["error"])
+
+        def first_error(split):
+            return next(e for e in split["projection_stats"]["error"] if e.startswith(BACKTRANSLATION_FAILED))
+
+        result = super().apply(ds, num_proc=num_proc, **map_kwargs)
+        return settle_failures(ds, result, failed, "back-translation", first_error)
 
     def __call__(self, batch, rank=None):
         from projection.heuristic import project_heuristic
@@ -144,10 +166,11 @@ class Backtranslate(MapTransform):
         entities = [[dict(e) for e in row] for row in batch[self.entities_column]]
         targets = batch[self.target_column]
         n = len(targets)
-        errors = [""] * n
+        errors = [up or label or "" for up, label in zip(upstream_errors(batch, n, self.error_column),
+                                                         label_errors(entities, self.label_names))]
         marked: dict[int, str] = {}
         for k, (tokens, row) in enumerate(zip(batch[self.source_column], entities)):
-            if row:
+            if row and not errors[k]:
                 try:
                     marked[k] = mark_entities(tokens, row, self.marker_tag)
                 except ValueError as err:
@@ -185,10 +208,7 @@ class Backtranslate(MapTransform):
         stats = [{"entities": len(entities[k]), "projected": 0, "dropped": len(entities[k]), "error": errors[k]}
                  for k in range(n)]
         for (k, _), row_tags, row_stats in zip(ok, result.tags, result.stats):
-            try:
-                tags[k] = [label_id[t] for t in row_tags]
-            except KeyError as err:
-                raise ValueError(f"projected label {err.args[0]!r} is not in the output label set {self.label_names}") from None
+            tags[k] = [label_id[t] for t in row_tags]  # every label is known: label_errors checked the types
             stats[k]["projected"] = row_stats["projected"]
             stats[k]["dropped"] = len(entities[k]) - row_stats["projected"]
         return {

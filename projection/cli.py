@@ -39,17 +39,33 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
+def _section(values: dict, key: str, default: dict) -> dict:
+    """A copy of the mapping ``values[key]`` (``default`` when absent); anything else is a user error."""
+    from dataset_builders.errors import UserError
+
+    section = values.get(key, default)
+    if not isinstance(section, dict):
+        raise UserError(f"{key} must be a mapping like {default}, got {section!r}")
+    return dict(section)
+
+
 def config_from_args(args):
-    from projection.pipelines import ProjectionConfig
+    """The ``ProjectionConfig`` of ``--config`` overridden by flags; errors name the config file."""
+    from dataset_builders.errors import UserError
 
-    values: dict = {}
-    if args.config:
-        import yaml
+    try:
+        return _config_from_args(args)
+    except UserError as err:
+        if args.config and not str(err).startswith(args.config):
+            raise UserError(f"{args.config}: {err}") from None
+        raise
 
-        with open(args.config, encoding="utf-8") as handle:
-            values = yaml.safe_load(handle) or {}
-        if not isinstance(values, dict):
-            raise ValueError(f"{args.config}: expected a mapping of settings")
+
+def _config_from_args(args):
+    from dataset_builders.errors import UserError
+    from projection.pipelines import ProjectionConfig, load_yaml_mapping
+
+    values: dict = load_yaml_mapping(args.config) if args.config else {}
     simple = {"mode": args.mode, "corpus": args.corpus, "data_dir": args.data_dir, "source_lang": args.source_lang,
               "max_samples": args.max_samples, "parallel_corpus": args.parallel_corpus,
               "output_dir": args.output_dir, "num_proc": args.num_proc}
@@ -58,19 +74,19 @@ def config_from_args(args):
         values["target_langs"] = args.target_langs.split(",")
     if args.splits:
         values["splits"] = args.splits.split(",")
-    translator = dict(values.get("translator", {"kind": "pretranslated"}))
+    translator = _section(values, "translator", {"kind": "pretranslated"})
     if args.translator:
         translator = {"kind": args.translator} if args.translator != translator.get("kind") else translator
     if args.translator_model:
         translator["model"] = args.translator_model
-    aligner = dict(values.get("aligner", {"kind": "eflomal"}))
+    aligner = _section(values, "aligner", {"kind": "eflomal"})
     if args.aligner and args.aligner != aligner.get("kind"):
         aligner = {"kind": args.aligner}
     for key, value in (("model", args.aligner_model), ("layer", args.layer), ("method", args.align_method),
                        ("symmetrization", args.symmetrization), ("extra_parallel", args.extra_parallel)):
         if value is not None:
             aligner[key] = value
-    method = dict(values.get("method", {"name": "heuristic"}))
+    method = _section(values, "method", {"name": "heuristic"})
     if args.method and args.method != method.get("name"):
         method = {"name": args.method}
     for key, value in (("solver", args.solver), ("max_ngram", args.max_ngram),
@@ -79,10 +95,10 @@ def config_from_args(args):
             method[key] = value
     values.update(translator=translator, aligner=aligner, method=method)
     if args.tagger:
-        values["tagger"] = {**values.get("tagger", {}), "model": args.tagger}
+        values["tagger"] = {**_section(values, "tagger", {}), "model": args.tagger}
     for required in ("corpus", "target_langs"):
         if required not in values:
-            raise ValueError(f"--{required.replace('_', '-')} is required (or give it in --config)")
+            raise UserError(f"--{required.replace('_', '-')} is required (or give it in --config)")
     return ProjectionConfig.from_dict(values)
 
 

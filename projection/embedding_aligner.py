@@ -45,6 +45,7 @@ import torch
 from scipy.optimize import linear_sum_assignment
 
 from projection.configured import Configured
+from projection.model_errors import model_load_error
 
 Alignment = list[tuple[int, int]]
 
@@ -324,8 +325,11 @@ class EmbeddingAligner(Configured):
             from accelerate import PartialState
 
             self._device = PartialState().device
-        tokenizer = AutoTokenizer.from_pretrained(self.model_name_or_path)
-        model = AutoModel.from_pretrained(self.model_name_or_path)
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(self.model_name_or_path)
+            model = AutoModel.from_pretrained(self.model_name_or_path)
+        except (OSError, ValueError) as err:  # no such folder or Hub id, not an encoder, offline
+            raise model_load_error("aligner", self.model_name_or_path, err) from err
         num_layers = getattr(model.config, "num_hidden_layers", None)
         if num_layers is not None and self.layer > num_layers:
             raise ValueError(

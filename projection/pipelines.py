@@ -11,6 +11,12 @@ translate-test (Politov et al. 2025)
 ``DatasetDict`` per language under ``output_dir/<lang>/`` and writes ``projection_summary.json``:
 totals of projected/dropped entities per type and, where the target side has gold tags, the
 projection's entity-level F1 against them.
+
+Failure behaviour: the config is checked whole before anything is read or written. Each language
+is staged in a hidden folder and renamed into place when complete, and the summary is rewritten
+(atomically) after each language, so a run that fails on its second language keeps the first one,
+described by the summary, and never leaves a folder that looks finished but is not (or a summary
+describing another run's folder).
 """
 
 from __future__ import annotations
@@ -25,6 +31,9 @@ from typing import Any, Optional, Sequence
 import datasets
 
 from dataset_builders import corpus_spec, load_corpus
+from dataset_builders.atomic import staged_dir, write_json
+from dataset_builders.corpora import corpus_files
+from dataset_builders.errors import UserError
 from projection.transforms import Align, Project, SourceEntities, Translate, add_parallel, projection_summary
 
 logger = logging.getLogger(__name__)
@@ -40,7 +49,8 @@ class ProjectionConfig:
         language, or ``parallel_corpus``), ``{"kind": "apertium"}`` or ``{"kind": "hf", "model": ...,
         "num_beams": 4, "batch_size": 16}``.
     aligner: ``{"kind": "eflomal", "symmetrization": ..., "runs": 1, "extra_parallel": [src, tgt]}``,
-        ``{"kind": "embedding", "model": ..., "layer": 8, "method": "itermax"}`` or ``{"kind": "simalign", ...}``.
+        ``{"kind": "embedding", "model": ..., "layer": 8, "method": "itermax"}``, ``{"kind": "simalign", ...}`` or
+        ``{"kind": "monolingual", "threshold": 0.7}`` (same-language text).
     method: ``{"name": "heuristic", "merge_distance": 1, "length_ratio": 0.8}``,
         ``{"name": "candidates", "solver": "greedy"|"ilp"|"bipartite", "max_ngram": ..., "weights": {...}}`` or
         ``{"name": "backtranslation", "translator": {"kind": "apertium", "mode": "html"}, ...}`` (the marked
@@ -65,20 +75,25 @@ class ProjectionConfig:
 
     def __post_init__(self):
         if self.mode not in MODES:
-            raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
+            raise UserError(f"mode must be one of {MODES}, got {self.mode!r}")
         if isinstance(self.target_langs, str):
             self.target_langs = [self.target_langs]
-        if not self.target_langs:
-            raise ValueError("target_langs is empty")
-        for key in ("translator", "aligner"):
-            if "kind" not in getattr(self, key):
-                raise ValueError(f"{key} needs a 'kind'")
-        if "name" not in self.method:
-            raise ValueError("method needs a 'name'")
+        if not self.target_langs or not all(isinstance(lang, str) and lang for lang in self.target_langs):
+            raise UserError(f"target_langs (--target-langs) must be a list of language codes, got {self.target_langs!r}")
+        if self.max_samples is not None and (isinstance(self.max_samples, bool) or not isinstance(self.max_samples, int)
+                                             or self.max_samples < 1):
+            raise UserError(f"max_samples (--max-samples) must be a positive number of sentences, got {self.max_samples!r}")
+        if self.num_proc is not None and (not isinstance(self.num_proc, int) or self.num_proc < 1):
+            raise UserError(f"num_proc (--num-proc) must be a positive number of processes, got {self.num_proc!r}")
+        if os.path.exists(self.output_dir) and not os.path.isdir(self.output_dir):
+            raise UserError(f"output_dir (--output-dir) {self.output_dir!r} is a file, not a folder")
+        from projection.config_checks import check_components
+
+        check_components(self.translator, self.aligner, self.method, self.tagger, needs_aligner(self.method))
         if self.mode == "translate-test" and not self.tagger:
-            raise ValueError("translate-test needs a tagger: {model: PATH_OR_HUB_ID}")
+            raise UserError("translate-test needs a tagger: {model: PATH_OR_HUB_ID} (--tagger)")
         if self.mode == "translate-test" and self.translator["kind"] == "pretranslated":
-            raise ValueError("translate-test translates the original target text: choose an MT translator")
+            raise UserError("translate-test translates the original target text: choose an MT translator")
         corpus_spec(self.corpus)  # unknown corpus: error now, not after an hour
 
     @classmethod
@@ -86,18 +101,34 @@ class ProjectionConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = set(values) - known
         if unknown:
-            raise ValueError(f"unknown key(s) {sorted(unknown)} in projection config; known: {sorted(known)}")
+            raise UserError(f"unknown key(s) {sorted(unknown)} in projection config; known: {sorted(known)}")
         return cls(**values)
 
     @classmethod
     def from_yaml(cls, path: str) -> "ProjectionConfig":
-        import yaml
+        values = load_yaml_mapping(path)
+        try:
+            return cls.from_dict(values)
+        except UserError as err:
+            raise UserError(f"{path}: {err}") from None
 
-        with open(path, encoding="utf-8") as handle:
-            values = yaml.safe_load(handle) or {}
-        if not isinstance(values, dict):
-            raise ValueError(f"{path}: expected a mapping of settings")
-        return cls.from_dict(values)
+
+def load_yaml_mapping(path: str) -> dict:
+    """A YAML file of settings; malformed YAML or a non-mapping is a one-line error naming the file."""
+    import yaml
+
+    with open(path, encoding="utf-8") as handle:
+        try:
+            values = yaml.safe_load(handle)
+        except yaml.YAMLError as err:
+            mark = getattr(err, "problem_mark", None)
+            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+            problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+            raise UserError(f"{path}: not valid YAML{where}: {problem}") from None
+    values = {} if values is None else values
+    if not isinstance(values, dict):
+        raise UserError(f"{path}: expected a mapping of settings, got {type(values).__name__}")
+    return values
 
 
 def build_translator(spec: dict, src_lang: str, tgt_lang: str):
@@ -130,7 +161,11 @@ def build_aligner(spec: dict):
         else:
             from projection.simalign_reference import SimAlignReference as cls
         return _OneMethod(cls(spec.pop("model"), **spec), method)
-    raise ValueError(f"unknown aligner kind {kind!r}; choose 'eflomal', 'embedding' or 'simalign'")
+    if kind == "monolingual":  # two texts in the same language (a back-translation and its original)
+        from projection.monolingual_align import MonolingualAligner
+
+        return MonolingualAligner(**spec)
+    raise ValueError(f"unknown aligner kind {kind!r}; choose 'eflomal', 'embedding', 'simalign' or 'monolingual'")
 
 
 class _OneMethod:
@@ -258,46 +293,93 @@ def _components(config: ProjectionConfig, aligner, lang: str, features: datasets
     }
 
 
+def _check_parallel(config: ProjectionConfig, source: datasets.DatasetDict, lang: str) -> datasets.DatasetDict:
+    """The target side of a pre-translated corpus, split by split as long as the (whole) source side.
+
+    Row i of one must translate row i of the other, so any difference in length is an error: cutting
+    the longer side to length would shift every row after the first extra or missing line.
+    """
+    name = config.parallel_corpus or config.corpus
+    parallel = load_corpus(name, config.data_dir, lang, list(source))
+    for split, ds in source.items():
+        if len(parallel[split]) != len(ds):
+            describe = (lambda n, lg: corpus_files(n, config.data_dir, lg, [split])[split]) if name != "wikiann" else (
+                lambda n, lg: f"{n} ({lg}, {split})")
+            raise UserError(
+                f"parallel corpora differ in length ({split}): {describe(config.corpus, config.source_lang)} has "
+                f"{len(ds)} sentences, {describe(name, lang)} has {len(parallel[split])}; sentence i of one must "
+                f"translate sentence i of the other"
+            )
+    return parallel
+
+
+def _project_language(config: ProjectionConfig, aligner, lang: str) -> tuple[datasets.DatasetDict, str]:
+    """One target language's projected ``DatasetDict`` and the name of its gold tag column."""
+    if config.mode == "translate-train":
+        source = load_corpus(config.corpus, config.data_dir, config.source_lang, config.splits)
+        parallel = _check_parallel(config, source, lang) if config.translator["kind"] == "pretranslated" else None
+        dd = _limit(source, config.max_samples)
+        if parallel is not None:
+            parallel = _limit(parallel, config.max_samples)
+        out = datasets.DatasetDict()
+        for split, ds in dd.items():
+            if parallel is not None:
+                out[split] = translate_train(ds, aligner, config.method, parallel=parallel[split], target_lang=lang,
+                                             num_proc=config.num_proc, source_lang=config.source_lang)
+            else:
+                translator = build_translator(config.translator, config.source_lang, lang)
+                out[split] = translate_train(ds, aligner, config.method, translator=translator, target_lang=lang,
+                                             num_proc=config.num_proc, source_lang=config.source_lang)
+        return out, "translation_ner_tags"
+    from projection.tagging import Tag
+
+    dd = _limit(load_corpus(config.corpus, config.data_dir, lang, config.splits), config.max_samples)
+    tagger_spec = dict(config.tagger)
+    tagger = Tag(tagger_spec.pop("model"), **tagger_spec)
+    translator = build_translator(config.translator, lang, config.source_lang)
+    label_names = corpus_spec(config.corpus).scheme.label_names
+    out = datasets.DatasetDict({
+        split: translate_test(ds, translator, tagger, aligner, config.method, label_names,
+                              source_lang=config.source_lang, num_proc=config.num_proc, target_lang=lang)
+        for split, ds in dd.items()
+    })
+    return out, "ner_tags"
+
+
+def _same_settings(a: dict, b: dict) -> bool:
+    """Whether two runs' configs differ at most in their target languages (and where they write)."""
+    ignore = {"target_langs", "output_dir"}
+    return {k: v for k, v in a.items() if k not in ignore} == {k: v for k, v in b.items() if k not in ignore}
+
+
+def _finished_languages(config: ProjectionConfig, summary_path: str) -> dict:
+    """The languages an earlier run with the same settings finished (their folders still there)."""
+    try:
+        with open(summary_path, encoding="utf-8") as handle:
+            earlier = json.load(handle)
+    except (FileNotFoundError, ValueError):
+        return {}
+    if not isinstance(earlier, dict) or not _same_settings(earlier.get("config") or {}, dataclasses.asdict(config)):
+        return {}
+    return {lang: info for lang, info in (earlier.get("languages") or {}).items()
+            if os.path.isdir(os.path.join(config.output_dir, lang))}
+
+
 def run_projection(config: ProjectionConfig) -> dict:
-    """Run ``config`` for every target language; returns (and writes) the summary."""
+    """Run ``config`` for every target language; returns (and writes) the summary.
+
+    Each language's folder and its entry in ``projection_summary.json`` are written together: the
+    folder is staged and renamed into place, then the summary is rewritten (see the module docstring).
+    """
     summary: dict[str, Any] = {"config": dataclasses.asdict(config), "languages": {}}
-    os.makedirs(config.output_dir, exist_ok=True)
     aligner = build_aligner(config.aligner) if needs_aligner(config.method) else None
+    summary_path = os.path.join(config.output_dir, "projection_summary.json")
+    done = _finished_languages(config, summary_path)
     for lang in config.target_langs:
         started = time.perf_counter()
-        if config.mode == "translate-train":
-            dd = _limit(load_corpus(config.corpus, config.data_dir, config.source_lang, config.splits), config.max_samples)
-            out = datasets.DatasetDict()
-            for split, source in dd.items():
-                if config.translator["kind"] == "pretranslated":
-                    parallel_name = config.parallel_corpus or config.corpus
-                    parallel = load_corpus(parallel_name, config.data_dir, lang, [split])[split]
-                    parallel = parallel.select(range(min(len(parallel), len(source))))
-                    out[split] = translate_train(source, aligner, config.method, parallel=parallel, target_lang=lang,
-                                                 num_proc=config.num_proc, source_lang=config.source_lang)
-                else:
-                    translator = build_translator(config.translator, config.source_lang, lang)
-                    out[split] = translate_train(source, aligner, config.method, translator=translator,
-                                                 target_lang=lang, num_proc=config.num_proc,
-                                                 source_lang=config.source_lang)
-            gold_column = "translation_ner_tags"
-        else:
-            from projection.tagging import Tag
-
-            dd = _limit(load_corpus(config.corpus, config.data_dir, lang, config.splits), config.max_samples)
-            tagger_spec = dict(config.tagger)
-            tagger = Tag(tagger_spec.pop("model"), **tagger_spec)
-            translator = build_translator(config.translator, lang, config.source_lang)
-            label_names = corpus_spec(config.corpus).scheme.label_names
-            out = datasets.DatasetDict({
-                split: translate_test(ds, translator, tagger, aligner, config.method, label_names,
-                                      source_lang=config.source_lang, num_proc=config.num_proc, target_lang=lang)
-                for split, ds in dd.items()
-            })
-            gold_column = "ner_tags"
+        out, gold_column = _project_language(config, aligner, lang)
         path = os.path.join(config.output_dir, lang)
-        out.save_to_disk(path)
-        summary["languages"][lang] = {
+        entry = {
             "path": path,
             "components": _components(config, aligner, lang, next(iter(out.values())).features),
             "seconds": round(time.perf_counter() - started, 2),
@@ -305,6 +387,14 @@ def run_projection(config: ProjectionConfig) -> dict:
                 split: {**projection_summary(ds), "gold": _gold_f1(ds, gold_column)} for split, ds in out.items()
             },
         }
-    with open(os.path.join(config.output_dir, "projection_summary.json"), "w", encoding="utf-8") as handle:
-        json.dump(summary, handle, indent=2)
+        with staged_dir(path) as staging:
+            out.save_to_disk(staging)
+            # While the folder is swapped, the summary describes no version of this language: at
+            # every moment each language it lists is the folder on disk.
+            done.pop(lang, None)
+            if os.path.exists(summary_path):
+                write_json(summary_path, {**summary, "languages": done})
+        done[lang] = entry
+        summary["languages"] = dict(done)
+        write_json(summary_path, summary)
     return summary

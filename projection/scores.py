@@ -100,6 +100,19 @@ def _flatten(
         )
     src_len = np.fromiter(source_lengths, dtype=np.int64, count=n)
     tgt_len = np.fromiter(map(len, target_tokens), dtype=np.int64, count=n)
+    errors: dict[int, str] = {}  # one reason per row
+    # Shapes are checked row by row: a batch-level count lets two bad rows cancel out ([0, 0, 0]
+    # in one row, [0] in another) and shifts links between rows. A bad row is flagged and emptied.
+    well_formed = _well_formed_entities(list(chain.from_iterable(source_entities)))
+    entity_rows = {} if well_formed else _row_errors(source_entities, _entity_error)
+    flat = _flat_pairs(alignments)
+    link_rows = {} if flat is not None else _row_errors(alignments, _link_error)
+    errors.update(link_rows)
+    errors.update(entity_rows)  # entity errors replace link errors of the row, as below
+    if errors:
+        source_entities = [[] if row in entity_rows else ents for row, ents in enumerate(source_entities)]
+        alignments = [[] if row in link_rows else pairs for row, pairs in enumerate(alignments)]
+        flat = _flat_pairs(alignments)
     ent_counts = np.fromiter(map(len, source_entities), dtype=np.int64, count=n)
     entities = list(chain.from_iterable(source_entities))
     n_ent = len(entities)
@@ -107,17 +120,7 @@ def _flatten(
     ent_start = np.fromiter((e["start"] for e in entities), dtype=np.int64, count=n_ent)
     ent_end = np.fromiter((e["end"] for e in entities), dtype=np.int64, count=n_ent)
 
-    errors: dict[int, str] = {}  # one reason per row
     link_counts = np.fromiter(map(len, alignments), dtype=np.int64, count=n)
-    flat = np.fromiter(chain.from_iterable(chain.from_iterable(alignments)), dtype=np.int64)
-    if flat.size != 2 * link_counts.sum():  # some item is not an (i, j) pair: find the rows, slowly
-        for row, pairs in enumerate(alignments):
-            odd = next((p for p in pairs if len(p) != 2), None)
-            if odd is not None:
-                errors[row] = f"alignment item {odd!r} is not an (i, j) pair"
-        alignments = [[] if row in errors else pairs for row, pairs in enumerate(alignments)]
-        link_counts = np.fromiter(map(len, alignments), dtype=np.int64, count=n)
-        flat = np.fromiter(chain.from_iterable(chain.from_iterable(alignments)), dtype=np.int64)
     link_sent = np.repeat(np.arange(n, dtype=np.int64), link_counts)
     link_src, link_tgt = flat[0::2], flat[1::2]
 
@@ -131,6 +134,8 @@ def _flatten(
     bad = (ent_start < 0) | (ent_end <= ent_start) | (ent_end > src_len[ent_sent])
     for k in np.flatnonzero(bad)[::-1].tolist():  # entity errors replace link errors of the row
         row = int(ent_sent[k])
+        if row in entity_rows:
+            continue
         errors[row] = f"entity {dict(entities[k])} is empty or outside the {src_len[row]}-word source sentence"
     if errors:
         return None, errors
@@ -157,6 +162,73 @@ def _flatten(
         link_offsets=offsets_of(np.bincount(link_sent, minlength=n)),
     )
     return batch, errors
+
+
+_INT64 = (-(2**63), 2**63)
+
+
+def _is_index(value) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool) and _INT64[0] <= value < _INT64[1]
+
+
+def _flat_pairs(alignments) -> Optional[np.ndarray]:
+    """All rows' links as one flat ``[i0, j0, i1, j1, ...]`` array, or ``None`` if any item is not a
+    pair of integers. C-level passes over the batch (``map``, ``fromiter``, the set of value types)."""
+    items = list(chain.from_iterable(alignments))
+    try:
+        if not (np.fromiter(map(len, items), dtype=np.int64, count=len(items)) == 2).all():
+            return None
+        values = list(chain.from_iterable(items))
+        if not _all_integers(values):
+            return None
+        return np.fromiter(values, dtype=np.int64, count=len(values))
+    except (TypeError, OverflowError):
+        return None
+
+
+def _all_integers(values: list) -> bool:
+    """Whether every value is a (non-bool) Python or numpy integer: one look per distinct type."""
+    return all(t is int or (issubclass(t, np.integer) and t is not np.bool_) for t in set(map(type, values)))
+
+
+def _well_formed_entities(entities: list) -> bool:
+    """The fast check of :func:`_entity_error` over a whole batch (``False`` sends it row by row)."""
+    try:
+        if set(map(type, entities)) - {dict}:
+            return False
+        starts = [e["start"] for e in entities]
+        ends = [e["end"] for e in entities]
+        label_types = set(type(e["label"]) for e in entities)
+        np.fromiter(starts + ends, dtype=np.int64, count=2 * len(entities))  # OverflowError beyond int64
+    except (KeyError, TypeError, OverflowError):
+        return False
+    return _all_integers(starts) and _all_integers(ends) and label_types <= {str}
+
+
+def _link_error(item) -> Optional[str]:
+    if isinstance(item, (str, bytes)) or not hasattr(item, "__len__") or len(item) != 2:
+        return f"alignment item {item!r} is not an (i, j) pair"
+    if not all(_is_index(v) for v in item):
+        return f"alignment item {item!r} is not a pair of word indices"
+    return None
+
+
+def _entity_error(entity) -> Optional[str]:
+    if not isinstance(entity, Mapping) or not all(k in entity for k in ("start", "end", "label")):
+        return f"entity {entity!r} is not a {{start, end, label}} span"
+    if not (_is_index(entity["start"]) and _is_index(entity["end"])) or not isinstance(entity["label"], str):
+        return f"entity {dict(entity)} has non-integer bounds or a non-string label"
+    return None
+
+
+def _row_errors(rows, item_error) -> dict[int, str]:
+    """Row -> why its first malformed item is malformed."""
+    errors = {}
+    for row, items in enumerate(rows):
+        found = next((e for e in map(item_error, items) if e is not None), None)
+        if found is not None:
+            errors[row] = found
+    return errors
 
 
 def entity_links(batch: AlignedBatch) -> tuple[np.ndarray, np.ndarray]:

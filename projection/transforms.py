@@ -18,19 +18,27 @@ projection_stats    {entities, projected, dropped, error}      Project
 ==================  =========================================  ==============
 
 Bad rows never cost the rest of their batch: a row whose translation fails gets an empty
-translation and its error in ``translation_error``; a row that cannot be projected (alignment
-index out of range, entity outside the sentence) gets all-``O`` tags and the reason in
-``projection_stats.error``.
+translation and its error in ``translation_error``; a row that cannot be projected (translation
+failed, malformed alignment item or index out of range, entity outside the sentence or with a
+label outside the label set) gets all-``O`` tags and the reason in ``projection_stats.error``.
+Such rows are *flagged*: counted in ``projection_summary``'s ``rows_with_error`` and left out of
+training. A step in which every row failed stops with a :class:`~dataset_builders.errors.UserError`
+naming the cause. Failed translations are never cached: a step with failed rows is kept in memory
+under a fresh fingerprint and its cache file is removed, so a re-run translates them again.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any, Optional, Sequence
+import os
+import uuid
+from typing import Any, Callable, Optional, Sequence
 
 import datasets
 import numpy as np
+import pyarrow.compute as pc
 
+from dataset_builders.errors import UserError
 from dataset_builders.schemes import tags_to_spans
 from projection.candidates import DEFAULT_MAX_NGRAM
 from projection.detokenize import detokenize
@@ -75,6 +83,59 @@ class MapTransform:
             desc=self.description,
             **map_kwargs,
         )
+
+
+TRANSLATION_FAILED = "translation failed: "  # prefix of projection_stats.error for rows whose MT failed
+
+
+def _splits(ds) -> list:
+    return list(ds.values()) if isinstance(ds, datasets.DatasetDict) else [ds]
+
+
+def settle_failures(source, result, failed: Callable[[datasets.Dataset], int], step: str, first_error: Callable):
+    """After a step whose rows may fail for a passing reason (an MT call): stop if every row failed;
+    else keep the failures out of the ``datasets`` cache, so that a re-run retries them.
+
+    ``failed(split)`` counts a split's failed rows and ``first_error(split)`` gives one reason. A split
+    with failures is copied into memory under a fresh fingerprint (so no later step caches results
+    built on it either) and the cache file the step wrote for it is deleted.
+    """
+    is_dict = isinstance(result, datasets.DatasetDict)
+    out = {}
+    for name, (before, after) in zip(result.keys() if is_dict else [None], zip(_splits(source), _splits(result))):
+        n_failed = failed(after)
+        if len(after) and n_failed == len(after):
+            raise UserError(f"{step} failed for all {len(after)} rows{'' if name is None else f' of split {name!r}'}; "
+                            f"the first error: {first_error(after)}")
+        if n_failed and after.cache_files:
+            keep = {f["filename"] for f in before.cache_files}
+            written = [f["filename"] for f in after.cache_files if f["filename"] not in keep]
+            after = after.flatten_indices(keep_in_memory=True, new_fingerprint=f"{step}-failures-{uuid.uuid4().hex}")
+            for path in written:
+                os.remove(path)
+            logger.warning("%s: %d row(s) failed and are flagged; they are not cached, a re-run retries them",
+                           step, n_failed)
+        out[name] = after
+    return datasets.DatasetDict(out) if is_dict else out[None]
+
+
+def label_errors(entities: Sequence[Sequence[dict]], label_names: Sequence[str]) -> list[Optional[str]]:
+    """Per row: ``None``, or why an entity's type cannot be written in the ``label_names`` tag set."""
+    known = {name[2:] for name in label_names if name.startswith("B-")} & {
+        name[2:] for name in label_names if name.startswith("I-")}
+    out: list[Optional[str]] = []
+    for row in entities:
+        bad = next((e.get("label") for e in row if isinstance(e, dict) and e.get("label") not in known), None)
+        out.append(None if bad is None else f"entity label {bad!r} is not in the label set {sorted(known)}")
+    return out
+
+
+def upstream_errors(batch: dict, n: int, error_column: Optional[str]) -> list[Optional[str]]:
+    """Per row: the failure an earlier step recorded (``translation_error``), as a projection error."""
+    column = batch.get(error_column) if error_column else None
+    if column is None:
+        return [None] * n
+    return [TRANSLATION_FAILED + e if e else None for e in column]
 
 
 def rank_device(rank: Optional[int]) -> Optional[str]:
@@ -179,9 +240,22 @@ class Translate(MapTransform):
 
     def _call_translator(self, texts: list[str], device) -> list[str]:
         out = self.translator.translate(texts, device=device) if device else self.translator.translate(texts)
-        if len(out) != len(texts):
-            raise RuntimeError(f"translator returned {len(out)} translations for {len(texts)} texts")
-        return out
+        if out is None or len(out) != len(texts):
+            raise RuntimeError(f"translator returned {0 if out is None else len(out)} translations for {len(texts)} texts")
+        return list(out)
+
+    def apply(self, ds, num_proc: Optional[int] = None, **map_kwargs):
+        """As ``MapTransform.apply``; every row failing is an error, failed rows are not cached."""
+        error_column = f"{self.output_column}_error"
+
+        def failed(split):
+            return int(pc.sum(pc.not_equal(split.data.column(error_column), "")).as_py() or 0)
+
+        def first_error(split):
+            return next(e for e in split[error_column] if e)
+
+        result = super().apply(ds, num_proc=num_proc, **map_kwargs)
+        return settle_failures(ds, result, failed, "translation", first_error)
 
     def __call__(self, batch, rank=None):
         from projection.word_split import split_words
@@ -191,15 +265,23 @@ class Translate(MapTransform):
         errors = [""] * len(texts)
         try:
             translations = self._call_translator(texts, device)
+        except UserError:
+            raise  # a setting is wrong (e.g. the model cannot be loaded): no row can succeed
         except Exception as err:  # one bad row must not lose the batch: retry row by row
             logger.warning("translation of a batch of %d failed (%s); retrying row by row", len(texts), err)
             translations = []
             for k, text in enumerate(texts):
                 try:
                     translations.append(self._call_translator([text], device)[0])
+                except UserError:
+                    raise
                 except Exception as row_err:
                     translations.append("")
                     errors[k] = f"{type(row_err).__name__}: {row_err}"
+        for k, text in enumerate(translations):
+            if not isinstance(text, str):  # a translator that gave None for one row: that row fails alone
+                translations[k] = ""
+                errors[k] = errors[k] or f"the translator returned {text!r} instead of a string"
         return {
             self.output_column: translations,
             f"{self.output_column}_tokens": [split_words(t, self.target_lang) for t in translations],
@@ -233,7 +315,31 @@ class Align(MapTransform):
         if device is not None and hasattr(self.aligner, "device"):
             self.aligner.device = device
         links = self.aligner.align(src, tgt)
-        return {self.output_column: [[[int(i), int(j)] for i, j in row] for row in links]}
+        if links is None or len(links) != len(src):
+            raise UserError(f"aligner {_name(self.aligner)} returned {0 if links is None else len(links)} alignments "
+                            f"for {len(src)} sentence pairs")
+        out = []
+        for k, row in enumerate(links):
+            try:
+                # Items are stored as they come (Project flags a row whose items are not (i, j) pairs
+                # inside the sentences); only what the int32 column cannot hold is an error here.
+                out.append([[_int32(v) for v in item] for item in row])
+            except (TypeError, ValueError, OverflowError) as err:
+                raise UserError(f"row {k} of the batch: aligner {_name(self.aligner)} returned links that are not "
+                                f"word indices ({err})") from None
+        return {self.output_column: out}
+
+
+def _name(component) -> str:
+    return type(component).__name__
+
+
+def _int32(value) -> int:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{value!r} is not an integer")
+    if not -(2**31) <= value < 2**31:
+        raise OverflowError(f"{value} does not fit in int32")
+    return int(value)
 
 
 class Project(MapTransform):
@@ -249,7 +355,8 @@ class Project(MapTransform):
     def __init__(self, label_names: Sequence[str], method: str = "heuristic",
                  entities_column: str = "source_entities", source_column: str = "tokens",
                  target_column: str = "translation_tokens", alignment_column: str = "alignment",
-                 output_column: str = "projected_tags", batch_size: int = 1000, **params: Any):
+                 output_column: str = "projected_tags", batch_size: int = 1000,
+                 error_column: Optional[str] = "translation_error", **params: Any):
         if method not in ("heuristic", "candidates"):
             raise ValueError(f"unknown projection method {method!r}; choose 'heuristic' or 'candidates'")
         self.label_names = list(label_names)
@@ -257,11 +364,14 @@ class Project(MapTransform):
         self.entities_column, self.source_column = entities_column, source_column
         self.target_column, self.alignment_column = target_column, alignment_column
         self.output_column, self.batch_size = output_column, batch_size
+        self.error_column = error_column  # rows an earlier step flagged (failed MT) are flagged here too
         self._check_params()
 
+    # The parameters of each method (projection.heuristic / projection.candidate_matching).
+    PARAMS = {"heuristic": {"merge_distance", "length_ratio"}, "candidates": {"solver", "weights", "max_ngram"}}
+
     def _check_params(self):
-        allowed = {"heuristic": {"merge_distance", "length_ratio"},
-                   "candidates": {"solver", "weights", "max_ngram"}}[self.method]
+        allowed = self.PARAMS[self.method]
         unknown = set(self.params) - allowed
         if unknown:
             raise ValueError(f"unknown parameter(s) {sorted(unknown)} for method {self.method!r}; known: {sorted(allowed)}")
@@ -302,7 +412,10 @@ class Project(MapTransform):
         lengths = [len(row) for row in batch[self.source_column]]
         targets = batch[self.target_column]
         links = batch[self.alignment_column]
-        errors = validate_batch(entities, lengths, targets, links)
+        n = len(targets)
+        errors = [up or label or check for up, label, check in zip(
+            upstream_errors(batch, n, self.error_column), label_errors(entities, self.label_names),
+            validate_batch(entities, lengths, targets, links))]
         good = [k for k, e in enumerate(errors) if e is None]
         result = self._project([entities[k] for k in good], [lengths[k] for k in good],
                                [targets[k] for k in good], [links[k] for k in good])
@@ -311,10 +424,7 @@ class Project(MapTransform):
         stats = [{"entities": len(entities[k]), "projected": 0, "dropped": len(entities[k]), "error": errors[k]}
                  for k in range(len(targets))]
         for k, row_tags, row_stats in zip(good, result.tags, result.stats):
-            try:
-                tags[k] = [label_id[t] for t in row_tags]
-            except KeyError as err:
-                raise ValueError(f"projected label {err.args[0]!r} is not in the output label set {self.label_names}") from None
+            tags[k] = [label_id[t] for t in row_tags]  # every label is known: label_errors checked the types
             stats[k] = {**row_stats, "error": ""}
         return {self.output_column: tags, "projection_stats": stats}
 

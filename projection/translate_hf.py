@@ -12,6 +12,7 @@ import logging
 from typing import Optional, Sequence
 
 from projection.languages import nllb_code, to_iso1
+from projection.model_errors import model_load_error
 
 logger = logging.getLogger(__name__)
 
@@ -70,9 +71,13 @@ class HFTranslator:
             from accelerate import PartialState
 
             device = self.device or str(PartialState().device)
-        tokenizer = AutoTokenizer.from_pretrained(self.model_name_or_path)
         dtype = getattr(torch, self.dtype) if self.dtype else None
-        model = AutoModelForSeq2SeqLM.from_pretrained(self.model_name_or_path, dtype=dtype).to(device).eval()
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(self.model_name_or_path)
+            model = AutoModelForSeq2SeqLM.from_pretrained(self.model_name_or_path, dtype=dtype)
+        except (OSError, ValueError) as err:  # no such folder or Hub id, not a seq2seq model, offline
+            raise model_load_error("translator", self.model_name_or_path, err) from err
+        model = model.to(device).eval()
         self._forced_bos = self._set_languages(tokenizer)
         self._model, self._tokenizer = model, tokenizer
 

@@ -33,6 +33,9 @@ Penn Treebank conventions rather than plain whitespace:
   there is no offline word segmenter here). Thai, Lao, Khmer and Burmese, also written without
   spaces, stay whole runs between spaces and punctuation.
 
+A token never ends inside a grapheme cluster (what a reader sees as one character): emoji
+sequences joined by ZWJ (U+200D), with skin-tone modifiers, or flag pairs stay one token.
+
 Whitespace and the zero-width separators U+200B, U+2060 and U+FEFF separate tokens and are
 dropped; every other character ends up in exactly one token, so the tokens, put back at their
 offsets, reproduce the text (``split_words_with_offsets``), which marker-based projection needs.
@@ -43,6 +46,8 @@ from __future__ import annotations
 import re
 import unicodedata
 from typing import Optional
+
+import regex
 
 __all__ = ["split_words", "split_words_with_offsets"]
 
@@ -127,6 +132,15 @@ _LANG_ALIASES = {
     "eng": "en", "fra": "fr", "fre": "fr", "ita": "it", "cat": "ca", "oci": "oc", "spa": "es", "por": "pt",
     "deu": "de", "ger": "de", "nld": "nl", "dut": "nl",
 }  # fmt: skip
+
+# Extended grapheme clusters (Unicode's rules, ZWJ emoji sequences included); only ``regex`` has \X.
+_GRAPHEME = regex.compile(r"\X")
+# The characters that can join a cluster across a token boundary; text without any (nearly all
+# text) skips the cluster scan.
+_MAY_JOIN = regex.compile(
+    r"[\u200d\p{Grapheme_Cluster_Break=Prepend}\p{Grapheme_Cluster_Break=Regional_Indicator}"
+    r"\p{Grapheme_Cluster_Break=Extend}\p{Grapheme_Cluster_Break=SpacingMark}]"
+)
 
 _APOSTROPHES = "'\u2019"
 _EN_CLITIC = re.compile(r"(?:n['’]t|['’](?:s|m|d|re|ve|ll))$", re.IGNORECASE)
@@ -224,7 +238,23 @@ def split_words_with_offsets(text: str, lang: Optional[str] = None) -> list[Toke
         else:
             out.append((tok, start, end))
         prev_kind = kind
-    return out
+    return _join_clusters(text, out)
+
+
+def _join_clusters(text: str, tokens: list[Token]) -> list[Token]:
+    """Merge touching tokens whose boundary falls inside a grapheme cluster (``👨\u200d👩`` is one
+    character to a reader; split, it leaves tokens holding a bare ZWJ)."""
+    if len(tokens) < 2 or text.isascii() or not _MAY_JOIN.search(text):
+        return tokens
+    starts = {m.start() for m in _GRAPHEME.finditer(text)}
+    merged = [tokens[0]]
+    for tok in tokens[1:]:
+        word, start, end = merged[-1]
+        if end == tok[1] and tok[1] not in starts:
+            merged[-1] = (word + tok[0], start, tok[2])
+        else:
+            merged.append(tok)
+    return merged
 
 
 def split_words(text: str, lang: Optional[str] = None) -> list[str]:

@@ -210,7 +210,7 @@ def test_backtranslate_projects_through_the_marked_translation():
     ]
     failed = out["projection_stats"][3]
     assert (failed["entities"], failed["projected"], failed["dropped"]) == (1, 0, 1)
-    assert failed["error"].startswith("KeyError")
+    assert failed["error"].startswith("back-translation failed: KeyError")
     assert out["backtranslation"][1] == "" and out["backtranslation"][0].startswith('<b id="e0">Juan')
     assert out["backtranslation_issues"][2] == no_issues(split=1)
     lenient = Backtranslate(CannedTranslator(ANSWERS), "es", NAMES, length_ratio=0.6)(batch())
