@@ -239,3 +239,20 @@ def test_cli_predict_file_gives_one_output_line_per_input_line(models, tmp_path,
         assert [(e["start"], e["end"], e["label"]) for e in got["entities"]] == [
             (e["start"], e["end"], e["label"]) for e in want["entities"]
         ]
+
+
+def test_distill_refuses_a_teacher_without_a_trained_head_before_anything_runs(models, tmp_path, capsys):
+    """Issue 13 item 4: a bare encoder as --teacher is a one-line error, not a student trained on a random head."""
+    from xner.cli import main
+
+    out = tmp_path / "student"
+    code = main(["distill", "--model_name_or_path", models["xlmr"], "--teacher", models["encoder"],
+                 "--output_dir", str(out), "--corpus", "xner-sample", "--max_train_steps", "2"])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err
+    assert err.strip().splitlines() == [
+        f"xner distill: error: model {models['encoder']}: has no trained token-classification head "
+        f"(its labels are the placeholders ['LABEL_0', 'LABEL_1']); give a model fine-tuned for NER "
+        f"(xner train-teacher) or a student saved by xner"
+    ]
+    assert not (out / "results.json").exists() and not (out / "model.safetensors").exists()
