@@ -50,7 +50,8 @@ def register(subparsers) -> None:
                                           "exclusive, character offsets, label, score).")
     p.add_argument("--model", required=True, help="model folder or Hub repo id")
     p.add_argument("--revision", help="Hub revision of --model")
-    p.add_argument("--file", help="read texts from this file, one per line ('-' for stdin)")
+    p.add_argument("--file", help="read texts from this file, one per line ('-' for stdin); one output line per "
+                   "input line, blank lines included")
     p.add_argument("--lang", help="language of the texts for word splitting (ISO 639-1; default English rules)")
     p.add_argument("--batch-size", "--batch_size", dest="batch_size", type=int, default=16)
     p.add_argument("--device", help="torch device (default: cpu)")
@@ -93,21 +94,19 @@ def run_publish(args) -> int:
 
 
 def run_predict(args) -> int:
-    from model_cards.predict import Tagger, predict
+    from model_cards.predict import predict
+    from training.inference import WordTagger
 
     texts = list(args.texts)
     if args.file:
+        # One output line per input line, blank ones included (a result with no words), so
+        # output line N always belongs to input line N.
         handle = sys.stdin if args.file == "-" else open(args.file, encoding="utf-8")
         with handle:
-            texts += [line.rstrip("\n") for line in handle if line.strip()]
-    if not texts:
+            texts += [line.rstrip("\r\n") for line in handle]
+    elif not texts:
         raise ValueError("give text(s) to tag, or --file PATH")
-    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
-
-    try:
-        tagger = Tagger.load(args.model, revision=args.revision, device=args.device, batch_size=args.batch_size)
-    except (HfHubHTTPError, LocalEntryNotFoundError, OSError) as err:
-        raise _user_error(err) from err
+    tagger = WordTagger.from_pretrained(args.model, revision=args.revision, device=args.device, batch_size=args.batch_size)
     for result in predict(tagger, texts, lang=args.lang):
         print(json.dumps(result, ensure_ascii=False))
     return 0

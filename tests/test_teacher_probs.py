@@ -66,7 +66,10 @@ def test_word_level_column_shape_sums_and_labels(models, corpus):
         assert tags == probs.argmax(-1).tolist()
     assert column(out)[1][1].tolist() == [1.0, 0.0, 0.0, 0.0, 0.0]  # no sub-token: one-hot O
     splits = add_teacher_probs(DatasetDict(train=corpus, test=corpus.select([0])), [teacher(models["a"])])
-    assert teacher_labels(splits) == LABELS and splits["test"]["teacher_probs"] == out.select([0])["teacher_probs"]
+    assert teacher_labels(splits) == LABELS
+    # float32 from another batch composition: equal to rounding, not bit for bit
+    assert np.allclose(column(splits["test"])[0], column(out)[0], atol=1e-6)
+    assert splits["test"]["teacher_tags"] == out.select([0])["teacher_tags"]
 
 
 def test_teacher_probabilities_match_a_direct_forward_pass(models):

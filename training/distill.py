@@ -59,7 +59,7 @@ import datasets
 import torch
 from accelerate import Accelerator
 from accelerate.utils import set_seed
-from transformers import AutoConfig, AutoTokenizer
+from transformers import AutoConfig
 
 from dataset_builders.corpora import corpus_spec, load_corpus
 from dataset_builders.schemes import OUTSIDE, LabelScheme, TypeMapping, split_tag
@@ -67,11 +67,12 @@ from training.collate import TokenCollator, build_dataloader
 from training.features import (
     IGNORE_INDEX, PROJECTED_TAGS, TokenAligner, choose_text_column, projection_row_ok, tokenize_dataset,
 )
+from training.inference import load_token_classifier, load_tokenizer
 from training.loop import EvalSet, LoopConfig, NerEvaluator, make_accelerator, train
 from training.run_options import check_run_options, push_at_end
 from training.strategies import STRATEGIES, MultiTeacher, from_config, normalise_weights, similarity_weights
 from training.students import LoraSettings, build_student, is_adapter, merge_adapter, save_student
-from training.teacher import PREFIX_SPACE_MODEL_TYPES, add_loop_arguments, add_text_arguments
+from training.teacher import add_loop_arguments, add_text_arguments
 from training.teacher_probs import (
     TEACHER_PROBS,
     OnTheFlyTeachers,
@@ -443,13 +444,8 @@ def evaluate_model(
 
     The same evaluation as a distillation run's, e.g. for a teacher used zero-shot.
     """
-    from training.students import load_student
-
     accelerator = accelerator or Accelerator()
-    model = load_student(model_name_or_path)
-    config = model.config if not hasattr(model, "get_base_model") else model.get_base_model().config
-    labels = [config.id2label[i] for i in range(len(config.id2label))]
-    tokenizer = _load_tokenizer(model_name_or_path)
+    model, tokenizer, labels = load_token_classifier(model_name_or_path)
     prepared = prepare_eval_sets([EvalSpec.parse(e) for e in evals], tokenizer, labels, data_dir=data_dir,
                                  type_map=type_map, max_eval_samples=max_eval_samples, max_length=max_length,
                                  stride=stride)  # fmt: skip
@@ -584,15 +580,6 @@ class LossRecorder:
         return float(sums[0] / sums[1]) if float(sums[1]) else None
 
 
-def _load_tokenizer(name: str):
-    config = AutoConfig.from_pretrained(name)
-    extra = {"add_prefix_space": True} if getattr(config, "model_type", None) in PREFIX_SPACE_MODEL_TYPES else {}
-    tokenizer = AutoTokenizer.from_pretrained(name, **extra)
-    if tokenizer.pad_token_id is None:
-        raise ValueError(f"the tokenizer of {name} has no padding token")
-    return tokenizer
-
-
 def _has_real_labels(config) -> bool:
     return any(label != f"LABEL_{i}" for i, label in config.id2label.items())
 
@@ -662,7 +649,7 @@ def distill(args: argparse.Namespace) -> dict:
     teachers = [TeacherProbabilities(path, batch_size=args.teacher_batch_size, device=device) for path in args.teacher]
     weights = resolve_teacher_weights(args, strategy, len(teachers))
     student_labels = resolve_labels(teachers, args.model_name_or_path)
-    tokenizer = _load_tokenizer(args.model_name_or_path)
+    tokenizer = load_tokenizer(args.model_name_or_path)
     aligner_args = dict(max_length=args.max_length, stride=args.stride)
     parts = load_training_text(args, strategy.needs_projected_labels)
     sentences: list = []

@@ -6,12 +6,13 @@ arguments::
     xner evaluate --model runs/teacher --model runs/soft-kl \\
         --test conll2002@es=in --test europarl-ner@es=out --type-map MISC=O --output-dir eval/
 
-Models: any token classifier saved with ``save_pretrained`` or a LoRA student folder
-(:func:`training.students.load_student`); ``--model NAME=PATH`` names it in the tables (default:
-the folder's name). Predictions are per word, from each word's first sub-token, with long
-sentences cut into overlapping windows and merged back (:mod:`training.features`), computed by
-:func:`training.loop.predict_word_values` under an Accelerator (one process here, several under
-``accelerate launch``, gathered with ``gather_for_metrics``).
+Models: any token classifier saved with ``save_pretrained`` or a LoRA student folder, loaded by
+:func:`training.inference.load_token_classifier` (a model without a trained head is refused);
+``--model NAME=PATH`` names it in the tables (default: the folder's name). Predictions are per
+word, from each word's first sub-token, with long sentences cut into overlapping windows and
+merged back, computed by xner's one inference core
+(:func:`training.inference.predict_word_probabilities`) under an Accelerator (one process here,
+several under ``accelerate launch``, gathered with ``gather_for_metrics``).
 
 Test sets: ``NAME[:split][@lang][=in|out]``. NAME is a known corpus of ``dataset_builders``
 (``conll2003``, ``conll2002``, ``europarl-ner``, ``masakhaner2``, ``wikiann``, ...; split default
@@ -58,22 +59,27 @@ from typing import Any, Mapping, Optional, Sequence, Union
 import datasets
 import torch
 from accelerate import Accelerator
-from transformers import AutoConfig, AutoTokenizer
 
 from dataset_builders.conll import read_conll
 from dataset_builders.corpora import CORPORA, corpus_spec, load_corpus
 from dataset_builders.schemes import OUTSIDE, LabelScheme, TagSequenceError, TypeMapping, tags_to_spans
 from training.collate import TokenCollator, build_dataloader
 from training.features import TokenAligner, tokenize_dataset
-from training.loop import predict_word_values
+from training.inference import (
+    default_max_length,
+    load_token_classifier,
+    model_labels,
+    predict_word_probabilities,
+    read_labels,
+    tags_of,
+)
 from training.metrics import load_metric
-from training.students import ADAPTER_CONFIG, is_adapter, load_student
+from training.students import is_adapter
 
 logger = logging.getLogger(__name__)
 
 IN, OUT = "in", "out"
 DEFAULT_SPLIT = "test"
-PREFIX_SPACE_MODEL_TYPES = {"bloom", "gpt2", "roberta", "longformer", "deberta"}  # as training.teacher
 TYPE_MAP_HELP = "TYPE=TARGET"
 
 
@@ -314,18 +320,6 @@ def align_label_sets(
 # ------------------------------------------------------------------------------------------- models
 
 
-def model_label_names(model: torch.nn.Module) -> list[str]:
-    config = model.get_base_model().config if hasattr(model, "get_base_model") else model.config
-    id2label = {int(i): label for i, label in config.id2label.items()}
-    return [id2label[i] for i in range(len(id2label))]
-
-
-def saved_label_names(model_path: str) -> list[str]:
-    """The label names in a model folder's ``config.json`` (full model or LoRA student), without loading weights."""
-    id2label = {int(i): label for i, label in AutoConfig.from_pretrained(model_path).id2label.items()}
-    return [id2label[i] for i in range(len(id2label))]
-
-
 def check_type_map(
     type_map: Mapping[str, Optional[str]], model_labels: Mapping[str, Sequence[str]], test_sets: Sequence["TestSet"]
 ) -> None:
@@ -342,24 +336,6 @@ def check_type_map(
             f"{ {n: list(l) for n, l in model_labels.items()} }; test set labels: "
             f"{ {t.name: t.label_names for t in test_sets} }"
         )
-
-
-def tokenizer_source(model_path: str) -> str:
-    """The model folder, or for an adapter without tokenizer files the base model's."""
-    if not is_adapter(model_path) or os.path.isfile(os.path.join(model_path, "tokenizer_config.json")):
-        return model_path
-    with open(os.path.join(model_path, ADAPTER_CONFIG), encoding="utf-8") as f:
-        return json.load(f)["base_model_name_or_path"]
-
-
-def load_tokenizer(model_path: str):
-    source = tokenizer_source(model_path)
-    model_type = AutoConfig.from_pretrained(model_path if os.path.isfile(os.path.join(model_path, "config.json")) else source).model_type
-    extra = {"add_prefix_space": True} if model_type in PREFIX_SPACE_MODEL_TYPES else {}
-    tokenizer = AutoTokenizer.from_pretrained(source, **extra)
-    if tokenizer.pad_token_id is None:
-        raise ValueError(f"the tokenizer of {model_path} has no padding token")
-    return tokenizer
 
 
 def _read_json(path: str) -> dict:
@@ -423,33 +399,25 @@ def predict_word_tags(
     dataset: datasets.Dataset,
     accelerator: Accelerator,
     *,
+    labels: Optional[Sequence[str]] = None,
     batch_size: int = 32,
     max_length: Optional[int] = None,
     stride: Optional[int] = None,
 ) -> tuple[list[list[str]], int]:
-    """Predicted IOB tags per word (first sub-token, windows merged) and the number of windows used."""
-    labels = model_label_names(model)
+    """Predicted IOB tags per word and the number of windows used, by the one inference core
+    (:func:`training.inference.predict_word_probabilities`: first sub-token, windows merged,
+    gathered across processes). ``labels``: the model's label names (read from it when None)."""
+    labels = list(labels) if labels is not None else model_labels(model)
     outside_id = labels.index(OUTSIDE) if OUTSIDE in labels else 0
-    aligner = TokenAligner(tokenizer, max_length=max_length, stride=stride, label_column=None)
+    aligner = TokenAligner(tokenizer, max_length=max_length or default_max_length(tokenizer, model), stride=stride,
+                           label_column=None)  # fmt: skip
     with accelerator.main_process_first():
         features = tokenize_dataset(dataset.select_columns(["tokens"]), aligner, desc="tokenising test set")
     collator = TokenCollator(tokenizer.pad_token_id)
     dataloader = accelerator.prepare(build_dataloader(features, batch_size, collator, shuffle=False))
     num_words = [len(tokens) for tokens in dataset["tokens"]]
-    ids = predict_word_values(model, dataloader, accelerator, num_words, outside_id=outside_id)
-    return [[labels[int(i)] for i in sentence] for sentence in ids], len(features)
-
-
-def _default_max_length(tokenizer, model: torch.nn.Module) -> Optional[int]:
-    """The tokenizer's limit when it sets one; otherwise the model's position table (capped at 512)."""
-    limit = tokenizer.model_max_length
-    if limit and limit < 100_000:
-        return None  # TokenAligner takes the tokenizer's own
-    config = model.get_base_model().config if hasattr(model, "get_base_model") else model.config
-    positions = getattr(config, "max_position_embeddings", None) or 512
-    if config.model_type in ("roberta", "xlm-roberta", "camembert", "longformer"):
-        positions -= (config.pad_token_id or 0) + 1
-    return min(512, positions)
+    probabilities = predict_word_probabilities(model, dataloader, accelerator, num_words, outside_id=outside_id)
+    return tags_of(probabilities, labels), len(features)
 
 
 def scores(metrics: Mapping[str, Any]) -> dict:
@@ -516,12 +484,8 @@ def evaluate_model(
     name = name or display_names([model_path])[0]
     accelerator = accelerator or Accelerator()
 
-    model = load_student(model_path)
-    labels = model_label_names(model)
+    model, tokenizer, labels = load_token_classifier(model_path)
     plans = {t.name: align_label_sets(labels, t.label_names, type_map, name, t.name, type_map_all) for t in test_sets}
-    tokenizer = load_tokenizer(model_path)
-    if max_length is None:
-        max_length = _default_max_length(tokenizer, model)
     model = accelerator.prepare_model(model, evaluation_mode=True)
     train_corpus, train_domain = training_domain(model_path)
     metric = load_metric()
@@ -529,8 +493,9 @@ def evaluate_model(
     for test_set in test_sets:
         plan = plans[test_set.name]
         predicted, num_windows = predict_word_tags(
-            model, tokenizer, test_set.dataset, accelerator, batch_size=batch_size, max_length=max_length, stride=stride
-        )
+            model, tokenizer, test_set.dataset, accelerator, labels=labels, batch_size=batch_size,
+            max_length=max_length, stride=stride,
+        )  # fmt: skip
         predictions = plan.map_predictions(predicted)
         references = plan.map_references(test_set.references())
         figures = scores(metric.compute(predictions=predictions, references=references, zero_division=0))
@@ -802,7 +767,7 @@ def run(args: argparse.Namespace) -> int:
     if not accelerator.is_local_main_process:
         datasets.disable_progress_bars()
     test_sets = [load_test_set(spec, args.data_dir, args.max_samples) for spec in specs]
-    check_type_map(type_map, {name: saved_label_names(path) for name, path in zip(names, paths)}, test_sets)
+    check_type_map(type_map, {name: read_labels(path) for name, path in zip(names, paths)}, test_sets)
     results = [
         evaluate_model(path, test_sets, type_map=type_map, type_map_all=args.type_map_all, name=name, batch_size=args.batch_size,
                        max_length=args.max_length, stride=args.stride, accelerator=accelerator,

@@ -32,7 +32,6 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Optional, Sequence, Union
 
-import numpy as np
 import torch
 from accelerate import Accelerator
 from torch.utils.data import DataLoader
@@ -40,12 +39,11 @@ from tqdm.auto import tqdm
 from transformers import get_scheduler
 
 from training.collate import TokenCollator, build_dataloader
-from training.features import merge_windows
+from training.inference import MODEL_INPUT_NAMES, predict_word_probabilities, tags_of
 from training.metrics import load_metric
 
 logger = logging.getLogger(__name__)
 
-MODEL_INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
 LossFn = Callable[[Any, Mapping[str, torch.Tensor]], torch.Tensor]
 EvaluateFn = Callable[[torch.nn.Module], dict]
 
@@ -371,47 +369,6 @@ class _Run:
             save_pretrained_model(self.accelerator, self.model, config.output_dir, self.tokenizer)
 
 
-def predict_word_values(
-    model: torch.nn.Module,
-    dataloader: DataLoader,
-    accelerator: Accelerator,
-    num_words: Sequence[int],
-    *,
-    probabilities: bool = False,
-    outside_id: int = 0,
-    model_input_names: Sequence[str] = MODEL_INPUT_NAMES,
-) -> list[np.ndarray]:
-    """Run a token classifier over prepared feature batches; one array per sentence, one entry per word.
-
-    ``probabilities=False`` gives predicted label ids (``(words,)``), True the softmax
-    distributions (``(words, n_labels)``). Rows are padded across processes and gathered with
-    ``gather_for_metrics`` (which drops the samples added to even out the last batches), then
-    merged back per word by :func:`training.features.merge_windows` (words without a sub-token:
-    ``outside_id``).
-    """
-    model.eval()
-    rows: dict[str, list] = {"sentence_id": [], "word_ids": [], "word_heads": [], "values": []}
-    for batch in tqdm(dataloader, desc="predicting", disable=not accelerator.is_local_main_process, leave=False):
-        with torch.no_grad():
-            logits = model(**{k: batch[k] for k in model_input_names if k in batch}).logits.float()
-        values = logits.softmax(-1) if probabilities else logits.argmax(-1)
-        padded = (
-            accelerator.pad_across_processes(batch["word_ids"], dim=1, pad_index=-1),
-            accelerator.pad_across_processes(batch["word_heads"], dim=1, pad_index=0),
-            accelerator.pad_across_processes(values, dim=1, pad_index=0),
-        )
-        sentence_ids, word_ids, word_heads, values = accelerator.gather_for_metrics((batch["sentence_id"], *padded))
-        rows["sentence_id"] += sentence_ids.tolist()
-        rows["word_ids"] += word_ids.tolist()
-        rows["word_heads"] += word_heads.tolist()
-        rows["values"] += list(values.cpu().numpy())
-    fill: Any = outside_id
-    if probabilities:
-        num_labels = rows["values"][0].shape[-1] if rows["values"] else outside_id + 1
-        fill = np.eye(num_labels, dtype=np.float32)[outside_id]
-    return merge_windows(rows["sentence_id"], rows["word_ids"], rows["word_heads"], rows["values"], num_words, fill)
-
-
 @dataclass
 class EvalSet:
     """One evaluation split: its features (from :class:`~training.features.TokenAligner`) and gold word tags."""
@@ -424,8 +381,9 @@ class NerEvaluator:
     """Entity-level P/R/F1 (xner's seqeval metric) of a token classifier on several splits.
 
     Called as ``evaluator(model) -> {split: metrics}``, the ``evaluate`` callback of :func:`train`.
-    Eval batches are sorted by length (little padding); order does not matter since rows carry
-    their sentence ids.
+    Words are tagged by xner's one inference core (:func:`training.inference.predict_word_probabilities`,
+    gathered with ``gather_for_metrics``). Eval batches are sorted by length (little padding);
+    order does not matter since rows carry their sentence ids.
     """
 
     def __init__(
@@ -440,6 +398,7 @@ class NerEvaluator:
         self.accelerator = accelerator
         self.sets = dict(sets)
         self.id2label = {int(k): v for k, v in id2label.items()}
+        self.labels = [self.id2label[i] for i in range(len(self.id2label))]
         self.outside_id = next((i for i, name in self.id2label.items() if name == "O"), 0)
         self.model_input_names = tuple(model_input_names)
         self.dataloaders = {
@@ -452,17 +411,17 @@ class NerEvaluator:
         results = {}
         for split, eval_set in self.sets.items():
             num_words = [len(tags) for tags in eval_set.references]
-            predicted = predict_word_values(
+            probabilities = predict_word_probabilities(
                 model, self.dataloaders[split], self.accelerator, num_words,
                 outside_id=self.outside_id, model_input_names=self.model_input_names,
             )  # fmt: skip
-            tags = [[self.id2label[int(i)] for i in sentence] for sentence in predicted]
+            tags = tags_of(probabilities, self.labels)
             results[split] = self.metric.compute(predictions=tags, references=eval_set.references, zero_division=0)
         return results
 
 
 __all__ = [
     "EvalSet", "LoopConfig", "LoopState", "MODEL_INPUT_NAMES", "NerEvaluator", "NonFiniteLossError",
-    "default_optimizer", "make_accelerator", "predict_word_values", "resolve_checkpoint",
+    "default_optimizer", "make_accelerator", "resolve_checkpoint",
     "save_pretrained_model", "train",
 ]  # fmt: skip

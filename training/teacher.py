@@ -24,18 +24,18 @@ import datasets
 import torch
 import torch.nn.functional as F
 from accelerate.utils import set_seed
-from transformers import AutoConfig, AutoModelForTokenClassification, AutoTokenizer, SchedulerType
+from transformers import AutoConfig, AutoModelForTokenClassification, SchedulerType
 
 from dataset_builders.corpora import load_corpus
 from training.collate import TokenCollator, build_dataloader
 from training.features import IGNORE_INDEX, PROJECTED_TAGS, TokenAligner, choose_text_column, tokenize_dataset
+from training.inference import load_tokenizer
 from training.loop import EvalSet, LoopConfig, NerEvaluator, make_accelerator, train
 from training.run_options import add_push_arguments, check_run_options, push_at_end
 
 logger = logging.getLogger(__name__)
 
 # Byte-level BPE tokenizers only accept pre-split words with a prefix space.
-PREFIX_SPACE_MODEL_TYPES = {"bloom", "gpt2", "roberta", "longformer", "deberta"}
 DEV_SPLITS = ("validation", "dev")
 # Schedulers stepped once per optimizer step (those that need a metric to step do not fit the loop).
 SCHEDULERS = [s.value for s in SchedulerType if s not in (SchedulerType.REDUCE_ON_PLATEAU, SchedulerType.GREEDY)]
@@ -223,10 +223,7 @@ def load_model(name: str, names: Sequence[str]):
     """Token classifier over ``names`` (a new head unless the checkpoint's fits) and its fast tokenizer."""
     id2label = dict(enumerate(names))
     config = AutoConfig.from_pretrained(name, id2label=id2label, label2id={n: i for i, n in id2label.items()})
-    extra = {"add_prefix_space": True} if config.model_type in PREFIX_SPACE_MODEL_TYPES else {}
-    tokenizer = AutoTokenizer.from_pretrained(name, **extra)
-    if tokenizer.pad_token_id is None:
-        raise ValueError(f"the tokenizer of {name} has no padding token")
+    tokenizer = load_tokenizer(name)
     model = AutoModelForTokenClassification.from_pretrained(name, config=config, ignore_mismatched_sizes=True)
     return model, tokenizer
 

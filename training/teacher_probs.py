@@ -31,9 +31,10 @@ import datasets
 import numpy as np
 import torch
 from datasets import ClassLabel, List, Value
-from transformers import AutoConfig, AutoModelForTokenClassification, AutoTokenizer, PreTrainedTokenizerBase
+from transformers import PreTrainedTokenizerBase
 
-from training.features import TokenAligner, tokenize_dataset, word_probabilities
+from training.features import TokenAligner, tokenize_dataset
+from training.inference import WordTagger, read_labels
 from training.strategies import normalise_weights
 
 TEACHER_PROBS = "teacher_probs"
@@ -86,16 +87,17 @@ class TeacherProbabilities:
     """Batched ``datasets.map`` transform: words -> the teacher's word-level distributions.
 
     Adds ``teacher_probs`` (``(n_words, n_labels)`` float32 per sentence, rows sum to 1) and
-    ``teacher_tags`` (argmax ids). Words are tokenised with the teacher's own tokenizer through
-    :class:`training.features.TokenAligner` (long sentences in windows), each word takes the
-    softmax at its head sub-token, and a word that yields no sub-token gets a one-hot ``O``
-    (the teacher never saw it). Windows are run sorted by length to keep padding low.
+    ``teacher_tags`` (argmax ids), computed by xner's one word tagger
+    (:class:`training.inference.WordTagger`: the teacher's own tokenizer, long sentences in
+    overlapping windows, each word the softmax at its head sub-token, a word that yields no
+    sub-token a one-hot ``O``). A teacher without a trained token-classification head is refused
+    when the transform is built (:func:`training.inference.read_labels`).
 
     Only the configuration is pickled (``__getstate__``): the model and tokenizer load on first
     use, so hashing the transform is cheap and deterministic and a re-run reuses the cache file.
 
     Args:
-        model_name_or_path: a token-classification checkpoint (Hub id or folder).
+        model_name_or_path: a token-classification checkpoint (Hub id or folder; full or LoRA).
         batch_size: windows per forward pass.
         max_length, stride: window size and overlap (``TokenAligner``'s defaults when None).
         device: where the teacher runs (default: CUDA when available, else CPU); not part of the
@@ -115,9 +117,8 @@ class TeacherProbabilities:
         tokens_column: str = "tokens",
         revision: Optional[str] = None,
     ):
-        config = AutoConfig.from_pretrained(model_name_or_path, revision=revision)
         self.model_name_or_path = model_name_or_path
-        self.labels = [config.id2label[i] for i in range(config.num_labels)]
+        self.labels = read_labels(model_name_or_path, revision=revision)
         self.batch_size = batch_size
         self.max_length = max_length
         self.stride = stride
@@ -125,7 +126,7 @@ class TeacherProbabilities:
         self.revision = revision
         self.fingerprint = model_fingerprint(model_name_or_path, revision)
         self._device = device
-        self._model = self._tokenizer = self._aligner = None
+        self._tagger = None
 
     def __getstate__(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items() if not k.startswith("_")}
@@ -133,47 +134,26 @@ class TeacherProbabilities:
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         self._device = None
-        self._model = self._tokenizer = self._aligner = None
-
-    @property
-    def outside_id(self) -> int:
-        """The id a word without sub-tokens is given (``O``; 0 when the label set has no ``O``)."""
-        return self.labels.index("O") if "O" in self.labels else 0
+        self._tagger = None
 
     def load(self) -> None:
         """Load tokenizer and model (no-op when loaded)."""
-        if self._model is not None:
+        if self._tagger is not None:
             return
         device = self._device or ("cuda" if torch.cuda.is_available() else "cpu")
-        self._tokenizer = AutoTokenizer.from_pretrained(self.model_name_or_path, revision=self.revision)
-        self._aligner = TokenAligner(
-            self._tokenizer, self.max_length, self.stride, label_column=None, tokens_column=self.tokens_column
-        )
-        model = AutoModelForTokenClassification.from_pretrained(self.model_name_or_path, revision=self.revision)
-        self._model = model.to(device).eval()
+        self._tagger = WordTagger.from_pretrained(
+            self.model_name_or_path, revision=self.revision, device=device,
+            batch_size=self.batch_size, max_length=self.max_length, stride=self.stride,
+        )  # fmt: skip
 
     def unload(self) -> None:
         """Free the model (before the next teacher or the student is loaded)."""
-        self._model = self._tokenizer = self._aligner = None
+        self._tagger = None
 
     def word_probabilities(self, sentences: Sequence[Sequence[str]]) -> list[np.ndarray]:
-        """One float32 array ``(n_words, n_labels)`` per sentence."""
+        """One float32 array ``(n_words, n_labels)`` per sentence (:class:`training.inference.WordTagger`)."""
         self.load()
-        features = self._aligner({self.tokens_column: list(sentences)}, range(len(sentences)))
-        rows, masks = features["input_ids"], features["attention_mask"]
-        logits: list[Optional[np.ndarray]] = [None] * len(rows)
-        order = sorted(range(len(rows)), key=lambda r: len(rows[r]))
-        device = next(self._model.parameters()).device
-        with torch.inference_mode():
-            for start in range(0, len(order), self.batch_size):
-                chunk = order[start : start + self.batch_size]
-                window = {"input_ids": [rows[r] for r in chunk], "attention_mask": [masks[r] for r in chunk]}
-                inputs = self._tokenizer.pad(window, return_tensors="pt")
-                out = self._model(**inputs.to(device)).logits.float().cpu().numpy()
-                for r, row_logits in zip(chunk, out):
-                    logits[r] = row_logits[: len(rows[r])]
-        probs = word_probabilities(features, logits, [len(s) for s in sentences], outside_id=self.outside_id)
-        return [p.astype(np.float32) for p in probs]
+        return self._tagger.word_probabilities(sentences)
 
     def __call__(self, batch: dict[str, list]) -> dict[str, list]:
         probs = self.word_probabilities(batch[self.tokens_column])
