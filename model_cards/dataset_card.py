@@ -23,13 +23,17 @@ import importlib
 import inspect
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional, Sequence, Union
 
 from huggingface_hub import DatasetCard, DatasetCardData
 from huggingface_hub.utils import yaml_dump
 
-from model_cards.rendering import markdown_table, params_text, public_name, render, size_category, unique
+from dataset_builders.corpora import WIKIANN_HUB_ID
+from dataset_builders.errors import UserError
+
+from model_cards.rendering import hub_id, markdown_table, params_text, public_name, render, size_category, unique
 
 TEMPLATE = "dataset_card.md.j2"
 
@@ -41,6 +45,24 @@ LICENSE_IDS = {
     "cc by-sa 4.0": "cc-by-sa-4.0",
     "apache-2.0": "apache-2.0",
     "mit": "mit",
+}
+
+# xner corpus name -> its dataset id on the Hub (the canonical copy as of 2025; the legacy
+# un-namespaced ids redirect there). Corpora with no Hub copy (europarl-ner, xner-sample) are absent:
+# metadata names no dataset rather than a guessed one.
+HUB_DATASET_IDS = {
+    "conll2003": "eriktks/conll2003",
+    "conll2002": "eriktks/conll2002",
+    "masakhaner2": "masakhane/masakhaner2",
+    "germeval2014": "GermanEval/germeval_14",
+    "wikiann": WIKIANN_HUB_ID,
+}
+# Where the terms of the corpora whose licence is no Hub licence id ("other") are stated: the Hub
+# asks for ``license_name`` and ``license_link`` with ``license: other``.
+LICENSE_LINKS = {
+    "conll2003": "https://www.clips.uantwerpen.be/conll2003/ner/",
+    "conll2002": "https://www.clips.uantwerpen.be/conll2002/ner/",
+    "europarl-ner": "https://www.statmt.org/europarl/",
 }
 
 REFERENCES = {
@@ -169,6 +191,19 @@ def corpus_facts(corpus: str) -> dict:
             "label_names": list(spec.scheme.label_names), "languages": list(spec.languages)}
 
 
+def dataset_hub_id(name: Optional[str]) -> Optional[str]:
+    """The Hub dataset id of a dataset reference: a known corpus' canonical id, a namespaced Hub id as
+    it is, else None (a local folder, a corpus with no Hub copy)."""
+    if not name:
+        return None
+    return HUB_DATASET_IDS.get(str(name)) or hub_id(str(name))
+
+
+def license_slug(corpus: str) -> str:
+    """``license_name`` for a corpus' own terms: lowercase letters, digits and dashes, as the Hub wants."""
+    return re.sub(r"[^a-z0-9]+", "-", corpus.lower()).strip("-") + "-license"
+
+
 def license_id(text: str) -> str:
     """Hub licence id for a corpus licence text: a known licence, ``unknown``, or ``other``."""
     if not text or text.lower().startswith("unknown"):
@@ -295,7 +330,7 @@ def name_configs(runs: Sequence[Sequence[ProjectedConfig]]) -> list[ProjectedCon
 
 
 YAML_FIELDS = [
-    "pretty_name", "language", "license", "multilinguality", "size_categories", "source_datasets",
+    "pretty_name", "language", "license", "license_name", "license_link", "multilinguality", "size_categories", "source_datasets",
     "task_categories", "task_ids", "annotations_creators", "language_creators", "tags", "configs", "dataset_info",
 ]
 
@@ -475,6 +510,22 @@ class ProjectedDatasetCardData(DatasetCardData):
             "mode": c.mode if c else "translate-train",
         }
 
+    def source_dataset_ids(self) -> list[str]:
+        """Hub ids of the corpora the rows come from (the source corpus, parallel corpora), where they have one."""
+        names = [self.source_corpus, *(c.parallel_corpus for c in self.configs_info
+                                       if c.translator.get("kind") == "pretranslated")]
+        return unique(dataset_hub_id(name) for name in names)
+
+    def license_terms(self) -> dict:
+        """``license_name``/``license_link`` when the licence is ``other``: the corpus' terms page, else its homepage."""
+        if license_id(self.source_license) != "other":
+            return {}
+        link = LICENSE_LINKS.get(self.source_corpus) or self.source_homepage
+        if not link:
+            raise UserError(f"corpus {self.source_corpus!r} has licence {self.source_license!r}, which is no Hub "
+                             f"licence id, and no link to its terms: add it to model_cards.dataset_card.LICENSE_LINKS")
+        return {"license_name": license_slug(self.source_corpus), "license_link": link}
+
     # ------------------------------------------------------------------ card data API
     def yaml_dict(self) -> dict:
         total = sum(c.num_rows for c in self.configs_info)
@@ -485,9 +536,12 @@ class ProjectedDatasetCardData(DatasetCardData):
             "pretty_name": self.pretty_name,
             "language": self._languages(),
             "license": license_id(self.source_license),
+            **self.license_terms(),
             "multilinguality": "multilingual" if len(self._languages()) > 1 else "monolingual",
             "size_categories": [size_category(total)],
-            "source_datasets": ["extended"],
+            # The Hub convention for derived data: ``extended|<source id>``; plain ``extended`` when the
+            # source has no Hub copy.
+            "source_datasets": [f"extended|{i}" for i in self.source_dataset_ids()] or ["extended"],
             "task_categories": ["token-classification"],
             "task_ids": ["named-entity-recognition"],
             "annotations_creators": ["machine-generated"],
@@ -511,6 +565,8 @@ class ProjectedDatasetCardData(DatasetCardData):
             "source_language": self.source_language,
             "source_license": self.source_license or "not recorded",
             "license_is_restrictive": license_id(self.source_license) in ("other", "unknown"),
+            "license_link": self.license_terms().get("license_link"),
+            "source_hub_ids": self.source_dataset_ids(),
             "source_citation": self.source_citation,
             "source_homepage": self.source_homepage,
             "source_domain": self.source_domain or "not recorded",
@@ -555,6 +611,6 @@ def render_dataset_card(card_data: ProjectedDatasetCardData) -> str:
 
 
 __all__ = [
-    "LICENSE_IDS", "ProjectedConfig", "ProjectedDatasetCardData", "REFERENCES", "corpus_facts", "license_id",
+    "HUB_DATASET_IDS", "LICENSE_IDS", "LICENSE_LINKS", "ProjectedConfig", "ProjectedDatasetCardData", "REFERENCES", "corpus_facts", "dataset_hub_id", "license_id", "license_slug",
     "method_tag", "name_configs", "projected_configs", "render_dataset_card", "resolve_component",
 ]  # fmt: skip

@@ -27,6 +27,7 @@ from huggingface_hub import ModelCard, ModelCardData
 from huggingface_hub.repocard_data import EvalResult, eval_results_to_model_index
 from huggingface_hub.utils import yaml_dump
 
+from model_cards.dataset_card import corpus_facts, dataset_hub_id
 from model_cards.rendering import (
     fmt, hub_id, is_secret_key, markdown_table, model_title_name, params_text, public_name, render, scrub_paths, unique,
 )
@@ -103,6 +104,8 @@ class TrainingResults:
     training: run facts: ``completed_steps``, ``train_runtime_s``, ``train_tokens_per_s``, ``best``.
     framework_versions: package -> version of the training environment.
     merged: the LoRA adapter was merged into the base model (``xner merge``): a plain model now.
+    epochs: the per-epoch evaluation history (``[{"epoch", "step", "train": {"loss"}, <eval set>:
+        {<seqeval metrics>}}, ...]``, the ``epochs`` of the run's results.json).
 
     ``training.distill`` writes these fields under the ``card`` key of its ``results.json``.
     """
@@ -119,6 +122,7 @@ class TrainingResults:
     training: dict = field(default_factory=dict)
     framework_versions: Optional[dict] = None
     merged: bool = False
+    epochs: list = field(default_factory=list)
 
     def __post_init__(self):
         self.evaluations = [e if isinstance(e, EvalSet) else EvalSet(**e) for e in self.evaluations]
@@ -132,6 +136,7 @@ class TrainingResults:
         ``merged_from`` set by ``xner merge``) or ``training.teacher``'s format."""
         if isinstance(values.get("card"), Mapping):
             card = dict(values["card"])
+            card.setdefault("epochs", list(values.get("epochs") or []))
             if values.get("merged_from"):
                 card["merged"] = True
             return cls.from_dict(card)
@@ -159,8 +164,6 @@ class TrainingResults:
 
 def _from_teacher_results(values: Mapping[str, Any]) -> TrainingResults:
     """``training.teacher``'s results.json: best-epoch test scores, data and arguments."""
-    from model_cards.dataset_card import corpus_facts
-
     data = values.get("data") or {}
     splits = data.get("splits") or {}
     args = values.get("args") or {}
@@ -189,7 +192,8 @@ def _from_teacher_results(values: Mapping[str, Any]) -> TrainingResults:
                 if values.get(k) is not None}
     return TrainingResults(base_model=values["model_name_or_path"], label_names=list(values["label_names"]),
                            train_data=[train], evaluations=evaluations, hyperparameters=hyperparameters,
-                           training=training, framework_versions=values.get("framework_versions"))
+                           training=training, framework_versions=values.get("framework_versions"),
+                           epochs=list(history))
 
 
 def current_framework_versions(adapter: bool) -> dict:
@@ -208,8 +212,66 @@ def current_framework_versions(adapter: bool) -> dict:
     return versions
 
 
+WIDGET_SENTENCES = 3  # widget examples taken from the evaluation data
+LABEL_EXAMPLES = 3  # example entities per label
+WIDGET_WORDS = (6, 30)  # a widget sentence has entities and this many words
+
+
+def evaluation_sentences(evaluation: EvalSet, data_dir: Optional[str] = None) -> list[tuple[list, list]]:
+    """(words, IOB2 tags) of an evaluation set that is a corpus xner reads from local files
+    (:func:`dataset_builders.corpus_spec`); [] when it is not one or its files are not on this machine
+    (examples are a nicety of the card: their absence is no error)."""
+    from dataset_builders import corpus_spec, load_corpus
+    from dataset_builders.corpora import default_data_dir
+
+    try:
+        spec = corpus_spec(evaluation.dataset or "")
+    except ValueError:
+        return []
+    if evaluation.dataset == "wikiann" and not os.path.isdir(os.path.join(data_dir or default_data_dir(), spec.folder)):
+        return []  # it would be fetched from the Hub: a card reads local files only
+    try:
+        split = load_corpus(evaluation.dataset, data_dir=data_dir, lang=evaluation.config,
+                            splits=[evaluation.split])[evaluation.split]
+    except (OSError, ValueError):
+        return []
+    names = split.features["ner_tags"].feature.names
+    return [(row["tokens"], [names[t] for t in row["ner_tags"]]) for row in split]
+
+
+def widget_sentences(sets: list[list[tuple[list, list]]], count: int = WIDGET_SENTENCES) -> list[str]:
+    """Up to ``count`` sentences that hold entities, a readable number of words and open with a word (not
+    punctuation), taken in turn from each set."""
+    low, high = WIDGET_WORDS
+    pools = [[" ".join(words) for words, tags in sentences if low <= len(words) <= high and set(tags) - {"O"} and words[0][:1].isalnum()]
+             for sentences in sets]
+    out: list[str] = []
+    for i in range(max(map(len, pools), default=0)):
+        for pool in pools:
+            if i < len(pool) and pool[i] not in out:
+                out.append(pool[i])
+            if len(out) == count:
+                return out
+    return out
+
+
+def entity_examples(sets: list[list[tuple[list, list]]], count: int = LABEL_EXAMPLES) -> dict[str, list[str]]:
+    """Entity type -> its ``count`` most frequent entity strings in the sets (ties: first seen first)."""
+    from collections import Counter
+
+    from dataset_builders.schemes import tags_to_spans
+
+    counters: dict[str, Counter] = {}
+    for sentences in sets:
+        for words, tags in sentences:
+            for span in tags_to_spans(tags):
+                text = " ".join(words[span["start"]:span["end"]])
+                counters.setdefault(span["label"], Counter())[text] += 1
+    return {label: [text for text, _ in counter.most_common(count)] for label, counter in counters.items()}
+
+
 YAML_FIELDS = ["language", "license", "library_name", "pipeline_tag", "tags", "base_model", "datasets", "metrics",
-               "model-index"]
+               "widget", "model-index"]
 
 
 @dataclass
@@ -225,7 +287,13 @@ class StudentCardData(ModelCardData):
                                                 "cross-lingual"])
     pipeline_tag: str = "token-classification"
     limitations: list = field(default_factory=list)
-    widget_examples: list = field(default_factory=list)  # sentences in the model's language (evaluation data)
+    # Sentences in the model's language and, per entity type, example entities: given, or read from the
+    # evaluation sets that are local corpora (``examples_from_data``; ``data_dir`` as ``load_corpus``'s).
+    widget_examples: list = field(default_factory=list)
+    label_examples: dict = field(default_factory=dict)
+    examples_from_data: bool = True
+    data_dir: Optional[str] = field(default=None, repr=False)
+    examples_source: list = field(default_factory=list, init=False)  # the evaluation sets they came from
     versions_recorded: bool = field(default=False, init=False)
 
     def __post_init__(self):
@@ -248,6 +316,24 @@ class StudentCardData(ModelCardData):
             base = model_title_name(r.base_model)
             self.model_name = f"{base} {kind} for NER in {langs} ({how}, xner)"
         self.versions_recorded = r.framework_versions is not None
+        if self.examples_from_data and not (self.widget_examples and self.label_examples):
+            self._read_examples()
+
+    def _read_examples(self) -> None:
+        """Fill the widget and label examples from the evaluation data, the training languages' sets first."""
+        train_languages = {d.get("language") for d in self.results.train_data}
+        ordered = sorted(self.results.evaluations, key=lambda e: e.language not in train_languages)
+        sets, names = [], []
+        for evaluation in ordered:
+            sentences = evaluation_sentences(evaluation, self.data_dir)
+            if sentences:
+                sets.append(sentences)
+                names.append(scrub_paths(evaluation.name))
+        if not sets:
+            return
+        self.examples_source = names
+        self.widget_examples = self.widget_examples or widget_sentences(sets)
+        self.label_examples = self.label_examples or entity_examples(sets)
 
     @classmethod
     def from_training(cls, results: Union[TrainingResults, Mapping[str, Any], str, os.PathLike],
@@ -288,12 +374,15 @@ class StudentCardData(ModelCardData):
     def eval_results(self) -> list[EvalResult]:
         results = []
         for e in self.results.evaluations:
+            dataset_id = dataset_hub_id(e.dataset)
+            if dataset_id is None:  # the Hub's dataset.type is a dataset id: sets without one stay in the tables
+                continue
             for metric_type, key, pretty in METRICS:
                 if e.metrics.get(key) is None:
                     continue
                 results.append(EvalResult(
                     task_type="token-classification", task_name="Named Entity Recognition",
-                    dataset_type=hub_id(e.dataset) or public_name(e.dataset) or e.name,
+                    dataset_type=dataset_id,
                     dataset_name=f"{scrub_paths(e.name)} — {self.domain_text(e)}",
                     dataset_config=e.config, dataset_split=e.split, dataset_revision=e.revision,
                     metric_type=metric_type, metric_value=round(float(e.metrics[key]), 4),
@@ -326,6 +415,25 @@ class StudentCardData(ModelCardData):
                  "language": d.get("language"), "domain": d.get("domain"), "sentences": d.get("num_sentences"),
                  "labels": d.get("labels")} for d in self.results.train_data]
 
+    def epoch_rows(self) -> list[dict]:
+        """Per epoch: step, training loss and F1 on each evaluation set; the saved (best) epoch in bold."""
+        best = (self.results.training.get("best") or {}).get("epoch")
+        rows = []
+        for h in self.results.epochs:
+            epoch = h.get("epoch")
+            row = {"epoch": f"**{epoch}**" if epoch == best and len(self.results.epochs) > 1 else fmt(epoch),
+                   "step": h.get("step"), "training loss": (h.get("train") or {}).get("loss")}
+            for key, metrics in h.items():
+                if key != "train" and isinstance(metrics, Mapping) and metrics.get("overall_f1") is not None:
+                    row[f"{scrub_paths(key)} F1"] = metrics["overall_f1"]
+            rows.append(row)
+        return rows
+
+    def label_rows(self) -> list[dict]:
+        types = unique(n.split("-", 1)[1] for n in self.results.label_names if "-" in n)
+        return [{"label": t, "examples": ", ".join(json.dumps(x, ensure_ascii=False) for x in self.label_examples[t])}
+                for t in types if self.label_examples.get(t)]
+
     def framework_versions(self) -> dict:
         return dict(sorted((self.results.framework_versions or current_framework_versions(self.is_adapter)).items()))
 
@@ -351,8 +459,9 @@ class StudentCardData(ModelCardData):
     # ------------------------------------------------------------------ card data API
     def yaml_dict(self) -> dict:
         r = self.results
-        datasets_ids = unique([hub_id(d.get("dataset")) for d in r.train_data]
-                              + [hub_id(e.dataset) for e in r.evaluations])
+        datasets_ids = unique([dataset_hub_id(d.get("dataset")) for d in r.train_data]
+                              + [dataset_hub_id(e.dataset) for e in r.evaluations])
+        eval_results = self.eval_results()
         values = {
             "language": self.language,
             "license": self.license,
@@ -362,7 +471,8 @@ class StudentCardData(ModelCardData):
             "base_model": hub_id(r.base_model),
             "datasets": datasets_ids or None,
             "metrics": ["precision", "recall", "f1"] if r.evaluations else None,
-            "model-index": eval_results_to_model_index(self.model_name, self.eval_results()) if r.evaluations else None,
+            "widget": [{"text": text} for text in self.widget_examples] or None,
+            "model-index": eval_results_to_model_index(self.model_name, eval_results) if eval_results else None,
         }
         return {k: values[k] for k in YAML_FIELDS if values.get(k) is not None}
 
@@ -394,6 +504,11 @@ class StudentCardData(ModelCardData):
             "evaluations": [dataclasses.asdict(e) | {"domain_text": self.domain_text(e)} for e in r.evaluations],
             "evaluation_table": markdown_table(self.evaluation_rows()),
             "types_table": markdown_table(self.type_rows()),
+            "label_examples_table": markdown_table(self.label_rows()),
+            "examples_source": list(self.examples_source),
+            "epochs_table": markdown_table(self.epoch_rows(), align={"epoch": "right"}),
+            "best": {k: scrub_paths(str(v)) if isinstance(v, str) else v
+                     for k, v in (r.training.get("best") or {}).items()},
             "has_out_of_domain": any(self.in_domain(e) is False for e in r.evaluations),
             "hyperparameters_table": markdown_table([{"hyperparameter": k, "value": repr(v) if isinstance(v, float)
                                                       else fmt(v)} for k, v in sorted(r.hyperparameters.items())
@@ -437,5 +552,5 @@ def write_model_card(model_dir: Union[str, os.PathLike], results: Any = None, **
 
 __all__ = [
     "EvalSet", "HYPERPARAMETER_KEYS", "StudentCardData", "TrainingResults", "current_framework_versions",
-    "render_model_card", "write_model_card",
+    "entity_examples", "evaluation_sentences", "render_model_card", "widget_sentences", "write_model_card",
 ]  # fmt: skip

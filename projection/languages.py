@@ -1,56 +1,62 @@
-"""Language codes: ISO 639-1 <-> 639-3, and the codes NLLB-200 and M2M100 expect."""
+"""Language codes: ISO 639-1 <-> 639-3, and the codes NLLB-200 and M2M100 expect.
+
+Code conversion and each language's usual script come from ``langcodes`` (IANA registry and CLDR
+likely-subtags data). What no library knows is kept here: which member of a macrolanguage NLLB-200
+was trained on (``swh`` for Swahili, ``arb`` for Arabic) and the few scripts where NLLB's choice
+differs from CLDR's likely script (Korean: ``Hang``, not ``Kore``).
+"""
 
 from __future__ import annotations
 
 from typing import Iterable, Optional
 
-# ISO 639-1 -> ISO 639-3 for the languages xner's corpora and common MT models cover.
-ISO1_TO_ISO3 = {
-    "af": "afr", "am": "amh", "ar": "ara", "az": "aze", "be": "bel", "bg": "bul", "bm": "bam", "bn": "ben",
-    "bs": "bos", "ca": "cat", "cs": "ces", "cy": "cym", "da": "dan", "de": "deu", "ee": "ewe", "el": "ell",
-    "en": "eng", "eo": "epo", "es": "spa", "et": "est", "eu": "eus", "fa": "fas", "fi": "fin", "fr": "fra",
-    "ga": "gle", "gl": "glg", "gu": "guj", "ha": "hau", "he": "heb", "hi": "hin", "hr": "hrv", "hu": "hun",
-    "hy": "hye", "id": "ind", "ig": "ibo", "is": "isl", "it": "ita", "ja": "jpn", "jv": "jav", "ka": "kat",
-    "kk": "kaz", "km": "khm", "kn": "kan", "ko": "kor", "ky": "kir", "lg": "lug", "ln": "lin", "lo": "lao",
-    "lt": "lit", "lv": "lav", "mg": "mlg", "mk": "mkd", "ml": "mal", "mn": "mon", "mr": "mar", "ms": "msa",
-    "mt": "mlt", "my": "mya", "ne": "nep", "nl": "nld", "no": "nob", "ny": "nya", "om": "orm", "pa": "pan",
-    "pl": "pol", "ps": "pus", "pt": "por", "ro": "ron", "ru": "rus", "rw": "kin", "sk": "slk", "sl": "slv",
-    "sn": "sna", "so": "som", "sq": "sqi", "sr": "srp", "sv": "swe", "sw": "swa", "ta": "tam", "te": "tel",
-    "tg": "tgk", "th": "tha", "tn": "tsn", "tl": "tgl", "tr": "tur", "tw": "twi", "uk": "ukr", "ur": "urd",
-    "uz": "uzb", "vi": "vie", "wo": "wol", "xh": "xho", "yo": "yor", "zh": "zho", "zu": "zul",
-}  # fmt: skip
-ISO3_TO_ISO1 = {v: k for k, v in ISO1_TO_ISO3.items()}
+import langcodes
 
-# Where NLLB-200 uses a specific member of a macrolanguage, or a script must be chosen.
+from dataset_builders.errors import UserError
+
+# ISO 639-3 macrolanguage (or code) -> the NLLB-200 code of the member/script it was trained on.
 NLLB_OVERRIDES = {
     "ara": "arb_Arab", "aze": "azj_Latn", "fas": "pes_Arab", "lav": "lvs_Latn", "mlg": "plt_Latn",
     "mon": "khk_Cyrl", "msa": "zsm_Latn", "nep": "npi_Deva", "orm": "gaz_Latn", "pus": "pbt_Arab",
-    "sqi": "als_Latn", "srp": "srp_Cyrl", "swa": "swh_Latn", "uzb": "uzn_Latn", "zho": "zho_Hans",
-    "est": "est_Latn", "nob": "nob_Latn", "kur": "kmr_Latn", "yid": "ydd_Hebr",
+    "sqi": "als_Latn", "swa": "swh_Latn", "uzb": "uzn_Latn", "zho": "zho_Hans", "nor": "nob_Latn",
+    "kur": "kmr_Latn", "yid": "ydd_Hebr", "est": "est_Latn", "que": "quy_Latn",
 }  # fmt: skip
-NLLB_SCRIPTS = {
-    "amh": "Ethi", "ben": "Beng", "bel": "Cyrl", "bul": "Cyrl", "ell": "Grek", "guj": "Gujr", "heb": "Hebr",
-    "hin": "Deva", "hye": "Armn", "jpn": "Jpan", "kan": "Knda", "kat": "Geor", "kaz": "Cyrl", "khm": "Khmr",
-    "kir": "Cyrl", "kor": "Hang", "lao": "Laoo", "mal": "Mlym", "mar": "Deva", "mkd": "Cyrl", "mya": "Mymr",
-    "pan": "Guru", "rus": "Cyrl", "tam": "Taml", "tel": "Telu", "tgk": "Cyrl", "tha": "Thai", "tir": "Ethi",
-    "ukr": "Cyrl", "urd": "Arab", "snd": "Arab", "sin": "Sinh",
-}  # fmt: skip
+# ISO 639-3 -> NLLB's script where CLDR's likely script is not the one NLLB uses.
+NLLB_SCRIPTS = {"kor": "Hang", "tzm": "Tfng"}
+
+
+def _language(code: str) -> langcodes.Language:
+    """The ``langcodes.Language`` of a code; an unknown or malformed code is a one-line error."""
+    try:
+        language = langcodes.Language.get(str(code).strip())
+        language.to_alpha3()  # raises for a well-formed code that names no language
+    except (langcodes.LanguageTagError, LookupError, ValueError):
+        kind = {2: "ISO 639-1 code", 3: "ISO 639-3 code"}.get(len(str(code).strip()), "language code")
+        raise UserError(f"unknown {kind} {code!r}; give an ISO 639-1 or 639-3 language code") from None
+    if not language.language:
+        raise UserError(f"language code {code!r} names no language")
+    return language
 
 
 def to_iso3(code: str) -> str:
-    """``"es"`` or ``"spa"`` -> ``"spa"``; a code we do not know is an error, never a guess."""
-    code = code.lower()
+    """``"es"`` or ``"spa"`` -> ``"spa"``; a three-letter code is kept as given (``"swh"`` stays
+    ``"swh"``, not its macrolanguage); an unknown code is an error, never a guess."""
+    code = str(code).strip().lower()
+    language = _language(code)
     if len(code) == 3:
         return code
-    try:
-        return ISO1_TO_ISO3[code]
-    except KeyError:
-        raise ValueError(f"unknown ISO 639-1 code {code!r}; give the ISO 639-3 code instead") from None
+    return language.to_alpha3()
 
 
 def to_iso1(code: str) -> Optional[str]:
-    code = code.lower()
-    return code if len(code) == 2 else ISO3_TO_ISO1.get(code)
+    """``"swa"`` -> ``"sw"``; None for a language without a two-letter code (``"ckb"``)."""
+    language = _language(str(code).strip().lower()).language
+    return language if len(language) == 2 else None
+
+
+def script_of(code: str) -> str:
+    """The ISO 15924 script a language is usually written in (``"ckb"`` -> ``"Arab"``), from CLDR."""
+    return _language(code).maximize().script or "Latn"
 
 
 def nllb_code(code: str, known: Optional[Iterable[str]] = None) -> str:
@@ -62,10 +68,13 @@ def nllb_code(code: str, known: Optional[Iterable[str]] = None) -> str:
         result = code
     else:
         iso3 = to_iso3(code)
-        result = NLLB_OVERRIDES.get(iso3) or f"{iso3}_{NLLB_SCRIPTS.get(iso3, 'Latn')}"
+        result = NLLB_OVERRIDES.get(iso3) or f"{iso3}_{NLLB_SCRIPTS.get(iso3) or script_of(iso3)}"
     if known is not None:
         known = set(known)
         if result not in known:
             close = sorted(k for k in known if k.startswith(result.split("_")[0]))
-            raise ValueError(f"{code!r} maps to {result!r}, which the model does not know; close codes: {close}")
+            raise UserError(f"{code!r} maps to {result!r}, which the model does not know; close codes: {close}")
     return result
+
+
+__all__ = ["NLLB_OVERRIDES", "NLLB_SCRIPTS", "nllb_code", "script_of", "to_iso1", "to_iso3"]

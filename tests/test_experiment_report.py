@@ -438,3 +438,51 @@ def test_students_are_also_ranked_among_themselves(report):
     assert {r["best"] for r in es_in} == {"soft-kl (full)"} if np.mean(FULL_ES_IN) > np.mean(LORA_ES_IN) else {"soft-kl (lora)"}
     assert any(f.startswith("Best student on es / conll-es (in-domain)") for f in report["findings"])
     assert "Among students only" in render_markdown(report)
+
+
+def _drawn(report, name):
+    """The figure of chart ``name`` as write_report draws it, laid out on an Agg canvas."""
+    from matplotlib import colormaps, rc_context
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from xner.experiments import report as module
+
+    draw = {"f1": module._chart_f1, "robustness": module._chart_robustness, "families": module._chart_families}[name]
+    labels = [c["label"] for c in report["configurations"]]
+    colours = {label: colormaps["tab10"](i) for i, label in enumerate(labels)}
+    with rc_context({"font.size": module.FONT_SIZE}):
+        figure = draw(report, colours, Figure)
+        canvas = FigureCanvasAgg(figure)
+        canvas.draw()
+    return figure, canvas.get_renderer()
+
+
+@pytest.mark.parametrize("name", ["f1", "robustness", "families"])
+def test_charts_are_legible_at_readme_width(report, name, tmp_path):
+    figure, renderer = _drawn(report, name)
+    texts = [t for t in figure.findobj(lambda a: hasattr(a, "get_text") and hasattr(a, "get_fontsize"))
+             if t.get_visible() and t.get_text().strip()]
+    assert texts and min(t.get_fontsize() for t in texts) >= 10  # points, at the width shown
+    width, height = figure.bbox.width, figure.bbox.height
+    for artist in [*texts, *figure.legends, *(ax.get_legend() for ax in figure.axes if ax.get_legend())]:
+        box = artist.get_window_extent(renderer)
+        assert box.x0 >= -1 and box.y0 >= -1, artist  # nothing cut off on the left or bottom
+        if artist in figure.legends:
+            assert box.x1 <= width + 1 and box.y1 <= height + 1  # the legend is inside the image
+    paths = write_report(_records(), str(tmp_path / "out"), samples=50)
+    import matplotlib.image
+
+    image = matplotlib.image.imread(paths[f"{name}.png"])
+    assert 700 <= image.shape[1] <= 830  # ~800 px: shown at its own size, the points stay points
+
+
+def test_bars_that_average_languages_say_how_many(report):
+    figure, _ = _drawn(report, "families")
+    ax = figure.axes[0]
+    annotations = sorted(t.get_text() for t in ax.texts)
+    assert annotations == sorted(str(r["n_languages"]) for r in report["families"]["by_family"])
+    assert len(set(annotations)) > 1  # the synthetic store averages different numbers of languages
+    figure, _ = _drawn(report, "robustness")
+    labels = [t.get_text() for t in figure.axes[0].get_xticklabels()]
+    assert labels == [f"{r['configuration']} (n={r['n_languages']})" for r in report["robustness"]["by_configuration"]]

@@ -1,6 +1,7 @@
 """Rebuild the reports of the offline experiments and README.md's measured-results block from them.
 
     python docs/experiments/readme_block.py     # after `xner experiment run configs/<name>.yaml` for each
+    python docs/experiments/readme_block.py --charts-only   # redraw the charts from the stored report.json
 
 For each offline config: ``xner experiment report`` of its results store into
 ``docs/experiments/<name>/`` (report.md, report.json, charts), then the README block between the
@@ -85,6 +86,14 @@ def block(name: str, title: str) -> str:
 
 
 def main() -> None:
+    if "--charts-only" in sys.argv[1:]:
+        sys.path.insert(0, REPO)
+        from xner.experiments.report import redraw_charts
+
+        for name in CONFIGS:
+            drawn = redraw_charts(os.path.join(REPO, "docs", "experiments", name))
+            print(f"{name}: {sorted(c['file'] for c in drawn.values() if c['file'])}")
+        return
     body = "\n".join(block(name, title) for name, title in CONFIGS.items())
     path = os.path.join(REPO, "README.md")
     with open(path, encoding="utf-8") as handle:

@@ -4,7 +4,12 @@ The experiment report groups results by language family and by script, so that, 
 the Bantu languages of MasakhaNER 2.0 or the non-Latin scripts of PAN-X can be compared as a
 whole. Codes are those the corpora use: ISO 639-1 for CoNLL and PAN-X (WikiANN), ISO 639-3 for
 MasakhaNER 2.0. :func:`language_info` also accepts the other form of a code ("sw" for "swa",
-"yor" for "yo") and never fails: an unknown code gets ``"unknown"`` metadata.
+"yor" for "yo", "pt-BR" for "pt"; codes are matched through ``langcodes``) and never fails: an
+unknown code gets ``"unknown"`` metadata.
+
+The table holds only what no code library provides: family, branch, the script name the report
+groups by, and the name the corpora use for a language (MasakhaNER's "Luganda", "isiXhosa", where
+CLDR says "Ganda", "Xhosa").
 
 "branch" is the genus-level group used to compare related languages (Germanic, Bantu, Gbe, ...);
 for Niger-Congo it follows the usual subgroup names (Volta-Niger, Atlantic, Mande, Gur, Kwa).
@@ -14,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from projection.languages import ISO1_TO_ISO3, ISO3_TO_ISO1
+import langcodes
 
 UNKNOWN = "unknown"
 
@@ -96,12 +101,20 @@ _TABLE: dict[str, tuple[str, str, str, str]] = {
 }
 
 
+def _standard(code: str):
+    """The language subtag in its shortest standard form (``"swa"``, ``"SW"``, ``"sw-KE"`` -> ``"sw"``), or None."""
+    try:
+        return langcodes.Language.get(code).language
+    except (langcodes.LanguageTagError, ValueError):
+        return None
+
+
+# The table holds one form of each code; the corpus may use the other (PAN-X "sw", MasakhaNER "swa").
+_BY_STANDARD = {_standard(code): entry for code, entry in _TABLE.items()}
+
+
 def _lookup(code: str):
-    if code in _TABLE:
-        return _TABLE[code]
-    # The table holds one form of each code; the corpus may use the other (PAN-X "sw", MasakhaNER "swa").
-    other = ISO1_TO_ISO3.get(code) if len(code) == 2 else ISO3_TO_ISO1.get(code)
-    return _TABLE.get(other) if other else None
+    return _TABLE.get(code) or _BY_STANDARD.get(_standard(code))
 
 
 def language_info(code: str) -> LanguageInfo:
@@ -111,7 +124,7 @@ def language_info(code: str) -> LanguageInfo:
     An unknown code gives ``name=code`` and ``"unknown"`` family, branch and script.
     """
     key = str(code).strip().lower()
-    entry = _lookup(key) or _lookup(key.replace("_", "-").split("-")[0])
+    entry = _lookup(key.replace("_", "-"))
     if entry is None:
         return LanguageInfo(key, key, UNKNOWN, UNKNOWN, UNKNOWN)
     return LanguageInfo(key, *entry)

@@ -717,11 +717,21 @@ def render_markdown(report: Mapping) -> str:
 # --------------------------------------------------------------------------------------- charts
 
 
+# Charts are drawn for the README: CHART_WIDTH inches at CHART_DPI is the ~800 px width a README
+# shows them at, so FONT_SIZE points there are FONT_SIZE points on screen (legible), and
+# ``bbox_inches="tight"`` keeps legends outside the axes inside the image.
+CHART_WIDTH, CHART_DPI, FONT_SIZE = 8.0, 100, 10
+
+
 def _legend(figure, labels, colours) -> None:
     from matplotlib.patches import Patch
 
     handles = [Patch(facecolor=colours[label], label=label) for label in labels]
-    figure.legend(handles=handles, loc="outside upper center", ncols=min(3, len(handles)), fontsize=8)
+    figure.legend(handles=handles, loc="outside upper center", ncols=min(3, len(handles)), fontsize=FONT_SIZE)
+
+
+def _legend_rows(labels) -> int:
+    return math.ceil(len(labels) / 3)
 
 
 def _chart_f1(report, colours, Figure):
@@ -732,10 +742,10 @@ def _chart_f1(report, colours, Figure):
     configs = [c for c in colours if any(r["configuration"] == c for r in rows)]
     tests_per_lang = {lang: sorted({r["test_set"] for r in rows if r["lang"] == lang}) for lang in langs}
     most = max(len(t) for t in tests_per_lang.values())
-    ncols = min(3, len(langs))
+    panel = 1.0 + 0.25 * len(configs) * most  # inches a language's panel needs for its bars and labels
+    ncols = max(1, min(3, len(langs), int(CHART_WIDTH // panel)))
     nrows = math.ceil(len(langs) / ncols)
-    width = max(4.0, 1.2 + 0.3 * len(configs) * most)
-    figure = Figure(figsize=(width * ncols, 3.4 * nrows + 0.3 * math.ceil(len(configs) / 3)), layout="constrained")
+    figure = Figure(figsize=(CHART_WIDTH, 3.2 * nrows + 0.35 * _legend_rows(configs)), layout="constrained")
     axes = figure.subplots(nrows, ncols, squeeze=False).ravel()
     top = _y_top(100 * (r["f1_mean"] + (r["f1_std"] or 0)) for r in rows)
     for ax, lang in zip(axes, langs):
@@ -751,10 +761,12 @@ def _chart_f1(report, colours, Figure):
             errors = [100 * r["f1_std"] if r and r["f1_std"] is not None else 0 for r in got]
             ax.bar(x, heights, bar, yerr=errors, capsize=2, color=colours[label])
         domain = {r["test_set"]: r["domain"] for r in here}
-        ax.set_xticks(np.arange(len(tests)), labels=[f"{t}\n({domain[t]})" for t in tests], fontsize=8)
-        ax.set_title(f"{lang} ({language_info(lang).name})", fontsize=10)
+        ax.set_xticks(np.arange(len(tests)), labels=[f"{t}\n({domain[t]})" for t in tests], fontsize=FONT_SIZE)
+        ax.set_title(f"{lang} ({language_info(lang).name})", fontsize=FONT_SIZE + 1)
         ax.set_ylim(0, top)
-        ax.set_ylabel("F1 (%)")
+        ax.tick_params(labelsize=FONT_SIZE)
+        if ax.get_subplotspec().is_first_col():
+            ax.set_ylabel("F1 (%)", fontsize=FONT_SIZE)
     for ax in axes[len(langs):]:
         ax.set_visible(False)
     _legend(figure, configs, colours)
@@ -773,19 +785,23 @@ def _chart_robustness(report, colours, Figure):
     rows = report["robustness"]["by_configuration"]
     if not rows:
         return "no configuration has both in- and out-of-domain results"
-    figure = Figure(figsize=(max(5.0, 1.5 + 0.9 * len(rows)), 4.5), layout="constrained")
+    figure = Figure(figsize=(CHART_WIDTH, 4.8), layout="constrained")
     ax = figure.subplots()
     x = np.arange(len(rows))
     for row, position in zip(rows, x):
         colour = colours[row["configuration"]]
         ax.bar(position - 0.2, 100 * row["in_f1"], 0.4, color=colour)
         ax.bar(position + 0.2, 100 * row["out_f1"], 0.4, facecolor="white", edgecolor=colour, hatch="///")
-    ax.set_xticks(x, labels=[r["configuration"] for r in rows], rotation=30, ha="right", fontsize=8)
+    # Each pair averages over its configuration's languages: say how many, as they may differ.
+    ax.set_xticks(x, labels=[f"{r['configuration']} (n={r['n_languages']})" for r in rows], rotation=30, ha="right",
+                  fontsize=FONT_SIZE)
     ax.set_ylim(0, _y_top(100 * max(r["in_f1"], r["out_f1"]) for r in rows))
-    ax.set_ylabel("mean F1 (%)")
-    ax.set_title("In- vs out-of-domain F1 (languages with both)", fontsize=10)
+    ax.tick_params(labelsize=FONT_SIZE)
+    ax.set_ylabel("mean F1 (%)", fontsize=FONT_SIZE)
+    ax.set_title("In- vs out-of-domain F1, mean over the n languages with both", fontsize=FONT_SIZE + 1)
     ax.legend(handles=[Patch(facecolor="grey", label="in-domain"),
-                       Patch(facecolor="white", edgecolor="grey", hatch="///", label="out-of-domain")], fontsize=8)
+                       Patch(facecolor="white", edgecolor="grey", hatch="///", label="out-of-domain")],
+              fontsize=FONT_SIZE, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
     return figure
 
 
@@ -796,17 +812,25 @@ def _chart_families(report, colours, Figure):
     families = sorted({r["family"] for r in rows})
     configs = [c for c in colours if any(r["configuration"] == c for r in rows)]
     cell = {(r["family"], r["configuration"]): r for r in rows}
-    figure = Figure(figsize=(max(5.0, 1.5 + 0.3 * len(configs) * len(families)), 4.8), layout="constrained")
+    figure = Figure(figsize=(CHART_WIDTH, 4.4 + 0.35 * _legend_rows(configs)), layout="constrained")
     ax = figure.subplots()
     bar = 0.8 / len(configs)
+    top = _y_top(100 * r["f1_mean"] for r in rows)
     for j, label in enumerate(configs):
         x = np.arange(len(families)) - 0.4 + bar * (j + 0.5)
         heights = [100 * cell[(f, label)]["f1_mean"] if (f, label) in cell else np.nan for f in families]
         ax.bar(x, heights, bar, color=colours[label])
-    sizes = {f: len({lang for r in rows if r["family"] == f for lang in r["languages"]}) for f in families}
-    ax.set_xticks(np.arange(len(families)), labels=[f"{f}\n({sizes[f]} lang.)" for f in families], fontsize=8)
-    ax.set_ylim(0, _y_top(100 * r["f1_mean"] for r in rows))
-    ax.set_ylabel("mean in-domain F1 (%)")
+        # Each bar averages its own languages of the family: n on every bar, as bars side by side may differ.
+        for position, family, height in zip(x, families, heights):
+            if (family, label) in cell:
+                ax.text(position, height + top * 0.01, f"{cell[(family, label)]['n_languages']}", ha="center",
+                        va="bottom", fontsize=FONT_SIZE)
+    ax.set_xticks(np.arange(len(families)), labels=families, fontsize=FONT_SIZE)
+    ax.set_ylim(0, top)
+    ax.tick_params(labelsize=FONT_SIZE)
+    ax.set_ylabel("mean in-domain F1 (%)", fontsize=FONT_SIZE)
+    ax.set_title("Mean in-domain F1 per language family (number on a bar: languages it averages)",
+                 fontsize=FONT_SIZE)
     _legend(figure, configs, colours)
     return figure
 
@@ -814,7 +838,7 @@ def _chart_families(report, colours, Figure):
 def _draw_charts(report: dict, output_dir: str) -> dict[str, dict]:
     # Lazy: only writing a report needs matplotlib. The Agg canvas is used directly, without
     # pyplot, so no global backend is switched and no window can open.
-    from matplotlib import colormaps
+    from matplotlib import colormaps, rc_context
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -824,16 +848,24 @@ def _draw_charts(report: dict, output_dir: str) -> dict[str, dict]:
     charts = {}
     for name, draw in (("f1", _chart_f1), ("robustness", _chart_robustness), ("families", _chart_families)):
         path = os.path.join(output_dir, CHARTS[name])
-        figure = draw(report, colours, Figure)
-        if isinstance(figure, str):
-            if os.path.exists(path):
-                os.remove(path)  # a chart from an earlier report would no longer match it
-            charts[name] = {"file": None, "reason": figure}
-            continue
-        FigureCanvasAgg(figure)
-        figure.savefig(path, dpi=100)
+        with rc_context({"font.size": FONT_SIZE}):
+            figure = draw(report, colours, Figure)
+            if isinstance(figure, str):
+                if os.path.exists(path):
+                    os.remove(path)  # a chart from an earlier report would no longer match it
+                charts[name] = {"file": None, "reason": figure}
+                continue
+            FigureCanvasAgg(figure)
+            figure.savefig(path, dpi=CHART_DPI, bbox_inches="tight", pad_inches=0.1)
         charts[name] = {"file": CHARTS[name]}
     return charts
+
+
+def redraw_charts(output_dir: str) -> dict[str, dict]:
+    """Draw the charts of a written report again from its ``report.json`` (no results store needed)."""
+    with open(os.path.join(output_dir, "report.json"), encoding="utf-8") as handle:
+        report = json.load(handle)
+    return _draw_charts(report, output_dir)
 
 
 def write_report(
@@ -857,4 +889,4 @@ def write_report(
     return {"report.md": markdown_path, "report.json": json_path, **paths}
 
 
-__all__ = ["CHARTS", "REPORT_FORMAT", "build_report", "render_markdown", "write_report"]
+__all__ = ["CHARTS", "REPORT_FORMAT", "build_report", "redraw_charts", "render_markdown", "write_report"]
