@@ -23,3 +23,92 @@ def test_console_entry_point_runs():
     done = subprocess.run([sys.executable, "-m", "xner", "corpus", "list"], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert "masakhaner2" in done.stdout and "PER/ORG/LOC/DATE" in done.stdout
+
+
+# ---------------------------------------------------------------- issue 13: no traceback for a user error
+
+import os  # noqa: E402
+
+import pytest  # noqa: E402
+
+from dataset_builders.errors import UserError  # noqa: E402
+from xner import cli  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def encoder(tmp_path_factory):
+    from dataset_builders import load_corpus
+    from tests.tiny_models import build_tiny_bert
+
+    texts = [" ".join(t) for t in load_corpus("xner-sample")["train"]["tokens"]]
+    return build_tiny_bert(str(tmp_path_factory.mktemp("encoder")), texts)
+
+
+def run_cli(argv, capsys):
+    """``xner ARGV`` -> (exit status, stderr); argparse's own exits included."""
+    try:
+        code = cli.main([str(a) for a in argv])
+    except SystemExit as done:
+        code = done.code
+    return code, capsys.readouterr().err
+
+
+def test_cli_error_is_the_one_user_error_type():
+    assert issubclass(cli.CliError, UserError)
+
+
+def test_bad_training_inputs_are_one_line_errors_naming_the_argument(encoder, tmp_path, capsys):
+    from accelerate.state import AcceleratorState, GradientState
+
+    a_file = tmp_path / "a_file"
+    a_file.write_text("x")
+    garbage = tmp_path / "garbage_checkpoint"
+    garbage.mkdir()
+    (garbage / "optimizer.bin").write_bytes(b"garbage")
+    teacher = ["train-teacher", "--corpus", "xner-sample", "--model_name_or_path", encoder, "--max_train_steps", "2",
+               "--per_device_train_batch_size", "4"]  # fmt: skip
+    out = ["--output_dir", tmp_path / "out"]
+    cases = {
+        "--output_dir": [*teacher, "--output_dir", a_file],
+        "--model_name_or_path": ["train-teacher", "--corpus", "xner-sample", "--model_name_or_path", "/nonexistent/model", *out],
+        "--per_device_train_batch_size": [*teacher, *out, "--per_device_train_batch_size", "0"],
+        "--resume_from_checkpoint": [*teacher, *out, "--resume_from_checkpoint", garbage],
+        "--learning_rate": [*teacher, *out, "--learning_rate", "1e30"],
+        "--teacher": ["distill", "--teacher", "/nonexistent/teacher", "--model_name_or_path", encoder, "--corpus",
+                      "xner-sample", *out],  # fmt: skip
+        "merge": ["merge", tmp_path, a_file],
+        "evaluate --output-dir": ["evaluate", "--model", encoder, "--test", "xner-sample:train=in", "--output-dir", a_file],
+        "evaluate --batch-size": ["evaluate", "--model", encoder, "--test", "xner-sample:train=in", "--batch-size", "0"],
+    }
+    for argument, argv in cases.items():
+        AcceleratorState._reset_state(True)
+        GradientState._reset_state()
+        code, err = run_cli(argv, capsys)
+        assert code == 2, (argument, err)
+        assert "Traceback" not in err, (argument, err)
+        lines = [line for line in err.splitlines() if line.strip()]
+        assert lines[-1].startswith(("xner ", "usage:")) or "error:" in lines[-1], (argument, err)
+        assert argument.split()[-1] in lines[-1], (argument, err)
+        assert not argument.startswith("--") or len(lines) == 1 or lines[-1].startswith("xner: error:") or "usage" in err, (argument, err)
+
+
+def test_debug_shows_the_traceback(tmp_path, monkeypatch, capsys):
+    a_file = tmp_path / "a_file"
+    a_file.write_text("x")
+    argv = ["merge", str(tmp_path), str(a_file)]
+    with pytest.raises(UserError):
+        cli.main(["--debug", *argv])
+    monkeypatch.setenv("XNER_DEBUG", "1")
+    with pytest.raises(UserError):
+        cli.main(argv)
+    monkeypatch.delenv("XNER_DEBUG")
+    assert cli.main(argv) == 2
+
+
+def test_module_entry_points_print_one_line(tmp_path):
+    a_file = tmp_path / "a_file"
+    a_file.write_text("x")
+    done = subprocess.run([sys.executable, "-m", "training.distill", "merge", str(tmp_path), str(a_file)],
+                          capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})  # fmt: skip
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    assert done.stderr.strip().startswith("python -m training.distill merge: error:") and len(done.stderr.strip().splitlines()) == 1

@@ -798,10 +798,9 @@ CARD_HYPERPARAMETERS = (
 def framework_versions(adapter: bool) -> dict:
     import importlib.metadata as metadata
 
-    import xner
-
-    versions = {"xner": xner.__version__}
-    for name in ("transformers", "torch", "datasets", "tokenizers", "accelerate", "huggingface_hub", "peft"):
+    versions = {}
+    # xner's own version from its installed metadata: training sits below the xner package and may not import it.
+    for name in ("xner", "transformers", "torch", "datasets", "tokenizers", "accelerate", "huggingface_hub", "peft"):
         if name == "peft" and not adapter:
             continue
         try:
