@@ -178,14 +178,12 @@ def foreign_pickles(path: str, manifest: Optional[dict]) -> list[str]:
     )  # fmt: skip
 
 
-def load_checkpoint(accelerator, path: str, *, trust_pickles: bool = False, legacy_objects: Sequence[Any] = (),
-                    argument: str = "--resume_from_checkpoint") -> Optional[dict]:  # fmt: skip
-    """Restore model, optimizer, scheduler, RNG and step from ``path``; returns xner's saved state.
-
-    Returns None when a checkpoint without xner's state was loaded the old way (``trust_pickles``):
-    ``legacy_objects`` (registered with ``register_for_checkpointing`` then) were restored from its pickles.
-    """
+def check_checkpoint(path: str, *, trust_pickles: bool = False, argument: str = "--resume_from_checkpoint") -> Optional[dict]:
+    """Refuse, in one line naming ``argument``, a checkpoint that is incomplete, damaged or holds pickles xner did
+    not write (unless ``trust_pickles``), without loading anything; returns its manifest (None: legacy, trusted)."""
     where = f"{argument} {path}"
+    if not os.path.isdir(path):
+        raise UserError(f"{where}: no such checkpoint folder")
     manifest = read_manifest(path)
     foreign = foreign_pickles(path, manifest)
     if foreign and not trust_pickles:
@@ -194,15 +192,29 @@ def load_checkpoint(accelerator, path: str, *, trust_pickles: bool = False, lega
     if manifest is None and not trust_pickles:
         raise UserError(f"{where} is not a complete xner checkpoint (no valid {STATE_FILE}): it was cut short "
                         f"or written by another program")  # fmt: skip
+    if manifest is not None and not foreign:
+        problem = damage(path, manifest)
+        if problem:
+            raise UserError(f"{where} is damaged: {problem}")
+        return manifest
+    return None
+
+
+def load_checkpoint(accelerator, path: str, *, trust_pickles: bool = False, legacy_objects: Sequence[Any] = (),
+                    argument: str = "--resume_from_checkpoint") -> Optional[dict]:  # fmt: skip
+    """Restore model, optimizer, scheduler, RNG and step from ``path``; returns xner's saved state.
+
+    Returns None when a checkpoint without xner's state was loaded the old way (``trust_pickles``):
+    ``legacy_objects`` (registered with ``register_for_checkpointing`` then) were restored from its pickles.
+    """
+    where = f"{argument} {path}"
+    manifest = check_checkpoint(path, trust_pickles=trust_pickles, argument=argument)
     try:
-        if manifest is None or foreign:
+        if manifest is None:  # trusted: accelerate's own loader, pickles included
             for obj in legacy_objects:
                 accelerator.register_for_checkpointing(obj)
             accelerator.load_state(path)
             return None
-        problem = damage(path, manifest)
-        if problem:
-            raise UserError(f"{where} is damaged: {problem}")
         if manifest.get("num_processes") != accelerator.num_processes:
             raise UserError(f"{where} was written by {manifest.get('num_processes')} processes; this run has "
                             f"{accelerator.num_processes}: resume with the same number")  # fmt: skip
@@ -217,6 +229,6 @@ def load_checkpoint(accelerator, path: str, *, trust_pickles: bool = False, lega
 
 
 __all__ = [
-    "FORMAT", "STATE_FILE", "TRUST_FLAG", "TRUST_HELP", "complete_checkpoints", "foreign_pickles", "load_checkpoint",
+    "FORMAT", "STATE_FILE", "TRUST_FLAG", "TRUST_HELP", "check_checkpoint", "complete_checkpoints", "foreign_pickles", "load_checkpoint",
     "read_manifest", "resolve_checkpoint", "rng_file", "save_checkpoint",
 ]  # fmt: skip

@@ -35,7 +35,7 @@ from dataset_builders.corpora import load_corpus
 from dataset_builders.error_report import run_reporting_errors
 from dataset_builders.errors import UserError
 from training.arguments import check_model_source, non_negative_int, positive_float, positive_int
-from training.checkpoints import TRUST_FLAG, TRUST_HELP
+from training.checkpoints import TRUST_FLAG, TRUST_HELP, check_checkpoint, resolve_checkpoint
 from training.collate import TokenCollator, build_dataloader
 from training.features import (
     IGNORE_INDEX, PROJECTED_TAGS, TokenAligner, choose_text_column, projection_row_ok, tokenize_dataset,
@@ -242,14 +242,18 @@ def loop_config(args: argparse.Namespace) -> LoopConfig:
         num_warmup_steps=args.num_warmup_steps, max_grad_norm=args.max_grad_norm or None,
         checkpointing_steps=args.checkpointing_steps, resume_from_checkpoint=args.resume_from_checkpoint,
         with_tracking=args.with_tracking, report_to=args.report_to, project_name="xner-teacher",
-        mixed_precision=args.mixed_precision, trust_checkpoint_pickles=getattr(args, "trust_checkpoint_pickles", False),
+        mixed_precision=args.mixed_precision, trust_checkpoint_pickles=args.trust_checkpoint_pickles,
     )  # fmt: skip
 
 
-def check_arguments(args: argparse.Namespace) -> None:
-    """What can be checked before anything loads: the model source and the output folder."""
-    check_model_source(args.model_name_or_path, "--model_name_or_path")
+def check_arguments(args: argparse.Namespace, model_arguments: Sequence[tuple[str, str]] = ()) -> None:
+    """What can be checked before anything loads: model sources, the output folder, the checkpoint to resume."""
+    for argument, value in [("--model_name_or_path", args.model_name_or_path), *model_arguments]:
+        check_model_source(value, argument)
     check_output_dir(args.output_dir)
+    if args.resume_from_checkpoint:
+        path = resolve_checkpoint(args.resume_from_checkpoint, args.output_dir)
+        check_checkpoint(path, trust_pickles=args.trust_checkpoint_pickles)
 
 
 def load_model(name: str, names: Sequence[str]):
