@@ -785,8 +785,6 @@ def run(args: argparse.Namespace) -> int:
     for path in paths:
         if not os.path.isdir(path):
             raise UserError(f"--model {path}: no such model folder")
-    if args.output_dir:  # before any model runs, not after
-        check_output_dir(args.output_dir, "--output-dir")
     defaults = display_names(paths)
     names = [name or default for (name, _), default in zip(parsed, defaults)]
     if len(set(names)) != len(names):
@@ -808,6 +806,8 @@ def run(args: argparse.Namespace) -> int:
             f"the model records no training corpus (results.json / config.json) or the test set is not a "
             f"known corpus; mark them --test NAME={IN} or --test NAME={OUT}"
         )
+    if args.output_dir:  # before any model runs, not after
+        check_output_dir(args.output_dir, "--output-dir")
 
     accelerator = Accelerator()
     if not accelerator.is_local_main_process:
