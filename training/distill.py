@@ -2,7 +2,9 @@
 
 Runs as ``accelerate launch -m training.distill ...`` and as ``xner distill ...`` with the same
 arguments (the vocabulary of transformers' ``run_ner_no_trainer.py`` plus the distillation ones);
-``xner merge ADAPTER_DIR OUTPUT_DIR`` merges a LoRA student into a plain model.
+``xner merge ADAPTER_DIR OUTPUT_DIR`` merges a LoRA student into a plain model. A user error ends the
+run with one line on stderr and exit status 2 (``XNER_DEBUG=1``, or ``xner --debug``: the traceback);
+``accelerate launch -q`` keeps the launcher from adding a traceback of its own.
 
 Training text
     ``--corpus NAME --lang L`` (a corpus of ``dataset_builders``; its gold labels, if any, are

@@ -1,7 +1,9 @@
 """Fine-tune a token-classification teacher on a known corpus or a projected dataset.
 
 Runs as ``accelerate launch -m training.teacher ...`` and as ``xner train-teacher ...`` with the
-same arguments, the vocabulary of transformers' ``run_ner_no_trainer.py``. Data: a corpus of
+same arguments, the vocabulary of transformers' ``run_ner_no_trainer.py``. A user error ends the
+run with one line on stderr and exit status 2 (``XNER_DEBUG=1``, or ``xner --debug``: the traceback);
+``accelerate launch -q`` keeps the launcher from adding a traceback of its own. Data: a corpus of
 ``dataset_builders`` (``--corpus conll2003 --data-dir ../shared/data``) or a dataset saved with
 ``save_to_disk`` / in Hub layout (``--dataset PATH [--dataset_config LANG]``); the tags are
 ``ner_tags`` or, with ``--tag-column projected_tags``, a projection's.
