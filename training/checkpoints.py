@@ -162,7 +162,9 @@ def resolve_checkpoint(path: str, output_dir: str, argument: str = "--resume_fro
     root = os.path.join(output_dir, "checkpoints")
     complete = complete_checkpoints(root)
     if not complete:
-        raise UserError(f"{argument} latest: no complete checkpoint under {root}")
+        others = sorted(n for n in (os.listdir(root) if os.path.isdir(root) else []) if not n.startswith("."))
+        hint = f" (incomplete or of an earlier xner: {', '.join(others)}; give one by path, with {TRUST_FLAG} if you trust it)" if others else ""
+        raise UserError(f"{argument} latest: no complete checkpoint under {root}{hint}")
     return complete[-1]
 
 

@@ -5,8 +5,9 @@ gradient accumulation through ``accelerator.accumulate``, an AdamW optimizer and
 scheduler, evaluation at every epoch end (the callback gathers with ``gather_for_metrics``), the
 best model by a dev metric saved with ``save_pretrained``, and checkpoints every
 ``checkpointing_steps`` (:mod:`training.checkpoints`: complete or absent, no pickle loaded) that a
-later run resumes *exactly*: model, optimizer, scheduler, RNG states and the batch sampler come back, the batches already seen in the interrupted epoch are
-skipped with ``skip_first_batches``, and on CPU the final weights equal an uninterrupted run's.
+later run resumes *exactly*: model, optimizer, scheduler, RNG states and the batch sampler come
+back, the batches already seen in the interrupted epoch are skipped with ``skip_first_batches``,
+and on CPU the final weights equal an uninterrupted run's.
 
 Why the pieces are where they are:
 
