@@ -65,9 +65,9 @@ def _usage(parser) -> int:
 
 
 def _user_error(err: Exception):
-    from xner.cli import CliError
+    from dataset_builders.errors import UserError
 
-    return CliError(str(err).splitlines()[0] if str(err) else type(err).__name__)
+    return UserError(str(err).splitlines()[0] if str(err) else type(err).__name__)
 
 
 def run_publish(args) -> int:

@@ -23,3 +23,95 @@ def test_console_entry_point_runs():
     done = subprocess.run([sys.executable, "-m", "xner", "corpus", "list"], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert "masakhaner2" in done.stdout and "PER/ORG/LOC/DATE" in done.stdout
+
+
+# ---------------------------------------------------------------- issue 13: no traceback for a user error
+
+import os  # noqa: E402
+
+import pytest  # noqa: E402
+
+from dataset_builders.errors import UserError  # noqa: E402
+from xner import cli  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def encoder(tmp_path_factory):
+    from dataset_builders import load_corpus
+    from tests.tiny_models import build_tiny_bert
+
+    texts = [" ".join(t) for t in load_corpus("xner-sample")["train"]["tokens"]]
+    return build_tiny_bert(str(tmp_path_factory.mktemp("encoder")), texts)
+
+
+def run_cli(argv, capsys):
+    """``xner ARGV`` -> (exit status, stderr); argparse's own exits included."""
+    try:
+        code = cli.main([str(a) for a in argv])
+    except SystemExit as done:
+        code = done.code
+    return code, capsys.readouterr().err
+
+
+def test_cli_error_is_the_one_user_error_type():
+    assert issubclass(cli.CliError, UserError)
+
+
+def test_bad_training_inputs_are_one_line_errors_naming_the_argument(encoder, tmp_path, capsys):
+    from accelerate.state import AcceleratorState, GradientState
+
+    a_file = tmp_path / "a_file"
+    a_file.write_text("x")
+    garbage = tmp_path / "garbage_checkpoint"
+    garbage.mkdir()
+    (garbage / "optimizer.bin").write_bytes(b"garbage")
+    teacher = ["train-teacher", "--corpus", "xner-sample", "--model_name_or_path", encoder, "--max_train_steps", "2",
+               "--per_device_train_batch_size", "4"]  # fmt: skip
+    out = ["--output_dir", tmp_path / "out"]
+    evaluate = ["evaluate", "--model", encoder, "--test", "xner-sample:train=in"]
+    # (argv, what the one error line must name)
+    cases = [
+        ([*teacher, "--output_dir", a_file], "--output_dir"),
+        ([*teacher, "--output_dir", "/proc/xner-test"], "--output_dir"),
+        (["train-teacher", "--corpus", "xner-sample", "--model_name_or_path", "/nonexistent/model", *out],
+         "--model_name_or_path /nonexistent/model: no such model folder"),
+        ([*teacher, *out, "--per_device_train_batch_size", "0"], "--per_device_train_batch_size"),
+        ([*teacher, *out, "--resume_from_checkpoint", garbage], "--resume_from_checkpoint"),
+        ([*teacher, *out, "--resume_from_checkpoint", "latest"], "--resume_from_checkpoint latest"),
+        ([*teacher, *out, "--learning_rate", "1e30"], "a learning rate too high"),
+        (["distill", "--teacher", "/nonexistent/teacher", "--model_name_or_path", encoder, "--corpus", "xner-sample",
+          *out], "--teacher /nonexistent/teacher"),
+        (["merge", tmp_path, a_file], "output_dir"),
+        ([*evaluate, "--output-dir", a_file], "--output-dir"),
+        ([*evaluate, "--batch-size", "0"], "--batch-size"),
+        (["evaluate", "--model", "/nonexistent/model", "--test", "xner-sample"], "--model /nonexistent/model"),
+    ]  # fmt: skip
+    for argv, named in cases:
+        AcceleratorState._reset_state(True)
+        GradientState._reset_state()
+        code, err = run_cli(argv, capsys)
+        assert code == 2 and "Traceback" not in err, (argv, err)
+        errors = [line for line in err.splitlines() if "error" in line.lower()]  # progress bars also go to stderr
+        assert len(errors) == 1 and errors[0].startswith(f"xner {argv[0]}: error: ") and named in errors[0], (argv, err)
+
+
+def test_debug_shows_the_traceback(tmp_path, monkeypatch, capsys):
+    a_file = tmp_path / "a_file"
+    a_file.write_text("x")
+    argv = ["merge", str(tmp_path), str(a_file)]
+    with pytest.raises(UserError):
+        cli.main(["--debug", *argv])
+    monkeypatch.setenv("XNER_DEBUG", "1")
+    with pytest.raises(UserError):
+        cli.main(argv)
+    monkeypatch.delenv("XNER_DEBUG")
+    assert cli.main(argv) == 2
+
+
+def test_module_entry_points_print_one_line(tmp_path):
+    a_file = tmp_path / "a_file"
+    a_file.write_text("x")
+    done = subprocess.run([sys.executable, "-m", "training.distill", "merge", str(tmp_path), str(a_file)],
+                          capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})  # fmt: skip
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    assert done.stderr.strip().startswith("python -m training.distill merge: error:") and len(done.stderr.strip().splitlines()) == 1

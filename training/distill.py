@@ -2,7 +2,9 @@
 
 Runs as ``accelerate launch -m training.distill ...`` and as ``xner distill ...`` with the same
 arguments (the vocabulary of transformers' ``run_ner_no_trainer.py`` plus the distillation ones);
-``xner merge ADAPTER_DIR OUTPUT_DIR`` merges a LoRA student into a plain model.
+``xner merge ADAPTER_DIR OUTPUT_DIR`` merges a LoRA student into a plain model. A user error ends the
+run with one line on stderr and exit status 2 (``XNER_DEBUG=1``, or ``xner --debug``: the traceback);
+``accelerate launch -q`` keeps the launcher from adding a traceback of its own.
 
 Training text
     ``--corpus NAME --lang L`` (a corpus of ``dataset_builders``; its gold labels, if any, are
@@ -40,7 +42,9 @@ Evaluation
 :func:`training.students.save_student`: adapter + head + ``config.json`` with the labels +
 tokenizer), ``checkpoints/`` and ``results.json``: per-epoch evaluations, the evaluation of the saved
 model, strategy and parameters, teachers and weights, student kind and trainable parameters, training
-loss, wall time, training tokens per second and peak memory.
+loss, wall time, training tokens per second and peak memory. The folder and every model path are
+checked before anything loads; the final files are staged and published together, results last
+(``training.outputs``): a failed run never leaves a folder that looks finished. ``xner merge`` too.
 """
 
 from __future__ import annotations
@@ -62,6 +66,9 @@ from accelerate.utils import set_seed
 from transformers import AutoConfig
 
 from dataset_builders.corpora import corpus_spec, load_corpus
+from dataset_builders.error_report import run_reporting_errors
+from dataset_builders.errors import UserError
+from training.arguments import non_negative_int, positive_int
 from dataset_builders.schemes import OUTSIDE, LabelScheme, TypeMapping, split_tag
 from training.collate import TokenCollator, build_dataloader
 from training.features import (
@@ -69,10 +76,11 @@ from training.features import (
 )
 from training.inference import load_token_classifier, load_tokenizer
 from training.loop import EvalSet, LoopConfig, NerEvaluator, make_accelerator, train
+from training.outputs import OutputFolder, check_output_dir
 from training.run_options import check_run_options, push_at_end
 from training.strategies import STRATEGIES, MultiTeacher, from_config, normalise_weights, similarity_weights
 from training.students import LoraSettings, build_student, is_adapter, merge_adapter, save_student
-from training.teacher import add_loop_arguments, add_text_arguments
+from training.teacher import add_loop_arguments, add_text_arguments, check_arguments
 from training.teacher_probs import (
     TEACHER_PROBS,
     OnTheFlyTeachers,
@@ -113,8 +121,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "its projected_tags are used by projected+kd (other labels are ignored)",
     )
     data.add_argument("--dataset_config", "--dataset-config", dest="dataset_config", help="config of --dataset")
-    data.add_argument("--max_train_samples", type=int, help="keep the first N sentences (of --corpus and of --dataset each)")
-    data.add_argument("--max_eval_samples", type=int, help="keep the first N sentences of every --eval set")
+    data.add_argument("--max_train_samples", type=positive_int, help="keep the first N sentences (of --corpus and of --dataset each)")
+    data.add_argument("--max_eval_samples", type=positive_int, help="keep the first N sentences of every --eval set")
     add_text_arguments(data)
 
     teachers = parser.add_argument_group("teachers")
@@ -133,7 +141,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="compute teacher probabilities inside each training step (teachers stay loaded) instead of once, "
         "as a cached dataset column",
     )  # fmt: skip
-    teachers.add_argument("--teacher_batch_size", type=int, default=64, help="windows per teacher forward pass")
+    teachers.add_argument("--teacher_batch_size", type=positive_int, default=64, help="windows per teacher forward pass")
 
     strategy = parser.add_argument_group("strategy")
     strategy.add_argument("--strategy", default="soft-mse", choices=list(STRATEGIES), help="the distillation loss")
@@ -153,12 +161,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "its label order, which must be the teachers' label set",
     )  # fmt: skip
     student.add_argument("--student", default="full", choices=STUDENT_KINDS, help="full fine-tune or LoRA adapters")
-    student.add_argument("--lora_r", type=int, default=8)
-    student.add_argument("--lora_alpha", type=int, default=16)
+    student.add_argument("--lora_r", type=positive_int, default=8)
+    student.add_argument("--lora_alpha", type=positive_int, default=16)
     student.add_argument("--lora_dropout", type=float, default=0.1)
     student.add_argument("--lora_target_modules", help="comma-separated module names (default: per architecture)")
     student.add_argument("--freeze_embeddings", action="store_true", help="do not train the embeddings")
-    student.add_argument("--freeze_layers", type=int, default=0, help="do not train the lowest N encoder layers")
+    student.add_argument("--freeze_layers", type=non_negative_int, default=0, help="do not train the lowest N encoder layers")
 
     evaluation = parser.add_argument_group("evaluation")
     evaluation.add_argument(
@@ -199,16 +207,25 @@ def register(subparsers) -> None:
     merge.set_defaults(func=run_merge)
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    """``python -m training.distill ARGS`` (distillation) or ``python -m training.distill merge ADAPTER OUT``."""
+PROG = "python -m training.distill"
+
+
+def _argv(argv: Optional[Sequence[str]]) -> list[str]:
     import sys
 
-    argv = list(sys.argv[1:] if argv is None else argv)
+    return list(sys.argv[1:] if argv is None else argv)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """``python -m training.distill ARGS`` (distillation) or ``python -m training.distill merge ADAPTER OUT``.
+
+    Errors propagate; the ``__main__`` block reports them in one line."""
+    argv = _argv(argv)
     if argv[:1] == ["merge"]:
-        parser = argparse.ArgumentParser(prog="python -m training.distill merge")
+        parser = argparse.ArgumentParser(prog=f"{PROG} merge")
         add_merge_arguments(parser)
         return run_merge(parser.parse_args(argv[1:]))
-    parser = argparse.ArgumentParser(prog="python -m training.distill", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0])
     add_arguments(parser)
     return run(parser.parse_args(argv))
 
@@ -227,15 +244,23 @@ def run_merge(args: argparse.Namespace) -> int:
 
 
 def merge_student(adapter_dir: str, output_dir: str) -> str:
-    """:func:`training.students.merge_adapter`, plus the run's ``results.json`` (marked as merged) when there is one."""
-    merge_adapter(adapter_dir, output_dir)
+    """:func:`training.students.merge_adapter`, plus the run's ``results.json`` (marked as merged) when there is one.
+
+    The output folder is checked first and filled atomically (staged, then published)."""
+    check_output_dir(output_dir, "output_dir")
+    if not os.path.isdir(adapter_dir):
+        raise UserError(f"adapter_dir {adapter_dir}: no such folder")
+    outputs = OutputFolder(output_dir, RESULTS_FILE)
+    staging = outputs.begin()
+    merge_adapter(adapter_dir, staging)
     source = os.path.join(adapter_dir, RESULTS_FILE)
     if os.path.isfile(source):
         with open(source, encoding="utf-8") as f:
             results = json.load(f)
         results["merged_from"] = os.path.abspath(adapter_dir)
-        with open(os.path.join(output_dir, RESULTS_FILE), "w", encoding="utf-8") as f:
+        with open(os.path.join(staging, RESULTS_FILE), "w", encoding="utf-8") as f:
             json.dump(results, f, indent=2)
+    outputs.publish()
     return output_dir
 
 
@@ -610,6 +635,7 @@ def loop_config(args: argparse.Namespace, best_split: str) -> LoopConfig:
         checkpointing_steps=args.checkpointing_steps, resume_from_checkpoint=args.resume_from_checkpoint,
         with_tracking=args.with_tracking, report_to=args.report_to, project_name="xner-distill",
         mixed_precision=args.mixed_precision, best_split=best_split, metric_for_best="overall_f1",
+        trust_checkpoint_pickles=args.trust_checkpoint_pickles,
     )  # fmt: skip
 
 
@@ -640,6 +666,7 @@ def distill(args: argparse.Namespace) -> dict:
     best_split = _best_key(args.best_on, specs)
     type_map = parse_type_map(args.eval_type_map)
     config = loop_config(args, best_split)
+    check_arguments(args, [("--teacher", teacher) for teacher in args.teacher])
     accelerator = make_accelerator(config)
     if not accelerator.is_local_main_process:
         datasets.disable_progress_bars()
@@ -705,15 +732,18 @@ def distill(args: argparse.Namespace) -> dict:
     evaluations = Evaluations(accelerator, prepared, args.per_device_eval_batch_size, collator, recorder)
     hparams = {**_json_args(args), "learning_rate": config.learning_rate, "teachers": ",".join(args.teacher),
                **{f"strategy_{k}": v for k, v in strategy.config().items() if not isinstance(v, list)}}  # fmt: skip
+    outputs = OutputFolder(args.output_dir, RESULTS_FILE, accelerator.is_main_process)
+    config.model_dir = staging = outputs.begin(resuming=bool(args.resume_from_checkpoint))
+    accelerator.wait_for_everyone()
     state = train(model, train_dl, recorder, config, accelerator, evaluate=evaluations, tokenizer=tokenizer,
                   hparams=hparams)  # fmt: skip
 
     unwrapped = accelerator.unwrap_model(model)
     if accelerator.is_main_process and lora is not None:
         if state.best_metric is None:
-            save_student(unwrapped, args.output_dir, tokenizer)  # the final model
+            save_student(unwrapped, staging, tokenizer)  # the final model
         else:  # the loop saved the best epoch's adapter; add the labels save_student writes
-            unwrapped.get_base_model().config.save_pretrained(args.output_dir)
+            unwrapped.get_base_model().config.save_pretrained(staging)
     accelerator.wait_for_everyone()
     if on_the_fly is not None:
         for teacher in teachers:
@@ -735,7 +765,7 @@ def distill(args: argparse.Namespace) -> dict:
             "trainable_parameters": trainable,
             "total_parameters": total,
             "label_names": list(student_labels),
-            "saved_as": "adapter" if is_adapter(args.output_dir) else "model",
+            "saved_as": "adapter" if is_adapter(staging) else "model",
         },
         "strategy": strategy.config(),
         "teachers": [{"model": t.model_name_or_path, "weight": w, "label_names": list(t.labels), "fingerprint": t.fingerprint}
@@ -771,8 +801,9 @@ def distill(args: argparse.Namespace) -> dict:
     }  # fmt: skip
     results["card"] = card_results(results, args, prepared)
     if accelerator.is_main_process:
-        with open(os.path.join(args.output_dir, RESULTS_FILE), "w", encoding="utf-8") as f:
+        with open(os.path.join(staging, RESULTS_FILE), "w", encoding="utf-8") as f:
             json.dump(results, f, indent=2)
+        outputs.publish()
         summary = {key: round(m["overall_f1"], 4) for key, m in (results["eval"] or {}).items() if isinstance(m, dict) and "overall_f1" in m}  # fmt: skip
         accelerator.print(f"{strategy.name} student ({args.student}) -> {args.output_dir}; F1: {summary}")
     return results
@@ -788,10 +819,9 @@ CARD_HYPERPARAMETERS = (
 def framework_versions(adapter: bool) -> dict:
     import importlib.metadata as metadata
 
-    import xner
-
-    versions = {"xner": xner.__version__}
-    for name in ("transformers", "torch", "datasets", "tokenizers", "accelerate", "huggingface_hub", "peft"):
+    versions = {}
+    # xner's own version from its installed metadata: training sits below the xner package and may not import it.
+    for name in ("xner", "transformers", "torch", "datasets", "tokenizers", "accelerate", "huggingface_hub", "peft"):
         if name == "peft" and not adapter:
             continue
         try:
@@ -865,4 +895,4 @@ __all__ = [
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_reporting_errors(f"{PROG} merge" if _argv(None)[:1] == ["merge"] else PROG, main))

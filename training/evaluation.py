@@ -62,7 +62,10 @@ from accelerate import Accelerator
 
 from dataset_builders.conll import read_conll
 from dataset_builders.corpora import CORPORA, corpus_spec, load_corpus
+from dataset_builders.error_report import run_reporting_errors
+from dataset_builders.errors import UserError
 from dataset_builders.schemes import OUTSIDE, LabelScheme, TagSequenceError, TypeMapping, tags_to_spans
+from training.arguments import non_negative_int, positive_int
 from training.collate import TokenCollator, build_dataloader
 from training.features import TokenAligner, tokenize_dataset
 from training.inference import (
@@ -74,6 +77,7 @@ from training.inference import (
     tags_of,
 )
 from training.metrics import load_metric
+from training.outputs import OutputFolder, check_output_dir
 from training.students import is_adapter
 
 logger = logging.getLogger(__name__)
@@ -81,6 +85,7 @@ logger = logging.getLogger(__name__)
 IN, OUT = "in", "out"
 DEFAULT_SPLIT = "test"
 TYPE_MAP_HELP = "TYPE=TARGET"
+EVALUATION_FILE = "evaluation.json"
 
 
 # ----------------------------------------------------------------------------------------- test sets
@@ -711,11 +716,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     parser.add_argument("--output-dir", "--output_dir", dest="output_dir",
                         help="write evaluation.json and robustness.{json,md,png} here")  # fmt: skip
-    parser.add_argument("--batch_size", "--batch-size", "--per_device_eval_batch_size", dest="batch_size", type=int, default=32)
-    parser.add_argument("--max_samples", "--max-samples", dest="max_samples", type=int, help="first N sentences of each test set")
-    parser.add_argument("--max_length", "--max-length", dest="max_length", type=int,
+    parser.add_argument("--batch_size", "--batch-size", "--per_device_eval_batch_size", dest="batch_size", type=positive_int, default=32)
+    parser.add_argument("--max_samples", "--max-samples", dest="max_samples", type=positive_int, help="first N sentences of each test set")
+    parser.add_argument("--max_length", "--max-length", dest="max_length", type=positive_int,
                         help="sub-tokens per window incl. special tokens (default: the tokenizer's limit)")  # fmt: skip
-    parser.add_argument("--stride", type=int, help="sub-tokens shared by consecutive windows (default: a quarter)")
+    parser.add_argument("--stride", type=non_negative_int, help="sub-tokens shared by consecutive windows (default: a quarter)")
     parser.add_argument(
         "--sentence-scores", "--sentence_scores", dest="sentence_scores", action="store_true",
         help="also write per-sentence [tp, fp, fn] entity counts to evaluation.json (for paired bootstrap tests)",
@@ -732,8 +737,12 @@ def register(subparsers) -> None:
     parser.set_defaults(func=run)
 
 
+PROG = "python -m training.evaluation"
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m training.evaluation", description=__doc__.split("\n\n")[0])
+    """``python -m training.evaluation ARGS``; errors propagate (the ``__main__`` block reports them in one line)."""
+    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0])
     add_arguments(parser)
     return run(parser.parse_args(argv))
 
@@ -744,7 +753,7 @@ def run(args: argparse.Namespace) -> int:
     paths = [path for _, path in parsed]
     for path in paths:
         if not os.path.isdir(path):
-            raise FileNotFoundError(f"model folder {path} does not exist")
+            raise UserError(f"--model {path}: no such model folder")
     defaults = display_names(paths)
     names = [name or default for (name, _), default in zip(parsed, defaults)]
     if len(set(names)) != len(names):
@@ -766,6 +775,8 @@ def run(args: argparse.Namespace) -> int:
             f"the model records no training corpus (results.json / config.json) or the test set is not a "
             f"known corpus; mark them --test NAME={IN} or --test NAME={OUT}"
         )
+    if args.output_dir:  # before any model runs, not after
+        check_output_dir(args.output_dir, "--output-dir")
 
     accelerator = Accelerator()
     if not accelerator.is_local_main_process:
@@ -787,14 +798,17 @@ def run(args: argparse.Namespace) -> int:
         print(robustness_markdown(table))
     else:
         logger.warning("no robustness table: in/out of domain unknown for %s (mark test sets =in or =out)", undecided)
-    if args.output_dir:
-        os.makedirs(args.output_dir, exist_ok=True)
-        with open(os.path.join(args.output_dir, "evaluation.json"), "w", encoding="utf-8") as f:
+    if args.output_dir:  # staged, then published with evaluation.json last: never half a set of files
+        outputs = OutputFolder(args.output_dir, EVALUATION_FILE)
+        staging = outputs.begin()
+        with open(os.path.join(staging, EVALUATION_FILE), "w", encoding="utf-8") as f:
             json.dump({"models": results, "type_map": {k: v or OUTSIDE for k, v in type_map.items()}}, f, indent=2)
-        written = write_robustness(table, args.output_dir)
-        print("wrote " + ", ".join([os.path.join(args.output_dir, "evaluation.json"), *written.values()]))
+        written = write_robustness(table, staging)
+        outputs.publish()
+        names = [EVALUATION_FILE, *(os.path.basename(p) for p in written.values())]
+        print("wrote " + ", ".join(os.path.join(args.output_dir, n) for n in names))
     return 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_reporting_errors(PROG, main))

@@ -3,16 +3,17 @@
 :func:`train` runs any model on any dataloader with a ``loss_fn(model_outputs, batch) -> loss``:
 gradient accumulation through ``accelerator.accumulate``, an AdamW optimizer and a transformers
 scheduler, evaluation at every epoch end (the callback gathers with ``gather_for_metrics``), the
-best model by a dev metric saved with ``save_pretrained``, and ``save_state`` checkpoints every
-``checkpointing_steps`` that a later run resumes *exactly*: model, optimizer, scheduler, RNG
-states and the batch sampler come back, the batches already seen in the interrupted epoch are
-skipped with ``skip_first_batches``, and on CPU the final weights equal an uninterrupted run's.
+best model by a dev metric saved with ``save_pretrained``, and checkpoints every
+``checkpointing_steps`` (:mod:`training.checkpoints`: complete or absent, no pickle loaded) that a
+later run resumes *exactly*: model, optimizer, scheduler, RNG states and the batch sampler come
+back, the batches already seen in the interrupted epoch are skipped with ``skip_first_batches``,
+and on CPU the final weights equal an uninterrupted run's.
 
 Why the pieces are where they are:
 
 * Checkpoints are taken only right after an optimizer step (or at an epoch end), so "batches
   seen in this epoch" is a multiple of the accumulation steps and accelerate's own step counter,
-  restored by ``load_state``, agrees with it.
+  restored with the checkpoint, agrees with it.
 * Nothing outside the training step may draw from the global RNG, or a resumed run's dropout
   masks drift from the uninterrupted run's: dataloaders carry their own generators
   (:func:`training.collate.build_dataloader`) and evaluation runs inside ``fork_rng``.
@@ -38,6 +39,8 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 from transformers import get_scheduler
 
+from dataset_builders.errors import UserError
+from training.checkpoints import load_checkpoint, resolve_checkpoint, save_checkpoint
 from training.collate import TokenCollator, build_dataloader
 from training.inference import MODEL_INPUT_NAMES, predict_word_probabilities, tags_of
 from training.metrics import load_metric
@@ -48,8 +51,10 @@ LossFn = Callable[[Any, Mapping[str, torch.Tensor]], torch.Tensor]
 EvaluateFn = Callable[[torch.nn.Module], dict]
 
 
-class NonFiniteLossError(RuntimeError):
-    """The training loss became NaN or infinite; the run stopped without updating the model."""
+class NonFiniteLossError(UserError, RuntimeError):
+    """The training loss became NaN or infinite; the run stopped without updating the model.
+
+    A user error (a learning rate too high, fp16 overflow): reported in one line by the commands."""
 
     def __init__(self, loss: float, step: int, epoch: int, batch: int, last_checkpoint: Optional[str]):
         self.loss, self.step, self.epoch, self.batch, self.last_checkpoint = loss, step, epoch, batch, last_checkpoint
@@ -67,8 +72,10 @@ class LoopConfig:
 
     ``checkpointing_steps``: None (no checkpoints), ``"epoch"``, or every N optimizer steps (an
     int or a digit string). ``resume_from_checkpoint``: a checkpoint folder, or ``"latest"`` for
-    the newest under ``output_dir/checkpoints``. ``best_split``/``metric_for_best``: the evaluation
-    entry that selects the model saved in ``output_dir`` (higher is better).
+    the latest complete one under ``output_dir/checkpoints``; ``trust_checkpoint_pickles`` lets it
+    hold pickles xner did not write (:mod:`training.checkpoints`). ``best_split``/``metric_for_best``:
+    the evaluation entry that selects the model saved in ``model_dir`` (default ``output_dir``;
+    higher is better).
     """
 
     output_dir: str
@@ -88,15 +95,23 @@ class LoopConfig:
     mixed_precision: Optional[str] = None
     best_split: str = "validation"
     metric_for_best: str = "overall_f1"
+    trust_checkpoint_pickles: bool = False
+    model_dir: Optional[str] = None
 
     def __post_init__(self):
         steps = self.checkpointing_steps
         if isinstance(steps, str) and steps.isdigit():
             self.checkpointing_steps = steps = int(steps)
         if not (steps is None or steps == "epoch" or (isinstance(steps, int) and steps > 0)):
-            raise ValueError(f"checkpointing_steps must be 'epoch' or a positive number of steps, got {steps!r}")
-        if self.gradient_accumulation_steps < 1:
-            raise ValueError(f"gradient_accumulation_steps must be >= 1, got {self.gradient_accumulation_steps}")
+            raise UserError(f"--checkpointing_steps must be 'epoch' or a positive number of steps, got {steps!r}")
+        for name in ("gradient_accumulation_steps", "num_train_epochs"):
+            if getattr(self, name) < 1:
+                raise UserError(f"--{name} must be >= 1, got {getattr(self, name)}")
+        if self.max_train_steps is not None and self.max_train_steps < 1:
+            raise UserError(f"--max_train_steps must be >= 1, got {self.max_train_steps}")
+        if not (math.isfinite(self.learning_rate) and self.learning_rate > 0):
+            raise UserError(f"--learning_rate must be a finite number > 0, got {self.learning_rate}")
+        self.model_dir = self.model_dir or self.output_dir
 
 
 @dataclass
@@ -119,6 +134,10 @@ class LoopState:
         return dataclasses.asdict(self)
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        known = {f.name for f in dataclasses.fields(self)}
+        unknown = sorted(set(state) - known)
+        if unknown:
+            raise UserError(f"checkpoint state has unknown field(s) {unknown}")
         for name, value in state.items():
             setattr(self, name, value)
 
@@ -167,19 +186,6 @@ def save_pretrained_model(accelerator: Accelerator, model: torch.nn.Module, dire
         tokenizer.save_pretrained(directory)
 
 
-def resolve_checkpoint(path: str, output_dir: str) -> str:
-    """A checkpoint folder, or for ``"latest"`` the most recently written one under ``output_dir/checkpoints``."""
-    if path != "latest":
-        if not os.path.isdir(path):
-            raise FileNotFoundError(f"checkpoint folder {path} does not exist")
-        return path
-    root = os.path.join(output_dir, "checkpoints")
-    found = [os.path.join(root, d) for d in os.listdir(root)] if os.path.isdir(root) else []
-    if not found:
-        raise FileNotFoundError(f"--resume_from_checkpoint latest: no checkpoint under {root}")
-    return max(found, key=os.path.getmtime)
-
-
 def _trackable(hparams: Mapping[str, Any]) -> dict:
     """Tracker configs take scalars only."""
     return {k: v for k, v in hparams.items() if isinstance(v, (int, float, str, bool))}
@@ -223,13 +229,10 @@ def train(
         num_training_steps=max_steps * accelerator.num_processes,
     )
     model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
-    accelerator.register_for_checkpointing(state)
-    if hasattr(sampler, "state_dict"):
-        accelerator.register_for_checkpointing(sampler)
     if config.resume_from_checkpoint:
         path = resolve_checkpoint(config.resume_from_checkpoint, config.output_dir)
         accelerator.print(f"resuming from {path}")
-        accelerator.load_state(path)
+        resume(accelerator, path, state, sampler, config.trust_checkpoint_pickles)
     if config.with_tracking:
         accelerator.init_trackers(config.project_name, _trackable({**dataclasses.asdict(config), **(hparams or {})}))
 
@@ -242,8 +245,24 @@ def train(
         if config.with_tracking:
             accelerator.end_training()
     if state.best_metric is None:
-        save_pretrained_model(accelerator, model, config.output_dir, tokenizer)
+        save_pretrained_model(accelerator, model, config.model_dir, tokenizer)
     return state
+
+
+def resume(accelerator: Accelerator, path: str, state: LoopState, sampler, trust_pickles: bool = False) -> None:
+    """Restore a run from checkpoint ``path``: accelerate's objects, then the loop state and sampler position."""
+    has_state = hasattr(sampler, "state_dict")
+    # Checkpoints of earlier versions kept these two as accelerate custom objects (pickles): only with trust.
+    legacy = [state, sampler] if has_state else [state]
+    saved = load_checkpoint(accelerator, path, trust_pickles=trust_pickles, legacy_objects=legacy)
+    if saved is None:
+        return
+    try:
+        state.load_state_dict(saved["state"])
+        if has_state:
+            sampler.load_state_dict(saved["sampler"])
+    except (KeyError, TypeError, ValueError) as err:
+        raise UserError(f"--resume_from_checkpoint {path}: damaged state in its xner_state.json ({err})") from None
 
 
 @dataclass
@@ -347,8 +366,16 @@ class _Run:
     def save_checkpoint(self, name: str) -> None:
         self._count_tokens()
         path = os.path.join(self.config.output_dir, "checkpoints", name)
-        self.state.last_checkpoint = path
-        self.accelerator.save_state(path)
+        previous, self.state.last_checkpoint = self.state.last_checkpoint, path  # the saved state names itself
+        saved = {"state": self.state.state_dict()}
+        if hasattr(self.sampler, "state_dict"):
+            saved["sampler"] = self.sampler.state_dict()
+        try:
+            save_checkpoint(self.accelerator, path, saved)
+        except OSError as err:  # a full disk: the partial folder is never taken for a checkpoint
+            self.state.last_checkpoint = previous
+            raise OSError(err.errno, f"writing checkpoint {path} failed ({err.strerror or err}); last complete "
+                                     f"checkpoint: {previous or 'none'}") from err  # fmt: skip
 
     def end_of_epoch(self, epoch: int) -> None:
         if self.evaluate is None:
@@ -366,7 +393,7 @@ class _Run:
         score = metrics.get(config.best_split, {}).get(config.metric_for_best)
         if score is not None and (state.best_metric is None or score > state.best_metric):
             state.best_metric, state.best_epoch, state.best_step = float(score), epoch, state.completed_steps
-            save_pretrained_model(self.accelerator, self.model, config.output_dir, self.tokenizer)
+            save_pretrained_model(self.accelerator, self.model, config.model_dir, self.tokenizer)
 
 
 @dataclass
@@ -422,6 +449,6 @@ class NerEvaluator:
 
 __all__ = [
     "EvalSet", "LoopConfig", "LoopState", "MODEL_INPUT_NAMES", "NerEvaluator", "NonFiniteLossError",
-    "default_optimizer", "make_accelerator", "resolve_checkpoint",
+    "default_optimizer", "make_accelerator", "resolve_checkpoint", "resume",
     "save_pretrained_model", "train",
 ]  # fmt: skip

@@ -39,6 +39,7 @@ from peft.utils import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING as PEF
 from torch import nn
 from transformers import AutoConfig, AutoModelForTokenClassification, AutoTokenizer, PreTrainedModel
 
+from dataset_builders.errors import UserError
 from training.teacher_probs import check_label_sets
 
 ADAPTER_CONFIG = "adapter_config.json"
@@ -226,7 +227,7 @@ def merge_adapter(adapter_dir: str, output_dir: str) -> str:
     The tokenizer is the adapter folder's when it has one, else the base model's.
     """
     if not is_adapter(adapter_dir):
-        raise ValueError(f"{adapter_dir} is not an adapter folder (no {ADAPTER_CONFIG})")
+        raise UserError(f"{adapter_dir} is not an adapter folder (no {ADAPTER_CONFIG})")
     model = load_student(adapter_dir).merge_and_unload()
     model.save_pretrained(output_dir)
     if os.path.isfile(os.path.join(adapter_dir, "tokenizer_config.json")):

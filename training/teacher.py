@@ -1,14 +1,21 @@
 """Fine-tune a token-classification teacher on a known corpus or a projected dataset.
 
 Runs as ``accelerate launch -m training.teacher ...`` and as ``xner train-teacher ...`` with the
-same arguments, the vocabulary of transformers' ``run_ner_no_trainer.py``. Data: a corpus of
+same arguments, the vocabulary of transformers' ``run_ner_no_trainer.py``. A user error ends the
+run with one line on stderr and exit status 2 (``XNER_DEBUG=1``, or ``xner --debug``: the traceback);
+``accelerate launch -q`` keeps the launcher from adding a traceback of its own. Data: a corpus of
 ``dataset_builders`` (``--corpus conll2003 --data-dir ../shared/data``) or a dataset saved with
 ``save_to_disk`` / in Hub layout (``--dataset PATH [--dataset_config LANG]``); the tags are
 ``ner_tags`` or, with ``--tag-column projected_tags``, a projection's.
 
+Rows a projection flagged (failed translation or projection: ``training.features.projection_row_ok``)
+are dropped from every split, as distillation drops them.
+
 ``output_dir`` receives the model that scored best on the dev split (the final model when there
 is no dev split) with its tokenizer and ``id2label`` in the config, ``results.json`` (dev/test
-metrics per epoch, best epoch, training time and tokens per second) and ``checkpoints/``.
+metrics per epoch, best epoch, training time and tokens per second) and ``checkpoints/``. It is
+checked before anything loads; the final files are staged and published together, results last
+(``training.outputs``), so a failed run never leaves a folder that looks finished.
 """
 
 from __future__ import annotations
@@ -27,16 +34,24 @@ from accelerate.utils import set_seed
 from transformers import AutoConfig, AutoModelForTokenClassification, SchedulerType
 
 from dataset_builders.corpora import load_corpus
+from dataset_builders.error_report import run_reporting_errors
+from dataset_builders.errors import UserError
+from training.arguments import check_model_source, non_negative_int, positive_float, positive_int
+from training.checkpoints import TRUST_FLAG, TRUST_HELP, check_checkpoint, resolve_checkpoint
 from training.collate import TokenCollator, build_dataloader
-from training.features import IGNORE_INDEX, PROJECTED_TAGS, TokenAligner, choose_text_column, tokenize_dataset
+from training.features import (
+    IGNORE_INDEX, PROJECTED_TAGS, TokenAligner, choose_text_column, projection_row_ok, tokenize_dataset,
+)
 from training.inference import load_tokenizer
 from training.loop import EvalSet, LoopConfig, NerEvaluator, make_accelerator, train
+from training.outputs import OutputFolder, check_output_dir
 from training.run_options import add_push_arguments, check_run_options, push_at_end
 
 logger = logging.getLogger(__name__)
 
 # Byte-level BPE tokenizers only accept pre-split words with a prefix space.
 DEV_SPLITS = ("validation", "dev")
+RESULTS_FILE = "results.json"
 # Schedulers stepped once per optimizer step (those that need a metric to step do not fit the loop).
 SCHEDULERS = [s.value for s in SchedulerType if s not in (SchedulerType.REDUCE_ON_PLATEAU, SchedulerType.GREEDY)]
 
@@ -45,15 +60,15 @@ def add_loop_arguments(parser: argparse.ArgumentParser, optim, learning_rate: Op
                        learning_rate_help: Optional[str] = None) -> None:
     """The optimisation (into the ``optim`` group) and run arguments of every training entry point:
     run_ner_no_trainer.py's vocabulary, read by :func:`loop_config`."""
-    optim.add_argument("--per_device_train_batch_size", type=int, default=8)
-    optim.add_argument("--per_device_eval_batch_size", type=int, default=32)
-    optim.add_argument("--learning_rate", type=float, default=learning_rate, help=learning_rate_help)
+    optim.add_argument("--per_device_train_batch_size", type=positive_int, default=8)
+    optim.add_argument("--per_device_eval_batch_size", type=positive_int, default=32)
+    optim.add_argument("--learning_rate", type=positive_float, default=learning_rate, help=learning_rate_help)
     optim.add_argument("--weight_decay", type=float, default=0.0)
-    optim.add_argument("--num_train_epochs", type=int, default=3)
-    optim.add_argument("--max_train_steps", type=int, help="total optimizer steps; overrides --num_train_epochs")
-    optim.add_argument("--gradient_accumulation_steps", type=int, default=1)
+    optim.add_argument("--num_train_epochs", type=positive_int, default=3)
+    optim.add_argument("--max_train_steps", type=positive_int, help="total optimizer steps; overrides --num_train_epochs")
+    optim.add_argument("--gradient_accumulation_steps", type=positive_int, default=1)
     optim.add_argument("--lr_scheduler_type", default="linear", choices=SCHEDULERS)
-    optim.add_argument("--num_warmup_steps", type=int, default=0)
+    optim.add_argument("--num_warmup_steps", type=non_negative_int, default=0)
     optim.add_argument("--max_grad_norm", type=float, default=1.0, help="gradient clipping (0 disables)")
     optim.add_argument("--seed", type=int, default=42)
     optim.add_argument("--mixed_precision", choices=["no", "fp16", "bf16", "fp8"], help="default: accelerate's config")
@@ -61,7 +76,9 @@ def add_loop_arguments(parser: argparse.ArgumentParser, optim, learning_rate: Op
     run = parser.add_argument_group("run")
     run.add_argument("--output_dir", required=True)
     run.add_argument("--checkpointing_steps", help="'epoch', or save a checkpoint every N optimizer steps")
-    run.add_argument("--resume_from_checkpoint", help="a checkpoint folder, or 'latest' (newest in output_dir/checkpoints)")
+    run.add_argument("--resume_from_checkpoint",
+                     help="a checkpoint folder, or 'latest' (the latest complete one in output_dir/checkpoints)")  # fmt: skip
+    run.add_argument(TRUST_FLAG, action="store_true", help=TRUST_HELP)
     run.add_argument("--with_tracking", action="store_true", help="log metrics to experiment trackers")
     run.add_argument("--report_to", default="all", help="trackers for --with_tracking: all, tensorboard, wandb, ...")
     add_push_arguments(parser)
@@ -75,12 +92,12 @@ def add_text_arguments(data) -> None:
         "after translate-train, tokens after translate-test -- or tokens)",
     )  # fmt: skip
     data.add_argument(
-        "--max_length", type=int,
+        "--max_length", type=positive_int,
         help="sub-tokens per window incl. special tokens (default: the tokenizer's limit); longer sentences "
         "are cut into overlapping windows, never truncated",
     )  # fmt: skip
-    data.add_argument("--stride", type=int, help="sub-tokens shared by consecutive windows (default: a quarter)")
-    data.add_argument("--preprocessing_num_workers", type=int, help="processes for tokenisation")
+    data.add_argument("--stride", type=non_negative_int, help="sub-tokens shared by consecutive windows (default: a quarter)")
+    data.add_argument("--preprocessing_num_workers", type=positive_int, help="processes for tokenisation")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -100,8 +117,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     data.add_argument("--train_split", default="train")
     data.add_argument("--validation_split", help="dev split for model selection (default: validation or dev if present)")
     data.add_argument("--test_split", help="test split evaluated every epoch (default: test if present)")
-    data.add_argument("--max_train_samples", type=int, help="keep the first N training sentences")
-    data.add_argument("--max_eval_samples", type=int, help="keep the first N dev and test sentences")
+    data.add_argument("--max_train_samples", type=positive_int, help="keep the first N training sentences")
+    data.add_argument("--max_eval_samples", type=positive_int, help="keep the first N dev and test sentences")
     add_text_arguments(data)
     data.add_argument(
         "--label_all_tokens", action="store_true",
@@ -122,8 +139,12 @@ def register(subparsers) -> None:
     parser.set_defaults(func=run)
 
 
+PROG = "python -m training.teacher"
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m training.teacher", description=__doc__.split("\n\n")[0])
+    """``python -m training.teacher ARGS``; errors propagate (the ``__main__`` block reports them in one line)."""
+    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0])
     add_arguments(parser)
     return run(parser.parse_args(argv))
 
@@ -138,12 +159,24 @@ def run(args: argparse.Namespace) -> int:
 def load_data(args: argparse.Namespace) -> datasets.DatasetDict:
     """The splits named by ``--corpus`` or ``--dataset``."""
     if bool(args.corpus) == bool(args.dataset):
-        raise ValueError("give exactly one of --corpus NAME or --dataset PATH")
+        raise UserError("give exactly one of --corpus NAME or --dataset PATH")
     if args.corpus:
         return load_corpus(args.corpus, data_dir=args.data_dir, lang=args.lang)
     saved = any(os.path.isfile(os.path.join(args.dataset, f)) for f in ("dataset_dict.json", "state.json"))
     data = datasets.load_from_disk(args.dataset) if saved else datasets.load_dataset(args.dataset, args.dataset_config)
     return datasets.DatasetDict({"train": data}) if isinstance(data, datasets.Dataset) else data
+
+
+def drop_flagged_rows(data: datasets.DatasetDict) -> tuple[datasets.DatasetDict, dict[str, int]]:
+    """Every split without the rows a projection flagged (the rule distillation applies), and how many went."""
+    kept, dropped = {}, {}
+    for name, split in data.items():
+        if {"translation_error", "projection_stats"} & set(split.column_names):
+            before = len(split)
+            split = split.filter(projection_row_ok, desc=f"drop flagged rows ({name})")
+            dropped[name] = before - len(split)
+        kept[name] = split
+    return datasets.DatasetDict(kept), dropped
 
 
 def words_as_tokens(data: datasets.DatasetDict, text_column: str, tag_column: str) -> datasets.DatasetDict:
@@ -215,8 +248,18 @@ def loop_config(args: argparse.Namespace) -> LoopConfig:
         num_warmup_steps=args.num_warmup_steps, max_grad_norm=args.max_grad_norm or None,
         checkpointing_steps=args.checkpointing_steps, resume_from_checkpoint=args.resume_from_checkpoint,
         with_tracking=args.with_tracking, report_to=args.report_to, project_name="xner-teacher",
-        mixed_precision=args.mixed_precision,
+        mixed_precision=args.mixed_precision, trust_checkpoint_pickles=args.trust_checkpoint_pickles,
     )  # fmt: skip
+
+
+def check_arguments(args: argparse.Namespace, model_arguments: Sequence[tuple[str, str]] = ()) -> None:
+    """What can be checked before anything loads: model sources, the output folder, the checkpoint to resume."""
+    for argument, value in [("--model_name_or_path", args.model_name_or_path), *model_arguments]:
+        check_model_source(value, argument)
+    check_output_dir(args.output_dir)
+    if args.resume_from_checkpoint:
+        path = resolve_checkpoint(args.resume_from_checkpoint, args.output_dir)
+        check_checkpoint(path, trust_pickles=args.trust_checkpoint_pickles)
 
 
 def load_model(name: str, names: Sequence[str]):
@@ -236,12 +279,14 @@ def train_teacher(args: argparse.Namespace) -> dict:
     """Fine-tune, evaluate every epoch, save the best model and ``results.json``; returns the results."""
     started = time.perf_counter()
     config = loop_config(args)
+    check_arguments(args)
     accelerator = make_accelerator(config)
     if not accelerator.is_local_main_process:
         datasets.disable_progress_bars()
     set_seed(args.seed)
 
-    data = words_as_tokens(load_data(args), args.text_column, args.tag_column)
+    data, flagged = drop_flagged_rows(load_data(args))
+    data = words_as_tokens(data, args.text_column, args.tag_column)
     splits = choose_splits(data, args)
     names = label_names(data[splits["train"]], args.tag_column)
     model, tokenizer = load_model(args.model_name_or_path, names)
@@ -266,6 +311,9 @@ def train_teacher(args: argparse.Namespace) -> dict:
     evaluator = None
     if eval_sets:
         evaluator = NerEvaluator(accelerator, eval_sets, dict(enumerate(names)), args.per_device_eval_batch_size, collator)
+    outputs = OutputFolder(args.output_dir, RESULTS_FILE, accelerator.is_main_process)
+    config.model_dir = outputs.begin(resuming=bool(args.resume_from_checkpoint))
+    accelerator.wait_for_everyone()
     state = train(model, train_dl, token_cross_entropy, config, accelerator, evaluate=evaluator, tokenizer=tokenizer,
                   hparams=_json_args(args))  # fmt: skip
 
@@ -273,7 +321,7 @@ def train_teacher(args: argparse.Namespace) -> dict:
         "model_name_or_path": args.model_name_or_path,
         "data": {"corpus": args.corpus, "lang": args.lang, "dataset": args.dataset,
                  "dataset_config": args.dataset_config, "tag_column": args.tag_column, "text_column": args.text_column,
-                 "splits": splits},
+                 "splits": splits, "flagged_rows_dropped": flagged},
         "label_names": names,
         "num_train_sentences": len(train_data),
         "num_train_windows": len(train_features),
@@ -290,8 +338,9 @@ def train_teacher(args: argparse.Namespace) -> dict:
         "args": _json_args(args),
     }  # fmt: skip
     if accelerator.is_main_process:
-        with open(os.path.join(args.output_dir, "results.json"), "w") as f:
+        with open(os.path.join(outputs.staging, RESULTS_FILE), "w", encoding="utf-8") as f:
             json.dump(results, f, indent=2)
+        outputs.publish()
         accelerator.print(f"best {config.best_split} {config.metric_for_best}: {state.best_metric} -> {args.output_dir}")
     return results
 
@@ -301,4 +350,4 @@ def _json_args(args: argparse.Namespace) -> dict:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_reporting_errors(PROG, main))

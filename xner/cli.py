@@ -8,6 +8,8 @@ import logging
 import sys
 from typing import Optional, Sequence
 
+from dataset_builders.error_report import run_reporting_errors
+from dataset_builders.errors import UserError
 from xner import __version__
 
 # Verb -> (module whose ``register(subparsers)`` defines it, one-line help). Only the module of the
@@ -27,8 +29,8 @@ COMMANDS = {
 }
 
 
-class CliError(Exception):
-    """An error whose message is for the user: printed without a traceback, exit status 2."""
+# The one user-error type, under the name this module has always exported.
+CliError = UserError
 
 
 def _command_of(argv: Sequence[str]) -> Optional[str]:
@@ -44,6 +46,8 @@ def build_parser(command: Optional[str] = None) -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"xner {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
+    parser.add_argument("--debug", action="store_true",
+                        help="show the Python traceback of an error (also with XNER_DEBUG=1)")  # fmt: skip
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     wanted = [COMMANDS[command][0]] if command in COMMANDS else list(dict.fromkeys(m for m, _ in COMMANDS.values()))
     if command is not None and command not in COMMANDS:
@@ -64,13 +68,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    try:
-        return int(args.func(args) or 0)
-    except (CliError, FileNotFoundError, ValueError) as err:
-        if args.verbose:
-            raise
-        print(f"xner {args.command}: error: {err}", file=sys.stderr)
-        return 2
+    # The one place user errors are caught (dataset_builders.error_report says which): one line, exit 2.
+    return run_reporting_errors(f"xner {args.command}", lambda: args.func(args), debug=args.debug)
 
 
 if __name__ == "__main__":

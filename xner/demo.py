@@ -124,9 +124,9 @@ def check_requirements() -> None:
 
 
 def _cli_error(message: str) -> Exception:
-    from xner.cli import CliError
+    from dataset_builders.errors import UserError
 
-    return CliError(message)
+    return UserError(message)
 
 
 def repo_ids(prefix: str) -> dict[str, str]:

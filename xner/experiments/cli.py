@@ -85,7 +85,7 @@ def run_plan(args: argparse.Namespace) -> int:
 
 
 def run_run(args: argparse.Namespace) -> int:
-    from xner.cli import CliError
+    from dataset_builders.errors import UserError
     from xner.experiments.runner import Runner, RunFailed
 
     experiment = _load(args)
@@ -95,7 +95,7 @@ def run_run(args: argparse.Namespace) -> int:
     try:
         totals = Runner(experiment).run(groups=args.group)
     except RunFailed as err:  # the log file named in the message has the traceback
-        raise CliError(f"{err}; finished runs are kept: run the same command again to continue") from err
+        raise UserError(f"{err}; finished runs are kept: run the same command again to continue") from err
     print(f"{totals['done']} runs done, {totals['skipped']} skipped; results: {experiment.results_path}")
     return 0
 
