@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(

@@ -29,6 +29,7 @@ from training.collate import TokenCollator, build_dataloader
 from training.features import TokenAligner, tokenize_dataset
 from training.inference import (
     WordTagger,
+    check_device,
     load_token_classifier,
     load_tokenizer,
     predict_word_probabilities,
@@ -256,3 +257,17 @@ def test_distill_refuses_a_teacher_without_a_trained_head_before_anything_runs(m
         f"(xner train-teacher) or a student saved by xner"
     ]
     assert not (out / "results.json").exists() and not (out / "model.safetensors").exists()
+
+
+@pytest.mark.parametrize("device", ["gpu0", "cuda:7", "cpu:x"])
+def test_cli_predict_refuses_a_bogus_device_in_one_line(models, device, capsys):
+    from xner.cli import main
+
+    assert main(["predict", "--model", models["tagger"], "--device", device, "Paris ."]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert f"--device {device!r}" in err
+
+
+def test_a_valid_device_is_used():
+    assert check_device("cpu") == torch.device("cpu") and check_device(None) is None

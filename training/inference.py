@@ -221,6 +221,7 @@ def load_token_classifier(
     from transformers import AutoModelForTokenClassification
 
     name = os.fspath(path_or_repo)
+    target = check_device(device)  # before any weights are read
     folder = resolve_model_dir(name, revision, token)
     labels = read_labels(folder, name=name)
     try:
@@ -236,9 +237,24 @@ def load_token_classifier(
     except OSError as err:  # no or unreadable weight files
         raise UserError(f"model {name}: cannot load its weights ({str(err).splitlines()[0] if str(err) else err!r})") from err
     tokenizer = load_tokenizer(folder)
-    if device is not None:
-        model.to(device)
+    if target is not None:
+        model.to(target)
     return model.eval(), tokenizer, labels
+
+
+def check_device(device: Optional[str]) -> Optional[torch.device]:
+    """``device`` as a torch device, or a :class:`UserError` naming it when it is malformed or absent here."""
+    if device is None:
+        return None
+    try:
+        target = torch.device(device)
+    except (RuntimeError, TypeError) as err:
+        raise UserError(f"--device {device!r} is not a torch device ({err})") from None
+    counts = {"cuda": torch.cuda.device_count, "mps": lambda: int(torch.backends.mps.is_available())}
+    available = counts.get(target.type, lambda: None)()
+    if available is not None and (available == 0 or (target.index or 0) >= available):
+        raise UserError(f"--device {device!r}: this machine has {available} {target.type} device(s)")
+    return target
 
 
 def default_max_length(tokenizer, model: torch.nn.Module) -> int:
