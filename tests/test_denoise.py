@@ -189,3 +189,32 @@ def test_representations_of_the_wrong_length_name_the_row():
                                              for s in sentences])  # fmt: skip
     with pytest.raises(UserError, match="needs a 'tokens' column"):
         denoise(corpus().remove_columns("tokens"), represent)
+
+
+def test_kd_weight_reaches_the_loss_through_the_student_features(tmp_path):
+    """The wiring distill will use: word-level kd_weight -> head sub-tokens (TokenAligner) -> batch -> strategy."""
+    from transformers import AutoTokenizer
+
+    from tests.tiny_models import build_tiny_bert
+    from training.collate import TokenCollator
+    from training.features import TokenAligner
+    from training.strategies import SoftMSE
+
+    tokenizer = AutoTokenizer.from_pretrained(build_tiny_bert(str(tmp_path / "m"), [" ".join(WORDS)] * 4))
+    mapped, _ = denoise(corpus(), represent, config=NeighbourDenoising(k=2, backend="exact"))
+    aligner = TokenAligner(tokenizer, label_column=None, word_columns={"teacher_probs": [0.0, 0.0], KD_WEIGHT: 0.0})
+
+    def loss_of(dataset, with_weight=True):
+        rows = aligner(dataset[:], list(range(len(dataset))))
+        batch = TokenCollator(tokenizer.pad_token_id)([dict(zip(rows, values)) for values in zip(*rows.values())])
+        assert batch[KD_WEIGHT][batch["word_heads"].bool()].tolist() == [0.5, 0.5, 0.0, 1.0, 1.0, 1.0]
+        if not with_weight:
+            del batch[KD_WEIGHT]
+        logits = torch.linspace(-1, 1, batch["input_ids"].numel() * 2).reshape(*batch["input_ids"].shape, 2)
+        return SoftMSE()(logits, batch).item()
+
+    # a2 has weight 0: changing its teacher distribution changes nothing, unless the weights are ignored
+    changed = mapped.map(lambda row: {"teacher_probs": [[1.0, 0.0] if w == "a2" else p
+                                                        for w, p in zip(row["tokens"], row["teacher_probs"])]})
+    assert loss_of(changed) == pytest.approx(loss_of(mapped), rel=1e-6)
+    assert loss_of(changed, with_weight=False) != pytest.approx(loss_of(mapped, with_weight=False), rel=1e-3)
