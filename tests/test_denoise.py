@@ -81,6 +81,20 @@ def test_faiss_finds_the_same_neighbours():
                                   nearest_neighbours(vectors, 7, backend="exact"))  # fmt: skip
 
 
+@pytest.mark.skipif(not faiss_available(), reason="faiss-cpu is optional (pip install 'xner[faiss]')")
+def test_faiss_never_returns_the_token_itself_even_among_duplicates():
+    vectors = np.array([[1.0, 0.0]] * 4 + [[0.0, 1.0]] * 2, dtype=np.float32)
+    found = nearest_neighbours(vectors, 3, backend="faiss")
+    assert all(i not in row for i, row in enumerate(found))
+    assert all(set(row) == set(range(4)) - {i} for i, row in enumerate(found[:4]))
+
+
+def test_auto_backend_gives_the_exact_result_and_says_which_it_used():
+    mapped, summary = denoise(corpus(), represent, config=NeighbourDenoising(k=2, backend="auto"))
+    assert summary["backend_used"] == ("faiss" if faiss_available() else "exact")
+    assert mapped[KD_WEIGHT] == [[0.5, 0.5], [0.0, 1.0], [1.0, 1.0]]
+
+
 def test_hard_votes_by_hand():
     votes = NeighbourDenoising(k=2, backend="exact").votes_for(FLAT_VECTORS, FLAT_PROBS)
     np.testing.assert_array_equal(votes.tags, [0, 0, 1, 1, 1, 1])

@@ -11,11 +11,13 @@ labels. CoLaDa down-weights such tokens in the distillation loss; this module gi
   majority tag where the support is below ``threshold`` (a tie with the token's own tag keeps it);
   ``kd_weight`` is then the support of the tag it ends up with.
 
-Neighbours are by cosine similarity, the token itself excluded. The search is exact: brute force in
-chunks of query rows whose similarity block stays under ``memory_mb`` (always available, torch
-matmul + top-k), or ``faiss`` (``pip install xner[faiss]``; ``IndexFlatIP`` over unit vectors, also
-exact, faster on large corpora) when it is installed and ``backend`` is ``"auto"`` or ``"faiss"``.
-CoLaDa's released code works the same way (faiss inner product on L2-normalised word vectors).
+Neighbours are by cosine similarity, the token itself excluded. The search is exact: by default
+brute force in chunks of query rows whose similarity block stays under ``memory_mb`` (torch matmul
++ top-k, always available), or ``faiss`` (``pip install 'xner[faiss]'``; ``IndexFlatIP`` over unit
+vectors, also exact) with ``backend="faiss"``, or ``"auto"`` (faiss when installed). CoLaDa's
+released code uses faiss (on GPU). Measured on one CPU thread, 20,000 random 384-d vectors, k=10:
+brute force 7.2 s, faiss-cpu 1.15 34 s -- so brute force stays the default; faiss is there for
+GPU builds and for callers who measured it faster on their machine.
 
 Two passes, because the neighbours of a word come from the whole corpus: :meth:`NeighbourConsistency.fit`
 computes every word's representation (or takes them as an array) and the neighbour votes; the
@@ -107,7 +109,7 @@ def _faiss_neighbours(unit: np.ndarray, k: int) -> np.ndarray:
 
 
 def nearest_neighbours(
-    vectors: ArrayLike, k: int, *, backend: str = "auto", memory_mb: float = 256.0
+    vectors: ArrayLike, k: int, *, backend: str = "exact", memory_mb: float = 256.0
 ) -> np.ndarray:
     """``(n, k)`` indices of each row's k most cosine-similar other rows, most similar first.
 
@@ -157,7 +159,7 @@ class NeighbourDenoising:
     mode: str = "reweight"
     threshold: float = 0.5
     votes: str = "hard"
-    backend: str = "auto"
+    backend: str = "exact"
     memory_mb: float = 256.0
 
     def __post_init__(self):
