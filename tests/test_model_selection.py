@@ -9,7 +9,7 @@ from training.model_selection import SELECTION_PROTOCOLS, choose_selection
 
 SOURCE = "conll2003:validation@en"
 TARGET = "conll2002:validation@es"
-AVAILABLE = dict(source_dev=SOURCE, source_lang="en", target_lang="es", target_dev=TARGET)
+AVAILABLE = {"source_dev": SOURCE, "source_lang": "en", "target_lang": "es", "target_dev": TARGET}
 
 
 def test_default_is_translate_train_dev_where_an_mt_system_exists():

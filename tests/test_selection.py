@@ -6,7 +6,12 @@ import pytest
 import torch
 
 from dataset_builders.errors import UserError
-from training.selection import keep_count, rank_target, select_language_agnostic, train_discriminator
+from training.selection import (
+    keep_count,
+    rank_target,
+    select_language_agnostic,
+    train_discriminator,
+)
 
 
 def clusters(seed=0, n=100, dim=4, moved=range(5, 15)):
