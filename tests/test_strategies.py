@@ -5,6 +5,7 @@ import math
 import pytest
 import torch
 
+from dataset_builders.errors import UserError
 from training.strategies import (
     STRATEGIES,
     Hard,
@@ -13,6 +14,7 @@ from training.strategies import (
     ProjectedKD,
     SoftKL,
     SoftMSE,
+    Voting,
     from_config,
     similarity_weights,
 )
@@ -159,13 +161,13 @@ def test_from_config_validates_names_parameters_and_values():
     assert strategy.config() == {
         "name": "projected+kd", "alpha": 0.3, "soft_loss": "soft-mse", "temperature": 1.0, "agree_only": True,
     }  # fmt: skip
-    with pytest.raises(ValueError, match=r"unknown strategy 'soft'.*soft-mse, soft-kl, hard, hard-confident"):
+    with pytest.raises(UserError, match=r"unknown strategy 'soft'.*soft-mse, soft-kl, hard, hard-confident"):
         from_config("soft")
     with pytest.raises(ValueError, match=r"unknown parameter\(s\) \['treshold'\]; valid parameters: threshold"):
         from_config("hard-confident", treshold=0.5)
     with pytest.raises(ValueError, match="valid parameters: none"):
         from_config("hard", threshold=0.5)
-    with pytest.raises(ValueError, match="threshold must be in"):
+    with pytest.raises(UserError, match="threshold must be in"):
         from_config("hard-confident", threshold=1.5)
     with pytest.raises(ValueError, match="temperature must be > 0"):
         from_config("soft-kl", temperature=0)
@@ -182,3 +184,105 @@ def test_missing_batch_keys_and_shape_mismatch_are_clear():
     bad["teacher_probs"] = torch.zeros(1, 3, 4)
     with pytest.raises(ValueError, match="share a label set"):
         SoftMSE()(logits_tensor(), bad)
+
+
+# ---- kd_weight: every teacher-derived term is sum(w * loss) / n over the selected tokens ----
+
+WEIGHTS = [0.5, 9.0, 0.25]  # the middle token is masked out: its weight must not count
+
+
+def weighted_batch(weights=WEIGHTS, labels=None):
+    batch = make_batch(labels)
+    batch["kd_weight"] = torch.tensor([weights])
+    return batch
+
+
+def mse_token(i):
+    return sum((q - p) ** 2 for q, p in zip(softmax(LOGITS[i]), TEACHER[i])) / 3
+
+
+def kl_token(i, t=1.0):
+    tempered = softmax([math.log(p) / t for p in TEACHER[i]])
+    student = softmax([z / t for z in LOGITS[i]])
+    return t * t * sum(a * (math.log(a) - math.log(b)) for a, b in zip(tempered, student))
+
+
+def test_kd_weight_weights_soft_and_hard_losses_by_hand():
+    check(SoftMSE(), (0.5 * mse_token(0) + 0.25 * mse_token(2)) / 2, weighted_batch())
+    check(SoftKL(temperature=2.0), (0.5 * kl_token(0, 2.0) + 0.25 * kl_token(2, 2.0)) / 2, weighted_batch())
+    check(Hard(), (0.5 * minus_log_softmax(0, 0) + 0.25 * minus_log_softmax(2, 1)) / 2, weighted_batch())
+    # only word 2 is confident enough: its weighted loss over one kept token
+    check(HardConfident(threshold=0.75), 0.25 * minus_log_softmax(2, 1), weighted_batch())
+
+
+def test_kd_weight_zero_drops_the_token_from_the_mean():
+    check(SoftMSE(), 0.5 * mse_token(0), weighted_batch([0.5, 1.0, 0.0]))
+    grad = check(SoftKL(), 0.0, weighted_batch([0.0, 1.0, 0.0]))
+    assert torch.count_nonzero(grad) == 0
+
+
+def test_projected_kd_weights_only_its_soft_term():
+    labels = [2, -100, 1]
+    ce = (minus_log_softmax(0, 2) + minus_log_softmax(2, 1)) / 2
+    soft = (0.5 * mse_token(0) + 0.25 * mse_token(2)) / 2
+    check(ProjectedKD(alpha=0.5), ce + 0.5 * soft, weighted_batch(labels=labels))
+
+
+@pytest.mark.parametrize("name", sorted(STRATEGIES))
+def test_unit_kd_weight_changes_nothing(name):
+    strategy = from_config(name)
+    base = strategy(logits_tensor(), make_batch([2, -100, 1]))
+    weighted = strategy(logits_tensor(), weighted_batch([1.0, 0.0, 1.0], labels=[2, -100, 1]))
+    assert weighted.item() == pytest.approx(base.item(), rel=1e-6)
+
+
+def test_kd_weight_of_the_wrong_shape_is_clear():
+    with pytest.raises(ValueError, match="kd_weight has shape"):
+        SoftMSE()(logits_tensor(), weighted_batch([1.0, 1.0]))
+
+
+# ---- voting (UniTrans): hard where projection and teacher agree, soft teacher elsewhere ----
+
+
+def test_voting_by_hand():
+    # teacher argmax: 0 at word 1, 1 at word 2
+    disagree_then_agree = make_batch([2, -100, 1])  # word 1: 2 != 0 -> soft; word 2: 1 == 1 -> CE
+    check(Voting(), (kl_token(0) + minus_log_softmax(2, 1)) / 2, disagree_then_agree)
+    check(Voting(alpha=0.5, soft_loss="soft-mse"), (0.5 * mse_token(0) + minus_log_softmax(2, 1)) / 2,
+          make_batch([2, -100, 1]))  # fmt: skip
+    agree_then_unprojected = make_batch([0, -100, -100])  # word 1 agrees; word 2 has no projection -> soft
+    check(Voting(temperature=2.0), (minus_log_softmax(0, 0) + kl_token(2, 2.0)) / 2, agree_then_unprojected)
+
+
+def test_voting_with_kd_weight_by_hand():
+    expected = (0.5 * kl_token(0) + 0.25 * minus_log_softmax(2, 1)) / 2
+    check(Voting(), expected, weighted_batch(labels=[2, -100, 1]))
+
+
+def test_voting_reports_the_disagreement_rate_per_batch_and_cumulated():
+    voting = Voting()
+    assert voting.statistics() == {"tokens": 0, "projected": 0, "agree": 0, "disagreement_rate": None}
+    voting(logits_tensor(), make_batch([2, -100, 1]))  # 2 projected, 1 agrees
+    assert voting.statistics(cumulative=False) == {"tokens": 2, "projected": 2, "agree": 1, "disagreement_rate": 0.5}
+    # the masked sub-token's label (0, agreeing with its zero teacher row) must not be counted
+    voting(logits_tensor(), make_batch([0, 0, -100]))  # 1 projected, agrees
+    assert voting.statistics(cumulative=False)["disagreement_rate"] == 0.0
+    total = voting.statistics()
+    assert (total["tokens"], total["projected"], total["agree"]) == (4, 3, 2)
+    assert total["disagreement_rate"] == pytest.approx(1 / 3)
+    # a kd_weight of 0 drops a token from the loss, not from the counts (they describe the data)
+    voting.reset_statistics()
+    voting(logits_tensor(), weighted_batch([0.0, 1.0, 0.0], labels=[2, -100, 1]))
+    assert voting.statistics()["projected"] == 2
+    assert Voting().config() == {"name": "voting", "soft_loss": "soft-kl", "temperature": 1.0, "alpha": 1.0}
+    assert SoftMSE().statistics() == {}
+
+
+def test_voting_needs_projected_labels_and_valid_parameters():
+    assert Voting.needs_projected_labels
+    with pytest.raises(KeyError, match=r"needs batch\['labels'\]"):
+        Voting()(logits_tensor(), make_batch())
+    with pytest.raises(UserError, match="voting: alpha must be >= 0"):
+        from_config("voting", alpha=-1.0)
+    with pytest.raises(UserError, match="voting: soft_loss must be one of"):
+        from_config("voting", soft_loss="hard")

@@ -11,12 +11,21 @@ Every strategy is a small dataclass called as ``strategy(student_logits, batch) 
   from :mod:`training.features` has no ``kd_mask``; its ``word_heads`` (the one head token of each
   word, window overlaps deduplicated) marks the same tokens and is used instead;
 * ``batch["labels"]``: ``(batch, seq)`` projected tag ids with -100 where there is no projection
-  (only ``projected+kd`` reads it).
+  (only ``projected+kd`` and ``voting`` read it);
+* ``batch["kd_weight"]`` (optional): ``(batch, seq)`` non-negative float weight of each token's
+  teacher-derived term, e.g. the neighbour agreement of :mod:`training.denoise` spread onto head
+  sub-tokens like ``teacher_probs`` (``TokenAligner(word_columns={"kd_weight": 0.0})``). Every
+  teacher-derived term (soft losses, hard pseudo-labels, ``voting``) is then ``sum(w * loss) / n``
+  over the n selected tokens -- a weighted mean in which a uniformly down-weighted batch counts
+  less, as in CoLaDa's released code -- and a token of weight 0 is not selected at all.
+  ``projected+kd``'s cross-entropy on projected tags is not a teacher term and stays unweighted.
 
 All losses average over the selected tokens, computed in float32 whatever the logits' dtype, and
 return a zero that is still connected to the graph when no token is selected (a batch where a
 confidence threshold keeps nothing must not produce NaN). Build one by name with
-:func:`from_config`; :data:`STRATEGIES` lists them.
+:func:`from_config`; :data:`STRATEGIES` lists them. A strategy may count what it saw
+(:meth:`DistillationLoss.statistics`, e.g. ``voting``'s disagreement rate); the training loop can
+log them per batch and per epoch.
 
 References: Wu et al. 2020, "Single-/Multi-Source Cross-Lingual NER via Teacher-Student Learning on
 Unlabeled Data in Target Language" (ACL); Hinton et al. 2015, "Distilling the Knowledge in a Neural
@@ -29,10 +38,12 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
-from typing import Any, ClassVar, Mapping, Optional, Sequence
+from typing import Any, ClassVar, Mapping, NamedTuple, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
+
+from dataset_builders.errors import UserError
 
 IGNORE_INDEX = -100
 Batch = Mapping[str, torch.Tensor]
@@ -50,12 +61,22 @@ def _kd_mask(batch: Batch, strategy: str) -> torch.Tensor:
     return _batch_tensor(batch, key, strategy).bool()
 
 
-def _selected(student_logits: torch.Tensor, batch: Batch, strategy: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """Rows ``(n_selected, n_labels)`` of student logits and teacher probabilities under ``kd_mask``.
+class Selected(NamedTuple):
+    """The tokens a loss is computed on: ``(n, n_labels)`` logits and teacher rows, ``(n,)`` weights or None."""
+
+    logits: torch.Tensor
+    teacher: torch.Tensor
+    weights: Optional[torch.Tensor]
+    mask: torch.Tensor  # (batch, seq) bool: which tokens were selected
+
+
+def _selected(student_logits: torch.Tensor, batch: Batch, strategy: str) -> Selected:
+    """Student logits, teacher probabilities and ``kd_weight`` of the tokens under ``kd_mask``.
 
     Selecting by boolean indexing (rather than multiplying by the mask) keeps padding and
     non-first sub-tokens, whose teacher rows are all zeros, out of every log/softmax, so they can
-    put neither NaN in the forward pass nor in the gradient.
+    put neither NaN in the forward pass nor in the gradient. With a ``kd_weight`` column, tokens of
+    weight 0 are left out too (they would only add zeros to the sum and one to the count).
     """
     teacher = _batch_tensor(batch, "teacher_probs", strategy)
     mask = _kd_mask(batch, strategy)
@@ -64,7 +85,13 @@ def _selected(student_logits: torch.Tensor, batch: Batch, strategy: str) -> tupl
             f"teacher_probs has shape {tuple(teacher.shape)} but the student logits have "
             f"{tuple(student_logits.shape)}: teacher and student must share a label set and a tokenisation"
         )
-    return student_logits[mask].float(), teacher[mask].float()
+    weights = batch.get("kd_weight")
+    if weights is None:
+        return Selected(student_logits[mask].float(), teacher[mask].float(), None, mask)
+    if weights.shape != mask.shape:
+        raise ValueError(f"kd_weight has shape {tuple(weights.shape)}; one weight per token {tuple(mask.shape)} is needed")
+    mask = mask & (weights > 0)
+    return Selected(student_logits[mask].float(), teacher[mask].float(), weights[mask].float(), mask)
 
 
 def _zero(student_logits: torch.Tensor) -> torch.Tensor:
@@ -72,36 +99,55 @@ def _zero(student_logits: torch.Tensor) -> torch.Tensor:
     return student_logits.float().sum() * 0.0
 
 
-def _soft_mse(logits: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
-    if logits.shape[0] == 0:
-        return _zero(logits)
-    return F.mse_loss(logits.softmax(-1), teacher, reduction="mean")
+def _mean(per_token: torch.Tensor, weights: Optional[torch.Tensor]) -> torch.Tensor:
+    """Mean of per-token losses, each multiplied by its weight when there are weights (0 when empty)."""
+    if per_token.shape[0] == 0:
+        return _zero(per_token)
+    if weights is None:
+        return per_token.mean()
+    return (per_token * weights).sum() / per_token.shape[0]
 
 
-def _soft_kl(logits: torch.Tensor, teacher: torch.Tensor, temperature: float) -> torch.Tensor:
-    if logits.shape[0] == 0:
-        return _zero(logits)
+def _soft_mse_tokens(logits: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
+    """Per token: mean over labels of ``(softmax(s) - p_T)^2`` (their mean is ``MSELoss``'s)."""
+    return (logits.softmax(-1) - teacher).pow(2).mean(-1)
+
+
+def _soft_kl_tokens(logits: torch.Tensor, teacher: torch.Tensor, temperature: float) -> torch.Tensor:
+    """Per token: ``T^2 * KL(p_T^(T) || softmax(s / T))``."""
     # Tempering stored probabilities is exact: log p = z - logsumexp(z), so softmax(log p / T)
     # equals softmax(z / T) for the teacher's own logits z. The clamp only guards exact zeros.
     teacher_log_t = (teacher.clamp_min(torch.finfo(teacher.dtype).tiny).log() / temperature).log_softmax(-1)
     student_log_t = (logits / temperature).log_softmax(-1)
-    kl = (teacher_log_t.exp() * (teacher_log_t - student_log_t)).sum(-1)
-    return kl.mean() * temperature**2
+    return (teacher_log_t.exp() * (teacher_log_t - student_log_t)).sum(-1) * temperature**2
 
 
-def _soft_loss(name: str, logits: torch.Tensor, teacher: torch.Tensor, temperature: float) -> torch.Tensor:
-    return _soft_mse(logits, teacher) if name == "soft-mse" else _soft_kl(logits, teacher, temperature)
+def _soft_tokens(name: str, logits: torch.Tensor, teacher: torch.Tensor, temperature: float) -> torch.Tensor:
+    return _soft_mse_tokens(logits, teacher) if name == "soft-mse" else _soft_kl_tokens(logits, teacher, temperature)
+
+
+def _soft_loss(name: str, selected: Selected, temperature: float) -> torch.Tensor:
+    return _mean(_soft_tokens(name, selected.logits, selected.teacher, temperature), selected.weights)
+
+
+def _hard_loss(logits: torch.Tensor, targets: torch.Tensor, weights: Optional[torch.Tensor]) -> torch.Tensor:
+    return _mean(F.cross_entropy(logits, targets, reduction="none"), weights)
 
 
 def _check_temperature(strategy: str, temperature: float) -> None:
     if not temperature > 0:
-        raise ValueError(f"{strategy}: temperature must be > 0, got {temperature}")
+        raise UserError(f"{strategy}: temperature must be > 0, got {temperature}")
 
 
 def _check_soft_loss(strategy: str, soft_loss: str, temperature: float) -> None:
     if soft_loss not in SOFT_LOSSES:
-        raise ValueError(f"{strategy}: soft_loss must be one of {SOFT_LOSSES}, got {soft_loss!r}")
+        raise UserError(f"{strategy}: soft_loss must be one of {SOFT_LOSSES}, got {soft_loss!r}")
     _check_temperature(strategy, temperature)
+
+
+def _check_alpha(strategy: str, alpha: float) -> None:
+    if not alpha >= 0:
+        raise UserError(f"{strategy}: alpha must be >= 0, got {alpha}")
 
 
 def similarity_weights(similarities: Sequence[float], temperature: float = 1.0) -> list[float]:
@@ -113,9 +159,9 @@ def similarity_weights(similarities: Sequence[float], temperature: float = 1.0) 
     sharpens the weights towards the most similar source; a large one tends to uniform.
     """
     if not similarities:
-        raise ValueError("similarity_weights needs at least one similarity value")
+        raise UserError("similarity_weights needs at least one similarity value")
     if not temperature > 0:
-        raise ValueError(f"temperature must be > 0, got {temperature}")
+        raise UserError(f"temperature must be > 0, got {temperature}")
     scaled = [float(s) / temperature for s in similarities]
     top = max(scaled)
     exps = [math.exp(s - top) for s in scaled]
@@ -126,7 +172,7 @@ def similarity_weights(similarities: Sequence[float], temperature: float = 1.0) 
 def normalise_weights(weights: Sequence[float]) -> list[float]:
     """Non-negative weights scaled to sum to 1 (raises on negative or all-zero weights)."""
     if not weights or any(w < 0 for w in weights) or sum(weights) <= 0:
-        raise ValueError(f"teacher weights must be non-negative with a positive sum, got {list(weights)}")
+        raise UserError(f"teacher weights must be non-negative with a positive sum, got {list(weights)}")
     total = float(sum(weights))
     return [float(w) / total for w in weights]
 
@@ -145,6 +191,17 @@ class DistillationLoss:
         """``{"name": ..., **parameters}``: what a run records and :func:`from_config` accepts back."""
         return {"name": self.name, **dataclasses.asdict(self)}
 
+    def statistics(self, cumulative: bool = True) -> dict[str, Optional[float]]:
+        """What the loss counted: since :meth:`reset_statistics` (``cumulative``) or in the last batch.
+
+        Empty for strategies that count nothing. Counts are plain numbers, so a multi-process
+        loop can sum them across processes before deriving rates.
+        """
+        return {}
+
+    def reset_statistics(self) -> None:
+        """Start counting afresh (e.g. at each epoch)."""
+
 
 @dataclass
 class SoftMSE(DistillationLoss):
@@ -158,7 +215,7 @@ class SoftMSE(DistillationLoss):
     name: ClassVar[str] = "soft-mse"
 
     def __call__(self, student_logits: torch.Tensor, batch: Batch) -> torch.Tensor:
-        return _soft_mse(*_selected(student_logits, batch, self.name))
+        return _soft_loss(self.name, _selected(student_logits, batch, self.name), 1.0)
 
 
 @dataclass
@@ -178,7 +235,7 @@ class SoftKL(DistillationLoss):
         _check_temperature(self.name, self.temperature)
 
     def __call__(self, student_logits: torch.Tensor, batch: Batch) -> torch.Tensor:
-        return _soft_kl(*_selected(student_logits, batch, self.name), self.temperature)
+        return _soft_loss(self.name, _selected(student_logits, batch, self.name), self.temperature)
 
 
 @dataclass
@@ -191,10 +248,8 @@ class Hard(DistillationLoss):
     name: ClassVar[str] = "hard"
 
     def __call__(self, student_logits: torch.Tensor, batch: Batch) -> torch.Tensor:
-        logits, teacher = _selected(student_logits, batch, self.name)
-        if logits.shape[0] == 0:
-            return _zero(student_logits)
-        return F.cross_entropy(logits, teacher.argmax(-1))
+        selected = _selected(student_logits, batch, self.name)
+        return _hard_loss(selected.logits, selected.teacher.argmax(-1), selected.weights)
 
 
 @dataclass
@@ -210,15 +265,14 @@ class HardConfident(DistillationLoss):
 
     def __post_init__(self):
         if not 0.0 <= self.threshold <= 1.0:
-            raise ValueError(f"{self.name}: threshold must be in [0, 1], got {self.threshold}")
+            raise UserError(f"{self.name}: threshold must be in [0, 1], got {self.threshold}")
 
     def __call__(self, student_logits: torch.Tensor, batch: Batch) -> torch.Tensor:
-        logits, teacher = _selected(student_logits, batch, self.name)
-        confidence, pseudo = teacher.max(-1)
+        selected = _selected(student_logits, batch, self.name)
+        confidence, pseudo = selected.teacher.max(-1)
         keep = confidence >= self.threshold
-        if not keep.any():
-            return _zero(student_logits)
-        return F.cross_entropy(logits[keep], pseudo[keep])
+        weights = selected.weights[keep] if selected.weights is not None else None
+        return _hard_loss(selected.logits[keep], pseudo[keep], weights)
 
 
 @dataclass
@@ -246,11 +300,11 @@ class MultiTeacher(DistillationLoss):
 
     def __post_init__(self):
         if self.weights is not None and self.similarities is not None:
-            raise ValueError(f"{self.name}: give either weights or similarities, not both")
+            raise UserError(f"{self.name}: give either weights or similarities, not both")
         if self.weights is not None:
             normalise_weights(self.weights)
         if not self.similarity_temperature > 0:
-            raise ValueError(f"{self.name}: similarity_temperature must be > 0, got {self.similarity_temperature}")
+            raise UserError(f"{self.name}: similarity_temperature must be > 0, got {self.similarity_temperature}")
         _check_soft_loss(self.name, self.soft_loss, self.temperature)
 
     def teacher_weights(self, n_teachers: int) -> list[float]:
@@ -258,7 +312,7 @@ class MultiTeacher(DistillationLoss):
         given = self.weights if self.weights is not None else self.similarities
         if given is not None and len(given) != n_teachers:
             kind = "weights" if self.weights is not None else "similarities"
-            raise ValueError(f"{self.name}: {len(given)} {kind} for {n_teachers} teachers")
+            raise UserError(f"{self.name}: {len(given)} {kind} for {n_teachers} teachers")
         if self.weights is not None:
             return normalise_weights(self.weights)
         if self.similarities is not None:
@@ -266,8 +320,7 @@ class MultiTeacher(DistillationLoss):
         return [1.0 / n_teachers] * n_teachers
 
     def __call__(self, student_logits: torch.Tensor, batch: Batch) -> torch.Tensor:
-        logits, teacher = _selected(student_logits, batch, self.name)
-        return _soft_loss(self.soft_loss, logits, teacher, self.temperature)
+        return _soft_loss(self.soft_loss, _selected(student_logits, batch, self.name), self.temperature)
 
 
 @dataclass
@@ -290,45 +343,109 @@ class ProjectedKD(DistillationLoss):
     agree_only: bool = False
 
     def __post_init__(self):
-        if not self.alpha >= 0:
-            raise ValueError(f"{self.name}: alpha must be >= 0, got {self.alpha}")
+        _check_alpha(self.name, self.alpha)
         _check_soft_loss(self.name, self.soft_loss, self.temperature)
 
     def __call__(self, student_logits: torch.Tensor, batch: Batch) -> torch.Tensor:
         labels = _batch_tensor(batch, "labels", self.name)
-        logits, teacher = _selected(student_logits, batch, self.name)
-        soft = _soft_loss(self.soft_loss, logits, teacher, self.temperature)
+        soft = _soft_loss(self.soft_loss, _selected(student_logits, batch, self.name), self.temperature)
         keep = labels != IGNORE_INDEX
         if self.agree_only:
             agree = batch["teacher_probs"].argmax(-1) == labels
             keep = keep & _kd_mask(batch, self.name) & agree
-        if keep.any():
-            ce = F.cross_entropy(student_logits[keep].float(), labels[keep])
-        else:
-            ce = _zero(student_logits)
+        ce = _hard_loss(student_logits[keep].float(), labels[keep], None)
         return ce + self.alpha * soft
+
+
+VOTING_COUNTS = ("tokens", "projected", "agree")
+
+
+@dataclass
+class Voting(DistillationLoss):
+    """``voting``: hard projected label where projection and teacher agree, the teacher's distribution elsewhere.
+
+    After UniTrans (Wu et al. 2020, IJCAI): the projected tag (``labels``, -100 where nothing was
+    projected) and the teacher's argmax are two independent votes. On each first sub-token:
+
+    * both agree: cross-entropy on that label (a confident, doubly confirmed hard label);
+    * they disagree, or there is no projection: ``alpha`` * the soft loss (``soft_loss``,
+      ``temperature``) against the teacher's whole distribution, which keeps its uncertainty.
+
+    One term per token, averaged over the first sub-tokens (weighted by ``kd_weight`` when the batch
+    has one). The default soft loss is ``soft-kl``: the KL to a distribution is on the same scale
+    as the cross-entropy of the agreeing tokens (KL to a one-hot is that cross-entropy), whereas
+    ``soft-mse`` is one to two orders of magnitude smaller and would need a large ``alpha``.
+
+    :meth:`statistics` reports ``tokens`` (first sub-tokens seen), ``projected`` (those with a
+    projected tag), ``agree`` and ``disagreement_rate`` = 1 - agree / projected (None before any
+    projected token) -- how often data transfer and model transfer disagree.
+    """
+
+    name: ClassVar[str] = "voting"
+    needs_projected_labels: ClassVar[bool] = True
+    soft_loss: str = "soft-kl"
+    temperature: float = 1.0
+    alpha: float = 1.0
+
+    def __post_init__(self):
+        _check_alpha(self.name, self.alpha)
+        _check_soft_loss(self.name, self.soft_loss, self.temperature)
+        self.reset_statistics()
+
+    def __call__(self, student_logits: torch.Tensor, batch: Batch) -> torch.Tensor:
+        labels = _batch_tensor(batch, "labels", self.name)
+        selected = _selected(student_logits, batch, self.name)
+        self._count(labels, batch)
+        projected = labels[selected.mask]
+        teacher_top = selected.teacher.argmax(-1)
+        agree = (projected != IGNORE_INDEX) & (projected == teacher_top)
+        # where they agree the projected label IS the teacher's argmax, so one cross-entropy serves
+        hard = F.cross_entropy(selected.logits, teacher_top, reduction="none")
+        soft = _soft_tokens(self.soft_loss, selected.logits, selected.teacher, self.temperature)
+        return _mean(torch.where(agree, hard, self.alpha * soft), selected.weights)
+
+    def _count(self, labels: torch.Tensor, batch: Batch) -> None:
+        # over every first sub-token, whatever its kd_weight: the rate describes the data, not the weighting
+        mask = _kd_mask(batch, self.name)
+        projected = labels[mask]
+        has_projection = projected != IGNORE_INDEX
+        agree = has_projection & (projected == batch["teacher_probs"][mask].argmax(-1))
+        # kept as tensors: no device sync per step; numbers only when statistics() is asked for
+        self._last = torch.stack([mask.sum(), has_projection.sum(), agree.sum()]).detach()
+        self._total = self._last if self._total is None else self._total + self._last.to(self._total.device)
+
+    def statistics(self, cumulative: bool = True) -> dict[str, Optional[float]]:
+        counts = self._total if cumulative else self._last
+        values = [0] * len(VOTING_COUNTS) if counts is None else [int(c) for c in counts.tolist()]
+        stats: dict[str, Optional[float]] = dict(zip(VOTING_COUNTS, values))
+        stats["disagreement_rate"] = 1.0 - stats["agree"] / stats["projected"] if stats["projected"] else None
+        return stats
+
+    def reset_statistics(self) -> None:
+        self._last: Optional[torch.Tensor] = None
+        self._total: Optional[torch.Tensor] = None
 
 
 SOFT_LOSSES = ("soft-mse", "soft-kl")
 STRATEGIES: dict[str, type[DistillationLoss]] = {
-    cls.name: cls for cls in (SoftMSE, SoftKL, Hard, HardConfident, MultiTeacher, ProjectedKD)
+    cls.name: cls for cls in (SoftMSE, SoftKL, Hard, HardConfident, MultiTeacher, ProjectedKD, Voting)
 }
 
 
 def from_config(name: str, **params: Any) -> DistillationLoss:
     """The strategy ``name`` built with ``params``; unknown names or parameters raise, listing the valid ones."""
     if name not in STRATEGIES:
-        raise ValueError(f"unknown strategy {name!r}; valid strategies: {', '.join(STRATEGIES)}")
+        raise UserError(f"unknown strategy {name!r}; valid strategies: {', '.join(STRATEGIES)}")
     cls = STRATEGIES[name]
     valid = [f.name for f in dataclasses.fields(cls)]
     unknown = sorted(set(params) - set(valid))
     if unknown:
         accepted = ", ".join(valid) if valid else "none"
-        raise ValueError(f"strategy {name!r} got unknown parameter(s) {unknown}; valid parameters: {accepted}")
+        raise UserError(f"strategy {name!r} got unknown parameter(s) {unknown}; valid parameters: {accepted}")
     return cls(**params)
 
 
 __all__ = [
     "DistillationLoss", "Hard", "HardConfident", "IGNORE_INDEX", "MultiTeacher", "ProjectedKD", "SOFT_LOSSES",
-    "STRATEGIES", "SoftKL", "SoftMSE", "from_config", "normalise_weights", "similarity_weights",
+    "STRATEGIES", "Selected", "SoftKL", "SoftMSE", "Voting", "from_config", "normalise_weights", "similarity_weights",
 ]  # fmt: skip
