@@ -16,8 +16,8 @@ import json
 import os
 import shutil
 import tempfile
-from typing import Optional
 
+from dataset_builders.atomic import write_json
 from dataset_builders.errors import UserError
 
 STAGING = ".xner-staging"
@@ -62,7 +62,7 @@ class OutputFolder:
         if not self.is_main_process:
             return
         names = sorted(os.listdir(self.staging), key=lambda n: n == self.marker)
-        _write_json(os.path.join(self.path, PUBLISHED), names)
+        write_json(os.path.join(self.path, PUBLISHED), names)
         for name in names:
             target = os.path.join(self.path, name)
             if os.path.isdir(target) and not os.path.islink(target):
@@ -85,14 +85,6 @@ def _remove(path: str) -> None:
         shutil.rmtree(path)
     elif os.path.lexists(path):
         os.remove(path)
-
-
-def _write_json(path: str, value, indent: Optional[int] = None) -> None:
-    """Write JSON through a temporary file and a rename: the file is whole or absent."""
-    handle, tmp = tempfile.mkstemp(dir=os.path.dirname(path) or ".", prefix=".tmp-")
-    with os.fdopen(handle, "w", encoding="utf-8") as f:
-        json.dump(value, f, indent=indent)
-    os.replace(tmp, path)
 
 
 __all__ = ["OutputFolder", "PUBLISHED", "STAGING", "check_output_dir"]
