@@ -23,7 +23,7 @@ import sys
 import time
 from typing import Callable, Mapping, Optional, Sequence
 
-from xner.experiments.config import Experiment, TestSet
+from xner.experiments.config import Experiment, TestSet, cli_flags
 from xner.experiments.plan import Run, format_duration, plan, sweep_results_of
 from xner.experiments.store import append_record, finished_runs, host_facts, package_versions, read_records
 
@@ -41,21 +41,6 @@ class RunFailed(RuntimeError):
 
 def _now() -> str:
     return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def cli_flags(values: Mapping) -> list[str]:
-    """``{"learning_rate": 1e-4, "agree_only": True, "teacher_weights": [1, 2]}`` -> argparse flags."""
-    flags: list[str] = []
-    for key, value in values.items():
-        if value is None or value is False:
-            continue
-        if value is True:
-            flags.append(f"--{key}")
-        elif isinstance(value, (list, tuple)):
-            flags += [f"--{key}", ",".join(str(v) for v in value)]
-        else:
-            flags += [f"--{key}", str(value)]
-    return flags
 
 
 def artifact_dir(experiment: Experiment, run: Run) -> str:
