@@ -12,6 +12,7 @@ evaluation or a student is finished when its ``run_id`` is in the results store.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
 import logging
@@ -21,15 +22,17 @@ import shutil
 import subprocess
 import sys
 import time
-from typing import Callable, Mapping, Optional, Sequence
+from typing import Callable, Iterator, Mapping, Optional, Sequence
 
+from xner.experiments.children import run_child
 from xner.experiments.config import Experiment, TestSet, cli_flags
 from xner.experiments.plan import Run, format_duration, plan, sweep_results_of
-from xner.experiments.store import append_record, finished_runs, host_facts, package_versions, read_records
+from xner.experiments.store import append_record, finished_runs, host_facts, locked, package_versions, read_records
 
 logger = logging.getLogger(__name__)
 
 MARKER = "xner-run.json"
+ARTIFACTS_LOCK = ".xner-artifacts.lock"
 ARTIFACT_FOLDERS = {"teacher-train": "teachers", "projection": "projections", "student": "students", "trial": "trials"}
 # Progress bars and load reports are kept in the run's log file, not echoed.
 NOISE = re.compile(r"\d+%\||it/s\]|s/it\]|^\s*(\x1b\[A)+\s*$|^\s*\[A|LOAD REPORT|^Key\s+\||^-+\+|UNEXPECTED|MISSING|^Notes:")
@@ -41,6 +44,17 @@ class RunFailed(RuntimeError):
 
 def _now() -> str:
     return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@contextlib.contextmanager
+def experiment_lock(experiment: Experiment, wait: bool = False, echo: Callable[[str], None] = print) -> Iterator[None]:
+    """Hold the experiment's results store (and its artifacts folder, when that is shared elsewhere) for
+    this process: a second run of the same store refuses at once, or waits with ``wait``."""
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(locked(experiment.results_path, wait=wait, echo=echo))
+        if os.path.abspath(experiment.artifacts) != os.path.abspath(experiment.output_dir):
+            stack.enter_context(locked(os.path.join(experiment.artifacts, ARTIFACTS_LOCK), wait=wait, echo=echo))
+        yield
 
 
 def artifact_dir(experiment: Experiment, run: Run) -> str:
@@ -117,16 +131,17 @@ class Runner:
         with open(log_path, "a", encoding="utf-8") as log:
             log.write(f"$ {' '.join(command)}\n")
             log.flush()
-            process = subprocess.Popen(command, env=self.env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                       text=True, errors="replace")  # fmt: skip
-            for line in process.stdout:
-                log.write(line)
-                if line.strip() and not NOISE.search(line):
-                    self.echo("    " + line.rstrip())
-            process.stdout.close()
-            # wait4 gives this child's own resource usage; ru_maxrss is the largest of it and its waited-for descendants.
-            _, status, usage = os.wait4(process.pid, 0)
-            process.returncode = os.waitstatus_to_exitcode(status)
+            # The child ends with this process: on an error, Ctrl-C or SIGTERM here its process group is stopped.
+            with run_child(command, env=self.env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                           errors="replace") as process:  # fmt: skip
+                for line in process.stdout:
+                    log.write(line)
+                    if line.strip() and not NOISE.search(line):
+                        self.echo("    " + line.rstrip())
+                process.stdout.close()
+                # wait4 gives this child's own resource usage; ru_maxrss is the largest of it and its waited-for descendants.
+                _, status, usage = os.wait4(process.pid, 0)
+                process.returncode = os.waitstatus_to_exitcode(status)
         if process.returncode:
             raise RunFailed(f"{run.label} ({run.run_id}) failed with exit status {process.returncode}; "
                             f"log: {log_path}")  # fmt: skip
@@ -306,8 +321,13 @@ class Runner:
             self.echo(f"    done in {format_duration(time.perf_counter() - clock)}{summary}")
         return {"runs": len(runs), "done": len(todo), "skipped": skipped}
 
-    def run(self, groups: Optional[Sequence[str]] = None) -> dict:
-        """Sweeps the groups need, then each group in file order (later groups may pick from earlier ones)."""
+    def run(self, groups: Optional[Sequence[str]] = None, wait: bool = False) -> dict:
+        """Sweeps the groups need, then each group in file order (later groups may pick from earlier ones);
+        the store is held by this process meanwhile (see :func:`experiment_lock`)."""
+        with experiment_lock(self.x, wait=wait, echo=self.echo):
+            return self._run(groups)
+
+    def _run(self, groups: Optional[Sequence[str]]) -> dict:
         from xner.experiments.sweep import run_sweep
 
         self.save_experiment()
@@ -355,4 +375,4 @@ def training_view(projected_dir: str, view_dir: str, mode: str) -> None:
     datasets.DatasetDict({"train": data}).save_to_disk(view_dir)
 
 
-__all__ = ["MARKER", "RunFailed", "Runner", "cli_flags", "training_view"]
+__all__ = ["MARKER", "RunFailed", "Runner", "artifact_dir", "experiment_lock", "training_view"]
