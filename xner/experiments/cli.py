@@ -7,7 +7,9 @@
 
 ``run`` is resumable: finished teachers, projections, evaluations and students are skipped, so an
 interrupted run is continued by running the same command again. ``--output-dir`` and
-``--data-dir`` override the file's; ``--group`` restricts to some groups.
+``--data-dir`` override the file's; ``--group`` restricts to some groups. One ``run`` or ``sweep``
+holds a results store at a time: a second refuses at once naming the holder's pid (``--wait``
+waits for it); stopping a run (Ctrl-C, SIGTERM) stops its training processes with it.
 """
 
 from __future__ import annotations
