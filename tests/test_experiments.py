@@ -277,14 +277,17 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
     assert main(["experiment", "run", str(bad)]) == 2
     assert "unknown teacher 'ghost'" in capsys.readouterr().err
     good = tmp_path / "good.yaml"
-    good.write_text(yaml.safe_dump(_config()))
+    good.write_text(yaml.safe_dump({**_config(), "data_dir": str(tmp_path)}))
     assert main(["experiment", "run", str(good), "--group", "nope"]) == 2
     assert "no group(s) ['nope']" in capsys.readouterr().err
 
 
 def test_a_failing_run_names_its_log_and_keeps_finished_work(tmp_path, capsys):
     config = _config()
+    # An existing folder that holds no model: it passes plan (a missing path would not) and fails to load.
+    (tmp_path / "no-such-model").mkdir()
     config["models"]["tiny"] = str(tmp_path / "no-such-model")
+    config["data_dir"] = str(tmp_path)
     config["output_dir"] = str(tmp_path / "out")
     config["groups"] = [{"name": "main", "languages": ["en"], "strategies": ["hard"], "seeds": [1]}]
     path = tmp_path / "failing.yaml"

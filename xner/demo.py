@@ -33,10 +33,11 @@ import json
 import logging
 import os
 import resource
-import shutil
 import sys
 import time
 from typing import Any, Optional
+
+from xner.steps import Step, stable_hash, staged, write_json
 
 logger = logging.getLogger(__name__)
 
@@ -177,10 +178,6 @@ class StepRecord:
     log: Optional[str] = None
 
 
-def _hash(value: Any) -> str:
-    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-
 def _file_hash(path: str) -> str:
     with open(path, "rb") as handle:
         return hashlib.sha256(handle.read()).hexdigest()[:16]
@@ -190,13 +187,6 @@ def _cpu_seconds() -> float:
     """CPU time of this process (all threads) and of its finished children (eflomal runs in one)."""
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     return time.process_time() + children.ru_utime + children.ru_stime
-
-
-def _write_json(path: str, value: Any) -> None:
-    partial = path + ".partial"
-    with open(partial, "w", encoding="utf-8") as handle:
-        json.dump(value, handle, indent=2, ensure_ascii=False, default=str)
-    os.replace(partial, path)
 
 
 def _first(dataset, n: Optional[int]):
@@ -233,7 +223,7 @@ class Demo:
             "summary": os.path.join(self.output_dir, "summary.json"),
         }
         self.keys: dict[str, str] = {}  # step -> its settings' key and the stamp of the run that made its outputs
-        self.pending: dict[str, str] = {}  # step -> its settings' key, until its outputs are complete
+        self.pending: dict[str, Step] = {}  # steps started, until their outputs are complete
         self.figures: dict[str, Any] = {}
         self.records: list[StepRecord] = []
         self.data: dict[str, Any] = {}
@@ -242,26 +232,13 @@ class Demo:
     def _state_path(self, step: str) -> str:
         return os.path.join(self.output_dir, STATE_DIR, f"{step}.json")
 
-    def _cached(self, step: str, key: str, outputs: list[str]) -> Optional[dict]:
-        if self.force:
-            return None
-        try:
-            with open(self._state_path(step), encoding="utf-8") as handle:
-                state = json.load(handle)
-        except (OSError, ValueError):
-            return None
-        if state.get("key") != key or not all(os.path.exists(p) for p in outputs):
-            return None
-        return state
-
-    def _done(self, step: str, record: StepRecord) -> None:
-        """Record that ``step``'s outputs are complete. Later steps' keys include this run's stamp, so
+    def _done(self, name: str, record: StepRecord) -> None:
+        """Record that ``name``'s outputs are complete. Later steps' keys include this run's stamp, so
         they are redone whenever this step is."""
-        key, stamp = self.pending.pop(step), f"{time.time_ns():x}"
-        os.makedirs(os.path.dirname(self._state_path(step)), exist_ok=True)
-        _write_json(self._state_path(step), {"key": key, "stamp": stamp, "figures": self.figures.get(step, {}),
-                                             "result": record.result, "wall_s": record.wall_s, "cpu_s": record.cpu_s})
-        self.keys[step] = _hash([key, stamp])
+        step, stamp = self.pending.pop(name), f"{time.time_ns():x}"
+        step.finish(stamp=stamp, figures=self.figures.get(name, {}), result=record.result, wall_s=record.wall_s,
+                    cpu_s=record.cpu_s)  # fmt: skip
+        self.keys[name] = stable_hash([step.key, stamp])
 
     def _log_path(self, step: str) -> str:
         os.makedirs(self.paths["logs"], exist_ok=True)
@@ -314,7 +291,7 @@ class Demo:
             "figures": self.figures,
             "outputs": self.outputs(),
         }
-        _write_json(self.paths["summary"], summary)
+        write_json(self.paths["summary"], summary)
         return summary
 
     def outputs(self) -> dict[str, str]:
@@ -338,14 +315,13 @@ class Demo:
     def _reuse(self, name: str, key: str, outputs: list[str], record: StepRecord) -> bool:
         """Whether ``name`` is done already with these settings (``key``) and its ``outputs`` exist;
         if not, its record is removed, so that an interrupted redo is never taken for done."""
-        self.pending[name] = key
-        state = self._cached(name, key, outputs)
+        step = Step(self._state_path(name), key, outputs)
+        state = None if self.force else step.finished()
         if state is None:
-            with contextlib.suppress(FileNotFoundError):
-                os.remove(self._state_path(name))
+            step.start()
+            self.pending[name] = step
             return False
-        del self.pending[name]
-        self.keys[name] = _hash([key, state.get("stamp")])
+        self.keys[name] = stable_hash([key, state.get("stamp")])
         self.figures[name] = state.get("figures", {})
         record.reused, record.result = True, state.get("result", "")
         record.wall_s, record.cpu_s = 0.0, 0.0
@@ -380,19 +356,17 @@ class Demo:
                          f"es test: {len(d['news'])} news + {len(d['parliament'])} parliament")
         self.figures["corpus"] = {k: len(v) for k, v in d.items()}
         files = {k: _file_hash(demo_data.path(k)) for k in demo_data.FILES}
-        key = _hash({"files": files, "settings": [s.max_parallel, s.max_unlabelled, s.max_test]})
+        key = stable_hash({"files": files, "settings": [s.max_parallel, s.max_unlabelled, s.max_test]})
         folders = self.data_folders()
         del folders["teacher-train"]  # written by the teacher step
         if self._reuse("corpus", key, list(folders.values()), record):
             return
         # The folders the training and evaluation commands read (--dataset / --test PATH).
-        staging = self.paths["data"] + ".partial"
-        shutil.rmtree(staging, ignore_errors=True)
-        for name, split, dataset in (("en-train", "train", d["en"]), ("es-unlabelled", "train", d["unlabelled"]),
-                                     ("test/news-es", "test", d["news"]),
-                                     ("test/parliament-es", "test", d["parliament"])):
-            datasets.DatasetDict({split: dataset.flatten_indices()}).save_to_disk(os.path.join(staging, name))
-        _replace_dir(staging, self.paths["data"])
+        with staged(self.paths["data"]) as staging:
+            for name, split, dataset in (("en-train", "train", d["en"]), ("es-unlabelled", "train", d["unlabelled"]),
+                                         ("test/news-es", "test", d["news"]),
+                                         ("test/parliament-es", "test", d["parliament"])):
+                datasets.DatasetDict({split: dataset.flatten_indices()}).save_to_disk(os.path.join(staging, name))
 
     def data_folders(self) -> dict[str, str]:
         base = self.paths["data"]
@@ -414,7 +388,7 @@ class Demo:
         from projection.transforms import projection_summary
 
         aligner_spec, method = self.projection_specs()
-        key = _hash({"corpus": self.keys["corpus"], "aligner": aligner_spec, "method": method})
+        key = stable_hash({"corpus": self.keys["corpus"], "aligner": aligner_spec, "method": method})
         folder = self.paths["projection"]
         summary_path = os.path.join(folder, "projection_summary.json")
         if self._reuse("projection", key, [summary_path, os.path.join(folder, TARGET_LANG)], record):
@@ -426,9 +400,6 @@ class Demo:
         label_names = self.data["en"].features["ner_tags"].feature.names
         stats = projection_summary(projected)
         gold = _gold_f1(projected, "translation_ner_tags")
-        staging = folder + ".partial"
-        shutil.rmtree(staging, ignore_errors=True)
-        datasets.DatasetDict({"train": projected}).save_to_disk(os.path.join(staging, TARGET_LANG))
         summary = {  # the format of projection.pipelines.run_projection, which the card builders read
             "config": {"corpus": CORPUS_NAME, "target_langs": [TARGET_LANG], "mode": "translate-train",
                        "source_lang": SOURCE_LANG, "data_dir": None, "splits": ["train"],
@@ -445,8 +416,9 @@ class Demo:
                 "splits": {"train": {**stats, "gold": gold}},
             }},
         }
-        _write_json(os.path.join(staging, "projection_summary.json"), summary)
-        _replace_dir(staging, folder)
+        with staged(folder) as staging:
+            datasets.DatasetDict({"train": projected}).save_to_disk(os.path.join(staging, TARGET_LANG))
+            write_json(os.path.join(staging, "projection_summary.json"), summary)
         self.figures["projection"] = {
             "entities": stats["entities"], "projected": stats["projected"], "dropped": stats["dropped"],
             "rows": stats["rows"], "f1": gold["f1"], "precision": gold["precision"], "recall": gold["recall"],
@@ -471,7 +443,7 @@ class Demo:
         from model_cards.hub_layout import write_hub_dataset
 
         repo = self.repos["dataset"] if self.repos else None
-        key = _hash({"projection": self.keys["projection"], "repo": repo, "version": _version()})
+        key = stable_hash({"projection": self.keys["projection"], "repo": repo, "version": _version()})
         folder = self.paths["dataset"]
         if not self._reuse("dataset", key, [os.path.join(folder, "README.md")], record):
             card = ProjectedDatasetCardData.from_projections(
@@ -494,12 +466,12 @@ class Demo:
                          f"same rows and features")
 
     # ---------------------------------------------------------------- 5. teacher
-    def teacher_argv(self) -> list[str]:
+    def teacher_argv(self, output_dir: Optional[str] = None) -> list[str]:
         from xner.assets import minilm_path
 
         s = self.settings
         return ["--model_name_or_path", minilm_path(), "--dataset", self.data_folders()["teacher-train"],
-                "--output_dir", self.paths["teacher"], "--num_train_epochs", str(s.teacher_epochs),
+                "--output_dir", output_dir or self.paths["teacher"], "--num_train_epochs", str(s.teacher_epochs),
                 "--learning_rate", str(s.teacher_learning_rate), "--per_device_train_batch_size", str(s.batch_size),
                 "--max_length", str(s.max_length), "--seed", str(self.seed)]
 
@@ -509,33 +481,30 @@ class Demo:
         a translate-train teacher (rows the projection flagged are left out)."""
         import datasets
 
+        from xner.experiments.runner import training_rows
+
         projected = datasets.load_dataset(self.paths["dataset"], TARGET_LANG)["train"]
-        flagged = [bool(stats["error"]) for stats in projected["projection_stats"]]
-        projected = projected.select([k for k, bad in enumerate(flagged) if not bad])
         english = self.data["en"].select_columns(["tokens", "ner_tags"])
-        spanish = projected.select_columns(["translation_tokens", "projected_tags"]).rename_columns(
-            {"translation_tokens": "tokens", "projected_tags": "ner_tags"}).cast(english.features)
-        staging = self.data_folders()["teacher-train"] + ".partial"
-        shutil.rmtree(staging, ignore_errors=True)
+        spanish = training_rows(projected, "translate-train").cast(english.features)
         train = datasets.concatenate_datasets([english, spanish])
-        datasets.DatasetDict({"train": train}).save_to_disk(staging)
-        _replace_dir(staging, self.data_folders()["teacher-train"])
-        return {"english": len(english), "spanish": len(spanish), "flagged": sum(flagged)}
+        with staged(self.data_folders()["teacher-train"]) as staging:
+            datasets.DatasetDict({"train": train}).save_to_disk(staging)
+        return {"english": len(english), "spanish": len(spanish), "flagged": len(projected) - len(spanish)}
 
     def step_teacher(self, record: StepRecord) -> None:
         from training import teacher
 
         argv = self.teacher_argv()
-        key = _hash({"corpus": self.keys["corpus"], "dataset": self.keys["dataset"], "argv": argv,
+        key = stable_hash({"corpus": self.keys["corpus"], "dataset": self.keys["dataset"], "argv": argv,
                      "version": _version()})
         folder = self.paths["teacher"]
         if self._reuse("teacher", key, [os.path.join(folder, "config.json"), os.path.join(folder, "results.json"),
                                          self.data_folders()["teacher-train"]], record):
             return
-        shutil.rmtree(folder, ignore_errors=True)  # an interrupted run: start the step again
         sizes = self.teacher_data()
         record.log = self._log_path("teacher")
-        with self._quiet_stdout("teacher"):
+        with self._quiet_stdout("teacher"), staged(folder) as staging:  # complete, or the previous folder
+            argv = self.teacher_argv(staging)
             print("xner train-teacher " + " ".join(argv))
             teacher.main(argv)
         results = _read_json(os.path.join(folder, "results.json"))
@@ -547,14 +516,14 @@ class Demo:
                          f"{self.settings.teacher_epochs} epoch(s), {results['completed_steps']} steps")
 
     # ---------------------------------------------------------------- 6. student
-    def student_argv(self) -> list[str]:
+    def student_argv(self, output_dir: Optional[str] = None) -> list[str]:
         from xner.assets import minilm_path
 
         s = self.settings
         return ["--teacher", self.paths["teacher"], "--dataset", self.data_folders()["es-unlabelled"],
                 "--model_name_or_path", minilm_path(), "--student", "lora", "--lora_r", str(s.lora_r),
                 "--lora_target_modules", s.lora_target_modules,
-                "--strategy", "soft-kl", "--temperature", str(s.temperature), "--output_dir", self.paths["student"],
+                "--strategy", "soft-kl", "--temperature", str(s.temperature), "--output_dir", output_dir or self.paths["student"],
                 "--num_train_epochs", str(s.student_epochs), "--learning_rate", str(s.student_learning_rate),
                 "--per_device_train_batch_size", str(s.batch_size), "--max_length", str(s.max_length),
                 "--seed", str(self.seed)]
@@ -563,14 +532,14 @@ class Demo:
         from training import distill
 
         argv = self.student_argv()
-        key = _hash({"teacher": self.keys["teacher"], "corpus": self.keys["corpus"], "argv": argv})
+        key = stable_hash({"teacher": self.keys["teacher"], "corpus": self.keys["corpus"], "argv": argv})
         folder = self.paths["student"]
         if self._reuse("student", key, [os.path.join(folder, "adapter_config.json"),
                                          os.path.join(folder, "results.json")], record):
             return
-        shutil.rmtree(folder, ignore_errors=True)
         record.log = self._log_path("student")
-        with self._quiet_stdout("student"):
+        with self._quiet_stdout("student"), staged(folder) as staging:
+            argv = self.student_argv(staging)
             print("xner distill " + " ".join(argv))
             distill.main(argv)
         results = _read_json(os.path.join(folder, "results.json"))
@@ -583,24 +552,24 @@ class Demo:
                          f"{student['trainable_parameters']:,} of {student['total_parameters']:,} parameters trained")
 
     # ---------------------------------------------------------------- 7. evaluation
-    def evaluation_argv(self) -> list[str]:
+    def evaluation_argv(self, output_dir: Optional[str] = None) -> list[str]:
         folders = self.data_folders()
         return ["--model", f"teacher={self.paths['teacher']}", "--model", f"student={self.paths['student']}",
                 "--test", f"{folders['news']}=in", "--test", f"{folders['parliament']}=out",
-                "--output-dir", self.paths["evaluation"]]
+                "--output-dir", output_dir or self.paths["evaluation"]]
 
     def step_evaluation(self, record: StepRecord) -> None:
         from training import evaluation
 
         argv = self.evaluation_argv()
-        key = _hash({"teacher": self.keys["teacher"], "student": self.keys["student"], "corpus": self.keys["corpus"],
+        key = stable_hash({"teacher": self.keys["teacher"], "student": self.keys["student"], "corpus": self.keys["corpus"],
                      "argv": argv})
         folder = self.paths["evaluation"]
         outputs = [os.path.join(folder, name) for name in ("evaluation.json", "robustness.md", "robustness.json")]
         if not self._reuse("evaluation", key, outputs, record):
-            shutil.rmtree(folder, ignore_errors=True)
             record.log = self._log_path("evaluation")
-            with self._quiet_stdout("evaluation"):
+            with self._quiet_stdout("evaluation"), staged(folder) as staging:
+                argv = self.evaluation_argv(staging)
                 print("xner evaluate " + " ".join(argv))
                 evaluation.main(argv)
             figures = {}
@@ -626,7 +595,7 @@ class Demo:
         from model_cards.model_card import write_model_card
 
         repo = self.repos["model"] if self.repos else None
-        key = _hash({"evaluation": self.keys["evaluation"], "dataset": self.keys["dataset"], "repo": repo,
+        key = stable_hash({"evaluation": self.keys["evaluation"], "dataset": self.keys["dataset"], "repo": repo,
                      "version": _version()})
         student_card = os.path.join(self.paths["student"], "README.md")
         teacher_card = os.path.join(self.paths["teacher"], "README.md")
@@ -745,16 +714,6 @@ def _seqeval_metrics(test_set: dict) -> dict:
            "overall_f1": test_set["f1"], "overall_accuracy": test_set.get("accuracy")}
     out.update({k: dict(v) for k, v in test_set["per_type"].items()})
     return out
-
-
-def _replace_dir(staging: str, target: str) -> None:
-    """Move a completed ``staging`` folder to ``target`` (replacing an older one)."""
-    old = target + ".old"
-    shutil.rmtree(old, ignore_errors=True)
-    if os.path.exists(target):
-        os.rename(target, old)
-    os.rename(staging, target)
-    shutil.rmtree(old, ignore_errors=True)
 
 
 @contextlib.contextmanager

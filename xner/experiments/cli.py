@@ -7,7 +7,9 @@
 
 ``run`` is resumable: finished teachers, projections, evaluations and students are skipped, so an
 interrupted run is continued by running the same command again. ``--output-dir`` and
-``--data-dir`` override the file's; ``--group`` restricts to some groups.
+``--data-dir`` override the file's; ``--group`` restricts to some groups. One ``run`` or ``sweep``
+holds a results store at a time: a second refuses at once naming the holder's pid (``--wait``
+waits for it); stopping a run (Ctrl-C, SIGTERM) stops its training processes with it.
 """
 
 from __future__ import annotations
@@ -35,10 +37,13 @@ def register(subparsers) -> None:
     p = verbs.add_parser("run", help="run an experiment (skipping finished runs)")
     _common(p)
     p.add_argument("--group", action="append", help="only this group (repeatable)")
+    p.add_argument("--wait", action="store_true",
+                   help="if another run holds the results store, wait for it to end (default: refuse at once)")
     p.set_defaults(func=run_run)
     p = verbs.add_parser("sweep", help="tune strategy parameters on dev F1 with Optuna")
     _common(p)
     p.add_argument("--name", action="append", help="only this sweep (repeatable; default: every sweep of the file)")
+    p.add_argument("--wait", action="store_true", help="if another run holds the results store, wait for it to end")
     p.set_defaults(func=run_sweeps)
     p = verbs.add_parser("report", help="tables, charts and significance tests from a results store")
     p.add_argument("results", nargs="+", help="results.jsonl files (or folders holding one)")
@@ -86,6 +91,7 @@ def run_plan(args: argparse.Namespace) -> int:
 
 def run_run(args: argparse.Namespace) -> int:
     from dataset_builders.errors import UserError
+    from xner.experiments.children import Terminated
     from xner.experiments.runner import Runner, RunFailed
 
     experiment = _load(args)
@@ -93,9 +99,12 @@ def run_run(args: argparse.Namespace) -> int:
     if unknown:
         raise ValueError(f"no group(s) {unknown} in {args.file}; groups: {[g.name for g in experiment.groups]}")
     try:
-        totals = Runner(experiment).run(groups=args.group)
+        totals = Runner(experiment).run(groups=args.group, wait=args.wait)
     except RunFailed as err:  # the log file named in the message has the traceback
         raise UserError(f"{err}; finished runs are kept: run the same command again to continue") from err
+    except (Terminated, KeyboardInterrupt) as err:  # the run in progress was stopped with its processes
+        raise UserError(f"{str(err) or 'interrupted'}; the run in progress was stopped, finished runs are kept: run the "
+                        f"same command again to continue") from None  # fmt: skip
     print(f"{totals['done']} runs done, {totals['skipped']} skipped; results: {experiment.results_path}")
     return 0
 
@@ -111,7 +120,7 @@ def run_sweeps(args: argparse.Namespace) -> int:
         if name not in experiment.sweeps:
             raise ValueError(f"no sweep {name!r} in {args.file}; sweeps: {sorted(experiment.sweeps)}")
     for name in names:
-        run_sweep(experiment, name)
+        run_sweep(experiment, name, wait=args.wait)
     return 0
 
 

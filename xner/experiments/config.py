@@ -17,22 +17,31 @@ by two groups is done once.
 
 from __future__ import annotations
 
+import argparse
 import copy
 import dataclasses
-import hashlib
-import json
+import importlib
+import math
 import os
+import re
 from typing import Any, Iterable, Mapping, Optional
 
 import yaml
 
 from dataset_builders.corpora import corpus_spec
+from dataset_builders.errors import UserError
+from xner.steps import stable_hash
 
 TEACHER_KINDS = ("model-transfer", "translate-train", "translate-test")
 STRATEGY_NAMES = ("soft-mse", "soft-kl", "hard", "hard-confident", "multi-teacher", "projected+kd")
 STUDENT_KINDS = ("full", "lora")
 DOMAINS = ("in", "out")
+# Model names that are neither folders nor Hub ids, and the function giving each one's folder; a name
+# added here is accepted by ``plan`` and resolved by :meth:`Experiment.resolve_model`.
 BUILTIN_MODELS = {"builtin:minilm": "xner.assets.minilm_path"}
+# What a Hub repo id looks like (``name`` or ``org/name``; huggingface_hub's rule): anything else that
+# is not an existing folder cannot be loaded.
+HUB_ID = re.compile(r"(?!.*(--|\.\.))[\w.-]{1,96}(/[\w.-]{1,96})?")
 
 # Rates used by ``plan``'s cost estimate when the file gives none: measured on the 2-core CPU this
 # project is developed on, MiniLM-L6 students/teachers, max_length 128, batch 16 (bench/distill_real).
@@ -47,7 +56,7 @@ DEFAULT_COST = {
 }
 
 
-class ConfigError(ValueError):
+class ConfigError(UserError):
     """A problem in an experiment file; the message names the place (``teachers.en.train``)."""
 
 
@@ -66,24 +75,19 @@ def _check_keys(values: Mapping, known: Iterable[str], where: str, required: Ite
         raise ConfigError(f"{where}: missing required key(s) {missing}")
 
 
-def stable_hash(value: Any, length: int = 12) -> str:
-    text = json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:length]
-
-
-_ARG_DESTS: dict[str, frozenset] = {}
-
-
-def training_arguments(script: str) -> frozenset:
-    """Argument names (dests) of ``training.teacher`` or ``training.distill``: what a file may set."""
-    if script not in _ARG_DESTS:
-        import argparse
-        import importlib
-
-        parser = argparse.ArgumentParser(add_help=False)
-        importlib.import_module(f"training.{script}").add_arguments(parser)
-        _ARG_DESTS[script] = frozenset(a.dest for a in parser._actions)
-    return _ARG_DESTS[script]
+def cli_flags(values: Mapping) -> list[str]:
+    """``{"learning_rate": 1e-4, "agree_only": True, "teacher_weights": [1, 2]}`` -> argparse flags."""
+    flags: list[str] = []
+    for key, value in values.items():
+        if value is None or value is False:
+            continue
+        if value is True:
+            flags.append(f"--{key}")
+        elif isinstance(value, (list, tuple)):
+            flags += [f"--{key}", ",".join(str(v) for v in value)]
+        else:
+            flags += [f"--{key}", str(value)]
+    return flags
 
 
 # Arguments the harness sets itself; a file setting them would be silently overridden.
@@ -91,12 +95,111 @@ HARNESS_OWNED = frozenset({
     "output_dir", "model_name_or_path", "corpus", "lang", "dataset", "dataset_config", "data_dir", "teacher",
     "eval", "seed", "strategy", "student", "resume_from_checkpoint", "best_on",
 })  # fmt: skip
+# The required arguments of each script, which the harness always passes (values do not matter here).
+HARNESS_REQUIRED = {"teacher": ["--output_dir", "-", "--model_name_or_path", "-"],
+                    "distill": ["--output_dir", "-", "--model_name_or_path", "-", "--teacher", "-"]}  # fmt: skip
+
+# Ranges the scripts' argparse types do not express: a value outside fails at run time (or trains nonsense).
+POSITIVE = ("num_train_epochs", "max_train_steps", "per_device_train_batch_size", "per_device_eval_batch_size",
+            "learning_rate", "gradient_accumulation_steps", "max_train_samples", "max_eval_samples", "max_length",
+            "preprocessing_num_workers", "temperature", "similarity_temperature", "teacher_batch_size", "lora_r",
+            "lora_alpha")  # fmt: skip
+NON_NEGATIVE = ("weight_decay", "num_warmup_steps", "max_grad_norm", "alpha", "freeze_layers", "stride", "seed")
+UNIT_INTERVAL = ("threshold", "lora_dropout")
+WEIGHT_LISTS = ("teacher_weights",)
+
+
+class _RaisingParser(argparse.ArgumentParser):
+    """A training script's own parser that raises instead of exiting (``error`` is argparse's hook for this)."""
+
+    def error(self, message: str):
+        raise ConfigError(message)
+
+
+_PARSERS: dict[str, argparse.ArgumentParser] = {}
+
+
+def _script_parser(script: str) -> argparse.ArgumentParser:
+    if script not in _PARSERS:
+        parser = _RaisingParser(prog=f"training.{script}", add_help=False, allow_abbrev=False)
+        importlib.import_module(f"training.{script}").add_arguments(parser)
+        _PARSERS[script] = parser
+    return _PARSERS[script]
+
+
+def training_arguments(script: str) -> frozenset:
+    """Argument names (dests) of ``training.teacher`` or ``training.distill``: what a file may set."""
+    return frozenset(vars(_script_parser(script).parse_args(HARNESS_REQUIRED[script])))
+
+
+def check_training_value(script: str, key: str, value: Any, where: str) -> None:
+    """``key: value`` of an experiment file, parsed as the script will parse the flags the runner passes
+    (its argparse type and choices) and checked against the ranges the types do not express.
+
+    The one place that knows argument values: when the training arguments become dataclasses, only
+    this function changes."""
+    if value is None:  # the script's default
+        return
+    if key in WEIGHT_LISTS:
+        weights = value if isinstance(value, (list, tuple)) else str(value).split(",")
+        try:
+            numbers = [float(w) for w in weights if not isinstance(w, bool)]
+        except (TypeError, ValueError):
+            numbers = []
+        if len(numbers) != len(weights) or not numbers or any(not (math.isfinite(w) and w >= 0) for w in numbers) \
+                or sum(numbers) <= 0:
+            raise ConfigError(f"{where}.{key}: non-negative numbers with a positive sum, got {value!r}")
+        return
+    if isinstance(value, (dict, list, tuple)):
+        raise ConfigError(f"{where}.{key}: a single value, got {value!r}")
+    try:
+        parsed = getattr(_script_parser(script).parse_args(HARNESS_REQUIRED[script] + cli_flags({key: value})), key)
+    except ConfigError as err:
+        raise ConfigError(f"{where}.{key}: {value!r} is not a valid value ({err})") from None
+    if isinstance(parsed, bool) and not isinstance(value, bool):  # a switch set to "yes" / 1
+        raise ConfigError(f"{where}.{key}: true or false, got {value!r}")
+    if isinstance(parsed, float) and not math.isfinite(parsed):
+        raise ConfigError(f"{where}.{key}: a finite number, got {value!r}")
+    if key in POSITIVE and not parsed > 0:
+        raise ConfigError(f"{where}.{key}: must be > 0, got {value!r}")
+    if key in NON_NEGATIVE and not parsed >= 0:
+        raise ConfigError(f"{where}.{key}: must be >= 0, got {value!r}")
+    if key in UNIT_INTERVAL and not 0 <= parsed <= 1:
+        raise ConfigError(f"{where}.{key}: must be in [0, 1], got {value!r}")
 
 
 def _check_training_args(values: Mapping, script: str, where: str, allow: Iterable[str] = ()) -> dict:
-    values = dict(values or {})
+    if values is None:
+        values = {}
     _check_keys(values, (training_arguments(script) - HARNESS_OWNED) | set(allow), where)
+    for key, value in values.items():
+        check_training_value(script, key, value, where)
     return {k: v for k, v in values.items() if v is not None}  # None = the script's default
+
+
+def check_model(value: Any, where: str) -> None:
+    """A model is a built-in name, an existing folder or a Hub id; a path that does not exist is an error
+    now, not after the runs before it."""
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f"{where}: a model folder, Hub id or built-in name ({sorted(BUILTIN_MODELS)}), got {value!r}")
+    if value in BUILTIN_MODELS:
+        return
+    path = os.path.expanduser(value)
+    if os.path.isdir(path):
+        return
+    if os.path.exists(path):
+        raise ConfigError(f"{where}: {value!r} is a file, not a model folder")
+    if value.startswith(("/", ".", "~")) or not HUB_ID.fullmatch(value):
+        raise ConfigError(f"{where}: model folder {value!r} does not exist (and it is not a Hub id)")
+
+
+def _integer(value: Any, where: str, minimum: Optional[int] = None) -> int:
+    """An integer of the file (YAML ``3``), not a bool, a float or a string."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"{where}: an integer, got {value!r}")
+    if minimum is not None and value < minimum:
+        raise ConfigError(f"{where}: must be >= {minimum}, got {value!r}")
+    return value
 
 
 # ------------------------------------------------------------------------------------------- schema
@@ -248,23 +351,59 @@ TOP_KEYS = ("name", "description", "output_dir", "artifacts_dir", "data_dir", "l
             "strategies", "languages", "groups", "sweeps", "evaluation", "cost")  # fmt: skip
 
 
+class UniqueKeyLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses a key given twice in one mapping (PyYAML keeps the last silently)."""
+
+    def construct_mapping(self, node, deep=False):
+        if isinstance(node, yaml.MappingNode):
+            lines: dict = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":  # ``<<: *defaults`` may be overridden
+                    continue
+                key = self.construct_object(key_node, deep=True)
+                line = key_node.start_mark.line + 1
+                try:
+                    first = lines.setdefault(key, line)
+                except TypeError:  # an unhashable key: the constructor reports it
+                    continue
+                if first != line:
+                    raise ConfigError(f"{self.name}:{line}: duplicate key {key!r} (first given on line {first})")
+        return super().construct_mapping(node, deep=deep)
+
+
+def read_yaml(path: str) -> Any:
+    """The parsed YAML of ``path``; syntax errors and duplicate keys are one-line errors naming the line."""
+    with open(path, encoding="utf-8") as handle:
+        try:
+            return yaml.load(handle, Loader=UniqueKeyLoader)
+        except yaml.MarkedYAMLError as err:
+            mark = err.problem_mark or err.context_mark
+            where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else path
+            raise ConfigError(f"{where}: not valid YAML: {err.problem or err.context}") from None
+        except yaml.YAMLError as err:
+            raise ConfigError(f"{path} is not valid YAML: {' '.join(str(err).split())}") from None
+        except UnicodeDecodeError as err:
+            raise ConfigError(f"{path} is not UTF-8 text ({err.reason} at byte {err.start})") from None
+
+
 def load_experiment(path: str, output_dir: Optional[str] = None, data_dir: Optional[str] = None,
                     artifacts_dir: Optional[str] = None) -> Experiment:
     """Read and validate an experiment file; ``output_dir``/``data_dir`` override the file's."""
     if not os.path.isfile(path):
         raise FileNotFoundError(f"experiment file {path} does not exist")
-    with open(path, encoding="utf-8") as handle:
-        try:
-            raw = yaml.safe_load(handle)
-        except yaml.YAMLError as err:
-            raise ConfigError(f"{path} is not valid YAML: {err}") from None
-    experiment = parse_experiment(raw, path=path)
+    experiment = parse_experiment(read_yaml(path), path=path)
     if output_dir:
         experiment.output_dir = output_dir
     if data_dir:
         experiment.data_dir = data_dir
     if artifacts_dir:
         experiment.artifacts_dir = artifacts_dir
+    if experiment.data_dir and not os.path.isdir(experiment.data_dir):
+        raise ConfigError(f"data_dir: {experiment.data_dir} is not a folder (the folder of the corpora)")
+    for name in ("output_dir", "artifacts_dir"):
+        folder = getattr(experiment, name)
+        if folder and os.path.exists(folder) and not os.path.isdir(folder):
+            raise ConfigError(f"{name}: {folder} is a file, not a folder")
     return experiment
 
 
@@ -302,24 +441,41 @@ def parse_experiment(raw: Any, path: Optional[str] = None) -> Experiment:
     where = path or "experiment"
     _check_keys(raw, TOP_KEYS, where, required=("name", "source", "teachers", "strategies", "languages", "groups"))
     raw = copy.deepcopy(raw)
-    models = dict(raw.get("models") or {})
+    if not isinstance(raw["name"], str) or not raw["name"].strip():
+        raise ConfigError(f"name: a non-empty string, got {raw['name']!r}")
+    models = raw.get("models") or {}
+    if not isinstance(models, Mapping):
+        raise ConfigError(f"models: a mapping of alias: model, got {models!r}")
+    models = {str(alias): value for alias, value in models.items()}
+    for alias, value in models.items():
+        check_model(value, f"models.{alias}")
     source = _text_source(raw["source"], raw["source"].get("lang", "en"), "source")
     launcher = raw.get("launcher") or ["python", "-m"]
     if isinstance(launcher, str):
         launcher = launcher.split()
+    if not isinstance(launcher, list) or not all(isinstance(part, str) for part in launcher):
+        raise ConfigError(f"launcher: a command (string or list of strings) ending in -m, got {launcher!r}")
     if not launcher or launcher[-1] != "-m":
         raise ConfigError(f"launcher: a command that runs a module, ending in -m (python -m, accelerate launch ... -m), got {launcher}")
 
     evaluation = dict(raw.get("evaluation") or {})
     _check_keys(evaluation, ("max_eval_samples", "per_device_eval_batch_size", "max_length", "bootstrap_samples"), "evaluation")
+    for key, value in evaluation.items():
+        if value is not None:
+            _integer(value, f"evaluation.{key}", minimum=1)
     cost = {**DEFAULT_COST, **(raw.get("cost") or {})}
     _check_keys(cost, DEFAULT_COST, "cost")
+    for key, value in cost.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not (math.isfinite(value) and value > 0):
+            raise ConfigError(f"cost.{key}: a number > 0, got {value!r}")
 
     teachers: dict[str, Teacher] = {}
     for name, values in (raw["teachers"] or {}).items():
         w = f"teachers.{name}"
         _check_keys(values, ("kind", "model", "train", "languages", "projection", "tagger"), w, required=("kind", "model"))
         kind = values["kind"]
+        if values["model"] not in models:
+            check_model(values["model"], f"{w}.model")
         if kind not in TEACHER_KINDS:
             raise ConfigError(f"{w}.kind: one of {TEACHER_KINDS}, got {kind!r}")
         train = _check_training_args(values.get("train"), "teacher", f"{w}.train", allow=("seed",))
@@ -332,6 +488,16 @@ def parse_experiment(raw: Any, path: Optional[str] = None) -> Experiment:
                 raise ConfigError(f"{w}: a {kind} teacher needs projection: {{translator, aligner, method}} and languages")
             _check_keys(projection, ("translator", "aligner", "method", "max_samples", "num_proc", "tagger_type_map"),
                         f"{w}.projection")  # fmt: skip
+            for key in ("max_samples", "num_proc"):
+                if projection.get(key) is not None:
+                    _integer(projection[key], f"{w}.projection.{key}", minimum=1)
+            for part in ("translator", "aligner"):
+                spec = projection.get(part)
+                if isinstance(spec, Mapping) and spec.get("model") is not None:
+                    check_model(models.get(spec["model"], spec["model"]), f"{w}.projection.{part}.model")
+        if values.get("languages") is not None and (
+                isinstance(values["languages"], str) or not isinstance(values["languages"], list)):
+            raise ConfigError(f"{w}.languages: a list of language codes, got {values['languages']!r}")
         if kind == "translate-test" and not values.get("tagger"):
             raise ConfigError(f"{w}.tagger: a translate-test teacher needs the name of the source teacher that tags")
         teachers[name] = Teacher(name, kind, values["model"], train, list(values["languages"]) if values.get("languages") else None,
@@ -345,6 +511,8 @@ def parse_experiment(raw: Any, path: Optional[str] = None) -> Experiment:
     base = {k: student.pop(k) for k in ("model", "kind") if k in student}
     if "model" not in base:
         raise ConfigError("student.model: required (an alias of models:, a folder or a Hub id)")
+    if base["model"] not in models:
+        check_model(base["model"], "student.model")
     if base.get("kind", "full") not in STUDENT_KINDS:
         raise ConfigError(f"student.kind: one of {STUDENT_KINDS}")
     student = {**base, "args": _check_training_args(student, "distill", "student"),
@@ -358,8 +526,8 @@ def parse_experiment(raw: Any, path: Optional[str] = None) -> Experiment:
         if loss not in STRATEGY_NAMES:
             raise ConfigError(f"{w}: strategy {loss!r} is not one of {STRATEGY_NAMES} (set strategy: for a custom name)")
         names = values.pop("teachers", None)
-        if not names:
-            raise ConfigError(f"{w}.teachers: the teacher names this strategy learns from")
+        if not names or not isinstance(names, list):
+            raise ConfigError(f"{w}.teachers: a list of the teacher names this strategy learns from, got {names!r}")
         for teacher in names:
             if teacher not in teachers:
                 raise ConfigError(f"{w}.teachers: unknown teacher {teacher!r}; teachers: {sorted(teachers)}")
@@ -403,12 +571,18 @@ def parse_experiment(raw: Any, path: Optional[str] = None) -> Experiment:
         if values["lang"] not in languages:
             raise ConfigError(f"{w}.lang: {values['lang']!r} is not under languages:")
         dev = _test_set({"domain": "in", **values["dev"]}, values["lang"], f"{w}.dev")
-        space = dict(values["space"])
+        space = values["space"]
+        _check_keys(space, training_arguments("distill") - HARNESS_OWNED, f"{w}.space")
+        space = dict(space)
         for param, spec in space.items():
-            _check_keys({param: None}, training_arguments("distill") - HARNESS_OWNED, f"{w}.space")
             _check_space(spec, f"{w}.space.{param}")
-        if int(values["trials"]) < 1:
-            raise ConfigError(f"{w}.trials: at least 1")
+            for bound in (spec if isinstance(spec, list) else [spec["low"], spec["high"]]):
+                check_training_value("distill", param, bound, f"{w}.space")
+        _integer(values["trials"], f"{w}.trials", minimum=1)
+        if values.get("seed") is not None:
+            _integer(values["seed"], f"{w}.seed", minimum=0)
+        if values.get("max_eval_samples") is not None:
+            _integer(values["max_eval_samples"], f"{w}.max_eval_samples", minimum=1)
         kind = values.get("student", student.get("kind", "full"))
         if kind not in STUDENT_KINDS:
             raise ConfigError(f"{w}.student: one of {STUDENT_KINDS}")
@@ -423,7 +597,11 @@ def parse_experiment(raw: Any, path: Optional[str] = None) -> Experiment:
         w = f"groups[{i}]"
         _check_keys(values, ("name", "languages", "strategies", "students", "seeds", "teachers_zero_shot"), w,
                     required=("name", "languages", "strategies", "seeds"))  # fmt: skip
+        if not isinstance(values["name"], str) or not values["name"]:
+            raise ConfigError(f"{w}.name: a non-empty string, got {values['name']!r}")
         langs = values["languages"]
+        if langs != "all" and not isinstance(langs, list):
+            raise ConfigError(f"{w}.languages: a list of language codes or 'all', got {langs!r}")
         langs = list(languages) if langs == "all" else [str(l) for l in langs]
         for lang in langs:
             if lang not in languages:
@@ -433,8 +611,15 @@ def parse_experiment(raw: Any, path: Optional[str] = None) -> Experiment:
             chosen = list(strategies)
         elif isinstance(chosen, Mapping):
             _check_keys(chosen, ("best", "of", "lang", "domain"), f"{w}.strategies", required=("best", "of"))
+            _integer(chosen["best"], f"{w}.strategies.best", minimum=1)
             if chosen["of"] not in [g.name for g in groups]:
                 raise ConfigError(f"{w}.strategies.of: {chosen['of']!r} must be an earlier group")
+            if chosen.get("lang") is not None and str(chosen["lang"]) not in languages:
+                raise ConfigError(f"{w}.strategies.lang: {chosen['lang']!r} is not under languages:")
+            if chosen.get("domain") is not None and chosen["domain"] not in DOMAINS:
+                raise ConfigError(f"{w}.strategies.domain: must be 'in' or 'out', got {chosen['domain']!r}")
+        elif not isinstance(chosen, list):
+            raise ConfigError(f"{w}.strategies: a list of strategy names, 'all' or {{best: N, of: GROUP}}, got {chosen!r}")
         else:
             for name in chosen:
                 if name not in strategies:
@@ -444,10 +629,17 @@ def parse_experiment(raw: Any, path: Optional[str] = None) -> Experiment:
         for kind in kinds:
             if kind not in STUDENT_KINDS:
                 raise ConfigError(f"{w}.students: one of {STUDENT_KINDS}, got {kind!r}")
-        seeds = [int(s) for s in values["seeds"]]
-        if not seeds:
-            raise ConfigError(f"{w}.seeds: at least one seed")
-        groups.append(Group(values["name"], langs, chosen, kinds, seeds, bool(values.get("teachers_zero_shot", True))))
+        seeds = values["seeds"]
+        seeds = [seeds] if isinstance(seeds, int) and not isinstance(seeds, bool) else seeds
+        if not isinstance(seeds, list) or not seeds:
+            raise ConfigError(f"{w}.seeds: a list of integer seeds, got {values['seeds']!r}")
+        seeds = [_integer(s, f"{w}.seeds[{i}]", minimum=0) for i, s in enumerate(seeds)]
+        if len(set(seeds)) != len(seeds):
+            raise ConfigError(f"{w}.seeds: a seed is given twice: {seeds}")
+        zero_shot = values.get("teachers_zero_shot", True)
+        if not isinstance(zero_shot, bool):
+            raise ConfigError(f"{w}.teachers_zero_shot: true or false, got {zero_shot!r}")
+        groups.append(Group(values["name"], langs, chosen, kinds, seeds, zero_shot))
     if len({g.name for g in groups}) != len(groups):
         raise ConfigError("groups: names must be unique")
 
@@ -473,6 +665,9 @@ def _check_space(spec: Any, where: str) -> None:
             raise ConfigError(f"{where}: empty list of choices")
         return
     _check_keys(spec, ("low", "high", "log", "int"), where, required=("low", "high"))
+    for bound in ("low", "high"):
+        if isinstance(spec[bound], bool) or not isinstance(spec[bound], (int, float)):
+            raise ConfigError(f"{where}.{bound}: a number, got {spec[bound]!r}")
     if not float(spec["low"]) < float(spec["high"]):
         raise ConfigError(f"{where}: low must be below high")
     if spec.get("log") and float(spec["low"]) <= 0:
@@ -480,4 +675,5 @@ def _check_space(spec: Any, where: str) -> None:
 
 
 __all__ = ["ConfigError", "Experiment", "Group", "Language", "Strategy", "Sweep", "Teacher", "TestSet", "TextSource",
-           "load_experiment", "parse_experiment", "stable_hash", "training_arguments"]  # fmt: skip
+           "check_model", "check_training_value", "cli_flags", "load_experiment", "parse_experiment", "read_yaml",
+           "stable_hash", "training_arguments"]  # fmt: skip

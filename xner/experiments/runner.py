@@ -5,13 +5,16 @@ by default; ``accelerate launch --num_processes 8 -m`` runs the same file on man
 run starts clean, its peak memory is its own (``os.wait4``), and a crash in one run is reported
 with its log instead of taking the experiment down silently. Projection runs in this process.
 
-What is finished is never redone: a teacher or projection folder holds ``xner-run.json`` once it
-is complete (a folder without it is a run that was interrupted, and starts again); a teacher
-evaluation or a student is finished when its ``run_id`` is in the results store.
+What is finished is never redone (:mod:`xner.steps`, the engine ``xner demo`` uses too): a
+teacher, projection or student is built in a staging folder renamed into place when complete; a
+teacher or projection folder is done once it holds ``xner-run.json`` with its ``run_id`` (a folder
+without it is a run that was interrupted, and starts again); a teacher evaluation or a student is
+finished when its ``run_id`` is in the results store.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
 import logging
@@ -21,15 +24,18 @@ import shutil
 import subprocess
 import sys
 import time
-from typing import Callable, Mapping, Optional, Sequence
+from typing import Callable, Iterator, Mapping, Optional, Sequence
 
-from xner.experiments.config import Experiment, TestSet
+from xner.experiments.children import run_child
+from xner.experiments.config import Experiment, TestSet, cli_flags
 from xner.experiments.plan import Run, format_duration, plan, sweep_results_of
-from xner.experiments.store import append_record, finished_runs, host_facts, package_versions, read_records
+from xner.experiments.store import append_record, finished_runs, host_facts, locked, package_versions, read_records
+from xner.steps import Step, staged
 
 logger = logging.getLogger(__name__)
 
 MARKER = "xner-run.json"
+ARTIFACTS_LOCK = ".xner-artifacts.lock"
 ARTIFACT_FOLDERS = {"teacher-train": "teachers", "projection": "projections", "student": "students", "trial": "trials"}
 # Progress bars and load reports are kept in the run's log file, not echoed.
 NOISE = re.compile(r"\d+%\||it/s\]|s/it\]|^\s*(\x1b\[A)+\s*$|^\s*\[A|LOAD REPORT|^Key\s+\||^-+\+|UNEXPECTED|MISSING|^Notes:")
@@ -43,23 +49,24 @@ def _now() -> str:
     return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def cli_flags(values: Mapping) -> list[str]:
-    """``{"learning_rate": 1e-4, "agree_only": True, "teacher_weights": [1, 2]}`` -> argparse flags."""
-    flags: list[str] = []
-    for key, value in values.items():
-        if value is None or value is False:
-            continue
-        if value is True:
-            flags.append(f"--{key}")
-        elif isinstance(value, (list, tuple)):
-            flags += [f"--{key}", ",".join(str(v) for v in value)]
-        else:
-            flags += [f"--{key}", str(value)]
-    return flags
+@contextlib.contextmanager
+def experiment_lock(experiment: Experiment, wait: bool = False, echo: Callable[[str], None] = print) -> Iterator[None]:
+    """Hold the experiment's results store (and its artifacts folder, when that is shared elsewhere) for
+    this process: a second run of the same store refuses at once, or waits with ``wait``."""
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(locked(experiment.results_path, wait=wait, echo=echo))
+        if os.path.abspath(experiment.artifacts) != os.path.abspath(experiment.output_dir):
+            stack.enter_context(locked(os.path.join(experiment.artifacts, ARTIFACTS_LOCK), wait=wait, echo=echo))
+        yield
 
 
 def artifact_dir(experiment: Experiment, run: Run) -> str:
     return os.path.join(experiment.artifacts, ARTIFACT_FOLDERS[run.kind], run.run_id)
+
+
+def artifact_step(experiment: Experiment, run: Run) -> Step:
+    """A teacher's or projection's folder as a step: done when its marker holds the run's id."""
+    return Step(os.path.join(artifact_dir(experiment, run), MARKER), run.run_id)
 
 
 class Runner:
@@ -78,32 +85,24 @@ class Runner:
 
     @staticmethod
     def artifact_done_at(experiment: Experiment, run: Run) -> bool:
-        """Whether the run's folder holds its finished output (a marker with the same spec)."""
-        path = os.path.join(artifact_dir(experiment, run), MARKER)
-        if not os.path.isfile(path):
-            return False
-        with open(path, encoding="utf-8") as handle:
-            return json.load(handle).get("spec") == json.loads(json.dumps(run.spec))
-
-    def artifact_done(self, run: Run) -> bool:
-        return self.artifact_done_at(self.x, run)
+        """Whether the run's folder holds its finished output (its marker, with the run's id)."""
+        return artifact_step(experiment, run).finished() is not None
 
     def is_done(self, run: Run, finished: Mapping[str, dict]) -> bool:
         if run.kind in ("teacher-train", "projection"):
-            return self.artifact_done(run)
+            return self.artifact_done_at(self.x, run)
         return run.run_id in finished
 
-    def mark(self, run: Run, facts: Mapping) -> None:
-        with open(os.path.join(self.artifact_dir(run), MARKER), "w", encoding="utf-8") as handle:
-            json.dump({"run_id": run.run_id, "spec": run.spec, "finished_at": _now(), **facts}, handle, indent=2)
-
-    def fresh_dir(self, run: Run) -> str:
-        """The run's folder, emptied: what an interrupted attempt left is not trusted."""
-        path = self.artifact_dir(run)
-        if os.path.isdir(path):
-            shutil.rmtree(path)
-        os.makedirs(path)
-        return path
+    @contextlib.contextmanager
+    def building(self, run: Run) -> Iterator[tuple[str, dict]]:
+        """``(staging folder, facts)`` for a teacher or projection: the folder replaces the run's folder when
+        the block ends normally, and only then is it marked done, with ``facts`` (what the block found)."""
+        step = artifact_step(self.x, run)
+        step.start()
+        facts: dict = {}
+        with staged(self.artifact_dir(run)) as staging:
+            yield staging, facts
+        step.finish(run_id=run.run_id, spec=run.spec, **facts)
 
     def env(self) -> dict:
         env = dict(os.environ)
@@ -132,16 +131,17 @@ class Runner:
         with open(log_path, "a", encoding="utf-8") as log:
             log.write(f"$ {' '.join(command)}\n")
             log.flush()
-            process = subprocess.Popen(command, env=self.env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                       text=True, errors="replace")  # fmt: skip
-            for line in process.stdout:
-                log.write(line)
-                if line.strip() and not NOISE.search(line):
-                    self.echo("    " + line.rstrip())
-            process.stdout.close()
-            # wait4 gives this child's own resource usage; ru_maxrss is the largest of it and its waited-for descendants.
-            _, status, usage = os.wait4(process.pid, 0)
-            process.returncode = os.waitstatus_to_exitcode(status)
+            # The child ends with this process: on an error, Ctrl-C or SIGTERM here its process group is stopped.
+            with run_child(command, env=self.env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                           errors="replace") as process:  # fmt: skip
+                for line in process.stdout:
+                    log.write(line)
+                    if line.strip() and not NOISE.search(line):
+                        self.echo("    " + line.rstrip())
+                process.stdout.close()
+                # wait4 gives this child's own resource usage; ru_maxrss is the largest of it and its waited-for descendants.
+                _, status, usage = os.wait4(process.pid, 0)
+                process.returncode = os.waitstatus_to_exitcode(status)
         if process.returncode:
             raise RunFailed(f"{run.label} ({run.run_id}) failed with exit status {process.returncode}; "
                             f"log: {log_path}")  # fmt: skip
@@ -152,7 +152,10 @@ class Runner:
         return os.path.join(self.x.artifacts, "teachers", run_id)
 
     def train_teacher(self, run: Run, runs: Mapping[str, Run]) -> dict:
-        out = self.fresh_dir(run)
+        with self.building(run) as (out, marker):
+            return self._train_teacher(run, out, marker)
+
+    def _train_teacher(self, run: Run, out: str, marker: dict) -> dict:
         teacher = self.x.teachers[run.info["teacher"]]
         data = run.spec["data"]
         if isinstance(data, dict):
@@ -164,13 +167,16 @@ class Runner:
         args = ["--model_name_or_path", self.x.resolve_model(teacher.model), "--output_dir", out, *source,
                 *cli_flags(run.spec["train"])]  # fmt: skip
         facts = self.launch(run, "training.teacher", args)
-        self.mark(run, {"wall_time_s": facts["wall_time_s"], "peak_rss_mb": facts["peak_rss_mb"]})
+        marker.update(wall_time_s=facts["wall_time_s"], peak_rss_mb=facts["peak_rss_mb"])
         return facts
 
     def project(self, run: Run, runs: Mapping[str, Run]) -> dict:
+        with self.building(run) as (out, marker):
+            return self._project(run, out, marker)
+
+    def _project(self, run: Run, out: str, marker: dict) -> dict:
         from projection.pipelines import ProjectionConfig, run_projection
 
-        out = self.fresh_dir(run)
         teacher = self.x.teachers[run.info["teacher"]]
         options = dict(run.spec["projection"])
         data = run.spec["data"]
@@ -191,7 +197,7 @@ class Runner:
         training_view(os.path.join(out, lang), os.path.join(out, "view"), teacher.kind)
         seconds = time.perf_counter() - started
         stats = summary["languages"][lang]["splits"][data["split"]]
-        self.mark(run, {"wall_time_s": seconds, "stats": {k: v for k, v in stats.items() if k != "gold"}})
+        marker.update(wall_time_s=seconds, stats={k: v for k, v in stats.items() if k != "gold"})
         self.echo(f"    projected {stats.get('rows', '?')} sentences in {seconds:.0f} s")
         return {"wall_time_s": seconds}
 
@@ -245,10 +251,10 @@ class Runner:
 
     def train_student(self, run: Run, runs: Mapping[str, Run]) -> dict:
         started = _now()
-        out = self.fresh_dir(run)
+        out = self.artifact_dir(run)
         spec = run.spec
         text = spec["text"]
-        args = ["--model_name_or_path", self.x.resolve_model(self.x.student["model"]), "--output_dir", out,
+        args = ["--model_name_or_path", self.x.resolve_model(self.x.student["model"]),
                 "--seed", spec["seed"], "--strategy", spec["strategy"], "--student", spec["kind"],
                 *[a for t in spec["teachers"] for a in ("--teacher", self.model_path(t))],
                 "--corpus", text["corpus"], "--train_split", text["split"]]  # fmt: skip
@@ -259,7 +265,8 @@ class Runner:
         if spec["projected"]:
             args += ["--dataset", os.path.join(self.x.artifacts, "projections", spec["projected"], run.lang)]
         args += cli_flags(spec["args"])
-        train_facts = self.launch(run, "training.distill", args)
+        with staged(out) as staging:  # a student is complete in its folder, or not there
+            train_facts = self.launch(run, "training.distill", ["--output_dir", staging, *args])
         tests = run.info.get("tests") or self.x.languages[run.lang].tests
         results, eval_facts = self.evaluate(run, out, tests, run.info["strategy"])
         with open(os.path.join(out, "results.json"), encoding="utf-8") as handle:
@@ -321,8 +328,13 @@ class Runner:
             self.echo(f"    done in {format_duration(time.perf_counter() - clock)}{summary}")
         return {"runs": len(runs), "done": len(todo), "skipped": skipped}
 
-    def run(self, groups: Optional[Sequence[str]] = None) -> dict:
-        """Sweeps the groups need, then each group in file order (later groups may pick from earlier ones)."""
+    def run(self, groups: Optional[Sequence[str]] = None, wait: bool = False) -> dict:
+        """Sweeps the groups need, then each group in file order (later groups may pick from earlier ones);
+        the store is held by this process meanwhile (see :func:`experiment_lock`)."""
+        with experiment_lock(self.x, wait=wait, echo=self.echo):
+            return self._run(groups)
+
+    def _run(self, groups: Optional[Sequence[str]]) -> dict:
         from xner.experiments.sweep import run_sweep
 
         self.save_experiment()
@@ -352,22 +364,27 @@ class Runner:
             yaml.safe_dump({**self.x.raw, "config_hash": self.x.config_hash}, handle, sort_keys=False, allow_unicode=True)
 
 
-def training_view(projected_dir: str, view_dir: str, mode: str) -> None:
-    """The projected words and tags as ``tokens``/``ner_tags``, what ``training.teacher --dataset`` reads.
+def training_rows(projected, mode: str):
+    """A projection's output (a ``datasets.Dataset``) as ``tokens``/``ner_tags``: what a teacher trains on.
 
     After translate-train the projected tags belong to ``translation_tokens`` (``tokens`` holds the
-    English source); after translate-test to ``tokens``. Rows the projection flagged are left out.
-    """
-    import datasets
-
+    source sentence); after translate-test to ``tokens``. Rows the projection flagged are left out
+    (:func:`training.features.projection_row_ok`, the one rule for every trainer)."""
     from training.features import projection_row_ok
 
-    data = datasets.load_from_disk(projected_dir)
-    data = data[next(iter(data))].filter(projection_row_ok)
+    data = projected.filter(projection_row_ok)
     words = "translation_tokens" if mode == "translate-train" else "tokens"
     data = data.select_columns([words, "projected_tags"])
-    data = data.rename_columns({**({words: "tokens"} if words != "tokens" else {}), "projected_tags": "ner_tags"})
-    datasets.DatasetDict({"train": data}).save_to_disk(view_dir)
+    return data.rename_columns({**({words: "tokens"} if words != "tokens" else {}), "projected_tags": "ner_tags"})
 
 
-__all__ = ["MARKER", "RunFailed", "Runner", "cli_flags", "training_view"]
+def training_view(projected_dir: str, view_dir: str, mode: str) -> None:
+    """:func:`training_rows` of a saved projection, saved where ``training.teacher --dataset`` reads it."""
+    import datasets
+
+    data = datasets.load_from_disk(projected_dir)
+    datasets.DatasetDict({"train": training_rows(data[next(iter(data))], mode)}).save_to_disk(view_dir)
+
+
+__all__ = ["MARKER", "RunFailed", "Runner", "artifact_dir", "artifact_step", "experiment_lock", "training_rows",
+           "training_view"]

@@ -50,12 +50,18 @@ Figures are fractions (0-1).
 
 from __future__ import annotations
 
+import contextlib
+import datetime
+import fcntl
 import importlib.metadata as metadata
 import json
 import logging
 import os
 import platform
-from typing import Any, Iterator, Mapping, Optional
+import sys
+from typing import Any, Callable, Iterator, Mapping, Optional
+
+from dataset_builders.errors import UserError
 
 logger = logging.getLogger(__name__)
 
@@ -108,6 +114,50 @@ def finished_runs(path: str) -> dict[str, dict]:
     return {r["run_id"]: r for r in iter_records(path)}
 
 
+LOCK_SUFFIX = ".lock"
+
+
+def _holder(lock_path: str) -> str:
+    """Who holds a lock, as its holder wrote it: ``pid 123 (xner experiment run x.yaml, since ...)``."""
+    try:
+        with open(lock_path, encoding="utf-8") as handle:
+            facts = json.load(handle)
+        return f"pid {facts['pid']} ({facts['command']}, since {facts['since']})"
+    except (OSError, ValueError, KeyError, TypeError):
+        return "another process (pid not yet written)"
+
+
+@contextlib.contextmanager
+def locked(path: str, wait: bool = False, echo: Callable[[str], None] = print) -> Iterator[None]:
+    """Hold ``path`` (a results store, or any file that stands for a folder) for this process.
+
+    An exclusive ``flock`` on ``PATH.lock``: the kernel releases it when the holder ends, however it ends,
+    so a crashed run never leaves a stale lock. A second holder refuses at once with a one-line error
+    naming the holder's pid, or with ``wait`` waits for it. The file stays (unlinking it would let two
+    processes lock two different files of the same name)."""
+    lock_path = path + LOCK_SUFFIX
+    os.makedirs(os.path.dirname(os.path.abspath(lock_path)), exist_ok=True)
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _holder(lock_path)
+            if not wait:
+                raise UserError(f"{path} is in use by {holder}; wait for it to end, or pass --wait") from None
+            echo(f"waiting for {holder} to release {path} ...")
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        since = datetime.datetime.now().strftime("%Y-%m-%d %H:%M:%S")
+        command = " ".join(["xner" if os.path.basename(sys.argv[0]) in ("xner", "__main__.py") else sys.argv[0],
+                            *sys.argv[1:]])  # fmt: skip
+        facts = json.dumps({"pid": os.getpid(), "command": command, "since": since}).encode()
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, facts, 0)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
 def package_versions() -> dict[str, Optional[str]]:
     versions = {}
     for name in PACKAGES:
@@ -131,5 +181,5 @@ def host_facts() -> dict:
     return facts
 
 
-__all__ = ["RECORD_FORMAT", "RESULTS_FILE", "append_record", "finished_runs", "host_facts", "iter_records",
+__all__ = ["RECORD_FORMAT", "RESULTS_FILE", "append_record", "finished_runs", "host_facts", "iter_records", "locked",
            "package_versions", "read_records"]  # fmt: skip

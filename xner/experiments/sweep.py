@@ -68,13 +68,19 @@ def remaining_trials(experiment: Experiment, name: str) -> int:
     return max(0, experiment.sweeps[name].trials - len(complete))
 
 
-def run_sweep(experiment: Experiment, name: str, runner=None, echo=print) -> dict:
-    """Run the missing trials of sweep ``name`` and write its best setting; returns it."""
+def run_sweep(experiment: Experiment, name: str, runner=None, echo=print, wait: bool = False) -> dict:
+    """Run the missing trials of sweep ``name`` and write its best setting; returns it. Without ``runner``
+    (that of a run holding the store) the store is held meanwhile; ``wait``: wait for another holder."""
     import optuna
 
     from xner.experiments.runner import Runner
 
-    runner = runner or Runner(experiment, echo=echo)
+    if runner is None:  # run alone (xner experiment sweep): hold the store as a run does
+        from xner.experiments.runner import experiment_lock
+
+        runner = Runner(experiment, echo=echo)
+        with experiment_lock(experiment, wait=wait, echo=echo):
+            return run_sweep(experiment, name, runner=runner)
     echo = runner.echo
     sweep = experiment.sweeps[name]
     _, best_path = sweep_paths(experiment, name)
