@@ -32,7 +32,7 @@ def _features() -> datasets.Features:
     )
 
 
-def _local_files(data_dir: str, lang: str, splits: Sequence[str]) -> tuple[str, dict[str, list[str]]]:
+def local_files(data_dir: str, lang: str, splits: Sequence[str]) -> tuple[str, dict[str, list[str]]]:
     for base in (os.path.join(data_dir, "wikiann", lang), os.path.join(data_dir, lang)):
         parquet = {s: sorted(glob.glob(os.path.join(base, f"{s}*.parquet")) + glob.glob(os.path.join(base, s, "*.parquet"))) for s in splits}
         if all(parquet.values()):
@@ -58,7 +58,7 @@ def load_wikiann(
         raise ValueError("wikiann needs lang= (a WikiANN language code such as 'sw')")
     splits = list(splits or SPLITS)
     if data_dir:
-        kind, files = _local_files(data_dir, lang, splits)
+        kind, files = local_files(data_dir, lang, splits)
         if kind == "parquet":
             dd = datasets.load_dataset("parquet", data_files=files, cache_dir=cache_dir)
             dd = dd.select_columns(["tokens", "ner_tags"])

@@ -253,7 +253,7 @@ def translate_test(
     return projector.apply(ds, num_proc=num_proc)
 
 
-def _gold_f1(ds: datasets.Dataset, gold_column: str) -> Optional[dict]:
+def gold_f1(ds: datasets.Dataset, gold_column: str) -> Optional[dict]:
     if gold_column not in ds.column_names:
         return None
     from training.metrics import load_metric
@@ -384,7 +384,7 @@ def run_projection(config: ProjectionConfig) -> dict:
             "components": _components(config, aligner, lang, next(iter(out.values())).features),
             "seconds": round(time.perf_counter() - started, 2),
             "splits": {
-                split: {**projection_summary(ds), "gold": _gold_f1(ds, gold_column)} for split, ds in out.items()
+                split: {**projection_summary(ds), "gold": gold_f1(ds, gold_column)} for split, ds in out.items()
             },
         }
         with staged_dir(path) as staging:

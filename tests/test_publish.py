@@ -33,7 +33,7 @@ from model_cards.model_card import EvalSet, StudentCardData, TrainingResults, re
 from model_cards.predict import predict
 from model_cards.publish import HubOfflineError, publish_dataset, publish_model
 from projection.monolingual_align import MonolingualAligner
-from projection.pipelines import ProjectionConfig, _gold_f1, translate_train
+from projection.pipelines import ProjectionConfig, gold_f1, translate_train
 from projection.transforms import projection_summary
 from tests.hub_server import HubServer, git_blob_id
 from tests.tiny_models import build_tiny_bert
@@ -93,7 +93,7 @@ def make_projection_run(folder, method=None):
     out.save_to_disk(os.path.join(folder, "es"))
     summary = {"config": dataclasses.asdict(config), "languages": {"es": {
         "path": os.path.join(folder, "es"), "seconds": 0.0,
-        "splits": {split: {**projection_summary(ds), "gold": _gold_f1(ds, "translation_ner_tags")}
+        "splits": {split: {**projection_summary(ds), "gold": gold_f1(ds, "translation_ner_tags")}
                    for split, ds in out.items()},
     }}}
     with open(os.path.join(folder, "projection_summary.json"), "w", encoding="utf-8") as handle:

@@ -384,7 +384,7 @@ class Demo:
     def step_projection(self, record: StepRecord) -> None:
         import datasets
 
-        from projection.pipelines import _gold_f1, build_aligner, build_projector, translate_train
+        from projection.pipelines import gold_f1, build_aligner, build_projector, translate_train
         from projection.transforms import projection_summary
 
         aligner_spec, method = self.projection_specs()
@@ -399,7 +399,7 @@ class Demo:
                                     source_lang=SOURCE_LANG)
         label_names = self.data["en"].features["ner_tags"].feature.names
         stats = projection_summary(projected)
-        gold = _gold_f1(projected, "translation_ner_tags")
+        gold = gold_f1(projected, "translation_ner_tags")
         summary = {  # the format of projection.pipelines.run_projection, which the card builders read
             "config": {"corpus": CORPUS_NAME, "target_langs": [TARGET_LANG], "mode": "translate-train",
                        "source_lang": SOURCE_LANG, "data_dir": None, "splits": ["train"],

@@ -68,9 +68,9 @@ class Sizes:
             from dataset_builders.corpora import default_data_dir, load_corpus
 
             if corpus == "wikiann":  # a plan never downloads: only local WikiANN copies are counted
-                from dataset_builders.wikiann import _local_files
+                from dataset_builders.wikiann import local_files
 
-                if not _local_files(self.data_dir or default_data_dir(), lang, [split])[0]:
+                if not local_files(self.data_dir or default_data_dir(), lang, [split])[0]:
                     self.cache[key] = None
                     return None
             try:
