@@ -324,8 +324,11 @@ class EmbeddingAligner(Configured):
             from accelerate import PartialState
 
             self._device = PartialState().device
-        tokenizer = AutoTokenizer.from_pretrained(self.model_name_or_path)
-        model = AutoModel.from_pretrained(self.model_name_or_path)
+        from training.assets import resolve_model_name
+
+        folder = resolve_model_name(self.model_name_or_path)  # a short asset name -> its folder
+        tokenizer = AutoTokenizer.from_pretrained(folder)
+        model = AutoModel.from_pretrained(folder)
         num_layers = getattr(model.config, "num_hidden_layers", None)
         if num_layers is not None and self.layer > num_layers:
             raise ValueError(

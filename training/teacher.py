@@ -27,6 +27,7 @@ from accelerate.utils import set_seed
 from transformers import AutoConfig, AutoModelForTokenClassification, AutoTokenizer, SchedulerType
 
 from dataset_builders.corpora import load_corpus
+from training.assets import resolve_model_name
 from training.collate import TokenCollator, build_dataloader
 from training.features import IGNORE_INDEX, PROJECTED_TAGS, TokenAligner, choose_text_column, tokenize_dataset
 from training.loop import EvalSet, LoopConfig, NerEvaluator, make_accelerator, train
@@ -216,7 +217,10 @@ def loop_config(args: argparse.Namespace) -> LoopConfig:
 
 
 def load_model(name: str, names: Sequence[str]):
-    """Token classifier over ``names`` (a new head unless the checkpoint's fits) and its fast tokenizer."""
+    """Token classifier over ``names`` (a new head unless the checkpoint's fits) and its fast tokenizer.
+
+    ``name`` may be a short asset name (:func:`training.assets.resolve_model_name`)."""
+    name = resolve_model_name(name)
     id2label = dict(enumerate(names))
     config = AutoConfig.from_pretrained(name, id2label=id2label, label2id={n: i for i, n in id2label.items()})
     extra = {"add_prefix_space": True} if config.model_type in PREFIX_SPACE_MODEL_TYPES else {}

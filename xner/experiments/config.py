@@ -32,7 +32,7 @@ TEACHER_KINDS = ("model-transfer", "translate-train", "translate-test")
 STRATEGY_NAMES = ("soft-mse", "soft-kl", "hard", "hard-confident", "multi-teacher", "projected+kd")
 STUDENT_KINDS = ("full", "lora")
 DOMAINS = ("in", "out")
-BUILTIN_MODELS = {"builtin:minilm": "xner.assets.minilm_path"}
+BUILTIN_MODELS = {"builtin:minilm": "training.assets.minilm_path"}  # short asset names: training.assets.ASSETS
 
 # Rates used by ``plan``'s cost estimate when the file gives none: measured on the 2-core CPU this
 # project is developed on, MiniLM-L6 students/teachers, max_length 128, batch 16 (bench/distill_real).
@@ -226,14 +226,17 @@ class Experiment:
         return os.path.join(self.output_dir, RESULTS_FILE)
 
     def resolve_model(self, name: str) -> str:
-        """An alias of ``models:`` -> its value; ``builtin:minilm`` -> the offline MiniLM folder."""
+        """An alias of ``models:`` -> its value; ``builtin:minilm`` -> the offline MiniLM folder; a short
+        asset name (``multilingual-e5-small``) -> its folder, prepared on first use."""
         value = self.models.get(name, name)
         if value in BUILTIN_MODELS:
             import importlib
 
             module, _, function = BUILTIN_MODELS[value].rpartition(".")
             return getattr(importlib.import_module(module), function)()
-        return value
+        from training.assets import resolve_model_name
+
+        return resolve_model_name(value)
 
     def covers(self, strategy: Strategy, lang: str) -> bool:
         """Whether every teacher of ``strategy`` exists for ``lang`` (projection teachers are per language)."""
