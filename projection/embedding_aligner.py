@@ -325,9 +325,12 @@ class EmbeddingAligner(Configured):
             from accelerate import PartialState
 
             self._device = PartialState().device
+        from training.assets import resolve_model_name
+
         try:
-            tokenizer = AutoTokenizer.from_pretrained(self.model_name_or_path)
-            model = AutoModel.from_pretrained(self.model_name_or_path)
+            folder = resolve_model_name(self.model_name_or_path)  # a short asset name -> its folder
+            tokenizer = AutoTokenizer.from_pretrained(folder)
+            model = AutoModel.from_pretrained(folder)
         except (OSError, ValueError) as err:  # no such folder or Hub id, not an encoder, offline
             raise model_load_error("aligner", self.model_name_or_path, err) from err
         num_layers = getattr(model.config, "num_hidden_layers", None)

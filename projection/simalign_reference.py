@@ -35,11 +35,13 @@ class SimAlignReference:
     ) -> None:
         from simalign import SentenceAligner
 
+        from training.assets import resolve_model_name
+
         if token_type not in TOKEN_TYPES:
             raise ValueError(f"token_type must be one of {TOKEN_TYPES}, got {token_type!r}")
         self.matching_methods = check_methods(matching_methods)
         self._aligner = SentenceAligner(
-            model=str(model_name_or_path),
+            model=resolve_model_name(str(model_name_or_path)),  # a short asset name -> its folder
             token_type=token_type,
             distortion=distortion,
             matching_methods="".join(SIMALIGN_METHODS[m][0] for m in self.matching_methods),

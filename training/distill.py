@@ -68,18 +68,36 @@ from transformers import AutoConfig
 from dataset_builders.corpora import corpus_spec, load_corpus
 from dataset_builders.error_report import run_reporting_errors
 from dataset_builders.errors import UserError
-from training.arguments import non_negative_int, positive_int
 from dataset_builders.schemes import OUTSIDE, LabelScheme, TypeMapping, split_tag
+from training.arguments import non_negative_int, positive_int
+from training.assets import resolve_model_name
 from training.collate import TokenCollator, build_dataloader
 from training.features import (
-    IGNORE_INDEX, PROJECTED_TAGS, TokenAligner, choose_text_column, projection_row_ok, tokenize_dataset,
+    IGNORE_INDEX,
+    PROJECTED_TAGS,
+    TokenAligner,
+    choose_text_column,
+    projection_row_ok,
+    tokenize_dataset,
 )
 from training.inference import load_token_classifier, load_tokenizer
 from training.loop import EvalSet, LoopConfig, NerEvaluator, make_accelerator, train
 from training.outputs import OutputFolder, check_output_dir
 from training.run_options import check_run_options, push_at_end
-from training.strategies import STRATEGIES, MultiTeacher, from_config, normalise_weights, similarity_weights
-from training.students import LoraSettings, build_student, is_adapter, merge_adapter, save_student
+from training.strategies import (
+    STRATEGIES,
+    MultiTeacher,
+    from_config,
+    normalise_weights,
+    similarity_weights,
+)
+from training.students import (
+    LoraSettings,
+    build_student,
+    is_adapter,
+    merge_adapter,
+    save_student,
+)
 from training.teacher import add_loop_arguments, add_text_arguments, check_arguments
 from training.teacher_probs import (
     TEACHER_PROBS,
@@ -675,8 +693,9 @@ def distill(args: argparse.Namespace) -> dict:
 
     teachers = [TeacherProbabilities(path, batch_size=args.teacher_batch_size, device=device) for path in args.teacher]
     weights = resolve_teacher_weights(args, strategy, len(teachers))
-    student_labels = resolve_labels(teachers, args.model_name_or_path)
-    tokenizer = load_tokenizer(args.model_name_or_path)
+    base = resolve_model_name(args.model_name_or_path)  # a short asset name -> its folder
+    student_labels = resolve_labels(teachers, base)
+    tokenizer = load_tokenizer(base)
     aligner_args = dict(max_length=args.max_length, stride=args.stride)
     parts = load_training_text(args, strategy.needs_projected_labels)
     sentences: list = []
@@ -721,7 +740,7 @@ def distill(args: argparse.Namespace) -> dict:
         targets = [m.strip() for m in args.lora_target_modules.split(",")] if args.lora_target_modules else None
         lora = LoraSettings(r=args.lora_r, lora_alpha=args.lora_alpha, lora_dropout=args.lora_dropout,
                             target_modules=targets)  # fmt: skip
-    model = build_student(args.model_name_or_path, student_labels, lora=lora,
+    model = build_student(base, student_labels, lora=lora,
                           freeze_embeddings=args.freeze_embeddings, freeze_layers=args.freeze_layers)  # fmt: skip
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     total = sum(p.numel() for p in model.parameters())

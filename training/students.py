@@ -34,12 +34,26 @@ import os
 from dataclasses import dataclass
 from typing import Any, Optional, Sequence
 
-from peft import AutoPeftModelForTokenClassification, LoraConfig, PeftModel, TaskType, get_peft_model
-from peft.utils import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING as PEFT_LORA_TARGET_MODULES
+from peft import (
+    AutoPeftModelForTokenClassification,
+    LoraConfig,
+    PeftModel,
+    TaskType,
+    get_peft_model,
+)
+from peft.utils import (
+    TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING as PEFT_LORA_TARGET_MODULES,
+)
 from torch import nn
-from transformers import AutoConfig, AutoModelForTokenClassification, AutoTokenizer, PreTrainedModel
+from transformers import (
+    AutoConfig,
+    AutoModelForTokenClassification,
+    AutoTokenizer,
+    PreTrainedModel,
+)
 
 from dataset_builders.errors import UserError
+from training.assets import resolve_model_name
 from training.teacher_probs import check_label_sets
 
 ADAPTER_CONFIG = "adapter_config.json"
@@ -149,7 +163,9 @@ def build_student(
     own label order is kept: align teacher columns with :func:`training.teacher_probs.check_label_sets`.
     ``lora``: wrap with peft LoRA (head in ``modules_to_save``); otherwise every weight trains.
     ``from_pretrained_kwargs`` (``revision``, ``dtype``, ...) go to ``from_pretrained``.
+    ``model_name_or_path`` may be a short asset name (:func:`training.assets.resolve_model_name`).
     """
+    model_name_or_path = resolve_model_name(model_name_or_path)
     config = AutoConfig.from_pretrained(model_name_or_path, revision=from_pretrained_kwargs.get("revision"))
     if _has_real_labels(config):
         check_label_sets(labels, [config.id2label[i] for i in range(len(config.id2label))])

@@ -36,11 +36,27 @@ from transformers import AutoConfig, AutoModelForTokenClassification, SchedulerT
 from dataset_builders.corpora import load_corpus
 from dataset_builders.error_report import run_reporting_errors
 from dataset_builders.errors import UserError
-from training.arguments import check_model_source, non_negative_int, positive_float, positive_int
-from training.checkpoints import TRUST_FLAG, TRUST_HELP, check_checkpoint, resolve_checkpoint
+from training.arguments import (
+    check_model_source,
+    non_negative_int,
+    positive_float,
+    positive_int,
+)
+from training.assets import resolve_model_name
+from training.checkpoints import (
+    TRUST_FLAG,
+    TRUST_HELP,
+    check_checkpoint,
+    resolve_checkpoint,
+)
 from training.collate import TokenCollator, build_dataloader
 from training.features import (
-    IGNORE_INDEX, PROJECTED_TAGS, TokenAligner, choose_text_column, projection_row_ok, tokenize_dataset,
+    IGNORE_INDEX,
+    PROJECTED_TAGS,
+    TokenAligner,
+    choose_text_column,
+    projection_row_ok,
+    tokenize_dataset,
 )
 from training.inference import load_tokenizer
 from training.loop import EvalSet, LoopConfig, NerEvaluator, make_accelerator, train
@@ -263,7 +279,10 @@ def check_arguments(args: argparse.Namespace, model_arguments: Sequence[tuple[st
 
 
 def load_model(name: str, names: Sequence[str]):
-    """Token classifier over ``names`` (a new head unless the checkpoint's fits) and its fast tokenizer."""
+    """Token classifier over ``names`` (a new head unless the checkpoint's fits) and its fast tokenizer.
+
+    ``name`` may be a short asset name (:func:`training.assets.resolve_model_name`)."""
+    name = resolve_model_name(name)
     id2label = dict(enumerate(names))
     config = AutoConfig.from_pretrained(name, id2label=id2label, label2id={n: i for i, n in id2label.items()})
     tokenizer = load_tokenizer(name)

