@@ -11,6 +11,7 @@ from datasets import Dataset, load_from_disk
 import training.devices as devices
 from dataset_builders.errors import UserError
 from tests.tiny_models import build_tiny_bert
+from tests.training_fixtures import fresh_accelerate_state  # noqa: F401  (fixture: distill.main builds an Accelerator)
 from training.teacher_probs import TeacherProbabilities, add_teacher_probs, teacher_num_proc
 
 LABELS = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
@@ -161,3 +162,28 @@ def test_spawned_workers_load_the_teacher_lazily(monkeypatch, teacher_dir, tmp_p
     assert used[-1] == (2, "spawn", "spawn")  # the 2-process pass ran its pool with spawn
     assert used[0][:2] == (None, None)  # num_proc=1 runs in-process: no pool, nothing changed
     assert multiprocess.get_start_method(allow_none=True) == before
+
+
+def test_distill_passes_teacher_num_proc(monkeypatch, teacher_dir, tmp_path):
+    from tests.tiny_models import build_tiny_xlmr
+    from training import distill
+
+    student = build_tiny_xlmr(str(tmp_path / "student"), [" ".join(s) for s in SENTENCES if s], vocab_size=120)
+    seen = []
+
+    class Stop(Exception):
+        pass
+
+    def add_teacher_probs_spy(dataset, teachers, weights, *, num_proc=None, **kwargs):
+        seen.append(num_proc)
+        raise Stop
+
+    monkeypatch.setattr(distill, "add_teacher_probs", add_teacher_probs_spy)
+    args = ["--model_name_or_path", student, "--teacher", teacher_dir, "--output_dir", str(tmp_path / "out"),
+            "--corpus", "xner-sample", "--eval", "xner-sample:train", "--max_train_steps", "1"]  # fmt: skip
+    for extra, expected in (([], None), (["--teacher_num_proc", "2"], 2)):
+        with pytest.raises(Stop):
+            distill.main(args + extra)
+        assert seen.pop() == expected  # None: add_teacher_probs picks one worker per GPU
+    with pytest.raises(SystemExit):
+        distill.main(args + ["--teacher_num_proc", "0"])
