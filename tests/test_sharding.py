@@ -1,6 +1,17 @@
-"""One worker per device for model-based map steps (training.devices), on CPU with 2 processes."""
+"""One worker per device for model-based map steps (training.devices), on CPU with 2 processes.
+
+Covers: rank -> device with 2 mocked GPUs (the helper projection uses too); the start method
+(spawn only for device pools when CUDA is present); teacher probabilities from 2 worker processes
+equal to one process's, rows in order, and reused from the cache by another rank, device or
+num_proc; the same under spawn (what CUDA needs); ``distill --teacher_num_proc``; and
+``accelerate launch`` with 2 processes computing the column once, with both workers, on rank 0.
+"""
 
 import contextlib
+import json
+import os
+import subprocess
+import sys
 
 import multiprocess
 import numpy as np
@@ -8,11 +19,15 @@ import pytest
 import torch
 from datasets import Dataset, load_from_disk
 
-import training.devices as devices
 from dataset_builders.errors import UserError
 from tests.tiny_models import build_tiny_bert
-from tests.training_fixtures import fresh_accelerate_state  # noqa: F401  (fixture: distill.main builds an Accelerator)
-from training.teacher_probs import TeacherProbabilities, add_teacher_probs, teacher_num_proc
+from tests.training_fixtures import REPO, fresh_accelerate_state, sample  # noqa: F401  (fixtures)
+from training import devices
+from training.teacher_probs import (
+    TeacherProbabilities,
+    add_teacher_probs,
+    teacher_num_proc,
+)
 
 LABELS = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
 SENTENCES = [
@@ -187,3 +202,49 @@ def test_distill_passes_teacher_num_proc(monkeypatch, teacher_dir, tmp_path):
         assert seen.pop() == expected  # None: add_teacher_probs picks one worker per GPU
     with pytest.raises(SystemExit):
         distill.main(args + ["--teacher_num_proc", "0"])
+
+
+def launched_distill(marks: str, argv) -> int:
+    """Each ``accelerate launch`` process: distill, leaving a mark for every process that loads the teacher."""
+    from training import distill
+
+    original = TeacherProbabilities.load
+
+    def load(self, device=None):
+        if self._tagger is None:
+            open(os.path.join(marks, f"rank{os.environ.get('RANK')}-pid{os.getpid()}"), "w").close()
+        return original(self, device)
+
+    TeacherProbabilities.load = load
+    return distill.main(argv)
+
+
+def test_accelerate_launch_computes_the_column_once_with_all_workers(sample, tmp_path):
+    """Two distributed processes (gloo on CPU): the main one computes with 2 workers, the other reads the cache."""
+    from dataset_builders.schemes import CONLL
+    from tests.tiny_models import build_tiny_xlmr
+
+    texts = [" ".join(tokens) for tokens in sample["tokens"]]
+    teacher_path = build_tiny_bert(str(tmp_path / "teacher"), texts, id2label=dict(enumerate(CONLL.label_names)), seed=1)
+    student = build_tiny_xlmr(str(tmp_path / "student"), texts, vocab_size=150)
+    marks, out = tmp_path / "marks", tmp_path / "out"
+    marks.mkdir()
+    launcher = os.path.join(os.path.dirname(sys.executable), "accelerate")
+    # --multi_gpu with ACCELERATE_USE_CPU: accelerate's way to several CPU processes (its --cpu launches one)
+    command = [launcher, "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1", "--mixed_precision",
+               "no", "--dynamo_backend", "no", "-m", "tests.test_sharding", str(marks), "--model_name_or_path",
+               student, "--teacher", teacher_path, "--output_dir", str(out), "--corpus", "xner-sample", "--eval",
+               "xner-sample:train", "--per_device_train_batch_size", "4", "--max_train_steps", "1", "--max_length",
+               "24", "--teacher_num_proc", "2"]  # fmt: skip
+    env = {**os.environ, "ACCELERATE_USE_CPU": "true", "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
+           "HF_HOME": str(tmp_path / "hf")}  # fmt: skip
+    done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    with open(out / "results.json", encoding="utf-8") as f:
+        assert json.load(f)["num_processes"] == 2
+    loads = sorted(p.name for p in marks.iterdir())
+    assert len(loads) == 2 and all(name.startswith("rank0-") for name in loads)  # two workers, all of rank 0
+
+
+if __name__ == "__main__":  # accelerate launch -m tests.test_sharding MARKS DISTILL_ARGS...
+    sys.exit(launched_distill(sys.argv[1], sys.argv[2:]))
