@@ -42,6 +42,7 @@ from dataset_builders.errors import UserError
 from dataset_builders.schemes import tags_to_spans
 from projection.candidates import DEFAULT_MAX_NGRAM
 from projection.detokenize import detokenize
+from training.devices import rank_device, sharded_map
 
 logger = logging.getLogger(__name__)
 
@@ -73,16 +74,9 @@ class MapTransform:
         sample = next(iter(ds.values())) if isinstance(ds, datasets.DatasetDict) else ds
         features = sample.features.copy()
         features.update(self.output_features(sample.features))
-        return ds.map(
-            self,
-            batched=True,
-            batch_size=self.batch_size,
-            with_rank=self.uses_device,
-            num_proc=num_proc,
-            features=features,
-            desc=self.description,
-            **map_kwargs,
-        )
+        # One worker per device for model steps, spawned when they use CUDA (training.devices).
+        return sharded_map(ds, self, num_proc, uses_device=self.uses_device, batched=True,
+                           batch_size=self.batch_size, features=features, desc=self.description, **map_kwargs)
 
 
 TRANSLATION_FAILED = "translation failed: "  # prefix of projection_stats.error for rows whose MT failed
@@ -136,17 +130,6 @@ def upstream_errors(batch: dict, n: int, error_column: Optional[str]) -> list[Op
     if column is None:
         return [None] * n
     return [TRANSLATION_FAILED + e if e else None for e in column]
-
-
-def rank_device(rank: Optional[int]) -> Optional[str]:
-    """The device of a ``with_rank`` worker: one GPU per rank when there are GPUs."""
-    if rank is None:
-        return None
-    import torch
-
-    if torch.cuda.is_available():
-        return f"cuda:{rank % torch.cuda.device_count()}"
-    return None
 
 
 class SourceEntities(MapTransform):

@@ -160,6 +160,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "as a cached dataset column",
     )  # fmt: skip
     teachers.add_argument("--teacher_batch_size", type=positive_int, default=64, help="windows per teacher forward pass")
+    teachers.add_argument(
+        "--teacher_num_proc", type=positive_int,
+        help="teacher processes, one per GPU (default: the number of GPUs when more than one, else 1); "
+        "the main process computes the column with all of them, the other ranks read the cache",
+    )  # fmt: skip
 
     strategy = parser.add_argument_group("strategy")
     strategy.add_argument("--strategy", default="soft-mse", choices=list(STRATEGIES), help="the distillation loss")
@@ -711,7 +716,8 @@ def distill(args: argparse.Namespace) -> dict:
                 sentences += part.words["tokens"]
             else:
                 clock = time.perf_counter()
-                with_probs = add_teacher_probs(part.words, teachers, weights, desc=f"teacher probabilities {part.name}")
+                with_probs = add_teacher_probs(part.words, teachers, weights, num_proc=args.teacher_num_proc,
+                                               desc=f"teacher probabilities {part.name}")  # fmt: skip
                 teacher_seconds += time.perf_counter() - clock
                 features = student_features(with_probs, tokenizer, student_labels, label_column=label_column,
                                             **aligner_args)  # fmt: skip

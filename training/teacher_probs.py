@@ -11,6 +11,8 @@ and :func:`teacher_labels` reads it back.
 
 * :class:`TeacherProbabilities`: the batched map transform for one teacher (model loaded lazily,
   pickled as its configuration only, so fingerprints are deterministic and re-runs hit the cache).
+  With several GPUs the map is sharded, one worker per GPU (:mod:`training.devices`, the same
+  pattern as projection's model steps); the column is the same as from one process.
 * :func:`add_teacher_probs`: one teacher, or several combined with weights into one column (the
   ``multi-teacher`` strategy; each teacher runs in its own pass, then is unloaded).
 * :class:`OnTheFlyTeachers`: the same word-level probabilities computed inside a training step,
@@ -33,6 +35,8 @@ import torch
 from datasets import ClassLabel, List, Value
 from transformers import PreTrainedTokenizerBase
 
+from dataset_builders.errors import UserError
+from training.devices import default_num_proc, rank_device, sharded_map
 from training.features import TokenAligner, tokenize_dataset
 from training.inference import WordTagger, read_labels
 from training.strategies import normalise_weights
@@ -94,14 +98,15 @@ class TeacherProbabilities:
     when the transform is built (:func:`training.inference.read_labels`).
 
     Only the configuration is pickled (``__getstate__``): the model and tokenizer load on first
-    use, so hashing the transform is cheap and deterministic and a re-run reuses the cache file.
+    use, so hashing the transform is cheap and deterministic, a re-run reuses the cache file, and
+    each worker of a sharded map (``with_rank``) loads its own copy on the GPU of its rank.
 
     Args:
         model_name_or_path: a token-classification checkpoint (Hub id or folder; full or LoRA).
         batch_size: windows per forward pass.
         max_length, stride: window size and overlap (``TokenAligner``'s defaults when None).
-        device: where the teacher runs (default: CUDA when available, else CPU); not part of the
-            fingerprint.
+        device: where the teacher runs in-process (default: CUDA when available, else CPU); a
+            sharded map's workers use the GPU of their rank. Not part of the fingerprint.
         tokens_column: the words.
         revision: Hub revision of the checkpoint.
     """
@@ -136,11 +141,18 @@ class TeacherProbabilities:
         self._device = None
         self._tagger = None
 
-    def load(self) -> None:
-        """Load tokenizer and model (no-op when loaded)."""
+    @property
+    def device(self) -> Optional[str]:
+        """The device given when built (None: CUDA when available, else CPU)."""
+        return self._device
+
+    def load(self, device: Optional[str] = None) -> None:
+        """Load tokenizer and model on ``device`` (default: the one given when built); no-op when loaded there."""
         if self._tagger is not None:
+            if device is not None and next(self._tagger.model.parameters()).device != torch.device(device):
+                self._tagger.model.to(device)
             return
-        device = self._device or ("cuda" if torch.cuda.is_available() else "cpu")
+        device = device or self._device or ("cuda" if torch.cuda.is_available() else "cpu")
         self._tagger = WordTagger.from_pretrained(
             self.model_name_or_path, revision=self.revision, device=device,
             batch_size=self.batch_size, max_length=self.max_length, stride=self.stride,
@@ -155,7 +167,9 @@ class TeacherProbabilities:
         self.load()
         return self._tagger.word_probabilities(sentences)
 
-    def __call__(self, batch: dict[str, list]) -> dict[str, list]:
+    def __call__(self, batch: dict[str, list], rank: Optional[int] = None) -> dict[str, list]:
+        if rank is not None:  # a worker of a sharded map: the GPU of its rank, if any
+            self.load(rank_device(rank))
         probs = self.word_probabilities(batch[self.tokens_column])
         return {TEACHER_PROBS: [p.tolist() for p in probs], TEACHER_TAGS: [p.argmax(-1).tolist() for p in probs]}
 
@@ -170,6 +184,21 @@ def _teacher_columns(teachers: Sequence[TeacherProbabilities]) -> tuple[list[str
         raise ValueError("at least one teacher is needed")
     reference = teachers[0].labels
     return list(reference), [check_label_sets(t.labels, reference) for t in teachers]
+
+
+def teacher_num_proc(num_proc: Optional[int], teachers: Sequence[TeacherProbabilities] = ()) -> Optional[int]:
+    """Workers for the teacher map: ``num_proc`` as given, else one per GPU when there are several.
+
+    Teachers built for a non-CUDA device (``accelerate launch --cpu`` on a GPU machine) stay in
+    one process by default. None means in-process.
+    """
+    if num_proc is not None:
+        if isinstance(num_proc, bool) or not isinstance(num_proc, int) or num_proc < 1:
+            raise UserError(f"num_proc (--teacher_num_proc) must be a positive number of processes, got {num_proc!r}")
+        return num_proc
+    if any(t.device is not None and not str(t.device).startswith("cuda") for t in teachers):
+        return None
+    return default_num_proc()
 
 
 def _resolve_weights(weights: Optional[Sequence[float]], n_teachers: int) -> list[float]:
@@ -227,6 +256,7 @@ def add_teacher_probs(
     weights: Optional[Sequence[float]] = None,
     *,
     batch_size: int = 256,
+    num_proc: Optional[int] = None,
     desc: str = "teacher probabilities",
 ) -> AnyDataset:
     """Add ``teacher_probs`` and ``teacher_tags`` to every split, from one teacher or several.
@@ -236,23 +266,31 @@ def add_teacher_probs(
     similarity come from :meth:`training.strategies.MultiTeacher.teacher_weights`. Each teacher
     runs in its own cached map pass and is unloaded afterwards, so only one model is in memory at
     a time and re-weighting reuses the per-teacher passes. ``batch_size``: sentences per map batch.
+
+    ``num_proc``: teacher workers, each on the GPU of its rank (default: one per GPU when there
+    are several, else in-process; :func:`teacher_num_proc`). Shards are contiguous, so rows keep
+    their order, and the fingerprint does not depend on ``num_proc``: under ``accelerate launch``
+    the main process computes the column with every GPU while the others wait
+    (``main_process_first``), then they read it from the cache.
     """
     teachers = [_as_teacher(t) for t in teachers]
     labels, label_columns = _teacher_columns(teachers)
     weights = _resolve_weights(weights, len(teachers))
+    num_proc = teacher_num_proc(num_proc, teachers)
     if isinstance(dataset, datasets.DatasetDict):
         return datasets.DatasetDict(
             {
-                split: add_teacher_probs(ds, teachers, weights, batch_size=batch_size, desc=f"{desc} {split}")
+                split: add_teacher_probs(ds, teachers, weights, batch_size=batch_size, num_proc=num_proc,
+                                         desc=f"{desc} {split}")  # fmt: skip
                 for split, ds in dataset.items()
             }
         )
     if len(teachers) == 1:
-        return _run_teacher(dataset, teachers[0], batch_size, desc)
+        return _run_teacher(dataset, teachers[0], batch_size, num_proc, desc)
     columns = []
     for k, teacher in enumerate(teachers):
         column = f"{TEACHER_PROBS}_{k}"
-        dataset = _run_teacher(dataset, teacher, batch_size, f"{desc} (teacher {k})")
+        dataset = _run_teacher(dataset, teacher, batch_size, num_proc, f"{desc} (teacher {k})")
         dataset = dataset.remove_columns(TEACHER_TAGS).rename_column(TEACHER_PROBS, column)
         columns.append(column)
     return dataset.map(
@@ -266,12 +304,14 @@ def add_teacher_probs(
 
 
 def _run_teacher(
-    dataset: datasets.Dataset, teacher: TeacherProbabilities, batch_size: int, desc: str
+    dataset: datasets.Dataset, teacher: TeacherProbabilities, batch_size: int, num_proc: Optional[int], desc: str
 ) -> datasets.Dataset:
-    """One teacher's cached map pass; the model is unloaded afterwards."""
+    """One teacher's cached map pass, sharded over ``num_proc`` workers; the model is unloaded afterwards."""
     try:
-        return dataset.map(
+        return sharded_map(
+            dataset,
             teacher,
+            num_proc,
             batched=True,
             batch_size=batch_size,
             features=_with_teacher_features(dataset, teacher.labels),
@@ -414,5 +454,5 @@ def student_features(
 __all__ = [
     "CombineTeachers", "OnTheFlyTeachers", "ReorderLabels", "TEACHER_PROBS", "TEACHER_TAGS",
     "TeacherProbabilities", "add_teacher_probs", "check_label_sets", "combine_teacher_probs", "model_fingerprint",
-    "spread_to_subtokens", "student_features", "teacher_labels",
+    "spread_to_subtokens", "student_features", "teacher_labels", "teacher_num_proc",
 ]  # fmt: skip
