@@ -21,6 +21,7 @@ import huggingface_hub.hf_api
 import huggingface_hub.utils._http
 import pytest
 import torch
+import transformers.utils.hub
 from huggingface_hub import HfApi, HfFileSystem, constants, snapshot_download
 from huggingface_hub.errors import HfHubHTTPError
 from peft import AutoPeftModelForTokenClassification
@@ -195,6 +196,9 @@ def online(hub, monkeypatch, tmp_path):
     monkeypatch.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE", endpoint + "/{repo_id}/resolve/{revision}/{filename}")
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub-cache"))
     monkeypatch.setattr(huggingface_hub.hf_api.api, "endpoint", endpoint)  # the module-level functions' HfApi
+    # transformers keeps one HfApi of its own, built on first use with the endpoint of that moment:
+    # left alone, a module's tests would talk to the server of whichever module ran first.
+    monkeypatch.setattr(transformers.utils.hub.hf_api(), "endpoint", endpoint)
     monkeypatch.setattr(datasets.config, "HF_ENDPOINT", endpoint)
     monkeypatch.setattr(datasets.config, "HUB_DATASETS_URL", endpoint + "/datasets/{repo_id}/resolve/{revision}/{path}")
     monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", False)
