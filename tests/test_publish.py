@@ -959,6 +959,19 @@ def test_server_takes_large_files_inline(online, tmp_path):
         assert handle.read() == blob
 
 
+def test_a_stopped_server_answers_no_one(monkeypatch):
+    """The client's pooled keep-alive connection must not outlive the server: a test talking to a
+    stopped server (another module's) fails to connect instead of reading that server's repos."""
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    session = huggingface_hub.get_session()
+    with HubServer() as server:
+        HfApi(endpoint=server.endpoint, token=False).create_repo("xner-test/stopped")
+        url = f"{server.endpoint}/api/models/xner-test/stopped"
+        assert session.get(url).status_code == 200
+    with pytest.raises(Exception, match="(?i)connect|disconnect|closed|reset"):
+        session.get(url)
+
+
 def test_card_titles_name_a_local_base_model_by_its_meaningful_folder():
     from model_cards.rendering import model_title_name
 
