@@ -36,6 +36,7 @@ import base64
 import hashlib
 import json
 import re
+import socket
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -102,6 +103,7 @@ class HubServer:
         self.ranges: list[str] = []  # Range headers of resolve requests
         self.validated_readmes: list[str] = []  # README.md texts upload_folder sent to /api/validate-yaml
         self._failures: dict[str, list] = {}
+        self._connections: set = set()  # open client sockets: stop() closes them too
         self._lock = threading.RLock()
         self._httpd: Optional[ThreadingHTTPServer] = None
         self._thread: Optional[threading.Thread] = None
@@ -124,6 +126,13 @@ class HubServer:
         if self._httpd is not None:
             self._httpd.shutdown()
             self._httpd.server_close()
+            # A keep-alive connection would otherwise go on being served by its handler thread:
+            # a client holding one must see the server gone, not its old repositories.
+            for connection in list(self._connections):
+                try:
+                    connection.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
             self._thread.join(timeout=5)
             self._httpd = None
 
@@ -185,6 +194,14 @@ class _Handler(BaseHTTPRequestHandler):
     hub: HubServer
     protocol_version = "HTTP/1.1"
     server_version = "xner-test-hub/1.0"
+
+    def setup(self):
+        super().setup()
+        self.hub._connections.add(self.connection)
+
+    def finish(self):
+        self.hub._connections.discard(self.connection)
+        super().finish()
 
     def log_message(self, format, *args):  # quiet: pytest shows failures, not access logs
         pass

@@ -21,6 +21,7 @@ import huggingface_hub.hf_api
 import huggingface_hub.utils._http
 import pytest
 import torch
+import transformers.utils.hub
 from huggingface_hub import HfApi, HfFileSystem, constants, snapshot_download
 from huggingface_hub.errors import HfHubHTTPError
 from peft import AutoPeftModelForTokenClassification
@@ -195,6 +196,9 @@ def online(hub, monkeypatch, tmp_path):
     monkeypatch.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE", endpoint + "/{repo_id}/resolve/{revision}/{filename}")
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub-cache"))
     monkeypatch.setattr(huggingface_hub.hf_api.api, "endpoint", endpoint)  # the module-level functions' HfApi
+    # transformers keeps one HfApi of its own, built on first use with the endpoint of that moment:
+    # left alone, a module's tests would talk to the server of whichever module ran first.
+    monkeypatch.setattr(transformers.utils.hub.hf_api(), "endpoint", endpoint)
     monkeypatch.setattr(datasets.config, "HF_ENDPOINT", endpoint)
     monkeypatch.setattr(datasets.config, "HUB_DATASETS_URL", endpoint + "/datasets/{repo_id}/resolve/{revision}/{path}")
     monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", False)
@@ -953,6 +957,19 @@ def test_server_takes_large_files_inline(online, tmp_path):
     assert online.files("xner-test/big")["weights.bin"] == blob
     with open(huggingface_hub.hf_hub_download("xner-test/big", "weights.bin"), "rb") as handle:
         assert handle.read() == blob
+
+
+def test_a_stopped_server_answers_no_one(monkeypatch):
+    """The client's pooled keep-alive connection must not outlive the server: a test talking to a
+    stopped server (another module's) fails to connect instead of reading that server's repos."""
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    session = huggingface_hub.get_session()
+    with HubServer() as server:
+        HfApi(endpoint=server.endpoint, token=False).create_repo("xner-test/stopped")
+        url = f"{server.endpoint}/api/models/xner-test/stopped"
+        assert session.get(url).status_code == 200
+    with pytest.raises(Exception, match="(?i)connect|disconnect|closed|reset"):
+        session.get(url)
 
 
 def test_card_titles_name_a_local_base_model_by_its_meaningful_folder():
