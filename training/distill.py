@@ -32,11 +32,14 @@ Student
     ``--freeze_layers N``. Teachers and student share one label set; a mismatch is an error listing
     both sets.
 Evaluation
-    ``--eval NAME[:split][@lang]`` (repeatable; gold corpora such as ``conll2002:test@es`` or
-    ``europarl-ner@es``; the split defaults to ``test``) is evaluated at every epoch end, entity-level
-    P/R/F1 overall and per type; ``--best_on KEY`` keeps the epoch scoring best on that set (the
-    final model otherwise). A corpus whose type set differs from the student's must be mapped
-    explicitly with ``--eval_type_map TYPE=TARGET|O`` (applied to gold and predicted tags alike).
+    ``--eval NAME[:split][@lang][=in|out]`` (repeatable; the test-set syntax of ``xner evaluate``,
+    :class:`training.evaluation.TestSpec`: gold corpora such as ``conll2002:test@es``, a saved
+    dataset or a CoNLL file) is evaluated at every epoch end by the one evaluation core
+    (:func:`training.evaluation.prepare_test_sets` + the loop's ``NerEvaluator``), in the one result
+    schema (``precision``, ``recall``, ``f1``, ``accuracy``, ``per_type``); ``--best_on KEY`` keeps
+    the epoch scoring best F1 on that set (the final model otherwise). A corpus whose type set
+    differs from the student's must be mapped explicitly with ``--eval_type_map TYPE=TARGET ...``
+    (``MISC=O DATE=O`` or ``MISC=O,DATE=O``; applied to gold and predicted tags alike).
 
 ``output_dir`` receives the student (a full model, or a LoRA adapter written by
 :func:`training.students.save_student`: adapter + head + ``config.json`` with the labels +
@@ -69,13 +72,14 @@ from dataset_builders.corpora import corpus_spec, load_corpus
 from dataset_builders.error_report import run_reporting_errors
 from dataset_builders.errors import UserError
 from training.arguments import non_negative_int, positive_int
-from dataset_builders.schemes import OUTSIDE, LabelScheme, TypeMapping, split_tag
 from training.collate import TokenCollator, build_dataloader
+from training.metrics import SCORE_KEYS
+from training.evaluation import TestSpec, evaluator_for, load_test_set, parse_type_map, prepare_test_sets
 from training.features import (
     IGNORE_INDEX, PROJECTED_TAGS, TokenAligner, choose_text_column, projection_row_ok, tokenize_dataset,
 )
-from training.inference import load_token_classifier, load_tokenizer
-from training.loop import EvalSet, LoopConfig, NerEvaluator, make_accelerator, train
+from training.inference import load_tokenizer
+from training.loop import LoopConfig, NerEvaluator, make_accelerator, train
 from training.outputs import OutputFolder, check_output_dir
 from training.run_options import check_run_options, push_at_end
 from training.strategies import STRATEGIES, MultiTeacher, from_config, normalise_weights, similarity_weights
@@ -170,12 +174,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     evaluation = parser.add_argument_group("evaluation")
     evaluation.add_argument(
-        "--eval", action="append", default=[], metavar="NAME[:split][@lang]",
-        help="a gold-labelled corpus evaluated every epoch, e.g. conll2002:test@es or europarl-ner@es "
-        "(split default: test); repeatable. Reported under the key NAME[-lang][:split]",
+        "--eval", action="append", default=[], metavar="NAME[:split][@lang][=in|out]",
+        help="a gold-labelled test set evaluated every epoch, e.g. conll2002:test@es or europarl-ner@es=out "
+        "(xner evaluate's --test syntax; split default: test); repeatable. Reported under the key NAME[-lang][:split]",
     )  # fmt: skip
     evaluation.add_argument(
-        "--eval_type_map", metavar="TYPE=TARGET,...",
+        "--eval_type_map", nargs="+", action="extend", default=[], metavar="TYPE=TARGET",
         help="explicit entity-type mapping for evaluation corpora whose scheme differs from the student's, "
         "applied to gold and predicted tags, e.g. MISC=O,DATE=O (O drops the type)",
     )  # fmt: skip
@@ -276,20 +280,6 @@ def _floats(text: Optional[str], what: str) -> Optional[list[float]]:
         raise ValueError(f"{what} must be comma-separated numbers, got {text!r}") from None
 
 
-def parse_type_map(text: Optional[str]) -> dict[str, Optional[str]]:
-    """``"MISC=O,OTH=MISC"`` -> ``{"MISC": None, "OTH": "MISC"}`` (``O`` or an empty target drops the type)."""
-    mapping: dict[str, Optional[str]] = {}
-    for item in (text or "").split(","):
-        if not item.strip():
-            continue
-        source, sep, target = item.partition("=")
-        if not sep or not source.strip():
-            raise ValueError(f"--eval_type_map entries are TYPE=TARGET (or TYPE=O), got {item!r}")
-        target = target.strip()
-        mapping[source.strip()] = None if target in ("", OUTSIDE, "None", "none") else target
-    return mapping
-
-
 def strategy_from_args(args: argparse.Namespace):
     """The strategy named by ``--strategy`` with the parameters given on the command line."""
     params: dict[str, Any] = {}
@@ -330,154 +320,18 @@ def resolve_teacher_weights(args: argparse.Namespace, strategy, n_teachers: int)
 # ------------------------------------------------------------------------------------------ evaluation
 
 
-@dataclass(frozen=True)
-class EvalSpec:
-    """``NAME[:split][@lang]``: a gold corpus of ``dataset_builders`` to evaluate on."""
-
-    corpus: str
-    split: str = "test"
-    lang: Optional[str] = None
-
-    @classmethod
-    def parse(cls, text: str) -> "EvalSpec":
-        rest, _, lang = text.partition("@")
-        name, _, split = rest.partition(":")
-        if not name:
-            raise ValueError(f"--eval expects NAME[:split][@lang], got {text!r}")
-        corpus_spec(name)  # unknown corpus: error now
-        return cls(name, split or "test", lang or None)
-
-    @property
-    def key(self) -> str:
-        """The name results are reported under: ``conll2002-es``, ``conll2002-es:validation``."""
-        key = f"{self.corpus}-{self.lang}" if self.lang else self.corpus
-        return key if self.split == "test" else f"{key}:{self.split}"
-
-    def load(self, data_dir: Optional[str]) -> datasets.Dataset:
-        return load_corpus(self.corpus, data_dir=data_dir, lang=self.lang, splits=[self.split])[self.split]
-
-
-def evaluation_mappings(
-    eval_labels: Sequence[str], student_labels: Sequence[str], type_map: Mapping[str, Optional[str]], name: str
-) -> tuple[Optional[TypeMapping], dict[str, str]]:
-    """How to compare a student with a gold corpus: ``(gold TypeMapping or None, student label -> tag)``.
-
-    Both type sets, after ``type_map``, must be equal: a type the corpus has and the student does
-    not (or the reverse) must be mapped explicitly (to a shared type or to O); otherwise a
-    ``ValueError`` lists both label sets.
-    """
-    gold_scheme = LabelScheme.from_label_names(eval_labels, name)
-    student_scheme = LabelScheme.from_label_names(student_labels, "student")
-
-    def mapped(types: Sequence[str]) -> set[str]:
-        return {type_map.get(t, t) for t in types} - {None}
-
-    gold_types, predicted_types = mapped(gold_scheme.types), mapped(student_scheme.types)
-    if gold_types != predicted_types:
-        raise ValueError(
-            f"evaluation corpus {name} and the student use different entity types; map them explicitly with "
-            f"--eval_type_map TYPE=TARGET|O (now {dict(type_map) or 'none'}). Corpus labels: {list(eval_labels)}; "
-            f"student labels: {list(student_labels)} (only in the corpus: {sorted(gold_types - predicted_types)}; "
-            f"only in the student: {sorted(predicted_types - gold_types)})"
-        )
-    common = LabelScheme(tuple(t for t in student_scheme.types if type_map.get(t, t) is not None), "common")
-    gold_map = {t: type_map[t] for t in gold_scheme.types if t in type_map}
-    gold = TypeMapping(gold_scheme, common, gold_map) if gold_map else None
-    student = TypeMapping(student_scheme, common, {t: type_map[t] for t in student_scheme.types if t in type_map})
-    predicted = {}
-    for label in student_labels:
-        prefix, entity_type = split_tag(label)
-        target = None if entity_type is None else student.map_type(entity_type)
-        predicted[label] = OUTSIDE if target is None else f"{prefix}-{target}"
-    return gold, predicted
-
-
-@dataclass
-class PreparedEval:
-    spec: EvalSpec
-    eval_set: EvalSet
-    id2label: dict[int, str]  # student label id -> tag compared with the gold tags
-    info: dict
-
-
-def prepare_eval_sets(
-    specs: Sequence[EvalSpec],
-    tokenizer,
-    student_labels: Sequence[str],
-    *,
-    data_dir: Optional[str] = None,
-    type_map: Optional[Mapping[str, Optional[str]]] = None,
-    max_eval_samples: Optional[int] = None,
-    max_length: Optional[int] = None,
-    stride: Optional[int] = None,
-    num_proc: Optional[int] = None,
-) -> dict[str, PreparedEval]:
-    """Load, check labels of, map and tokenise every evaluation corpus for a model with ``student_labels``."""
-    type_map = dict(type_map or {})
-    aligner = TokenAligner(tokenizer, max_length=max_length, stride=stride, label_column=None)
-    prepared: dict[str, PreparedEval] = {}
-    for spec in specs:
-        if spec.key in prepared:
-            raise ValueError(f"--eval {spec.key} is given twice")
-        data = _first(spec.load(data_dir), max_eval_samples)
-        names = list(data.features["ner_tags"].feature.names)
-        gold, predicted = evaluation_mappings(names, student_labels, type_map, spec.key)
-        references = [[names[i] for i in tags] for tags in data["ner_tags"]]
-        if gold is not None:
-            references = [gold.map_tags(tags) for tags in references]
-        features = tokenize_dataset(data, aligner, num_proc=num_proc, desc=f"tokenising {spec.key}")
-        id2label = {i: predicted[label] for i, label in enumerate(student_labels)}
-        used = set(LabelScheme.from_label_names(names).types) | set(LabelScheme.from_label_names(student_labels).types)
-        info = {"corpus": spec.corpus, "split": spec.split, "lang": spec.lang, "num_sentences": len(data),
-                "domain": corpus_spec(spec.corpus).domain, "type_map": {t: v for t, v in type_map.items() if t in used}}  # fmt: skip
-        prepared[spec.key] = PreparedEval(spec, EvalSet(features, references), id2label, info)
-    return prepared
-
-
 class Evaluations:
-    """The ``evaluate`` callback of the loop: every evaluation set, plus the epoch's mean training loss."""
+    """The ``evaluate`` callback of the loop: the one evaluator (:func:`training.evaluation.evaluator_for`)
+    over the ``--eval`` sets, plus the epoch's mean training loss."""
 
-    def __init__(self, accelerator: Accelerator, prepared: Mapping[str, PreparedEval], batch_size: int,
-                 collator: TokenCollator, recorder: Optional["LossRecorder"] = None):  # fmt: skip
-        self.accelerator, self.recorder = accelerator, recorder
-        self.evaluators = [
-            NerEvaluator(accelerator, {key: p.eval_set}, p.id2label, batch_size, collator) for key, p in prepared.items()
-        ]
+    def __init__(self, accelerator: Accelerator, evaluator: Optional[NerEvaluator], recorder: Optional["LossRecorder"] = None):
+        self.accelerator, self.evaluator, self.recorder = accelerator, evaluator, recorder
 
     def __call__(self, model: torch.nn.Module) -> dict[str, dict]:
-        results: dict[str, dict] = {}
-        for evaluator in self.evaluators:
-            results.update(evaluator(model))
+        results = self.evaluator(model) if self.evaluator is not None else {}
         if self.recorder is not None:
             results["train"] = {"loss": self.recorder.epoch_mean(self.accelerator)}
         return results
-
-
-def evaluate_model(
-    model_name_or_path: str,
-    evals: Sequence[str],
-    *,
-    data_dir: Optional[str] = None,
-    batch_size: int = 32,
-    max_eval_samples: Optional[int] = None,
-    max_length: Optional[int] = None,
-    stride: Optional[int] = None,
-    type_map: Optional[Mapping[str, Optional[str]]] = None,
-    accelerator: Optional[Accelerator] = None,
-) -> dict[str, dict]:
-    """Entity-level metrics of a saved token classifier (full model or LoRA student) on ``--eval``-style specs.
-
-    The same evaluation as a distillation run's, e.g. for a teacher used zero-shot.
-    """
-    accelerator = accelerator or Accelerator()
-    model, tokenizer, labels = load_token_classifier(model_name_or_path)
-    prepared = prepare_eval_sets([EvalSpec.parse(e) for e in evals], tokenizer, labels, data_dir=data_dir,
-                                 type_map=type_map, max_eval_samples=max_eval_samples, max_length=max_length,
-                                 stride=stride)  # fmt: skip
-    evaluations = Evaluations(accelerator, prepared, batch_size, TokenCollator(tokenizer.pad_token_id))
-    model = accelerator.prepare(model)
-    with torch.random.fork_rng(devices=[]):
-        return evaluations(model)
 
 
 # ----------------------------------------------------------------------------------------- training text
@@ -634,19 +488,19 @@ def loop_config(args: argparse.Namespace, best_split: str) -> LoopConfig:
         num_warmup_steps=args.num_warmup_steps, max_grad_norm=args.max_grad_norm or None,
         checkpointing_steps=args.checkpointing_steps, resume_from_checkpoint=args.resume_from_checkpoint,
         with_tracking=args.with_tracking, report_to=args.report_to, project_name="xner-distill",
-        mixed_precision=args.mixed_precision, best_split=best_split, metric_for_best="overall_f1",
+        mixed_precision=args.mixed_precision, best_split=best_split, metric_for_best="f1",
         trust_checkpoint_pickles=args.trust_checkpoint_pickles,
     )  # fmt: skip
 
 
-def _best_key(best_on: Optional[str], specs: Sequence[EvalSpec]) -> str:
+def _best_key(best_on: Optional[str], specs: Sequence[TestSpec]) -> str:
     if not best_on:
         return ""
-    keys = [s.key for s in specs]
+    keys = [s.display_name for s in specs]
     if best_on in keys:
         return best_on
     try:
-        key = EvalSpec.parse(best_on).key
+        key = TestSpec.parse(best_on).display_name
     except ValueError:
         key = None
     if key not in keys:
@@ -661,10 +515,11 @@ def _peak_rss_mb() -> float:
 def distill(args: argparse.Namespace) -> dict:
     """Build the teacher signal, train the student, save it and ``results.json``; returns the results."""
     started = time.perf_counter()
+    train_domain = corpus_spec(args.corpus).domain or None if args.corpus else None
     strategy = strategy_from_args(args)
-    specs = [EvalSpec.parse(e) for e in args.eval]
+    specs = [TestSpec.parse(e).check() for e in args.eval]
     best_split = _best_key(args.best_on, specs)
-    type_map = parse_type_map(args.eval_type_map)
+    type_map = parse_type_map(args.eval_type_map, "--eval_type_map")
     config = loop_config(args, best_split)
     check_arguments(args, [("--teacher", teacher) for teacher in args.teacher])
     accelerator = make_accelerator(config)
@@ -700,8 +555,10 @@ def distill(args: argparse.Namespace) -> dict:
                 features = _with_ignored_labels(features)
             feature_parts.append(features)
         train_features = _concatenate(feature_parts, [len(p.words) for p in parts])
-        prepared = prepare_eval_sets(specs, tokenizer, student_labels, data_dir=args.data_dir, type_map=type_map,
-                                     max_eval_samples=args.max_eval_samples, num_proc=args.preprocessing_num_workers,
+        test_sets = [load_test_set(spec, args.data_dir, args.max_eval_samples) for spec in specs]
+        # the map is applied whenever given (type_map_all), as --eval_type_map always did
+        prepared = prepare_test_sets(test_sets, tokenizer, student_labels, type_map=type_map, type_map_all=True,
+                                     model_name="student", num_proc=args.preprocessing_num_workers,
                                      **aligner_args)  # fmt: skip
 
     on_the_fly = None
@@ -729,7 +586,8 @@ def distill(args: argparse.Namespace) -> dict:
     low_precision = accelerator.mixed_precision in ("fp16", "bf16", "fp8")
     collator = TokenCollator(tokenizer.pad_token_id, pad_to_multiple_of=8 if low_precision else None)
     train_dl = build_dataloader(train_features, args.per_device_train_batch_size, collator, shuffle=True, seed=args.seed)
-    evaluations = Evaluations(accelerator, prepared, args.per_device_eval_batch_size, collator, recorder)
+    evaluator = evaluator_for(prepared, student_labels, accelerator, args.per_device_eval_batch_size, collator) if prepared else None
+    evaluations = Evaluations(accelerator, evaluator, recorder)
     hparams = {**_json_args(args), "learning_rate": config.learning_rate, "teachers": ",".join(args.teacher),
                **{f"strategy_{k}": v for k, v in strategy.config().items() if not isinstance(v, list)}}  # fmt: skip
     outputs = OutputFolder(args.output_dir, RESULTS_FILE, accelerator.is_main_process)
@@ -775,7 +633,7 @@ def distill(args: argparse.Namespace) -> dict:
         "train_data": [p.info for p in parts],
         "num_train_sentences": sum(len(p.words) for p in parts),
         "num_train_windows": len(train_features),
-        "eval_sets": {key: p.info for key, p in prepared.items()},
+        "eval_sets": {key: p.info(train_domain) for key, p in prepared.items()},
         "best": {"eval_set": best_split or None, "metric": config.metric_for_best, "value": state.best_metric,
                  "epoch": state.best_epoch, "step": state.best_step},  # fmt: skip
         "epochs": state.history,
@@ -799,12 +657,12 @@ def distill(args: argparse.Namespace) -> dict:
         "framework_versions": framework_versions(lora is not None),
         "args": {**_json_args(args), "teacher": list(args.teacher), "eval": list(args.eval)},
     }  # fmt: skip
-    results["card"] = card_results(results, args, prepared)
+    results["card"] = card_results(results, args)
     if accelerator.is_main_process:
         with open(os.path.join(staging, RESULTS_FILE), "w", encoding="utf-8") as f:
             json.dump(results, f, indent=2)
         outputs.publish()
-        summary = {key: round(m["overall_f1"], 4) for key, m in (results["eval"] or {}).items() if isinstance(m, dict) and "overall_f1" in m}  # fmt: skip
+        summary = {key: round(m["f1"], 4) for key, m in (results["eval"] or {}).items() if isinstance(m, dict) and "f1" in m}  # fmt: skip
         accelerator.print(f"{strategy.name} student ({args.student}) -> {args.output_dir}; F1: {summary}")
     return results
 
@@ -845,7 +703,7 @@ def _teacher_facts(path: str) -> dict:
     return {"language": language, "description": f"fine-tuned on {source}" + (f" ({language})" if language else "")}
 
 
-def card_results(results: Mapping[str, Any], args: argparse.Namespace, prepared: Mapping[str, PreparedEval]) -> dict:
+def card_results(results: Mapping[str, Any], args: argparse.Namespace) -> dict:
     """The run in the shape of ``model_cards.model_card.TrainingResults`` (its field names), for model cards."""
     student = results["student"]
     train_data = []
@@ -859,10 +717,11 @@ def card_results(results: Mapping[str, Any], args: argparse.Namespace, prepared:
         train_data.append({**entry, "split": part["split"], "num_sentences": part["num_sentences"], "labels": labels})
     saved = results["eval"] or {}
     evaluations = [
-        {"name": key, "metrics": saved[key], "dataset": p.spec.corpus, "config": p.spec.lang, "split": p.spec.split,
-         "language": p.spec.lang, "domain": p.info["domain"] or None, "in_domain": None,
-         "num_sentences": p.info["num_sentences"], "revision": None}
-        for key, p in prepared.items() if key in saved
+        {"name": key, "metrics": {k: saved[key][k] for k in SCORE_KEYS}, "dataset": info["corpus"] or key,
+         "config": info["lang"], "split": info["split"] or "test", "language": info["lang"],
+         "domain": info["corpus_domain"], "in_domain": {"in": True, "out": False}.get(info["domain"]),
+         "num_sentences": info["num_sentences"], "revision": None}
+        for key, info in results["eval_sets"].items() if key in saved
     ]  # fmt: skip
     hyperparameters = {k: getattr(args, k) for k in CARD_HYPERPARAMETERS if getattr(args, k, None) is not None}
     hyperparameters.update(learning_rate=results["learning_rate"], num_processes=results["num_processes"])
@@ -888,9 +747,8 @@ def _json_args(args: argparse.Namespace) -> dict:
 
 
 __all__ = [
-    "EvalSpec", "Evaluations", "LossRecorder", "add_arguments", "choose_text_column", "distill", "evaluate_model",
-    "evaluation_mappings", "load_training_text", "main", "merge_student", "parse_type_map", "register", "run",
-    "run_merge", "strategy_from_args",
+    "Evaluations", "LossRecorder", "add_arguments", "choose_text_column", "distill", "load_training_text", "main",
+    "merge_student", "register", "run", "run_merge", "strategy_from_args",
 ]  # fmt: skip
 
 
