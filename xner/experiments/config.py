@@ -75,20 +75,21 @@ _ARG_DESTS: dict[str, frozenset] = {}
 
 
 def training_arguments(script: str) -> frozenset:
-    """Argument names (dests) of ``training.teacher`` or ``training.distill``: what a file may set."""
+    """Setting names of ``training.teacher`` or ``training.distill`` (their dataclass fields and the
+    fields' aliases, :func:`training.arguments.field_names`): what a file may set."""
     if script not in _ARG_DESTS:
-        import argparse
         import importlib
 
-        parser = argparse.ArgumentParser(add_help=False)
-        importlib.import_module(f"training.{script}").add_arguments(parser)
-        _ARG_DESTS[script] = frozenset(a.dest for a in parser._actions)
+        from training.arguments import field_names
+
+        _ARG_DESTS[script] = frozenset(field_names(importlib.import_module(f"training.{script}").ARGUMENTS))
     return _ARG_DESTS[script]
 
 
 # Arguments the harness sets itself; a file setting them would be silently overridden.
 HARNESS_OWNED = frozenset({
-    "output_dir", "model_name_or_path", "corpus", "lang", "dataset", "dataset_config", "data_dir", "teacher",
+    "output_dir", "model_name_or_path", "corpus", "lang", "dataset", "dataset_config", "dataset_name",
+    "dataset_config_name", "data_dir", "teacher",
     "eval", "seed", "strategy", "student", "resume_from_checkpoint", "best_on",
 })  # fmt: skip
 
