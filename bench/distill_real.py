@@ -154,14 +154,14 @@ def project(path: str, settings: dict, data_dir: str) -> dict:
 
 
 def evaluate(model: str, data_dir: str, max_eval_samples, batch_size: int, max_length: int) -> dict:
-    from training.distill import evaluate_model
+    from training.evaluation import evaluate_model
 
     return evaluate_model(model, list(TEST_SETS.values()), data_dir=data_dir, batch_size=batch_size,
-                          max_eval_samples=max_eval_samples, max_length=max_length)  # fmt: skip
+                          max_samples=max_eval_samples, max_length=max_length)["test_sets"]  # fmt: skip
 
 
 def per_type_f1(metrics: dict) -> dict:
-    return {k: round(v["f1"], 4) for k, v in metrics.items() if isinstance(v, dict) and "f1" in v}
+    return {k: round(v["f1"], 4) for k, v in metrics["per_type"].items()}
 
 
 def main(argv=None) -> dict:
@@ -251,7 +251,7 @@ def main(argv=None) -> dict:
         students[strategy] = results
         evaluations[strategy] = {key: results["eval"][key] for key in TEST_SETS}
 
-    f1 = {model: {key: round(m[key]["overall_f1"], 4) for key in TEST_SETS} for model, m in evaluations.items()}
+    f1 = {model: {key: round(m[key]["f1"], 4) for key in TEST_SETS} for model, m in evaluations.items()}
     wall = time.perf_counter() - started
     report = {
         "f1": f1,
@@ -266,7 +266,7 @@ def main(argv=None) -> dict:
                                             "train_tokens_per_s", "padding_fraction", "wall_time_s", "peak_rss_mb",
                                             "train_loss", "learning_rate")}
                      | {"trainable_parameters": r["student"]["trainable_parameters"], "kind": r["student"]["kind"],
-                        "per_epoch_f1": [{key: round(e[key]["overall_f1"], 4) for key in TEST_SETS} for e in r["epochs"]]}
+                        "per_epoch_f1": [{key: round(e[key]["f1"], 4) for key in TEST_SETS} for e in r["epochs"]]}
                      for s, r in students.items()},  # fmt: skip
         "timings_s": timings,
         "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),

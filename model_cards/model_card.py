@@ -59,16 +59,15 @@ HYPERPARAMETER_KEYS = (
     "num_train_epochs", "max_train_steps", "weight_decay", "lr_scheduler_type", "num_warmup_steps", "max_grad_norm",
     "seed", "mixed_precision", "max_length", "stride", "label_all_tokens", "num_processes",
 )
-METRICS = (("f1", "overall_f1", "F1"), ("precision", "overall_precision", "Precision"),
-           ("recall", "overall_recall", "Recall"))
+METRICS = (("f1", "F1"), ("precision", "Precision"), ("recall", "Recall"))
 
 
 @dataclass
 class EvalSet:
     """One evaluation of the model: a test set and the scores on it.
 
-    ``metrics`` is the output of xner's seqeval metric (``overall_precision``, ``overall_recall``,
-    ``overall_f1``, ``overall_accuracy`` and, per entity type, ``{precision, recall, f1, number}``).
+    ``metrics``: xner's one evaluation result schema (:func:`training.metrics.scores_of`:
+    ``precision``, ``recall``, ``f1``, ``accuracy`` and ``per_type`` ``{TYPE: {precision, recall, f1, number}}``).
     ``in_domain`` None means: decided by comparing ``domain`` with the training data's domains.
     """
 
@@ -377,7 +376,7 @@ class StudentCardData(ModelCardData):
             dataset_id = dataset_hub_id(e.dataset)
             if dataset_id is None:  # the Hub's dataset.type is a dataset id: sets without one stay in the tables
                 continue
-            for metric_type, key, pretty in METRICS:
+            for key, pretty in METRICS:
                 if e.metrics.get(key) is None:
                     continue
                 results.append(EvalResult(
@@ -385,7 +384,7 @@ class StudentCardData(ModelCardData):
                     dataset_type=dataset_id,
                     dataset_name=f"{scrub_paths(e.name)} — {self.domain_text(e)}",
                     dataset_config=e.config, dataset_split=e.split, dataset_revision=e.revision,
-                    metric_type=metric_type, metric_value=round(float(e.metrics[key]), 4),
+                    metric_type=key, metric_value=round(float(e.metrics[key]), 4),
                     metric_name=f"{e.split.capitalize()} {pretty}",
                 ))
         return results
@@ -393,15 +392,16 @@ class StudentCardData(ModelCardData):
     def evaluation_rows(self) -> list[dict]:
         return [{"test set": scrub_paths(e.name), "language": e.language, "split": e.split,
                  "domain": self.domain_text(e),
-                 "sentences": e.num_sentences, "precision": e.metrics.get("overall_precision"),
-                 "recall": e.metrics.get("overall_recall"), "F1": e.metrics.get("overall_f1")}
+                 "sentences": e.num_sentences, "precision": e.metrics.get("precision"),
+                 "recall": e.metrics.get("recall"), "F1": e.metrics.get("f1")}
                 for e in self.results.evaluations]
 
     def type_rows(self) -> list[dict]:
         rows = []
         for e in self.results.evaluations:
-            for entity_type in sorted(k for k, v in e.metrics.items() if isinstance(v, Mapping)):
-                m = e.metrics[entity_type]
+            per_type = e.metrics.get("per_type") or {}
+            for entity_type in sorted(per_type):
+                m = per_type[entity_type]
                 rows.append({"test set": scrub_paths(e.name), "type": entity_type, "precision": m.get("precision"),
                              "recall": m.get("recall"), "F1": m.get("f1"), "support": m.get("number")})
         return rows
@@ -424,8 +424,8 @@ class StudentCardData(ModelCardData):
             row = {"epoch": f"**{epoch}**" if epoch == best and len(self.results.epochs) > 1 else fmt(epoch),
                    "step": h.get("step"), "training loss": (h.get("train") or {}).get("loss")}
             for key, metrics in h.items():
-                if key != "train" and isinstance(metrics, Mapping) and metrics.get("overall_f1") is not None:
-                    row[f"{scrub_paths(key)} F1"] = metrics["overall_f1"]
+                if key != "train" and isinstance(metrics, Mapping) and metrics.get("f1") is not None:
+                    row[f"{scrub_paths(key)} F1"] = metrics["f1"]
             rows.append(row)
         return rows
 

@@ -21,8 +21,8 @@ from model_cards.dataset_card import (
 from model_cards.model_card import EvalSet, StudentCardData, TrainingResults, render_model_card
 
 LABELS = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC"]
-METRICS = {"overall_precision": 0.5, "overall_recall": 0.4, "overall_f1": 0.4444, "overall_accuracy": 0.9,
-           "LOC": {"precision": 0.5, "recall": 0.4, "f1": 0.4444, "number": 5}}
+METRICS = {"precision": 0.5, "recall": 0.4, "f1": 0.4444, "accuracy": 0.9,
+           "per_type": {"LOC": {"precision": 0.5, "recall": 0.4, "f1": 0.4444, "number": 5}}}
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
@@ -73,7 +73,7 @@ def student(evaluations, epochs=(), best_epoch=None):
         train_data=[{"dataset": "conll2002", "config": "es", "split": "train", "language": "es", "domain": "news",
                      "num_sentences": 100, "labels": "teacher probabilities"}],
         evaluations=evaluations, training={"completed_steps": 8, "best": {"split": "validation",
-                                                                            "metric": "overall_f1",
+                                                                            "metric": "f1",
                                                                             "epoch": best_epoch}},
         framework_versions={"transformers": "0.0.test"}, epochs=list(epochs))
 
@@ -166,19 +166,19 @@ def test_label_examples_are_entities_of_their_type_in_the_data(real_data_dir, eu
 
 
 def test_training_results_table_per_epoch(tmp_path):
-    history = [{"epoch": 0, "step": 10, "train": {"loss": 1.25}, "validation": {"overall_f1": 0.5},
-                "test": {"overall_f1": 0.45}},
-               {"epoch": 1, "step": 20, "train": {"loss": 0.5}, "validation": {"overall_f1": 0.625},
-                "test": {"overall_f1": 0.55}},
-               {"epoch": 2, "step": 30, "train": {"loss": 0.25}, "validation": {"overall_f1": 0.6},
-                "test": {"overall_f1": 0.58}}]
+    history = [{"epoch": 0, "step": 10, "train": {"loss": 1.25}, "validation": {"f1": 0.5},
+                "test": {"f1": 0.45}},
+               {"epoch": 1, "step": 20, "train": {"loss": 0.5}, "validation": {"f1": 0.625},
+                "test": {"f1": 0.55}},
+               {"epoch": 2, "step": 30, "train": {"loss": 0.25}, "validation": {"f1": 0.6},
+                "test": {"f1": 0.58}}]
     card = StudentCardData.from_training(student([], epochs=history, best_epoch=1), examples_from_data=False)
     text = render_model_card(card)
     assert "| epoch | step | training loss | validation F1 | test F1 |" in text
     assert "| 0 | 10 | 1.2500 | 0.5000 | 0.4500 |" in text
     assert "| **1** | 20 | 0.5000 | 0.6250 | 0.5500 |" in text  # the saved epoch
     assert "| 2 | 30 | 0.2500 | 0.6000 | 0.5800 |" in text
-    assert "the epoch in bold (best overall_f1 on validation)" in text
+    assert "the epoch in bold (best f1 on validation)" in text
     # training.distill's results.json: the history is at the top level, the card fields under "card"
     distilled = {"card": student([]).to_dict() | {"epochs": []}, "epochs": history}
     distilled["card"].pop("epochs")
@@ -186,7 +186,7 @@ def test_training_results_table_per_epoch(tmp_path):
     # teacher results.json
     teacher = {"model_name_or_path": "xner-test/minilm", "label_names": LABELS, "epochs": history,
                "data": {"corpus": "conll2003", "splits": {"train": "train", "test": "test"}},
-               "best": {"split": "validation", "metric": "overall_f1", "epoch": 1}}
+               "best": {"split": "validation", "metric": "f1", "epoch": 1}}
     assert TrainingResults.from_dict(teacher).epochs == history
     metadata = metadata_of(render_model_card(StudentCardData.from_training(teacher, examples_from_data=False)),
                            tmp_path)

@@ -115,3 +115,24 @@ def test_module_entry_points_print_one_line(tmp_path):
                           capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})  # fmt: skip
     assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
     assert done.stderr.strip().startswith("python -m training.distill merge: error:") and len(done.stderr.strip().splitlines()) == 1
+
+
+def test_training_verbs_and_modules_share_one_typed_parser():
+    """``xner train-teacher``/``distill`` and ``python -m training.X`` parse the same dataclass fields, each flag
+    in both spellings, the old names kept as aliases."""
+    import dataclasses
+
+    from training import distill, teacher
+    from training.arguments import from_namespace
+
+    for module, verb, extra in ((teacher, "train-teacher", []), (distill, "distill", ["--teacher", "t1", "--teacher", "t2"])):
+        module_args = module.build_parser().parse_args_into_dataclasses(
+            ["--model_name_or_path", "m", "--output-dir", "o", "--dataset", "d", "--max-train-samples", "5", *extra],
+            look_for_args_file=False)  # fmt: skip
+        namespace = cli.build_parser(verb).parse_args(
+            [verb, "--model-name-or-path", "m", "--output_dir", "o", "--dataset_name", "d", "--max_train_samples", "5", *extra])
+        verb_args = from_namespace(module.ARGUMENTS, namespace)
+        assert [dataclasses.asdict(a) for a in module_args] == [dataclasses.asdict(a) for a in verb_args]
+        data = next(a for a in verb_args if type(a).__name__ == "DataArguments")
+        assert (data.dataset_name, data.max_train_samples) == ("d", 5)
+    assert next(a for a in verb_args if type(a).__name__ == "TeacherArguments").teacher == ["t1", "t2"]

@@ -23,6 +23,7 @@ from transformers import AutoModelForTokenClassification, AutoTokenizer
 from dataset_builders.schemes import CONLL, MASAKHANER
 from tests.tiny_models import build_tiny_bert, build_tiny_xlmr
 from training import distill
+from training.evaluation import align_label_sets, parse_type_map
 from training.students import is_adapter, load_student
 from xner import cli
 from tests.training_fixtures import fresh_accelerate_state, run_accelerate_launch, sample  # noqa: F401  (fixtures)
@@ -104,7 +105,7 @@ def test_each_strategy_trains_a_full_student(models, projected, tmp_path, strate
     assert 0 < results["student"]["trainable_parameters"] <= results["student"]["total_parameters"]
     assert results["teacher_probabilities"] == "precomputed"
     metrics = results["eval"]["xner-sample:train"]
-    assert {"overall_f1", "overall_precision", "overall_recall"} <= set(metrics)
+    assert {"f1", "precision", "recall", "per_type"} <= set(metrics)
     assert [e["epoch"] for e in results["epochs"]] == [0] and "xner-sample:train" in results["epochs"][0]
     assert results["train_loss"]["first"] is not None and results["train_tokens_per_s"] > 0
     assert results["peak_rss_mb"] > 0 and results["wall_time_s"] > 0
@@ -168,13 +169,13 @@ def test_label_set_mismatches_are_errors_listing_both_sets(models, tmp_path):
 
 
 def test_evaluation_schemes_must_be_mapped_explicitly():
-    with pytest.raises(ValueError, match=r"--eval_type_map.*only in the corpus: \['DATE'\].*only in the student: \['MISC'\]"):
-        distill.evaluation_mappings(MASAKHANER.label_names, LABELS, {}, "masakhaner2-hau")
-    gold, predicted = distill.evaluation_mappings(
-        MASAKHANER.label_names, LABELS, distill.parse_type_map("MISC=O,DATE=O"), "masakhaner2-hau"
-    )
-    assert gold.map_tags(["B-DATE", "I-DATE", "B-PER"]) == ["O", "O", "B-PER"]
-    assert predicted["I-MISC"] == "O" and predicted["B-LOC"] == "B-LOC"
+    with pytest.raises(ValueError, match=r"only the model predicts: \['MISC'\].*only the test set has: \['DATE'\]"):
+        align_label_sets(LABELS, MASAKHANER.label_names, {}, "student", "masakhaner2-hau", map_matching=True)
+    # the comma form of --eval_type_map and the list form of --type_map parse into the same map
+    assert parse_type_map("MISC=O,DATE=O") == parse_type_map(["MISC=O", "DATE=O"]) == {"MISC": None, "DATE": None}
+    plan = align_label_sets(LABELS, MASAKHANER.label_names, parse_type_map("MISC=O,DATE=O"), map_matching=True)
+    assert plan.map_references([["B-DATE", "I-DATE", "B-PER"]]) == [["O", "O", "B-PER"]]
+    assert plan.map_predictions([["B-MISC", "I-MISC", "B-LOC"]]) == [["O", "O", "B-LOC"]]
 
 
 def test_argument_errors_are_clear(models, projected, tmp_path):
@@ -184,8 +185,8 @@ def test_argument_errors_are_clear(models, projected, tmp_path):
         distill.main(distill_args(models, tmp_path, "--strategy", "projected+kd"))
     with pytest.raises(ValueError, match="--best_on 'nope' is not one of the --eval sets"):
         distill.main(distill_args(models, tmp_path, "--best_on", "nope"))
-    assert distill.EvalSpec.parse("conll2002:validation@es").key == "conll2002-es:validation"
-    assert distill.EvalSpec.parse("europarl-ner@es") == distill.EvalSpec("europarl-ner", "test", "es")
+    with pytest.raises(ValueError, match="unknown corpus .no-such-corpus"):
+        distill.main(distill_args(models, tmp_path, "--eval", "no-such-corpus@es"))
 
 
 def test_xner_distill_runs_through_the_cli(models, tmp_path):

@@ -34,6 +34,7 @@ from training.evaluation import (
     robustness_markdown,
     robustness_table,
 )
+from training.collate import TokenCollator
 from training.inference import load_token_classifier
 from training.metrics import load_metric
 from training.students import LoraSettings, build_student, merge_adapter, save_student
@@ -144,9 +145,12 @@ def test_long_sentences_are_windowed_and_every_word_predicted(trained, test_sets
     result = evaluate_model(trained, test_sets[:1], max_length=8, stride=2)
     got = result["test_sets"]["sample-a"]
     assert got["num_windows"] > got["num_sentences"] == 9
-    model, tokenizer, _ = load_token_classifier(trained)
-    tags, windows = evaluation.predict_word_tags(model, tokenizer, test_sets[0].dataset, Accelerator(), max_length=8, stride=2)
-    assert windows == got["num_windows"] and [len(t) for t in tags] == [len(t) for t in test_sets[0].dataset["tokens"]]
+    model, tokenizer, labels = load_token_classifier(trained)
+    prepared = evaluation.prepare_test_sets(test_sets[:1], tokenizer, labels, max_length=8, stride=2)
+    evaluator = evaluation.evaluator_for(prepared, labels, Accelerator(), 4, TokenCollator(tokenizer.pad_token_id))
+    tags = evaluator.predict(model, "sample-a")
+    assert prepared["sample-a"].num_windows == got["num_windows"]
+    assert [len(t) for t in tags] == [len(t) for t in test_sets[0].dataset["tokens"]]
     assert got["f1"] == pytest.approx(expected_figures(tags, test_sets[0].references())["f1"])
 
 

@@ -11,6 +11,7 @@ batch shapes differ). Then: windows, LoRA adapters, models without a trained hea
 
 import json
 
+import datasets
 import numpy as np
 import pytest
 import torch
@@ -115,14 +116,10 @@ def test_every_path_gives_the_same_tags_and_probabilities(models, reference, tmp
     assert_same(with_probs["teacher_probs"], probabilities)
     assert with_probs["teacher_tags"] == [[LABELS.index(t) for t in s] for s in tags]
 
-    # xner evaluate's prediction, under an Accelerator, batch size 1
     model, tokenizer, labels = load_token_classifier(models["tagger"])
     assert labels == LABELS
-    predicted, windows = evaluation.predict_word_tags(model, tokenizer, data, Accelerator(), batch_size=1,
-                                                      max_length=MAX_LENGTH)  # fmt: skip
-    assert predicted == tags and windows > len(SENTENCES)
 
-    # the distributed core itself (what the per-epoch evaluator runs), batch size 5
+    # the distributed core itself (what the evaluator runs), batch size 5
     accelerator = Accelerator()
     features = tokenize_dataset(data, TokenAligner(tokenizer, MAX_LENGTH, label_column=None))
     loader = accelerator.prepare(build_dataloader(features, 5, TokenCollator(tokenizer.pad_token_id), shuffle=False))
@@ -133,7 +130,15 @@ def test_every_path_gives_the_same_tags_and_probabilities(models, reference, tmp
     evaluator = NerEvaluator(accelerator, {"dev": EvalSet(features, tags)}, dict(enumerate(LABELS)), 2,
                              TokenCollator(tokenizer.pad_token_id))  # fmt: skip
     metrics = evaluator(model)["dev"]
-    assert metrics["overall_accuracy"] == 1.0 and metrics["overall_f1"] == 1.0
+    assert metrics["accuracy"] == 1.0 and metrics["f1"] == 1.0
+
+    # xner evaluate (the one evaluation core over test sets), batch size 1
+    test_set = evaluation.TestSet("dev", data.add_column("ner_tags", [[LABELS.index(t) for t in s] for s in tags]).cast_column(
+        "ner_tags", datasets.List(datasets.ClassLabel(names=LABELS))))
+    prepared = evaluation.prepare_test_sets([test_set], tokenizer, labels, max_length=MAX_LENGTH)
+    assert prepared["dev"].num_windows > len(SENTENCES)
+    one = evaluation.evaluator_for(prepared, labels, accelerator, 1, TokenCollator(tokenizer.pad_token_id))
+    assert one.predict(model, "dev") == tags
 
     # predict (the user-facing wrapper), on pre-split words
     tagger = WordTagger(model, tokenizer, batch_size=16, max_length=MAX_LENGTH)

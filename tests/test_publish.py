@@ -121,9 +121,9 @@ TEXTS = [
 ]
 STUDENT_LABELS = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC"]
 METRICS = {
-    "overall_precision": 0.75, "overall_recall": 0.6, "overall_f1": 2 / 3, "overall_accuracy": 0.9,
-    "LOC": {"precision": 1.0, "recall": 0.5, "f1": 2 / 3, "number": 2},
-    "PER": {"precision": 0.5, "recall": 1.0, "f1": 2 / 3, "number": 1},
+    "precision": 0.75, "recall": 0.6, "f1": 2 / 3, "accuracy": 0.9,
+    "per_type": {"LOC": {"precision": 1.0, "recall": 0.5, "f1": 2 / 3, "number": 2},
+                 "PER": {"precision": 0.5, "recall": 1.0, "f1": 2 / 3, "number": 1}},
 }
 
 
@@ -727,9 +727,9 @@ def test_teacher_results_json_gives_a_card():
         "data": {"corpus": "conll2003", "lang": None, "dataset": None, "dataset_config": None,
                  "tag_column": "ner_tags", "splits": {"train": "train", "validation": "validation", "test": "test"}},
         "num_train_sentences": 2000, "num_train_windows": 2001, "completed_steps": 750,
-        "epochs": [{"epoch": 0, "step": 250, "validation": {"overall_f1": 0.7}, "test": {**METRICS, "overall_f1": 0.6}},
-                   {"epoch": 1, "step": 500, "validation": {"overall_f1": 0.8}, "test": METRICS}],
-        "best": {"split": "validation", "metric": "overall_f1", "value": 0.8, "epoch": 1, "step": 500},
+        "epochs": [{"epoch": 0, "step": 250, "validation": {"f1": 0.7}, "test": {**METRICS, "f1": 0.6}},
+                   {"epoch": 1, "step": 500, "validation": {"f1": 0.8}, "test": METRICS}],
+        "best": {"split": "validation", "metric": "f1", "value": 0.8, "epoch": 1, "step": 500},
         "train_runtime_s": 50.0, "train_tokens_per_s": 900.0, "num_processes": 1,
         "args": {"learning_rate": 5e-5, "seed": 42, "output_dir": "/somewhere/local", "per_device_train_batch_size": 8},
     }

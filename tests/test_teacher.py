@@ -62,7 +62,7 @@ def test_few_steps_save_a_model_with_labels(encoder, dataset_dir, tmp_path):
     assert AutoTokenizer.from_pretrained(out).is_fast
     results = json.loads((out / "results.json").read_text())
     assert [e["epoch"] for e in results["epochs"]] == [0, 1] and results["completed_steps"] == 10
-    assert {"validation", "test"} <= set(results["epochs"][0]) and "overall_f1" in results["epochs"][1]["test"]
+    assert {"validation", "test"} <= set(results["epochs"][0]) and "f1" in results["epochs"][1]["test"]
     assert results["best"]["epoch"] in (0, 1) and results["train_tokens_per_s"] > 0
     assert sorted(os.listdir(out / "checkpoints")) == ["epoch_0", "epoch_1"]
 
@@ -187,7 +187,7 @@ def test_trackers_receive_config_losses_and_dev_metrics(encoder, sample, tmp_pat
     train(model, loader, token_cross_entropy, config, accelerator, evaluate=evaluator, hparams={"seed": 0})
     assert tracker.config["learning_rate"] == 1e-3 and tracker.config["seed"] == 0
     assert [step for step, values in tracker.logged if "train_loss" in values] == [1, 2, 3]
-    assert any("validation_overall_f1" in values for _, values in tracker.logged)
+    assert any("validation_f1" in values for _, values in tracker.logged)
 
 
 def test_data_errors_are_clear(encoder, dataset_dir, tmp_path):

@@ -32,11 +32,14 @@ Student
     ``--freeze_layers N``. Teachers and student share one label set; a mismatch is an error listing
     both sets.
 Evaluation
-    ``--eval NAME[:split][@lang]`` (repeatable; gold corpora such as ``conll2002:test@es`` or
-    ``europarl-ner@es``; the split defaults to ``test``) is evaluated at every epoch end, entity-level
-    P/R/F1 overall and per type; ``--best_on KEY`` keeps the epoch scoring best on that set (the
-    final model otherwise). A corpus whose type set differs from the student's must be mapped
-    explicitly with ``--eval_type_map TYPE=TARGET|O`` (applied to gold and predicted tags alike).
+    ``--eval NAME[:split][@lang][=in|out]`` (repeatable; the test-set syntax of ``xner evaluate``,
+    :class:`training.evaluation.TestSpec`: gold corpora such as ``conll2002:test@es``, a saved
+    dataset or a CoNLL file) is evaluated at every epoch end by the one evaluation core
+    (:func:`training.evaluation.prepare_test_sets` + the loop's ``NerEvaluator``), in the one result
+    schema (``precision``, ``recall``, ``f1``, ``accuracy``, ``per_type``); ``--best_on KEY`` keeps
+    the epoch scoring best F1 on that set (the final model otherwise). A corpus whose type set
+    differs from the student's must be mapped explicitly with ``--eval_type_map TYPE=TARGET ...``
+    (``MISC=O DATE=O`` or ``MISC=O,DATE=O``; applied to gold and predicted tags alike).
 
 ``output_dir`` receives the student (a full model, or a LoRA adapter written by
 :func:`training.students.save_student`: adapter + head + ``config.json`` with the labels +
@@ -54,8 +57,8 @@ import gc
 import json
 import logging
 import os
-import resource
 import time
+import dataclasses
 from dataclasses import dataclass
 from typing import Any, Mapping, Optional, Sequence
 
@@ -63,15 +66,19 @@ import datasets
 import torch
 from accelerate import Accelerator
 from accelerate.utils import set_seed
-from transformers import AutoConfig
+from transformers import AutoConfig, HfArgumentParser
 
 from dataset_builders.corpora import corpus_spec, load_corpus
 from dataset_builders.error_report import run_reporting_errors
 from dataset_builders.errors import UserError
-from dataset_builders.schemes import OUTSIDE, LabelScheme, TypeMapping, split_tag
-from training.arguments import non_negative_int, positive_int
+from training.arguments import (
+    DataArguments, EvaluationArguments, HubArguments, LoopArguments, ModelArguments, StrategyArguments,
+    StudentArguments, TeacherArguments, as_record, from_namespace,
+)  # fmt: skip
 from training.assets import resolve_model_name
 from training.collate import TokenCollator, build_dataloader
+from training.metrics import SCORE_KEYS
+from training.evaluation import TestSpec, evaluator_for, load_test_set, parse_type_map, prepare_test_sets
 from training.features import (
     IGNORE_INDEX,
     PROJECTED_TAGS,
@@ -80,25 +87,14 @@ from training.features import (
     projection_row_ok,
     tokenize_dataset,
 )
-from training.inference import load_token_classifier, load_tokenizer
-from training.loop import EvalSet, LoopConfig, NerEvaluator, make_accelerator, train
+from training.inference import load_tokenizer
+from training.loop import LoopConfig, NerEvaluator, make_accelerator, train
 from training.outputs import OutputFolder, check_output_dir
 from training.run_options import check_run_options, push_at_end
-from training.strategies import (
-    STRATEGIES,
-    MultiTeacher,
-    from_config,
-    normalise_weights,
-    similarity_weights,
-)
-from training.students import (
-    LoraSettings,
-    build_student,
-    is_adapter,
-    merge_adapter,
-    save_student,
-)
-from training.teacher import add_loop_arguments, add_text_arguments, check_arguments
+from training.strategies import STRATEGIES, MultiTeacher, from_config, normalise_weights, similarity_weights
+from training.students import LoraSettings, build_student, is_adapter, merge_adapter, save_student
+from training.results import RESULTS_FILE, RunResults, framework_versions, peak_memory_mb
+from training.teacher import check_arguments, load_dataset_dict, loop_config
 from training.teacher_probs import (
     TEACHER_PROBS,
     OnTheFlyTeachers,
@@ -113,100 +109,37 @@ logger = logging.getLogger(__name__)
 STUDENT_KINDS = ("full", "lora")
 # Adapters need a higher rate than a full fine-tune (LoRA at 5e-5 barely learns on MiniLM).
 DEFAULT_LEARNING_RATE = {"full": 5e-5, "lora": 5e-4}
-RESULTS_FILE = "results.json"
-RESULTS_FORMAT = 1  # bump when a key of results.json changes meaning
 
 
 # --------------------------------------------------------------------------------------------- CLI
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    data = parser.add_argument_group("training text (unlabelled)")
-    data.add_argument(
-        "--corpus",
-        help="a known corpus of dataset_builders whose WORDS are the training text; its gold labels, if any, "
-        "are dropped (never used for training)",
-    )
-    data.add_argument("--lang", help="language of --corpus, for multilingual corpora")
-    data.add_argument(
-        "--data-dir", "--data_dir", dest="data_dir",
-        help="folder holding the corpus folders, for --corpus and --eval (default: $XNER_DATA_DIR or ../shared/data)",
-    )  # fmt: skip
-    data.add_argument("--train_split", default="train", help="split of --corpus / --dataset to train on")
-    data.add_argument(
-        "--dataset",
-        help="a dataset folder (save_to_disk) or a path/Hub id for load_dataset, e.g. a projection's output; "
-        "its projected_tags are used by projected+kd (other labels are ignored)",
-    )
-    data.add_argument("--dataset_config", "--dataset-config", dest="dataset_config", help="config of --dataset")
-    data.add_argument("--max_train_samples", type=positive_int, help="keep the first N sentences (of --corpus and of --dataset each)")
-    data.add_argument("--max_eval_samples", type=positive_int, help="keep the first N sentences of every --eval set")
-    add_text_arguments(data)
+ARGUMENTS = (DataArguments, ModelArguments, TeacherArguments, StrategyArguments, StudentArguments,
+             EvaluationArguments, LoopArguments, HubArguments)  # fmt: skip
+DESCRIPTION = __doc__.split("\n\n")[0]
 
-    teachers = parser.add_argument_group("teachers")
-    teachers.add_argument(
-        "--teacher", action="append", required=True, metavar="PATH",
-        help="a token-classification teacher (folder or Hub id); repeat for several teachers",
-    )  # fmt: skip
-    teachers.add_argument("--teacher_weights", help="comma-separated weights, one per --teacher (normalised)")
-    teachers.add_argument(
-        "--teacher_similarities",
-        help="comma-separated language similarities, one per --teacher; weights = softmax(s / T) (Wu et al. 2020)",
-    )
-    teachers.add_argument("--similarity_temperature", type=float, help="T of --teacher_similarities (default 1)")
-    teachers.add_argument(
-        "--on_the_fly", action="store_true",
-        help="compute teacher probabilities inside each training step (teachers stay loaded) instead of once, "
-        "as a cached dataset column",
-    )  # fmt: skip
-    teachers.add_argument("--teacher_batch_size", type=positive_int, default=64, help="windows per teacher forward pass")
-    teachers.add_argument(
-        "--teacher_num_proc", type=positive_int,
-        help="teacher processes, one per GPU (default: the number of GPUs when more than one, else 1); "
-        "the main process computes the column with all of them, the other ranks read the cache",
-    )  # fmt: skip
 
-    strategy = parser.add_argument_group("strategy")
-    strategy.add_argument("--strategy", default="soft-mse", choices=list(STRATEGIES), help="the distillation loss")
-    strategy.add_argument("--temperature", type=float, help="soft-kl (and soft_loss=soft-kl): softening temperature")
-    strategy.add_argument("--threshold", type=float, help="hard-confident: minimum teacher probability kept")
-    strategy.add_argument("--alpha", type=float, help="projected+kd: weight of the soft loss")
-    strategy.add_argument(
-        "--agree_only", action="store_true", default=None,
-        help="projected+kd: cross-entropy only where projected tag and teacher argmax agree",
-    )  # fmt: skip
-    strategy.add_argument("--soft_loss", choices=["soft-mse", "soft-kl"], help="multi-teacher, projected+kd: the soft loss")
+@dataclass
+class DistillArguments:
+    """Every setting of one distillation run, grouped as the command line groups them."""
 
-    student = parser.add_argument_group("student")
-    student.add_argument(
-        "--model_name_or_path", required=True,
-        help="the pretrained encoder the student starts from (folder or Hub id); a checkpoint with a head keeps "
-        "its label order, which must be the teachers' label set",
-    )  # fmt: skip
-    student.add_argument("--student", default="full", choices=STUDENT_KINDS, help="full fine-tune or LoRA adapters")
-    student.add_argument("--lora_r", type=positive_int, default=8)
-    student.add_argument("--lora_alpha", type=positive_int, default=16)
-    student.add_argument("--lora_dropout", type=float, default=0.1)
-    student.add_argument("--lora_target_modules", help="comma-separated module names (default: per architecture)")
-    student.add_argument("--freeze_embeddings", action="store_true", help="do not train the embeddings")
-    student.add_argument("--freeze_layers", type=non_negative_int, default=0, help="do not train the lowest N encoder layers")
+    data: DataArguments
+    model: ModelArguments
+    teachers: TeacherArguments
+    strategy: StrategyArguments
+    student: StudentArguments
+    evaluation: EvaluationArguments
+    loop: LoopArguments
+    hub: HubArguments = dataclasses.field(default_factory=HubArguments)
 
-    evaluation = parser.add_argument_group("evaluation")
-    evaluation.add_argument(
-        "--eval", action="append", default=[], metavar="NAME[:split][@lang]",
-        help="a gold-labelled corpus evaluated every epoch, e.g. conll2002:test@es or europarl-ner@es "
-        "(split default: test); repeatable. Reported under the key NAME[-lang][:split]",
-    )  # fmt: skip
-    evaluation.add_argument(
-        "--eval_type_map", metavar="TYPE=TARGET,...",
-        help="explicit entity-type mapping for evaluation corpora whose scheme differs from the student's, "
-        "applied to gold and predicted tags, e.g. MISC=O,DATE=O (O drops the type)",
-    )  # fmt: skip
-    evaluation.add_argument("--best_on", help="keep the epoch scoring best (overall F1) on this --eval set")
+    def record(self) -> dict:
+        """Every option as plain values (the Hub token left out): results.json's ``args``."""
+        return as_record(self.data, self.model, self.teachers, self.strategy, self.student, self.evaluation, self.loop)
 
-    optim = parser.add_argument_group("optimisation")
-    add_loop_arguments(parser, optim, learning_rate=None,
-                       learning_rate_help="default: 5e-5 for a full student, 5e-4 for LoRA")
+
+def build_parser(**kwargs) -> HfArgumentParser:
+    """The one parser of ``xner distill`` and ``python -m training.distill``, from :data:`ARGUMENTS`."""
+    return HfArgumentParser(ARGUMENTS, **kwargs)
 
 
 def add_merge_arguments(parser: argparse.ArgumentParser) -> None:
@@ -217,9 +150,9 @@ def add_merge_arguments(parser: argparse.ArgumentParser) -> None:
 def register(subparsers) -> None:
     """Add ``distill`` and ``merge`` to the ``xner`` command."""
     parser = subparsers.add_parser(
-        "distill", help="distil a student from teachers on unlabelled text", description=__doc__.split("\n\n")[0]
-    )
-    add_arguments(parser)
+        "distill", help="distil a student from teachers on unlabelled text", description=DESCRIPTION,
+        parents=[build_parser(add_help=False)],
+    )  # fmt: skip
     parser.set_defaults(func=run)
     merge = subparsers.add_parser(
         "merge",
@@ -248,15 +181,19 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         parser = argparse.ArgumentParser(prog=f"{PROG} merge")
         add_merge_arguments(parser)
         return run_merge(parser.parse_args(argv[1:]))
-    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0])
-    add_arguments(parser)
-    return run(parser.parse_args(argv))
+    parsed = build_parser(prog=PROG, description=DESCRIPTION).parse_args_into_dataclasses(argv, look_for_args_file=False)
+    return run_typed(DistillArguments(*parsed))
 
 
-def run(args: argparse.Namespace) -> int:
-    check_run_options(args)  # a push or tracker that cannot happen is refused before training
-    distill(args)
-    push_at_end(args)
+def run(namespace: argparse.Namespace) -> int:
+    """The ``xner distill`` verb: the parsed options become the dataclasses here, the CLI edge."""
+    return run_typed(DistillArguments(*from_namespace(ARGUMENTS, namespace)))
+
+
+def run_typed(arguments: DistillArguments) -> int:
+    check_run_options(arguments.hub, arguments.loop)  # a push or tracker that cannot happen is refused before training
+    distill(arguments)
+    push_at_end(arguments.hub, arguments.loop.output_dir)
     return 0
 
 
@@ -299,45 +236,33 @@ def _floats(text: Optional[str], what: str) -> Optional[list[float]]:
         raise ValueError(f"{what} must be comma-separated numbers, got {text!r}") from None
 
 
-def parse_type_map(text: Optional[str]) -> dict[str, Optional[str]]:
-    """``"MISC=O,OTH=MISC"`` -> ``{"MISC": None, "OTH": "MISC"}`` (``O`` or an empty target drops the type)."""
-    mapping: dict[str, Optional[str]] = {}
-    for item in (text or "").split(","):
-        if not item.strip():
-            continue
-        source, sep, target = item.partition("=")
-        if not sep or not source.strip():
-            raise ValueError(f"--eval_type_map entries are TYPE=TARGET (or TYPE=O), got {item!r}")
-        target = target.strip()
-        mapping[source.strip()] = None if target in ("", OUTSIDE, "None", "none") else target
-    return mapping
-
-
-def strategy_from_args(args: argparse.Namespace):
+def strategy_from_args(strategy: StrategyArguments, teachers: TeacherArguments):
     """The strategy named by ``--strategy`` with the parameters given on the command line."""
     params: dict[str, Any] = {}
     for name in ("temperature", "threshold", "alpha", "agree_only", "soft_loss"):
-        value = getattr(args, name, None)
+        value = getattr(strategy, name)
         if value is not None:
             params[name] = value
-    if args.strategy == MultiTeacher.name:
-        weights = _floats(args.teacher_weights, "--teacher_weights")
-        similarities = _floats(args.teacher_similarities, "--teacher_similarities")
+    if strategy.strategy == MultiTeacher.name:
+        weights = _floats(teachers.teacher_weights, "--teacher_weights")
+        similarities = _floats(teachers.teacher_similarities, "--teacher_similarities")
         if weights is not None:
             params["weights"] = weights
         if similarities is not None:
             params["similarities"] = similarities
-        if args.similarity_temperature is not None:
-            params["similarity_temperature"] = args.similarity_temperature
-    return from_config(args.strategy, **params)
+        if teachers.similarity_temperature is not None:
+            params["similarity_temperature"] = teachers.similarity_temperature
+    if strategy.strategy not in STRATEGIES:
+        raise UserError(f"--strategy {strategy.strategy!r}: one of {list(STRATEGIES)}")
+    return from_config(strategy.strategy, **params)
 
 
-def resolve_teacher_weights(args: argparse.Namespace, strategy, n_teachers: int) -> list[float]:
+def resolve_teacher_weights(teachers: TeacherArguments, strategy, n_teachers: int) -> list[float]:
     """Weights (summing to 1) for averaging the teachers: the strategy's for multi-teacher, else the flags'."""
     if isinstance(strategy, MultiTeacher):
         return strategy.teacher_weights(n_teachers)
-    weights = _floats(args.teacher_weights, "--teacher_weights")
-    similarities = _floats(args.teacher_similarities, "--teacher_similarities")
+    weights = _floats(teachers.teacher_weights, "--teacher_weights")
+    similarities = _floats(teachers.teacher_similarities, "--teacher_similarities")
     if weights is not None and similarities is not None:
         raise ValueError("give either --teacher_weights or --teacher_similarities, not both")
     given = weights if weights is not None else similarities
@@ -346,161 +271,25 @@ def resolve_teacher_weights(args: argparse.Namespace, strategy, n_teachers: int)
     if weights is not None:
         return normalise_weights(weights)
     if similarities is not None:
-        return similarity_weights(similarities, args.similarity_temperature or 1.0)
+        return similarity_weights(similarities, teachers.similarity_temperature or 1.0)
     return [1.0 / n_teachers] * n_teachers
 
 
 # ------------------------------------------------------------------------------------------ evaluation
 
 
-@dataclass(frozen=True)
-class EvalSpec:
-    """``NAME[:split][@lang]``: a gold corpus of ``dataset_builders`` to evaluate on."""
-
-    corpus: str
-    split: str = "test"
-    lang: Optional[str] = None
-
-    @classmethod
-    def parse(cls, text: str) -> "EvalSpec":
-        rest, _, lang = text.partition("@")
-        name, _, split = rest.partition(":")
-        if not name:
-            raise ValueError(f"--eval expects NAME[:split][@lang], got {text!r}")
-        corpus_spec(name)  # unknown corpus: error now
-        return cls(name, split or "test", lang or None)
-
-    @property
-    def key(self) -> str:
-        """The name results are reported under: ``conll2002-es``, ``conll2002-es:validation``."""
-        key = f"{self.corpus}-{self.lang}" if self.lang else self.corpus
-        return key if self.split == "test" else f"{key}:{self.split}"
-
-    def load(self, data_dir: Optional[str]) -> datasets.Dataset:
-        return load_corpus(self.corpus, data_dir=data_dir, lang=self.lang, splits=[self.split])[self.split]
-
-
-def evaluation_mappings(
-    eval_labels: Sequence[str], student_labels: Sequence[str], type_map: Mapping[str, Optional[str]], name: str
-) -> tuple[Optional[TypeMapping], dict[str, str]]:
-    """How to compare a student with a gold corpus: ``(gold TypeMapping or None, student label -> tag)``.
-
-    Both type sets, after ``type_map``, must be equal: a type the corpus has and the student does
-    not (or the reverse) must be mapped explicitly (to a shared type or to O); otherwise a
-    ``ValueError`` lists both label sets.
-    """
-    gold_scheme = LabelScheme.from_label_names(eval_labels, name)
-    student_scheme = LabelScheme.from_label_names(student_labels, "student")
-
-    def mapped(types: Sequence[str]) -> set[str]:
-        return {type_map.get(t, t) for t in types} - {None}
-
-    gold_types, predicted_types = mapped(gold_scheme.types), mapped(student_scheme.types)
-    if gold_types != predicted_types:
-        raise ValueError(
-            f"evaluation corpus {name} and the student use different entity types; map them explicitly with "
-            f"--eval_type_map TYPE=TARGET|O (now {dict(type_map) or 'none'}). Corpus labels: {list(eval_labels)}; "
-            f"student labels: {list(student_labels)} (only in the corpus: {sorted(gold_types - predicted_types)}; "
-            f"only in the student: {sorted(predicted_types - gold_types)})"
-        )
-    common = LabelScheme(tuple(t for t in student_scheme.types if type_map.get(t, t) is not None), "common")
-    gold_map = {t: type_map[t] for t in gold_scheme.types if t in type_map}
-    gold = TypeMapping(gold_scheme, common, gold_map) if gold_map else None
-    student = TypeMapping(student_scheme, common, {t: type_map[t] for t in student_scheme.types if t in type_map})
-    predicted = {}
-    for label in student_labels:
-        prefix, entity_type = split_tag(label)
-        target = None if entity_type is None else student.map_type(entity_type)
-        predicted[label] = OUTSIDE if target is None else f"{prefix}-{target}"
-    return gold, predicted
-
-
-@dataclass
-class PreparedEval:
-    spec: EvalSpec
-    eval_set: EvalSet
-    id2label: dict[int, str]  # student label id -> tag compared with the gold tags
-    info: dict
-
-
-def prepare_eval_sets(
-    specs: Sequence[EvalSpec],
-    tokenizer,
-    student_labels: Sequence[str],
-    *,
-    data_dir: Optional[str] = None,
-    type_map: Optional[Mapping[str, Optional[str]]] = None,
-    max_eval_samples: Optional[int] = None,
-    max_length: Optional[int] = None,
-    stride: Optional[int] = None,
-    num_proc: Optional[int] = None,
-) -> dict[str, PreparedEval]:
-    """Load, check labels of, map and tokenise every evaluation corpus for a model with ``student_labels``."""
-    type_map = dict(type_map or {})
-    aligner = TokenAligner(tokenizer, max_length=max_length, stride=stride, label_column=None)
-    prepared: dict[str, PreparedEval] = {}
-    for spec in specs:
-        if spec.key in prepared:
-            raise ValueError(f"--eval {spec.key} is given twice")
-        data = _first(spec.load(data_dir), max_eval_samples)
-        names = list(data.features["ner_tags"].feature.names)
-        gold, predicted = evaluation_mappings(names, student_labels, type_map, spec.key)
-        references = [[names[i] for i in tags] for tags in data["ner_tags"]]
-        if gold is not None:
-            references = [gold.map_tags(tags) for tags in references]
-        features = tokenize_dataset(data, aligner, num_proc=num_proc, desc=f"tokenising {spec.key}")
-        id2label = {i: predicted[label] for i, label in enumerate(student_labels)}
-        used = set(LabelScheme.from_label_names(names).types) | set(LabelScheme.from_label_names(student_labels).types)
-        info = {"corpus": spec.corpus, "split": spec.split, "lang": spec.lang, "num_sentences": len(data),
-                "domain": corpus_spec(spec.corpus).domain, "type_map": {t: v for t, v in type_map.items() if t in used}}  # fmt: skip
-        prepared[spec.key] = PreparedEval(spec, EvalSet(features, references), id2label, info)
-    return prepared
-
-
 class Evaluations:
-    """The ``evaluate`` callback of the loop: every evaluation set, plus the epoch's mean training loss."""
+    """The ``evaluate`` callback of the loop: the one evaluator (:func:`training.evaluation.evaluator_for`)
+    over the ``--eval`` sets, plus the epoch's mean training loss."""
 
-    def __init__(self, accelerator: Accelerator, prepared: Mapping[str, PreparedEval], batch_size: int,
-                 collator: TokenCollator, recorder: Optional["LossRecorder"] = None):  # fmt: skip
-        self.accelerator, self.recorder = accelerator, recorder
-        self.evaluators = [
-            NerEvaluator(accelerator, {key: p.eval_set}, p.id2label, batch_size, collator) for key, p in prepared.items()
-        ]
+    def __init__(self, accelerator: Accelerator, evaluator: Optional[NerEvaluator], recorder: Optional["LossRecorder"] = None):
+        self.accelerator, self.evaluator, self.recorder = accelerator, evaluator, recorder
 
     def __call__(self, model: torch.nn.Module) -> dict[str, dict]:
-        results: dict[str, dict] = {}
-        for evaluator in self.evaluators:
-            results.update(evaluator(model))
+        results = self.evaluator(model) if self.evaluator is not None else {}
         if self.recorder is not None:
             results["train"] = {"loss": self.recorder.epoch_mean(self.accelerator)}
         return results
-
-
-def evaluate_model(
-    model_name_or_path: str,
-    evals: Sequence[str],
-    *,
-    data_dir: Optional[str] = None,
-    batch_size: int = 32,
-    max_eval_samples: Optional[int] = None,
-    max_length: Optional[int] = None,
-    stride: Optional[int] = None,
-    type_map: Optional[Mapping[str, Optional[str]]] = None,
-    accelerator: Optional[Accelerator] = None,
-) -> dict[str, dict]:
-    """Entity-level metrics of a saved token classifier (full model or LoRA student) on ``--eval``-style specs.
-
-    The same evaluation as a distillation run's, e.g. for a teacher used zero-shot.
-    """
-    accelerator = accelerator or Accelerator()
-    model, tokenizer, labels = load_token_classifier(model_name_or_path)
-    prepared = prepare_eval_sets([EvalSpec.parse(e) for e in evals], tokenizer, labels, data_dir=data_dir,
-                                 type_map=type_map, max_eval_samples=max_eval_samples, max_length=max_length,
-                                 stride=stride)  # fmt: skip
-    evaluations = Evaluations(accelerator, prepared, batch_size, TokenCollator(tokenizer.pad_token_id))
-    model = accelerator.prepare(model)
-    with torch.random.fork_rng(devices=[]):
-        return evaluations(model)
 
 
 # ----------------------------------------------------------------------------------------- training text
@@ -508,12 +297,6 @@ def evaluate_model(
 
 def _first(dataset: datasets.Dataset, n: Optional[int]) -> datasets.Dataset:
     return dataset if n is None else dataset.select(range(min(n, len(dataset))))
-
-
-def _load_dataset(path: str, config: Optional[str]) -> datasets.DatasetDict:
-    saved = any(os.path.isfile(os.path.join(path, f)) for f in ("dataset_dict.json", "state.json"))
-    data = datasets.load_from_disk(path) if saved else datasets.load_dataset(path, config)
-    return datasets.DatasetDict({"train": data}) if isinstance(data, datasets.Dataset) else data
 
 
 @dataclass
@@ -526,10 +309,10 @@ class TextPart:
     info: dict
 
 
-def load_training_text(args: argparse.Namespace, needs_tags: bool) -> list[TextPart]:
+def load_training_text(args: DataArguments, needs_tags: bool) -> list[TextPart]:
     """The training text of ``--corpus`` (labels dropped) and/or ``--dataset`` (words + projected tags)."""
-    if not args.corpus and not args.dataset:
-        raise ValueError("give the training text: --corpus NAME and/or --dataset PATH")
+    if not args.corpus and not args.dataset_name:
+        raise ValueError("give the training text: --corpus NAME and/or --dataset_name PATH")
     parts = []
     if args.corpus:
         data = load_corpus(args.corpus, data_dir=args.data_dir, lang=args.lang, splits=[args.train_split])
@@ -539,31 +322,31 @@ def load_training_text(args: argparse.Namespace, needs_tags: bool) -> list[TextP
         parts.append(TextPart(f"{args.corpus}-{args.lang}" if args.lang else args.corpus, words, False,
                               {"kind": "corpus", "corpus": args.corpus, "lang": args.lang, "split": args.train_split,
                                "text_column": "tokens", "dropped_columns": dropped, "num_sentences": len(words)}))  # fmt: skip
-    if args.dataset:
-        data = _load_dataset(args.dataset, args.dataset_config)
+    if args.dataset_name:
+        data = load_dataset_dict(args.dataset_name, args.dataset_config_name)
         if args.train_split not in data:
-            raise ValueError(f"split {args.train_split!r} not in {args.dataset}; it has {list(data)}")
+            raise ValueError(f"split {args.train_split!r} not in {args.dataset_name}; it has {list(data)}")
         split = data[args.train_split]
         has_tags = PROJECTED_TAGS in split.column_names
         if needs_tags and not has_tags:
-            raise ValueError(f"strategy projected+kd needs a {PROJECTED_TAGS!r} column; {args.dataset} has {split.column_names}")
+            raise ValueError(f"strategy projected+kd needs a {PROJECTED_TAGS!r} column; {args.dataset_name} has {split.column_names}")
         split = _first(split, args.max_train_samples)
         flagged = 0
         if {"translation_error", "projection_stats"} & set(split.column_names):
             before = len(split)
             split = split.filter(projection_row_ok, desc="drop flagged rows")
             flagged = before - len(split)
-        column = choose_text_column(split, args.text_column)
+        column = choose_text_column(split, args.text_column_name)
         keep = [column] + ([PROJECTED_TAGS] if needs_tags else [])
         words = split.select_columns(keep)
         if column != "tokens":
             words = words.rename_column(column, "tokens")
-        parts.append(TextPart(os.path.basename(os.path.normpath(args.dataset)), words, needs_tags,
-                              {"kind": "dataset", "dataset": args.dataset, "dataset_config": args.dataset_config,
+        parts.append(TextPart(os.path.basename(os.path.normpath(args.dataset_name)), words, needs_tags,
+                              {"kind": "dataset", "dataset": args.dataset_name, "dataset_config": args.dataset_config_name,
                                "split": args.train_split, "text_column": column, "projected_tags": needs_tags,
                                "flagged_rows_dropped": flagged, "num_sentences": len(words)}))  # fmt: skip
     if needs_tags and not any(p.has_tags for p in parts):
-        raise ValueError("strategy projected+kd needs projected tags: give --dataset with a projected_tags column")
+        raise ValueError("strategy projected+kd needs projected tags: give --dataset_name with a projected_tags column")
     return parts
 
 
@@ -648,28 +431,14 @@ def resolve_labels(teachers: Sequence[TeacherProbabilities], student_base: str) 
     return labels
 
 
-def loop_config(args: argparse.Namespace, best_split: str) -> LoopConfig:
-    return LoopConfig(
-        output_dir=args.output_dir, num_train_epochs=args.num_train_epochs, max_train_steps=args.max_train_steps,
-        gradient_accumulation_steps=args.gradient_accumulation_steps,
-        learning_rate=args.learning_rate or DEFAULT_LEARNING_RATE[args.student],
-        weight_decay=args.weight_decay, lr_scheduler_type=args.lr_scheduler_type,
-        num_warmup_steps=args.num_warmup_steps, max_grad_norm=args.max_grad_norm or None,
-        checkpointing_steps=args.checkpointing_steps, resume_from_checkpoint=args.resume_from_checkpoint,
-        with_tracking=args.with_tracking, report_to=args.report_to, project_name="xner-distill",
-        mixed_precision=args.mixed_precision, best_split=best_split, metric_for_best="overall_f1",
-        trust_checkpoint_pickles=args.trust_checkpoint_pickles,
-    )  # fmt: skip
-
-
-def _best_key(best_on: Optional[str], specs: Sequence[EvalSpec]) -> str:
+def _best_key(best_on: Optional[str], specs: Sequence[TestSpec]) -> str:
     if not best_on:
         return ""
-    keys = [s.key for s in specs]
+    keys = [s.display_name for s in specs]
     if best_on in keys:
         return best_on
     try:
-        key = EvalSpec.parse(best_on).key
+        key = TestSpec.parse(best_on).display_name
     except ValueError:
         key = None
     if key not in keys:
@@ -677,90 +446,123 @@ def _best_key(best_on: Optional[str], specs: Sequence[EvalSpec]) -> str:
     return key
 
 
-def _peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB
+# ------------------------------------------------------------------------------------- the run, in steps
 
 
-def distill(args: argparse.Namespace) -> dict:
-    """Build the teacher signal, train the student, save it and ``results.json``; returns the results."""
-    started = time.perf_counter()
-    strategy = strategy_from_args(args)
-    specs = [EvalSpec.parse(e) for e in args.eval]
-    best_split = _best_key(args.best_on, specs)
-    type_map = parse_type_map(args.eval_type_map)
-    config = loop_config(args, best_split)
-    check_arguments(args, [("--teacher", teacher) for teacher in args.teacher])
-    accelerator = make_accelerator(config)
-    if not accelerator.is_local_main_process:
-        datasets.disable_progress_bars()
-    set_seed(args.seed)
+@dataclass
+class TeacherSignal:
+    """Step 2's output: student features with the teacher signal (a column, or teachers kept for on-the-fly)."""
+
+    teachers: list
+    weights: list
+    labels: list
+    features: datasets.Dataset
+    recorder: "LossRecorder"
+    on_the_fly: Optional[OnTheFlyTeachers]
+    seconds: float
+
+
+def teacher_signal(arguments: DistillArguments, strategy, parts: Sequence[TextPart], tokenizer,
+                   accelerator: Accelerator) -> TeacherSignal:  # fmt: skip
+    """Step 2: the teachers' word-level distributions on the training text, aligned to the student's windows."""
+    data, teacher_args = arguments.data, arguments.teachers
     device = str(accelerator.device)
-
-    teachers = [TeacherProbabilities(path, batch_size=args.teacher_batch_size, device=device) for path in args.teacher]
-    weights = resolve_teacher_weights(args, strategy, len(teachers))
-    base = resolve_model_name(args.model_name_or_path)  # a short asset name -> its folder
-    student_labels = resolve_labels(teachers, base)
-    tokenizer = load_tokenizer(base)
-    aligner_args = dict(max_length=args.max_length, stride=args.stride)
-    parts = load_training_text(args, strategy.needs_projected_labels)
+    teachers = [TeacherProbabilities(path, batch_size=teacher_args.teacher_batch_size, device=device)
+                for path in teacher_args.teacher]  # fmt: skip
+    weights = resolve_teacher_weights(teacher_args, strategy, len(teachers))
+    labels = resolve_labels(teachers, resolve_model_name(arguments.model.model_name_or_path))
+    aligner_args = dict(max_length=data.max_length, stride=data.stride)
     sentences: list = []
-    teacher_seconds = 0.0
+    seconds = 0.0
     with accelerator.main_process_first():
         feature_parts = []
         for part in parts:
             label_column = PROJECTED_TAGS if part.has_tags else None
-            if args.on_the_fly:
+            if teacher_args.on_the_fly:
                 aligner = TokenAligner(tokenizer, label_column=label_column, **aligner_args)
-                features = tokenize_dataset(part.words, aligner, num_proc=args.preprocessing_num_workers,
+                features = tokenize_dataset(part.words, aligner, num_proc=data.preprocessing_num_workers,
                                             desc=f"student features {part.name}")  # fmt: skip
                 sentences += part.words["tokens"]
             else:
                 clock = time.perf_counter()
-                with_probs = add_teacher_probs(part.words, teachers, weights, num_proc=args.teacher_num_proc,
+                with_probs = add_teacher_probs(part.words, teachers, weights, num_proc=teacher_args.teacher_num_proc,
                                                desc=f"teacher probabilities {part.name}")  # fmt: skip
-                teacher_seconds += time.perf_counter() - clock
-                features = student_features(with_probs, tokenizer, student_labels, label_column=label_column,
-                                            **aligner_args)  # fmt: skip
+                seconds += time.perf_counter() - clock
+                features = student_features(with_probs, tokenizer, labels, label_column=label_column, **aligner_args)
             if strategy.needs_projected_labels and not part.has_tags:
                 features = _with_ignored_labels(features)
             feature_parts.append(features)
-        train_features = _concatenate(feature_parts, [len(p.words) for p in parts])
-        prepared = prepare_eval_sets(specs, tokenizer, student_labels, data_dir=args.data_dir, type_map=type_map,
-                                     max_eval_samples=args.max_eval_samples, num_proc=args.preprocessing_num_workers,
-                                     **aligner_args)  # fmt: skip
-
+        features = _concatenate(feature_parts, [len(p.words) for p in parts])
     on_the_fly = None
-    if args.on_the_fly:
+    if teacher_args.on_the_fly:
         on_the_fly = OnTheFlyTeachers(teachers, weights)
-        label_columns = check_label_sets(on_the_fly.labels, student_labels)
-        recorder = LossRecorder(strategy, on_the_fly, sentences, label_columns)
+        recorder = LossRecorder(strategy, on_the_fly, sentences, check_label_sets(on_the_fly.labels, labels))
     else:
-        for teacher in teachers:
+        for teacher in teachers:  # the column holds the signal: no teacher stays in memory while the student trains
             teacher.unload()
         gc.collect()
         recorder = LossRecorder(strategy)
+    return TeacherSignal(teachers, weights, labels, features, recorder, on_the_fly, seconds)
 
-    set_seed(args.seed)  # the student's initialisation does not depend on how the teacher signal was made
+
+def build_student_model(student: StudentArguments, model: ModelArguments, labels: Sequence[str], seed: int):
+    """Step 3: the student (full or LoRA) over the teachers' labels; ``(model, lora settings or None)``."""
+    set_seed(seed)  # the student's initialisation does not depend on how the teacher signal was made
     lora = None
-    if args.student == "lora":
-        targets = [m.strip() for m in args.lora_target_modules.split(",")] if args.lora_target_modules else None
-        lora = LoraSettings(r=args.lora_r, lora_alpha=args.lora_alpha, lora_dropout=args.lora_dropout,
+    if student.student == "lora":
+        targets = [m.strip() for m in student.lora_target_modules.split(",")] if student.lora_target_modules else None
+        lora = LoraSettings(r=student.lora_r, lora_alpha=student.lora_alpha, lora_dropout=student.lora_dropout,
                             target_modules=targets)  # fmt: skip
-    model = build_student(base, student_labels, lora=lora,
-                          freeze_embeddings=args.freeze_embeddings, freeze_layers=args.freeze_layers)  # fmt: skip
+    built = build_student(model.model_name_or_path, labels, lora=lora, freeze_embeddings=student.freeze_embeddings,
+                          freeze_layers=student.freeze_layers)  # fmt: skip
+    return built, lora
+
+
+def distill(arguments: DistillArguments) -> RunResults:
+    """Build the teacher signal, train the student, save it and ``results.json``; returns the results.
+
+    Five steps, one job each: training text (:func:`load_training_text`), teacher signal
+    (:func:`teacher_signal`), student (:func:`build_student_model`), training (the loop, with the one
+    evaluator on the ``--eval`` sets), results (:func:`distill_results`)."""
+    started = time.perf_counter()
+    data, loop, evaluation = arguments.data, arguments.loop, arguments.evaluation
+    strategy = strategy_from_args(arguments.strategy, arguments.teachers)
+    specs = [TestSpec.parse(e).check() for e in evaluation.eval]
+    best_split = _best_key(evaluation.best_on, specs)
+    type_map = parse_type_map(evaluation.eval_type_map, "--eval_type_map")
+    config = loop_config(loop, "xner-distill", DEFAULT_LEARNING_RATE[arguments.student.student],
+                         best_split=best_split, metric_for_best="f1")  # fmt: skip
+    check_arguments(arguments.model.model_name_or_path, loop, [("--teacher", t) for t in arguments.teachers.teacher])
+    accelerator = make_accelerator(config)
+    if not accelerator.is_local_main_process:
+        datasets.disable_progress_bars()
+    set_seed(loop.seed)
+
+    tokenizer = load_tokenizer(resolve_model_name(arguments.model.model_name_or_path))
+    parts = load_training_text(data, strategy.needs_projected_labels)  # 1. training text
+    signal = teacher_signal(arguments, strategy, parts, tokenizer, accelerator)  # 2. teacher signal
+    with accelerator.main_process_first():
+        test_sets = [load_test_set(spec, data.data_dir, data.max_eval_samples) for spec in specs]
+        # the map is applied whenever given (type_map_all), as --eval_type_map always did
+        prepared = prepare_test_sets(test_sets, tokenizer, signal.labels, type_map=type_map, type_map_all=True,
+                                     model_name="student", num_proc=data.preprocessing_num_workers,
+                                     max_length=data.max_length, stride=data.stride)  # fmt: skip
+    model, lora = build_student_model(arguments.student, arguments.model, signal.labels, loop.seed)  # 3. student
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     total = sum(p.numel() for p in model.parameters())
 
-    low_precision = accelerator.mixed_precision in ("fp16", "bf16", "fp8")
+    low_precision = accelerator.mixed_precision in ("fp16", "bf16", "fp8")  # 4. training
     collator = TokenCollator(tokenizer.pad_token_id, pad_to_multiple_of=8 if low_precision else None)
-    train_dl = build_dataloader(train_features, args.per_device_train_batch_size, collator, shuffle=True, seed=args.seed)
-    evaluations = Evaluations(accelerator, prepared, args.per_device_eval_batch_size, collator, recorder)
-    hparams = {**_json_args(args), "learning_rate": config.learning_rate, "teachers": ",".join(args.teacher),
+    train_dl = build_dataloader(signal.features, loop.per_device_train_batch_size, collator, shuffle=True, seed=loop.seed)
+    evaluator = evaluator_for(prepared, signal.labels, accelerator, loop.per_device_eval_batch_size, collator) if prepared else None
+    evaluations = Evaluations(accelerator, evaluator, signal.recorder)
+    hparams = {**arguments.record(), "learning_rate": config.learning_rate, "teacher": ",".join(arguments.teachers.teacher),
+               "eval": ",".join(evaluation.eval), "eval_type_map": ",".join(evaluation.eval_type_map),
                **{f"strategy_{k}": v for k, v in strategy.config().items() if not isinstance(v, list)}}  # fmt: skip
-    outputs = OutputFolder(args.output_dir, RESULTS_FILE, accelerator.is_main_process)
-    config.model_dir = staging = outputs.begin(resuming=bool(args.resume_from_checkpoint))
+    outputs = OutputFolder(loop.output_dir, RESULTS_FILE, accelerator.is_main_process)
+    config.model_dir = staging = outputs.begin(resuming=bool(loop.resume_from_checkpoint))
     accelerator.wait_for_everyone()
-    state = train(model, train_dl, recorder, config, accelerator, evaluate=evaluations, tokenizer=tokenizer,
+    state = train(model, train_dl, signal.recorder, config, accelerator, evaluate=evaluations, tokenizer=tokenizer,
                   hparams=hparams)  # fmt: skip
 
     unwrapped = accelerator.unwrap_model(model)
@@ -770,67 +572,81 @@ def distill(args: argparse.Namespace) -> dict:
         else:  # the loop saved the best epoch's adapter; add the labels save_student writes
             unwrapped.get_base_model().config.save_pretrained(staging)
     accelerator.wait_for_everyone()
-    if on_the_fly is not None:
-        for teacher in teachers:
+    if signal.on_the_fly is not None:
+        for teacher in signal.teachers:
             teacher.unload()
 
+    student = {"lora": lora, "trainable": trainable, "total": total,
+               "saved_as": "adapter" if is_adapter(staging) else "model"}  # fmt: skip
+    results = distill_results(arguments, strategy, signal, parts, prepared, state, config, accelerator,  # 5. results
+                              student=student, wall_time_s=time.perf_counter() - started)  # fmt: skip
+    if accelerator.is_main_process:
+        results.write(staging)
+        outputs.publish()
+        summary = {key: round(m["f1"], 4) for key, m in (results.eval or {}).items() if isinstance(m, dict) and "f1" in m}
+        accelerator.print(f"{strategy.name} student ({arguments.student.student}) -> {loop.output_dir}; F1: {summary}")
+    return results
+
+
+def distill_results(arguments: DistillArguments, strategy, signal: TeacherSignal, parts: Sequence[TextPart],
+                    prepared: Mapping, state, config: LoopConfig, accelerator: Accelerator, *, student: Mapping,
+                    wall_time_s: float) -> RunResults:  # fmt: skip
+    """Step 5: what the run did, as :class:`training.results.RunResults`."""
+    data, student_args, lora = arguments.data, arguments.student, student["lora"]
+    train_domain = corpus_spec(data.corpus).domain or None if data.corpus else None
     saved_entry = None
     if state.history:
         saved_entry = next((h for h in state.history if h["step"] == state.best_step), None) if state.best_metric is not None else state.history[-1]  # fmt: skip
-    results = {
-        "format": RESULTS_FORMAT,
-        "task": "distillation",
-        "student": {
-            "base_model": args.model_name_or_path,
-            "kind": args.student,
+    peak_rss, peak_gpu = peak_memory_mb()
+    results = RunResults(
+        task="distillation",
+        model_name_or_path=arguments.model.model_name_or_path,
+        label_names=list(signal.labels),
+        data={"corpus": data.corpus, "lang": data.lang, "dataset": data.dataset_name,
+              "dataset_config": data.dataset_config_name, "domain": train_domain},
+        student={
+            "base_model": arguments.model.model_name_or_path,
+            "kind": student_args.student,
             "lora": None if lora is None else {"r": lora.r, "lora_alpha": lora.lora_alpha, "lora_dropout": lora.lora_dropout,
-                                               "target_modules": lora.target_modules or "default"},  # fmt: skip
-            "freeze_embeddings": args.freeze_embeddings,
-            "freeze_layers": args.freeze_layers,
-            "trainable_parameters": trainable,
-            "total_parameters": total,
-            "label_names": list(student_labels),
-            "saved_as": "adapter" if is_adapter(staging) else "model",
+                                               "target_modules": lora.target_modules or "default"},
+            "freeze_embeddings": student_args.freeze_embeddings,
+            "freeze_layers": student_args.freeze_layers,
+            "trainable_parameters": student["trainable"],
+            "total_parameters": student["total"],
+            "label_names": list(signal.labels),
+            "saved_as": student["saved_as"],
         },
-        "strategy": strategy.config(),
-        "teachers": [{"model": t.model_name_or_path, "weight": w, "label_names": list(t.labels), "fingerprint": t.fingerprint}
-                     for t, w in zip(teachers, weights)],  # fmt: skip
-        "teacher_probabilities": "on-the-fly" if args.on_the_fly else "precomputed",
-        "teacher_probabilities_seconds": teacher_seconds,
-        "train_data": [p.info for p in parts],
-        "num_train_sentences": sum(len(p.words) for p in parts),
-        "num_train_windows": len(train_features),
-        "eval_sets": {key: p.info for key, p in prepared.items()},
-        "best": {"eval_set": best_split or None, "metric": config.metric_for_best, "value": state.best_metric,
-                 "epoch": state.best_epoch, "step": state.best_step},  # fmt: skip
-        "epochs": state.history,
-        "eval": None if saved_entry is None else {k: v for k, v in saved_entry.items() if k not in ("train",)},
-        "train_loss": {"first": None if recorder.first is None else float(recorder.first),
-                       "per_epoch": [h.get("train", {}).get("loss") for h in state.history]},  # fmt: skip
-        "learning_rate": config.learning_rate,
-        "completed_steps": state.completed_steps,
-        "train_runtime_s": state.train_seconds,
-        "train_tokens": state.train_tokens,
-        "train_tokens_per_s": state.tokens_per_second,
-        "padding_fraction": state.padding_fraction,
-        "wall_time_s": time.perf_counter() - started,
-        "peak_rss_mb": _peak_rss_mb(),
-        "peak_gpu_memory_mb": torch.cuda.max_memory_allocated() / 2**20 if torch.cuda.is_available() else None,
-        "num_processes": accelerator.num_processes,
-        "train_corpus": args.corpus,
-        "train_domain": corpus_spec(args.corpus).domain if args.corpus else None,
-        "data": {"corpus": args.corpus, "lang": args.lang, "dataset": args.dataset,
-                 "dataset_config": args.dataset_config, "domain": corpus_spec(args.corpus).domain if args.corpus else None},
-        "framework_versions": framework_versions(lora is not None),
-        "args": {**_json_args(args), "teacher": list(args.teacher), "eval": list(args.eval)},
-    }  # fmt: skip
-    results["card"] = card_results(results, args, prepared)
-    if accelerator.is_main_process:
-        with open(os.path.join(staging, RESULTS_FILE), "w", encoding="utf-8") as f:
-            json.dump(results, f, indent=2)
-        outputs.publish()
-        summary = {key: round(m["overall_f1"], 4) for key, m in (results["eval"] or {}).items() if isinstance(m, dict) and "overall_f1" in m}  # fmt: skip
-        accelerator.print(f"{strategy.name} student ({args.student}) -> {args.output_dir}; F1: {summary}")
+        strategy=strategy.config(),
+        teachers=[{"model": t.model_name_or_path, "weight": w, "label_names": list(t.labels), "fingerprint": t.fingerprint}
+                  for t, w in zip(signal.teachers, signal.weights)],
+        teacher_probabilities="on-the-fly" if arguments.teachers.on_the_fly else "precomputed",
+        teacher_probabilities_seconds=signal.seconds,
+        train_data=[p.info for p in parts],
+        num_train_sentences=sum(len(p.words) for p in parts),
+        num_train_windows=len(signal.features),
+        eval_sets={key: p.info(train_domain) for key, p in prepared.items()},
+        best={"eval_set": config.best_split or None, "metric": config.metric_for_best, "value": state.best_metric,
+              "epoch": state.best_epoch, "step": state.best_step},
+        epochs=state.history,
+        eval=None if saved_entry is None else {k: v for k, v in saved_entry.items() if k not in ("train",)},
+        train_loss={"first": None if signal.recorder.first is None else float(signal.recorder.first),
+                    "per_epoch": [h.get("train", {}).get("loss") for h in state.history]},
+        learning_rate=config.learning_rate,
+        completed_steps=state.completed_steps,
+        train_runtime_s=state.train_seconds,
+        train_tokens=state.train_tokens,
+        train_tokens_per_s=state.tokens_per_second,
+        padding_fraction=state.padding_fraction,
+        wall_time_s=wall_time_s,
+        peak_rss_mb=peak_rss,
+        peak_gpu_memory_mb=peak_gpu,
+        num_processes=accelerator.num_processes,
+        train_corpus=data.corpus,
+        train_domain=train_domain,
+        framework_versions=framework_versions(lora is not None),
+        args=arguments.record(),
+    )  # fmt: skip
+    results.card = card_results(results)
     return results
 
 
@@ -839,21 +655,6 @@ CARD_HYPERPARAMETERS = (
     "max_train_steps", "weight_decay", "lr_scheduler_type", "num_warmup_steps", "max_grad_norm", "seed",
     "mixed_precision", "max_length", "stride",
 )  # fmt: skip
-
-
-def framework_versions(adapter: bool) -> dict:
-    import importlib.metadata as metadata
-
-    versions = {}
-    # xner's own version from its installed metadata: training sits below the xner package and may not import it.
-    for name in ("xner", "transformers", "torch", "datasets", "tokenizers", "accelerate", "huggingface_hub", "peft"):
-        if name == "peft" and not adapter:
-            continue
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            pass
-    return versions
 
 
 def _teacher_facts(path: str) -> dict:
@@ -870,11 +671,11 @@ def _teacher_facts(path: str) -> dict:
     return {"language": language, "description": f"fine-tuned on {source}" + (f" ({language})" if language else "")}
 
 
-def card_results(results: Mapping[str, Any], args: argparse.Namespace, prepared: Mapping[str, PreparedEval]) -> dict:
+def card_results(results: RunResults) -> dict:
     """The run in the shape of ``model_cards.model_card.TrainingResults`` (its field names), for model cards."""
-    student = results["student"]
+    student = results.student
     train_data = []
-    for part in results["train_data"]:
+    for part in results.train_data:
         if part["kind"] == "corpus":
             entry = {"dataset": part["corpus"], "config": part["lang"], "language": part["lang"],
                      "domain": corpus_spec(part["corpus"]).domain or None}  # fmt: skip
@@ -882,40 +683,38 @@ def card_results(results: Mapping[str, Any], args: argparse.Namespace, prepared:
             entry = {"dataset": part["dataset"], "config": part["dataset_config"], "language": None, "domain": None}
         labels = "teacher probabilities" + (" + projected_tags" if part.get("projected_tags") else "")
         train_data.append({**entry, "split": part["split"], "num_sentences": part["num_sentences"], "labels": labels})
-    saved = results["eval"] or {}
+    saved = results.eval or {}
     evaluations = [
-        {"name": key, "metrics": saved[key], "dataset": p.spec.corpus, "config": p.spec.lang, "split": p.spec.split,
-         "language": p.spec.lang, "domain": p.info["domain"] or None, "in_domain": None,
-         "num_sentences": p.info["num_sentences"], "revision": None}
-        for key, p in prepared.items() if key in saved
+        {"name": key, "metrics": {k: saved[key][k] for k in SCORE_KEYS}, "dataset": info["corpus"] or key,
+         "config": info["lang"], "split": info["split"] or "test", "language": info["lang"],
+         "domain": info["corpus_domain"], "in_domain": {"in": True, "out": False}.get(info["domain"]),
+         "num_sentences": info["num_sentences"], "revision": None}
+        for key, info in results.eval_sets.items() if key in saved
     ]  # fmt: skip
-    hyperparameters = {k: getattr(args, k) for k in CARD_HYPERPARAMETERS if getattr(args, k, None) is not None}
-    hyperparameters.update(learning_rate=results["learning_rate"], num_processes=results["num_processes"])
-    training = {k: results[k] for k in ("completed_steps", "train_runtime_s", "train_tokens_per_s", "best")}
-    teachers = [{"model": t["model"], "weight": t["weight"], **_teacher_facts(t["model"])} for t in results["teachers"]]
+    hyperparameters = {k: results.args[k] for k in CARD_HYPERPARAMETERS if results.args.get(k) is not None}
+    hyperparameters.update(learning_rate=results.learning_rate, num_processes=results.num_processes)
+    training = {"completed_steps": results.completed_steps, "train_runtime_s": results.train_runtime_s,
+                "train_tokens_per_s": results.train_tokens_per_s, "best": results.best}  # fmt: skip
+    teachers = [{"model": t["model"], "weight": t["weight"], **_teacher_facts(t["model"])} for t in results.teachers]
     return {
         "base_model": student["base_model"],
         "label_names": student["label_names"],
         "adapter": student["lora"],
         "freeze": {"embeddings": student["freeze_embeddings"], "layers": student["freeze_layers"]},
         "teachers": teachers,
-        "strategy": results["strategy"],
+        "strategy": results.strategy,
         "train_data": train_data,
         "evaluations": evaluations,
         "hyperparameters": hyperparameters,
         "training": training,
-        "framework_versions": results["framework_versions"],
+        "framework_versions": results.framework_versions,
     }
 
 
-def _json_args(args: argparse.Namespace) -> dict:
-    return {k: v for k, v in vars(args).items() if isinstance(v, (int, float, str, bool, type(None))) and k != "func"}
-
-
 __all__ = [
-    "EvalSpec", "Evaluations", "LossRecorder", "add_arguments", "choose_text_column", "distill", "evaluate_model",
-    "evaluation_mappings", "load_training_text", "main", "merge_student", "parse_type_map", "register", "run",
-    "run_merge", "strategy_from_args",
+    "ARGUMENTS", "DistillArguments", "Evaluations", "LossRecorder", "TeacherSignal", "build_parser",
+    "build_student_model", "choose_text_column", "distill", "distill_results", "load_training_text", "main",
+    "merge_student", "register", "run", "run_merge", "run_typed", "strategy_from_args", "teacher_signal",
 ]  # fmt: skip
 
 

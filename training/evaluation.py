@@ -66,17 +66,10 @@ from dataset_builders.error_report import run_reporting_errors
 from dataset_builders.errors import UserError
 from dataset_builders.schemes import OUTSIDE, LabelScheme, TagSequenceError, TypeMapping, tags_to_spans
 from training.arguments import non_negative_int, positive_int
-from training.collate import TokenCollator, build_dataloader
+from training.collate import TokenCollator
 from training.features import TokenAligner, tokenize_dataset
-from training.inference import (
-    default_max_length,
-    load_token_classifier,
-    model_labels,
-    predict_word_probabilities,
-    read_labels,
-    tags_of,
-)
-from training.metrics import load_metric
+from training.inference import default_max_length, load_token_classifier, read_labels
+from training.loop import EvalSet, NerEvaluator
 from training.outputs import OutputFolder, check_output_dir
 from training.students import is_adapter
 
@@ -124,6 +117,12 @@ class TestSpec:
             raise ValueError(f"test set {text!r} is not NAME[:split][@lang][=in|out]")
         return cls(rest, split, lang, marker)
 
+    def check(self) -> "TestSpec":
+        """Fail now, before anything loads, on a NAME that is neither a known corpus nor an existing path."""
+        if not self.is_path:
+            corpus_spec(self.name)  # an unknown name: an error listing the known corpora
+        return self
+
     @property
     def is_path(self) -> bool:
         return self.name not in CORPORA and self.name != "wikiann" and os.path.exists(self.name)
@@ -152,6 +151,8 @@ class TestSet:
     dataset: datasets.Dataset
     corpus: Optional[str] = None
     marker: Optional[str] = None
+    split: Optional[str] = None  # the split loaded, when read from a spec
+    lang: Optional[str] = None
 
     def __post_init__(self):
         if self.marker not in (None, IN, OUT):
@@ -180,7 +181,7 @@ def load_test_set(
 ) -> TestSet:
     """A :class:`TestSet` from ``NAME[:split][@lang][=in|out]`` (a known corpus, a saved dataset or a CoNLL file)."""
     spec = TestSpec.parse(spec) if isinstance(spec, str) else spec
-    corpus = None
+    corpus, split = None, spec.split
     if spec.is_path:
         if spec.lang:
             raise ValueError(f"test set {spec.name}: @lang applies to known corpora, not to files")
@@ -204,22 +205,40 @@ def load_test_set(
         corpus = spec.name
     if max_samples is not None:
         dataset = dataset.select(range(min(max_samples, len(dataset))))
-    return TestSet(spec.display_name, dataset, corpus=corpus, marker=spec.marker)
+    return TestSet(spec.display_name, dataset, corpus=corpus, marker=spec.marker, split=split, lang=spec.lang)
 
 
 # ---------------------------------------------------------------------------------------- label sets
 
 
-def parse_type_map(entries: Optional[Sequence[str]]) -> dict[str, Optional[str]]:
-    """``["MISC=O", "OTH=MISC"]`` -> ``{"MISC": None, "OTH": "MISC"}`` (``O`` means: to O)."""
+def parse_type_map(
+    entries: Optional[Union[str, Sequence[str], Mapping[str, Optional[str]]]], flag: str = "--type_map"
+) -> dict[str, Optional[str]]:
+    """The one type-map structure, ``{TYPE: TARGET or None}`` (None: to O), from any spelling users give.
+
+    ``["MISC=O", "OTH=MISC"]`` (the command line's list form), ``"MISC=O,OTH=MISC"`` (one string,
+    comma-separated, as YAML configs and older ``--eval_type_map`` flags wrote it; list entries may
+    hold commas too) or a mapping whose targets are a type, ``"O"`` or None.
+    """
+    if isinstance(entries, Mapping):
+        pairs = [(str(k), "O" if v is None else str(v)) for k, v in entries.items()]
+    else:
+        items = [entries] if isinstance(entries, str) else list(entries or ())
+        pairs = []
+        for item in (part for entry in items for part in str(entry).split(",")):
+            if not item.strip():
+                continue
+            source, sep, target = item.partition("=")
+            if not sep:
+                raise ValueError(f"{flag} entry {item!r} is not {TYPE_MAP_HELP} (entity types without B-/I-, TARGET may be O)")
+            pairs.append((source, target))
     mapping: dict[str, Optional[str]] = {}
-    for entry in entries or ():
-        source, sep, target = entry.partition("=")
+    for source, target in pairs:
         source, target = source.strip(), target.strip()
-        if not sep or not source or not target or source == OUTSIDE or "-" in source or "-" in target:
-            raise ValueError(f"--type-map entry {entry!r} is not {TYPE_MAP_HELP} (entity types without B-/I-, TARGET may be O)")
+        if not source or not target or source == OUTSIDE or "-" in source or "-" in target:
+            raise ValueError(f"{flag} entry {source}={target} is not {TYPE_MAP_HELP} (entity types without B-/I-, TARGET may be O)")
         if source in mapping:
-            raise ValueError(f"--type-map maps {source!r} twice")
+            raise ValueError(f"{flag} maps {source!r} twice")
         mapping[source] = None if target == OUTSIDE else target
     return mapping
 
@@ -395,45 +414,76 @@ def parse_model_arg(text: str) -> tuple[Optional[str], str]:
     return (name, path) if name else (None, text)
 
 
-# --------------------------------------------------------------------------------------- prediction
+# --------------------------------------------------------------------------------------- evaluation
 
 
-def predict_word_tags(
-    model: torch.nn.Module,
+@dataclass
+class PreparedTestSet:
+    """A test set ready for one model: the label alignment and the tokenised :class:`EvalSet` of the loop."""
+
+    __test__ = False  # not a pytest class
+
+    test_set: TestSet
+    alignment: LabelAlignment
+    eval_set: EvalSet
+
+    @property
+    def num_windows(self) -> int:
+        return len(self.eval_set.features)
+
+    def info(self, train_domain: Optional[str] = None) -> dict:
+        """Facts recorded beside the scores of this set (the result schema's non-metric keys)."""
+        return {
+            "num_sentences": len(self.eval_set.references),
+            "num_windows": self.num_windows,
+            "types": list(self.alignment.types),
+            "type_map": self.alignment.applied,
+            "corpus": self.test_set.corpus,
+            "split": self.test_set.split,
+            "lang": self.test_set.lang,
+            "corpus_domain": self.test_set.corpus_domain,
+            "domain": resolve_domain(self.test_set, train_domain),
+        }
+
+
+def prepare_test_sets(
+    test_sets: Sequence[TestSet],
     tokenizer,
-    dataset: datasets.Dataset,
-    accelerator: Accelerator,
+    labels: Sequence[str],
     *,
-    labels: Optional[Sequence[str]] = None,
-    batch_size: int = 32,
+    type_map: Optional[Mapping[str, Optional[str]]] = None,
+    type_map_all: bool = False,
+    model_name: str = "model",
     max_length: Optional[int] = None,
     stride: Optional[int] = None,
-) -> tuple[list[list[str]], int]:
-    """Predicted IOB tags per word and the number of windows used, by the one inference core
-    (:func:`training.inference.predict_word_probabilities`: first sub-token, windows merged,
-    gathered across processes). ``labels``: the model's label names (read from it when None)."""
-    labels = list(labels) if labels is not None else model_labels(model)
-    outside_id = labels.index(OUTSIDE) if OUTSIDE in labels else 0
-    aligner = TokenAligner(tokenizer, max_length=max_length or default_max_length(tokenizer, model), stride=stride,
-                           label_column=None)  # fmt: skip
-    with accelerator.main_process_first():
-        features = tokenize_dataset(dataset.select_columns(["tokens"]), aligner, desc="tokenising test set")
-    collator = TokenCollator(tokenizer.pad_token_id)
-    dataloader = accelerator.prepare(build_dataloader(features, batch_size, collator, shuffle=False))
-    num_words = [len(tokens) for tokens in dataset["tokens"]]
-    probabilities = predict_word_probabilities(model, dataloader, accelerator, num_words, outside_id=outside_id)
-    return tags_of(probabilities, labels), len(features)
+    num_proc: Optional[int] = None,
+) -> dict[str, PreparedTestSet]:
+    """Check every test set's labels against the model's (``type_map``, see the module doc), then tokenise them.
+
+    Label sets are all checked before anything is tokenised, so a mismatch in the last set fails fast.
+    """
+    test_sets = list(test_sets)
+    if len({t.name for t in test_sets}) != len(test_sets):
+        raise ValueError(f"test set names must be unique, got {[t.name for t in test_sets]}")
+    type_map = parse_type_map(type_map)
+    alignments = [align_label_sets(labels, t.label_names, type_map, model_name, t.name, type_map_all) for t in test_sets]
+    aligner = TokenAligner(tokenizer, max_length=max_length, stride=stride, label_column=None)
+    prepared = {}
+    for test_set, alignment in zip(test_sets, alignments):
+        features = tokenize_dataset(test_set.dataset.select_columns(["tokens"]), aligner, num_proc=num_proc,
+                                    desc=f"tokenising {test_set.name}")  # fmt: skip
+        references = alignment.map_references(test_set.references())
+        map_predictions = alignment.map_predictions if alignment.predictions else None
+        prepared[test_set.name] = PreparedTestSet(test_set, alignment, EvalSet(features, references, map_predictions))
+    return prepared
 
 
-def scores(metrics: Mapping[str, Any]) -> dict:
-    """xner's seqeval metric output -> ``{precision, recall, f1, accuracy, per_type}``."""
-    return {
-        "precision": metrics["overall_precision"],
-        "recall": metrics["overall_recall"],
-        "f1": metrics["overall_f1"],
-        "accuracy": metrics["overall_accuracy"],
-        "per_type": {k: dict(v) for k, v in metrics.items() if isinstance(v, dict)},
-    }
+def evaluator_for(
+    prepared: Mapping[str, PreparedTestSet], labels: Sequence[str], accelerator: Accelerator, batch_size: int, collator
+) -> NerEvaluator:
+    """The loop's :class:`NerEvaluator` over prepared test sets: the one evaluation, per epoch or of a saved model."""
+    return NerEvaluator(accelerator, {name: p.eval_set for name, p in prepared.items()}, dict(enumerate(labels)),
+                        batch_size, collator)  # fmt: skip
 
 
 def sentence_counts(predictions: Sequence[Sequence[str]], references: Sequence[Sequence[str]]) -> list[list[int]]:
@@ -455,9 +505,9 @@ def sentence_counts(predictions: Sequence[Sequence[str]], references: Sequence[S
 
 def evaluate_model(
     model_path: str,
-    test_sets: Union[Sequence[TestSet], Mapping[str, datasets.Dataset]],
+    test_sets: Union[Sequence[Union[TestSet, str]], Mapping[str, datasets.Dataset]],
     *,
-    type_map: Optional[Union[Mapping[str, Optional[str]], Sequence[str]]] = None,
+    type_map: Optional[Union[str, Mapping[str, Optional[str]], Sequence[str]]] = None,
     type_map_all: bool = False,
     name: Optional[str] = None,
     batch_size: int = 32,
@@ -465,58 +515,49 @@ def evaluate_model(
     stride: Optional[int] = None,
     accelerator: Optional[Accelerator] = None,
     sentence_scores: bool = False,
+    data_dir: Optional[str] = None,
+    max_samples: Optional[int] = None,
 ) -> dict:
     """Entity-level P/R/F1 of one model (full or LoRA folder) on each test set, overall and per type.
 
-    ``test_sets``: :class:`TestSet` objects, or a mapping ``name -> Dataset`` (tokens, ClassLabel
-    ner_tags). ``type_map``: ``{TYPE: TARGET or None}`` or ``["MISC=O", ...]``, applied to whichever
-    side has TYPE, for test sets whose type set differs from the model's (every test set with
-    ``type_map_all``; see the module doc); label sets are checked for every test set before
+    ``test_sets``: :class:`TestSet` objects or ``NAME[:split][@lang][=in|out]`` specs (loaded with
+    ``data_dir``/``max_samples``), or a mapping ``name -> Dataset`` (tokens, ClassLabel ner_tags).
+    ``type_map``: ``{TYPE: TARGET or None}``, ``["MISC=O", ...]`` or ``"MISC=O,DATE=O"``, applied to
+    whichever side has TYPE, for test sets whose type set differs from the model's (every test set
+    with ``type_map_all``; see the module doc); label sets are checked for every test set before
     anything is predicted. Returns ``{"model", "path", "adapter", "label_names", "train_corpus",
     "train_domain", "test_sets": {name: {"precision", "recall", "f1", "accuracy", "per_type":
     {TYPE: {precision, recall, f1, number}}, "num_sentences", "num_windows", "num_entities",
-    "types", "type_map", "domain"}}}``; ``domain`` is ``"in"``, ``"out"`` or None (unknown).
-    Figures are fractions (0-1). With ``sentence_scores``, each test set also gets
-    ``sentence_counts``: :func:`sentence_counts` of its sentences, for significance tests.
+    "types", "type_map", "domain", ...}}}`` (:func:`training.metrics.scores_of` plus
+    :meth:`PreparedTestSet.info`); ``domain`` is ``"in"``, ``"out"`` or None (unknown). Figures
+    are fractions (0-1). With ``sentence_scores``, each test set also gets ``sentence_counts``:
+    :func:`sentence_counts` of its sentences, for significance tests.
     """
     if isinstance(test_sets, Mapping):
         test_sets = [TestSet(n, d) for n, d in test_sets.items()]
-    test_sets = list(test_sets)
-    if len({t.name for t in test_sets}) != len(test_sets):
-        raise ValueError(f"test set names must be unique, got {[t.name for t in test_sets]}")
-    if not isinstance(type_map, Mapping):
-        type_map = parse_type_map(type_map)
+    test_sets = [t if isinstance(t, TestSet) else load_test_set(t, data_dir, max_samples) for t in test_sets]
     name = name or display_names([model_path])[0]
     accelerator = accelerator or Accelerator()
 
     model, tokenizer, labels = load_token_classifier(model_path)
-    plans = {t.name: align_label_sets(labels, t.label_names, type_map, name, t.name, type_map_all) for t in test_sets}
+    with accelerator.main_process_first():
+        prepared = prepare_test_sets(test_sets, tokenizer, labels, type_map=type_map, type_map_all=type_map_all,
+                                     model_name=name, max_length=max_length or default_max_length(tokenizer, model),
+                                     stride=stride)  # fmt: skip
     model = accelerator.prepare_model(model, evaluation_mode=True)
+    evaluator = evaluator_for(prepared, labels, accelerator, batch_size, TokenCollator(tokenizer.pad_token_id))
     train_corpus, train_domain = training_domain(model_path)
-    metric = load_metric()
     results = {}
-    for test_set in test_sets:
-        plan = plans[test_set.name]
-        predicted, num_windows = predict_word_tags(
-            model, tokenizer, test_set.dataset, accelerator, labels=labels, batch_size=batch_size,
-            max_length=max_length, stride=stride,
-        )  # fmt: skip
-        predictions = plan.map_predictions(predicted)
-        references = plan.map_references(test_set.references())
-        figures = scores(metric.compute(predictions=predictions, references=references, zero_division=0))
-        figures.update(
-            num_sentences=len(references),
-            num_windows=num_windows,
-            num_entities=sum(v["number"] for v in figures["per_type"].values()),
-            types=list(plan.types),
-            type_map=plan.applied,
-            domain=resolve_domain(test_set, train_domain),
-        )
-        if sentence_scores:
-            figures["sentence_counts"] = sentence_counts(predictions, references)
-        results[test_set.name] = figures
-        logger.info("%s on %s: F1 %.4f", name, test_set.name, figures["f1"])
-    del model
+    with torch.random.fork_rng(devices=[]):
+        for test_name, p in prepared.items():
+            predictions = evaluator.predict(model, test_name)
+            figures = {**evaluator.score(predictions, test_name), **p.info(train_domain)}
+            figures["num_entities"] = sum(v["number"] for v in figures["per_type"].values())
+            if sentence_scores:
+                figures["sentence_counts"] = sentence_counts(predictions, p.eval_set.references)
+            results[test_name] = figures
+            logger.info("%s on %s: F1 %.4f", name, test_name, figures["f1"])
+    del model, evaluator
     gc.collect()
     return {
         "model": name,

@@ -43,7 +43,7 @@ from dataset_builders.errors import UserError
 from training.checkpoints import load_checkpoint, resolve_checkpoint, save_checkpoint
 from training.collate import TokenCollator, build_dataloader
 from training.inference import MODEL_INPUT_NAMES, predict_word_probabilities, tags_of
-from training.metrics import load_metric
+from training.metrics import entity_scores, load_metric
 
 logger = logging.getLogger(__name__)
 
@@ -94,7 +94,7 @@ class LoopConfig:
     project_name: str = "xner"
     mixed_precision: Optional[str] = None
     best_split: str = "validation"
-    metric_for_best: str = "overall_f1"
+    metric_for_best: str = "f1"
     trust_checkpoint_pickles: bool = False
     model_dir: Optional[str] = None
 
@@ -398,19 +398,25 @@ class _Run:
 
 @dataclass
 class EvalSet:
-    """One evaluation split: its features (from :class:`~training.features.TokenAligner`) and gold word tags."""
+    """One evaluation split: its features (from :class:`~training.features.TokenAligner`) and gold word tags.
+
+    ``map_predictions``: applied to the predicted word tags before scoring (an explicit type mapping
+    between the model's and the test set's label sets, :mod:`training.evaluation`).
+    """
 
     features: Any
     references: list[list[str]]
+    map_predictions: Optional[Callable[[list[list[str]]], list[list[str]]]] = None
 
 
 class NerEvaluator:
     """Entity-level P/R/F1 (xner's seqeval metric) of a token classifier on several splits.
 
-    Called as ``evaluator(model) -> {split: metrics}``, the ``evaluate`` callback of :func:`train`.
-    Words are tagged by xner's one inference core (:func:`training.inference.predict_word_probabilities`,
-    gathered with ``gather_for_metrics``). Eval batches are sorted by length (little padding);
-    order does not matter since rows carry their sentence ids.
+    Called as ``evaluator(model) -> {split: scores}`` (:func:`training.metrics.scores_of`: the one
+    result schema), the ``evaluate`` callback of :func:`train`. Words are tagged by xner's one
+    inference core (:func:`training.inference.predict_word_probabilities`, gathered with
+    ``gather_for_metrics``). Eval batches are sorted by length (little padding); order does not
+    matter since rows carry their sentence ids.
     """
 
     def __init__(
@@ -434,17 +440,22 @@ class NerEvaluator:
         }
         self.metric = load_metric()
 
+    def predict(self, model: torch.nn.Module, split: str) -> list[list[str]]:
+        """The word tags of one split (its ``map_predictions`` applied), the same on every process."""
+        eval_set = self.sets[split]
+        num_words = [len(tags) for tags in eval_set.references]
+        probabilities = predict_word_probabilities(
+            model, self.dataloaders[split], self.accelerator, num_words,
+            outside_id=self.outside_id, model_input_names=self.model_input_names,
+        )  # fmt: skip
+        tags = tags_of(probabilities, self.labels)
+        return eval_set.map_predictions(tags) if eval_set.map_predictions else tags
+
+    def score(self, predictions: list[list[str]], split: str) -> dict:
+        return entity_scores(predictions, self.sets[split].references, self.metric)
+
     def __call__(self, model: torch.nn.Module) -> dict[str, dict]:
-        results = {}
-        for split, eval_set in self.sets.items():
-            num_words = [len(tags) for tags in eval_set.references]
-            probabilities = predict_word_probabilities(
-                model, self.dataloaders[split], self.accelerator, num_words,
-                outside_id=self.outside_id, model_input_names=self.model_input_names,
-            )  # fmt: skip
-            tags = tags_of(probabilities, self.labels)
-            results[split] = self.metric.compute(predictions=tags, references=eval_set.references, zero_division=0)
-        return results
+        return {split: self.score(self.predict(model, split), split) for split in self.sets}
 
 
 __all__ = [

@@ -17,7 +17,6 @@ installed; here that is an error naming the extra to install.
 
 from __future__ import annotations
 
-import argparse
 import importlib.metadata
 import logging
 from typing import Any, Callable, Optional
@@ -58,25 +57,14 @@ def find_publisher() -> Optional[Publisher]:
     return None
 
 
-def add_push_arguments(parser: argparse.ArgumentParser) -> None:
-    hub = parser.add_argument_group("Hub (run_ner_no_trainer names)")
-    hub.add_argument("--push_to_hub", action="store_true",
-                     help="publish the model at the end of the run, as `xner publish model` does")
-    hub.add_argument("--hub_model_id", help="repo to push to (user-or-org/name); required with --push_to_hub")
-    hub.add_argument("--hub_token", type=Secret,
-                     help="Hub token (default: HF_TOKEN or the `hf auth login` file; never written to a file)")
-    hub.add_argument("--hub_private_repo", action="store_true", help="create the repo private")
-    hub.add_argument("--base_model_id",
-                     help="Hub id of --model_name_or_path when it is a local folder xner cannot name")
-
-
-def check_run_options(args: argparse.Namespace) -> None:
-    """Refuse, before any training, a push or a tracking request that could not be honoured."""
-    if getattr(args, "with_tracking", False):
-        check_trackers(getattr(args, "report_to", "all"))
-    if not getattr(args, "push_to_hub", False):
+def check_run_options(hub: Any, loop: Any) -> None:
+    """Refuse, before any training, a push (``hub``: :class:`training.arguments.HubArguments`) or a
+    tracking request (``loop``: :class:`training.arguments.LoopArguments`) that could not be honoured."""
+    if loop.with_tracking:
+        check_trackers(loop.report_to)
+    if not hub.push_to_hub:
         return
-    if not args.hub_model_id:
+    if not hub.hub_model_id:
         raise UserError("--push_to_hub needs --hub_model_id user-or-org/name")
     if find_publisher() is None:
         raise UserError(f"--push_to_hub: no publisher installed (entry point group {PUBLISHERS_GROUP!r}); "
@@ -97,21 +85,21 @@ def check_trackers(report_to: str) -> None:
                         f"{', '.join(sorted(available)) or 'none'}); {TRACKING_EXTRA} brings tensorboard")
 
 
-def push_at_end(args: argparse.Namespace) -> Any:
-    """Publish ``args.output_dir`` to ``args.hub_model_id`` from the main process (others return None)."""
-    if not getattr(args, "push_to_hub", False):
+def push_at_end(hub: Any, output_dir: str) -> Any:
+    """Publish ``output_dir`` to ``hub.hub_model_id`` from the main process (others return None)."""
+    if not hub.push_to_hub:
         return None
     from accelerate import PartialState
 
     if not PartialState().is_main_process:
         return None
     publisher = find_publisher()
-    token = args.hub_token.value if args.hub_token else None
-    info = publisher(args.output_dir, args.hub_model_id, token=token, private=args.hub_private_repo,
-                     base_model_id=args.base_model_id)
-    print(f"pushed {args.output_dir} to {args.hub_model_id}: {getattr(info, 'commit_url', info)}")
+    token = hub.hub_token.value if hub.hub_token else None
+    info = publisher(output_dir, hub.hub_model_id, token=token, private=hub.hub_private_repo,
+                     base_model_id=hub.base_model_id)
+    print(f"pushed {output_dir} to {hub.hub_model_id}: {getattr(info, 'commit_url', info)}")
     return info
 
 
-__all__ = ["PUBLISHERS_GROUP", "Secret", "add_push_arguments", "check_run_options", "check_trackers",
+__all__ = ["PUBLISHERS_GROUP", "Secret", "check_run_options", "check_trackers",
            "find_publisher", "push_at_end", "set_publisher"]

@@ -20,8 +20,6 @@ checked before anything loads; the final files are staged and published together
 
 from __future__ import annotations
 
-import argparse
-import json
 import logging
 import os
 import time
@@ -31,24 +29,17 @@ import datasets
 import torch
 import torch.nn.functional as F
 from accelerate.utils import set_seed
-from transformers import AutoConfig, AutoModelForTokenClassification, SchedulerType
+from transformers import AutoConfig, AutoModelForTokenClassification, HfArgumentParser
 
-from dataset_builders.corpora import load_corpus
+from dataset_builders.corpora import corpus_spec, load_corpus
 from dataset_builders.error_report import run_reporting_errors
 from dataset_builders.errors import UserError
 from training.arguments import (
-    check_model_source,
-    non_negative_int,
-    positive_float,
-    positive_int,
-)
+    DataArguments, HubArguments, LabelArguments, LoopArguments, ModelArguments, as_record, check_model_source,
+    from_namespace,
+)  # fmt: skip
 from training.assets import resolve_model_name
-from training.checkpoints import (
-    TRUST_FLAG,
-    TRUST_HELP,
-    check_checkpoint,
-    resolve_checkpoint,
-)
+from training.checkpoints import check_checkpoint, resolve_checkpoint
 from training.collate import TokenCollator, build_dataloader
 from training.features import (
     IGNORE_INDEX,
@@ -61,126 +52,66 @@ from training.features import (
 from training.inference import load_tokenizer
 from training.loop import EvalSet, LoopConfig, NerEvaluator, make_accelerator, train
 from training.outputs import OutputFolder, check_output_dir
-from training.run_options import add_push_arguments, check_run_options, push_at_end
+from training.results import RESULTS_FILE, RunResults, framework_versions, peak_memory_mb
+from training.run_options import check_run_options, push_at_end
 
 logger = logging.getLogger(__name__)
 
-# Byte-level BPE tokenizers only accept pre-split words with a prefix space.
 DEV_SPLITS = ("validation", "dev")
-RESULTS_FILE = "results.json"
-# Schedulers stepped once per optimizer step (those that need a metric to step do not fit the loop).
-SCHEDULERS = [s.value for s in SchedulerType if s not in (SchedulerType.REDUCE_ON_PLATEAU, SchedulerType.GREEDY)]
 
 
-def add_loop_arguments(parser: argparse.ArgumentParser, optim, learning_rate: Optional[float] = 5e-5,
-                       learning_rate_help: Optional[str] = None) -> None:
-    """The optimisation (into the ``optim`` group) and run arguments of every training entry point:
-    run_ner_no_trainer.py's vocabulary, read by :func:`loop_config`."""
-    optim.add_argument("--per_device_train_batch_size", type=positive_int, default=8)
-    optim.add_argument("--per_device_eval_batch_size", type=positive_int, default=32)
-    optim.add_argument("--learning_rate", type=positive_float, default=learning_rate, help=learning_rate_help)
-    optim.add_argument("--weight_decay", type=float, default=0.0)
-    optim.add_argument("--num_train_epochs", type=positive_int, default=3)
-    optim.add_argument("--max_train_steps", type=positive_int, help="total optimizer steps; overrides --num_train_epochs")
-    optim.add_argument("--gradient_accumulation_steps", type=positive_int, default=1)
-    optim.add_argument("--lr_scheduler_type", default="linear", choices=SCHEDULERS)
-    optim.add_argument("--num_warmup_steps", type=non_negative_int, default=0)
-    optim.add_argument("--max_grad_norm", type=float, default=1.0, help="gradient clipping (0 disables)")
-    optim.add_argument("--seed", type=int, default=42)
-    optim.add_argument("--mixed_precision", choices=["no", "fp16", "bf16", "fp8"], help="default: accelerate's config")
-
-    run = parser.add_argument_group("run")
-    run.add_argument("--output_dir", required=True)
-    run.add_argument("--checkpointing_steps", help="'epoch', or save a checkpoint every N optimizer steps")
-    run.add_argument("--resume_from_checkpoint",
-                     help="a checkpoint folder, or 'latest' (the latest complete one in output_dir/checkpoints)")  # fmt: skip
-    run.add_argument(TRUST_FLAG, action="store_true", help=TRUST_HELP)
-    run.add_argument("--with_tracking", action="store_true", help="log metrics to experiment trackers")
-    run.add_argument("--report_to", default="all", help="trackers for --with_tracking: all, tensorboard, wandb, ...")
-    add_push_arguments(parser)
+ARGUMENTS = (DataArguments, LabelArguments, ModelArguments, LoopArguments, HubArguments)
+PROG = "python -m training.teacher"
+DESCRIPTION = __doc__.split("\n\n")[0]
 
 
-def add_text_arguments(data) -> None:
-    """How words are read and cut into windows: the same flags for teachers and students."""
-    data.add_argument(
-        "--text_column", default="auto",
-        help="words column of --dataset (default auto: the column projected_tags belong to -- translation_tokens "
-        "after translate-train, tokens after translate-test -- or tokens)",
-    )  # fmt: skip
-    data.add_argument(
-        "--max_length", type=positive_int,
-        help="sub-tokens per window incl. special tokens (default: the tokenizer's limit); longer sentences "
-        "are cut into overlapping windows, never truncated",
-    )  # fmt: skip
-    data.add_argument("--stride", type=non_negative_int, help="sub-tokens shared by consecutive windows (default: a quarter)")
-    data.add_argument("--preprocessing_num_workers", type=positive_int, help="processes for tokenisation")
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    data = parser.add_argument_group("data")
-    data.add_argument("--corpus", help="a known corpus of dataset_builders (conll2003, conll2002, masakhaner2, ...)")
-    data.add_argument("--lang", help="language of --corpus, for multilingual corpora")
-    data.add_argument(
-        "--data-dir", "--data_dir", dest="data_dir",
-        help="folder holding the corpus folder (default: $XNER_DATA_DIR or ../shared/data)",
-    )  # fmt: skip
-    data.add_argument("--dataset", help="a dataset folder written by save_to_disk, or a path/Hub id for load_dataset")
-    data.add_argument("--dataset_config", "--dataset-config", dest="dataset_config", help="config of --dataset (a language)")
-    data.add_argument(
-        "--tag-column", "--tag_column", dest="tag_column", default="ner_tags",
-        help="ClassLabel tag column to train on (default: ner_tags; projected_tags for a projection)",
-    )  # fmt: skip
-    data.add_argument("--train_split", default="train")
-    data.add_argument("--validation_split", help="dev split for model selection (default: validation or dev if present)")
-    data.add_argument("--test_split", help="test split evaluated every epoch (default: test if present)")
-    data.add_argument("--max_train_samples", type=positive_int, help="keep the first N training sentences")
-    data.add_argument("--max_eval_samples", type=positive_int, help="keep the first N dev and test sentences")
-    add_text_arguments(data)
-    data.add_argument(
-        "--label_all_tokens", action="store_true",
-        help="label every sub-token (B- becomes I- on continuation pieces), not only the first",
-    )  # fmt: skip
-
-    model = parser.add_argument_group("model and optimisation")
-    model.add_argument("--model_name_or_path", required=True, help="encoder or token classifier: local folder or Hub id")
-    add_loop_arguments(parser, model)
+def build_parser(**kwargs) -> HfArgumentParser:
+    """The one parser of ``xner train-teacher`` and ``python -m training.teacher``, from :data:`ARGUMENTS`."""
+    return HfArgumentParser(ARGUMENTS, **kwargs)
 
 
 def register(subparsers) -> None:
-    """Add ``train-teacher`` to the ``xner`` command."""
+    """Add ``train-teacher`` to the ``xner`` command (the same options, from the same dataclasses)."""
     parser = subparsers.add_parser(
-        "train-teacher", help="fine-tune a token-classification teacher", description=__doc__.split("\n\n")[0]
-    )
-    add_arguments(parser)
+        "train-teacher", help="fine-tune a token-classification teacher", description=DESCRIPTION,
+        parents=[build_parser(add_help=False)],
+    )  # fmt: skip
     parser.set_defaults(func=run)
-
-
-PROG = "python -m training.teacher"
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """``python -m training.teacher ARGS``; errors propagate (the ``__main__`` block reports them in one line)."""
-    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0])
-    add_arguments(parser)
-    return run(parser.parse_args(argv))
+    parsed = build_parser(prog=PROG, description=DESCRIPTION).parse_args_into_dataclasses(argv, look_for_args_file=False)
+    return run_typed(*parsed)
 
 
-def run(args: argparse.Namespace) -> int:
-    check_run_options(args)  # a push or tracker that cannot happen is refused before training
-    train_teacher(args)
-    push_at_end(args)
+def run(namespace) -> int:
+    """The ``xner train-teacher`` verb: the parsed options become the dataclasses here, the CLI edge."""
+    return run_typed(*from_namespace(ARGUMENTS, namespace))
+
+
+def run_typed(data: DataArguments, labels: LabelArguments, model: ModelArguments, loop: LoopArguments,
+              hub: HubArguments) -> int:  # fmt: skip
+    check_run_options(hub, loop)  # a push or tracker that cannot happen is refused before training
+    train_teacher(data, model, loop, labels)
+    push_at_end(hub, loop.output_dir)
     return 0
 
 
-def load_data(args: argparse.Namespace) -> datasets.DatasetDict:
-    """The splits named by ``--corpus`` or ``--dataset``."""
-    if bool(args.corpus) == bool(args.dataset):
-        raise UserError("give exactly one of --corpus NAME or --dataset PATH")
-    if args.corpus:
-        return load_corpus(args.corpus, data_dir=args.data_dir, lang=args.lang)
-    saved = any(os.path.isfile(os.path.join(args.dataset, f)) for f in ("dataset_dict.json", "state.json"))
-    data = datasets.load_from_disk(args.dataset) if saved else datasets.load_dataset(args.dataset, args.dataset_config)
-    return datasets.DatasetDict({"train": data}) if isinstance(data, datasets.Dataset) else data
+def load_data(data: DataArguments) -> datasets.DatasetDict:
+    """The splits named by ``--corpus`` or ``--dataset_name``."""
+    if bool(data.corpus) == bool(data.dataset_name):
+        raise UserError("give exactly one of --corpus NAME or --dataset_name PATH")
+    if data.corpus:
+        return load_corpus(data.corpus, data_dir=data.data_dir, lang=data.lang)
+    return load_dataset_dict(data.dataset_name, data.dataset_config_name)
+
+
+def load_dataset_dict(path: str, config: Optional[str]) -> datasets.DatasetDict:
+    """A dataset saved with ``save_to_disk``, or anything ``load_dataset`` reads, as a DatasetDict."""
+    saved = any(os.path.isfile(os.path.join(path, f)) for f in ("dataset_dict.json", "state.json"))
+    loaded = datasets.load_from_disk(path) if saved else datasets.load_dataset(path, config)
+    return datasets.DatasetDict({"train": loaded}) if isinstance(loaded, datasets.Dataset) else loaded
 
 
 def drop_flagged_rows(data: datasets.DatasetDict) -> tuple[datasets.DatasetDict, dict[str, int]]:
@@ -222,7 +153,7 @@ def label_names(dataset: datasets.Dataset, column: str) -> list[str]:
     return list(inner.names)
 
 
-def choose_splits(data: datasets.DatasetDict, args: argparse.Namespace) -> dict[str, Optional[str]]:
+def choose_splits(data: datasets.DatasetDict, train_split: str, labels: LabelArguments) -> dict[str, Optional[str]]:
     """Split names for train / validation / test (the last two None when absent)."""
 
     def pick(explicit: Optional[str], defaults: Sequence[str]) -> Optional[str]:
@@ -233,9 +164,9 @@ def choose_splits(data: datasets.DatasetDict, args: argparse.Namespace) -> dict[
         return next((s for s in defaults if s in data), None)
 
     return {
-        "train": pick(args.train_split, ()),
-        "validation": pick(args.validation_split, DEV_SPLITS),
-        "test": pick(args.test_split, ("test",)),
+        "train": pick(train_split, ()),
+        "validation": pick(labels.validation_split, DEV_SPLITS),
+        "test": pick(labels.test_split, ("test",)),
     }
 
 
@@ -256,116 +187,139 @@ def token_cross_entropy(outputs, batch) -> torch.Tensor:
     return total / (labels != IGNORE_INDEX).sum().clamp_min(1)
 
 
-def loop_config(args: argparse.Namespace) -> LoopConfig:
+def loop_config(loop: LoopArguments, project_name: str = "xner-teacher", learning_rate: float = 5e-5,
+                **overrides) -> LoopConfig:  # fmt: skip
+    """The loop's settings from the command line's (``learning_rate``: the default when none was given)."""
     return LoopConfig(
-        output_dir=args.output_dir, num_train_epochs=args.num_train_epochs, max_train_steps=args.max_train_steps,
-        gradient_accumulation_steps=args.gradient_accumulation_steps, learning_rate=args.learning_rate,
-        weight_decay=args.weight_decay, lr_scheduler_type=args.lr_scheduler_type,
-        num_warmup_steps=args.num_warmup_steps, max_grad_norm=args.max_grad_norm or None,
-        checkpointing_steps=args.checkpointing_steps, resume_from_checkpoint=args.resume_from_checkpoint,
-        with_tracking=args.with_tracking, report_to=args.report_to, project_name="xner-teacher",
-        mixed_precision=args.mixed_precision, trust_checkpoint_pickles=args.trust_checkpoint_pickles,
+        output_dir=loop.output_dir, num_train_epochs=loop.num_train_epochs, max_train_steps=loop.max_train_steps,
+        gradient_accumulation_steps=loop.gradient_accumulation_steps, learning_rate=loop.learning_rate or learning_rate,
+        weight_decay=loop.weight_decay, lr_scheduler_type=loop.lr_scheduler_type,
+        num_warmup_steps=loop.num_warmup_steps, max_grad_norm=loop.max_grad_norm or None,
+        checkpointing_steps=loop.checkpointing_steps, resume_from_checkpoint=loop.resume_from_checkpoint,
+        with_tracking=loop.with_tracking, report_to=loop.report_to, project_name=project_name,
+        mixed_precision=loop.mixed_precision, trust_checkpoint_pickles=loop.trust_checkpoint_pickles, **overrides,
     )  # fmt: skip
 
 
-def check_arguments(args: argparse.Namespace, model_arguments: Sequence[tuple[str, str]] = ()) -> None:
+def check_arguments(model_name_or_path: str, loop: LoopArguments, model_arguments: Sequence[tuple[str, str]] = ()) -> None:
     """What can be checked before anything loads: model sources, the output folder, the checkpoint to resume."""
-    for argument, value in [("--model_name_or_path", args.model_name_or_path), *model_arguments]:
+    for argument, value in [("--model_name_or_path", model_name_or_path), *model_arguments]:
         check_model_source(value, argument)
-    check_output_dir(args.output_dir)
-    if args.resume_from_checkpoint:
-        path = resolve_checkpoint(args.resume_from_checkpoint, args.output_dir)
-        check_checkpoint(path, trust_pickles=args.trust_checkpoint_pickles)
+    check_output_dir(loop.output_dir)
+    if loop.resume_from_checkpoint:
+        path = resolve_checkpoint(loop.resume_from_checkpoint, loop.output_dir)
+        check_checkpoint(path, trust_pickles=loop.trust_checkpoint_pickles)
 
 
-def load_model(name: str, names: Sequence[str]):
+def load_model(model: ModelArguments, names: Sequence[str]):
     """Token classifier over ``names`` (a new head unless the checkpoint's fits) and its fast tokenizer.
 
-    ``name`` may be a short asset name (:func:`training.assets.resolve_model_name`)."""
-    name = resolve_model_name(name)
+    The model may be named by a short asset name (:func:`training.assets.resolve_model_name`)."""
     id2label = dict(enumerate(names))
-    config = AutoConfig.from_pretrained(name, id2label=id2label, label2id={n: i for i, n in id2label.items()})
+    name, remote = resolve_model_name(model.model_name_or_path), model.trust_remote_code
+    config = AutoConfig.from_pretrained(name, id2label=id2label, label2id={n: i for i, n in id2label.items()},
+                                        trust_remote_code=remote)  # fmt: skip
     tokenizer = load_tokenizer(name)
-    model = AutoModelForTokenClassification.from_pretrained(name, config=config, ignore_mismatched_sizes=True)
-    return model, tokenizer
+    classifier = AutoModelForTokenClassification.from_pretrained(
+        name, config=config, ignore_mismatched_sizes=model.ignore_mismatched_sizes, trust_remote_code=remote
+    )
+    return classifier, tokenizer
 
 
 def _first(dataset: datasets.Dataset, n: Optional[int]) -> datasets.Dataset:
     return dataset if n is None else dataset.select(range(min(n, len(dataset))))
 
 
-def train_teacher(args: argparse.Namespace) -> dict:
+def train_teacher(
+    data: DataArguments, model: ModelArguments, loop: LoopArguments, labels: Optional[LabelArguments] = None
+) -> RunResults:
     """Fine-tune, evaluate every epoch, save the best model and ``results.json``; returns the results."""
     started = time.perf_counter()
-    config = loop_config(args)
-    check_arguments(args)
+    labels = labels or LabelArguments()
+    config = loop_config(loop)
+    check_arguments(model.model_name_or_path, loop)
     accelerator = make_accelerator(config)
     if not accelerator.is_local_main_process:
         datasets.disable_progress_bars()
-    set_seed(args.seed)
+    set_seed(loop.seed)
 
-    data, flagged = drop_flagged_rows(load_data(args))
-    data = words_as_tokens(data, args.text_column, args.tag_column)
-    splits = choose_splits(data, args)
-    names = label_names(data[splits["train"]], args.tag_column)
-    model, tokenizer = load_model(args.model_name_or_path, names)
+    splits_data, flagged = drop_flagged_rows(load_data(data))
+    splits_data = words_as_tokens(splits_data, data.text_column_name, labels.label_column_name)
+    splits = choose_splits(splits_data, data.train_split, labels)
+    names = label_names(splits_data[splits["train"]], labels.label_column_name)
+    classifier, tokenizer = load_model(model, names)
 
-    train_data = _first(data[splits["train"]], args.max_train_samples)
-    aligner = TokenAligner(tokenizer, max_length=args.max_length, stride=args.stride, label_column=args.tag_column,
-                           label_all_subtokens=args.label_all_tokens, label_names=names)  # fmt: skip
+    train_data = _first(splits_data[splits["train"]], data.max_train_samples)
+    aligner = TokenAligner(tokenizer, max_length=data.max_length, stride=data.stride, label_column=labels.label_column_name,
+                           label_all_subtokens=labels.label_all_tokens, label_names=names)  # fmt: skip
     eval_aligner = TokenAligner(tokenizer, max_length=aligner.max_length, stride=aligner.stride, label_column=None)
     eval_sets = {}
     with accelerator.main_process_first():
-        workers = args.preprocessing_num_workers
+        workers = data.preprocessing_num_workers
         train_features = tokenize_dataset(train_data, aligner, num_proc=workers, desc="tokenising train")
         for role in ("validation", "test"):
             if splits[role] is not None:
-                split_data = _first(data[splits[role]], args.max_eval_samples)
+                split_data = _first(splits_data[splits[role]], data.max_eval_samples)
                 features = tokenize_dataset(split_data, eval_aligner, num_proc=workers, desc=f"tokenising {role}")
-                eval_sets[role] = EvalSet(features, eval_references(split_data, args.tag_column, names))
+                eval_sets[role] = EvalSet(features, eval_references(split_data, labels.label_column_name, names))
 
     low_precision = accelerator.mixed_precision in ("fp16", "bf16", "fp8")
     collator = TokenCollator(tokenizer.pad_token_id, pad_to_multiple_of=8 if low_precision else None)
-    train_dl = build_dataloader(train_features, args.per_device_train_batch_size, collator, shuffle=True, seed=args.seed)
+    train_dl = build_dataloader(train_features, loop.per_device_train_batch_size, collator, shuffle=True, seed=loop.seed)
     evaluator = None
     if eval_sets:
-        evaluator = NerEvaluator(accelerator, eval_sets, dict(enumerate(names)), args.per_device_eval_batch_size, collator)
-    outputs = OutputFolder(args.output_dir, RESULTS_FILE, accelerator.is_main_process)
-    config.model_dir = outputs.begin(resuming=bool(args.resume_from_checkpoint))
+        evaluator = NerEvaluator(accelerator, eval_sets, dict(enumerate(names)), loop.per_device_eval_batch_size, collator)
+    outputs = OutputFolder(loop.output_dir, RESULTS_FILE, accelerator.is_main_process)
+    config.model_dir = outputs.begin(resuming=bool(loop.resume_from_checkpoint))
     accelerator.wait_for_everyone()
-    state = train(model, train_dl, token_cross_entropy, config, accelerator, evaluate=evaluator, tokenizer=tokenizer,
-                  hparams=_json_args(args))  # fmt: skip
+    record = as_record(data, labels, model, loop)
+    state = train(classifier, train_dl, token_cross_entropy, config, accelerator, evaluate=evaluator,
+                  tokenizer=tokenizer, hparams=record)  # fmt: skip
 
-    results = {
-        "model_name_or_path": args.model_name_or_path,
-        "data": {"corpus": args.corpus, "lang": args.lang, "dataset": args.dataset,
-                 "dataset_config": args.dataset_config, "tag_column": args.tag_column, "text_column": args.text_column,
-                 "splits": splits, "flagged_rows_dropped": flagged},
-        "label_names": names,
-        "num_train_sentences": len(train_data),
-        "num_train_windows": len(train_features),
-        "completed_steps": state.completed_steps,
-        "epochs": state.history,
-        "best": {"split": config.best_split, "metric": config.metric_for_best, "value": state.best_metric,
-                 "epoch": state.best_epoch, "step": state.best_step},
-        "train_runtime_s": state.train_seconds,
-        "train_tokens": state.train_tokens,
-        "train_tokens_per_s": state.tokens_per_second,
-        "padding_fraction": state.padding_fraction,
-        "wall_time_s": time.perf_counter() - started,
-        "num_processes": accelerator.num_processes,
-        "args": _json_args(args),
-    }  # fmt: skip
+    domain = corpus_spec(data.corpus).domain or None if data.corpus else None
+    peak_rss, peak_gpu = peak_memory_mb()
+    results = RunResults(
+        task="teacher",
+        model_name_or_path=model.model_name_or_path,
+        label_names=names,
+        data={"corpus": data.corpus, "lang": data.lang, "dataset": data.dataset_name,
+              "dataset_config": data.dataset_config_name, "domain": domain, "tag_column": labels.label_column_name,
+              "text_column": data.text_column_name, "splits": splits, "flagged_rows_dropped": flagged},
+        num_train_sentences=len(train_data),
+        num_train_windows=len(train_features),
+        epochs=state.history,
+        best={"split": config.best_split, "metric": config.metric_for_best, "value": state.best_metric,
+              "epoch": state.best_epoch, "step": state.best_step},
+        eval=_saved_scores(state),
+        completed_steps=state.completed_steps,
+        learning_rate=config.learning_rate,
+        train_runtime_s=state.train_seconds,
+        train_tokens=state.train_tokens,
+        train_tokens_per_s=state.tokens_per_second,
+        padding_fraction=state.padding_fraction,
+        wall_time_s=time.perf_counter() - started,
+        peak_rss_mb=peak_rss,
+        peak_gpu_memory_mb=peak_gpu,
+        num_processes=accelerator.num_processes,
+        train_corpus=data.corpus,
+        train_domain=domain,
+        framework_versions=framework_versions(adapter=False),
+        args=record,
+    )  # fmt: skip
     if accelerator.is_main_process:
-        with open(os.path.join(outputs.staging, RESULTS_FILE), "w", encoding="utf-8") as f:
-            json.dump(results, f, indent=2)
+        results.write(outputs.staging)
         outputs.publish()
-        accelerator.print(f"best {config.best_split} {config.metric_for_best}: {state.best_metric} -> {args.output_dir}")
+        accelerator.print(f"best {config.best_split} {config.metric_for_best}: {state.best_metric} -> {loop.output_dir}")
     return results
 
 
-def _json_args(args: argparse.Namespace) -> dict:
-    return {k: v for k, v in vars(args).items() if isinstance(v, (int, float, str, bool, type(None)))}
+def _saved_scores(state) -> Optional[dict]:
+    """The evaluation of the saved model: the best epoch's (the last one's without model selection)."""
+    if not state.history:
+        return None
+    entry = next((h for h in state.history if h["step"] == state.best_step), None) if state.best_metric is not None else None
+    entry = entry or state.history[-1]
+    return {k: v for k, v in entry.items() if k not in ("epoch", "step", "train")}
 
 
 if __name__ == "__main__":

@@ -560,6 +560,7 @@ class Demo:
 
     def step_evaluation(self, record: StepRecord) -> None:
         from training import evaluation
+        from training.metrics import SCORE_KEYS
 
         argv = self.evaluation_argv()
         key = stable_hash({"teacher": self.keys["teacher"], "student": self.keys["student"], "corpus": self.keys["corpus"],
@@ -578,7 +579,7 @@ class Demo:
                     name: {"f1": t["f1"], "precision": t["precision"], "recall": t["recall"], "domain": t["domain"],
                            "num_sentences": t["num_sentences"],
                            "per_type_f1": {k: v["f1"] for k, v in t["per_type"].items()},
-                           "metrics": _seqeval_metrics(t)}
+                           "metrics": {k: t[k] for k in SCORE_KEYS}}
                     for name, t in model["test_sets"].items()
                 }
             table = _read_json(os.path.join(folder, "robustness.json"))
@@ -708,12 +709,6 @@ def _read_json(path: str) -> Any:
         return json.load(handle)
 
 
-def _seqeval_metrics(test_set: dict) -> dict:
-    """``training.evaluation``'s figures in the metric's own keys (what model cards read)."""
-    out = {"overall_precision": test_set["precision"], "overall_recall": test_set["recall"],
-           "overall_f1": test_set["f1"], "overall_accuracy": test_set.get("accuracy")}
-    out.update({k: dict(v) for k, v in test_set["per_type"].items()})
-    return out
 
 
 @contextlib.contextmanager

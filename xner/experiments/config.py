@@ -92,7 +92,8 @@ def cli_flags(values: Mapping) -> list[str]:
 
 # Arguments the harness sets itself; a file setting them would be silently overridden.
 HARNESS_OWNED = frozenset({
-    "output_dir", "model_name_or_path", "corpus", "lang", "dataset", "dataset_config", "data_dir", "teacher",
+    "output_dir", "model_name_or_path", "corpus", "lang", "dataset", "dataset_config", "dataset_name",
+    "dataset_config_name", "data_dir", "teacher",
     "eval", "seed", "strategy", "student", "resume_from_checkpoint", "best_on",
 })  # fmt: skip
 # The required arguments of each script, which the harness always passes (values do not matter here).
@@ -120,16 +121,24 @@ _PARSERS: dict[str, argparse.ArgumentParser] = {}
 
 
 def _script_parser(script: str) -> argparse.ArgumentParser:
+    """The script's own parser (built from its argument dataclasses), raising instead of exiting."""
     if script not in _PARSERS:
-        parser = _RaisingParser(prog=f"training.{script}", add_help=False, allow_abbrev=False)
-        importlib.import_module(f"training.{script}").add_arguments(parser)
+        parser = importlib.import_module(f"training.{script}").build_parser(add_help=False, allow_abbrev=False)
+        parser.error = _RaisingParser.error.__get__(parser)
         _PARSERS[script] = parser
     return _PARSERS[script]
 
 
+def _field_names(script: str) -> dict[str, str]:
+    from training.arguments import field_names
+
+    return field_names(importlib.import_module(f"training.{script}").ARGUMENTS)
+
+
 def training_arguments(script: str) -> frozenset:
-    """Argument names (dests) of ``training.teacher`` or ``training.distill``: what a file may set."""
-    return frozenset(vars(_script_parser(script).parse_args(HARNESS_REQUIRED[script])))
+    """Setting names of ``training.teacher`` or ``training.distill`` (their dataclass fields and the
+    fields' aliases, :func:`training.arguments.field_names`): what a file may set."""
+    return frozenset(_field_names(script))
 
 
 def check_training_value(script: str, key: str, value: Any, where: str) -> None:
@@ -153,7 +162,8 @@ def check_training_value(script: str, key: str, value: Any, where: str) -> None:
     if isinstance(value, (dict, list, tuple)):
         raise ConfigError(f"{where}.{key}: a single value, got {value!r}")
     try:
-        parsed = getattr(_script_parser(script).parse_args(HARNESS_REQUIRED[script] + cli_flags({key: value})), key)
+        namespace = _script_parser(script).parse_args(HARNESS_REQUIRED[script] + cli_flags({key: value}))
+        parsed = getattr(namespace, _field_names(script)[key])
     except ConfigError as err:
         raise ConfigError(f"{where}.{key}: {value!r} is not a valid value ({err})") from None
     if isinstance(parsed, bool) and not isinstance(value, bool):  # a switch set to "yes" / 1

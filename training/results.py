@@ -1,0 +1,115 @@
+"""What a training run did: :class:`RunResults`, written as the one ``results.json`` of every training run.
+
+``xner train-teacher``, ``xner distill`` and ``xner merge`` write it; readers (model cards,
+``xner evaluate``'s in/out-of-domain decision, the demo and the experiment harness) read these keys.
+Scores are in the one result schema of :func:`training.metrics.scores_of`. Fields a run kind does
+not have stay None or empty (a teacher has no strategy, no teachers, no student).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.metadata
+import json
+import os
+import resource
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Optional, Union
+
+import torch
+
+RESULTS_FILE = "results.json"
+RESULTS_FORMAT = 2  # 2: one format for teachers and students; scores in training.metrics.scores_of's schema
+# The packages whose versions a run records (model cards show them).
+FRAMEWORKS = ("xner", "transformers", "torch", "datasets", "tokenizers", "accelerate", "huggingface_hub", "peft")
+
+
+@dataclass
+class RunResults:
+    """One training run (the ``results.json`` keys; see the module doc)."""
+
+    task: str  # "teacher" (supervised fine-tuning) or "distillation"
+    model_name_or_path: str  # the checkpoint the run started from
+    label_names: list
+    data: dict  # corpus, lang, dataset, dataset_config, domain (+ tag/text columns, splits for a teacher)
+    num_train_sentences: int = 0
+    num_train_windows: int = 0
+    epochs: list = field(default_factory=list)  # [{"epoch", "step", "train": {"loss"}, SET: scores}, ...]
+    best: dict = field(default_factory=dict)  # {"split"/"eval_set", "metric", "value", "epoch", "step"}
+    eval: Optional[dict] = None  # the saved model's scores per evaluation set
+    eval_sets: dict = field(default_factory=dict)  # evaluation set -> facts (split, lang, domain, type map...)
+    train_data: list = field(default_factory=list)  # one entry per source of training text
+    completed_steps: int = 0
+    learning_rate: Optional[float] = None
+    train_loss: Optional[dict] = None
+    train_runtime_s: float = 0.0
+    train_tokens: int = 0
+    train_tokens_per_s: float = 0.0
+    padding_fraction: float = 0.0
+    wall_time_s: float = 0.0
+    peak_rss_mb: Optional[float] = None
+    peak_gpu_memory_mb: Optional[float] = None
+    num_processes: int = 1
+    train_corpus: Optional[str] = None
+    train_domain: Optional[str] = None
+    student: Optional[dict] = None  # distillation: kind, lora, freeze, parameters, saved_as
+    strategy: Optional[dict] = None  # distillation: the strategy's config()
+    teachers: list = field(default_factory=list)  # distillation: [{"model", "weight", "label_names", "fingerprint"}]
+    teacher_probabilities: Optional[str] = None  # "precomputed" or "on-the-fly"
+    teacher_probabilities_seconds: Optional[float] = None
+    framework_versions: dict = field(default_factory=dict)
+    args: dict = field(default_factory=dict)  # every option of the run (training.arguments.as_record)
+    card: Optional[dict] = None  # distillation: the card fields (model_cards.model_card.TrainingResults)
+    merged_from: Optional[str] = None  # xner merge: the adapter folder this plain model was merged from
+    format: int = RESULTS_FORMAT
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def write(self, folder: str) -> str:
+        path = os.path.join(folder, RESULTS_FILE)
+        with open(path, "w", encoding="utf-8") as handle:
+            json.dump(self.to_dict(), handle, indent=2)
+        return path
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> "RunResults":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown key(s) {unknown} in results.json; known: {sorted(known)}")
+        return cls(**values)
+
+    @classmethod
+    def read(cls, path: Union[str, os.PathLike]) -> "RunResults":
+        """From ``results.json`` (the file or the folder holding it)."""
+        path = os.fspath(path)
+        if os.path.isdir(path):
+            path = os.path.join(path, RESULTS_FILE)
+        with open(path, encoding="utf-8") as handle:
+            return cls.from_dict(json.load(handle))
+
+
+def framework_versions(adapter: bool) -> dict:
+    """Versions of the packages of :data:`FRAMEWORKS` installed here (peft only for an adapter).
+
+    xner's own version comes from its installed metadata: training sits below the xner package."""
+    versions = {}
+    for name in FRAMEWORKS:
+        if name == "peft" and not adapter:
+            continue
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            pass
+    return versions
+
+
+def peak_memory_mb() -> tuple[float, Optional[float]]:
+    """``(peak resident memory of this process, peak GPU memory allocated or None)`` in MiB."""
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB
+    gpu = torch.cuda.max_memory_allocated() / 2**20 if torch.cuda.is_available() else None
+    return rss, gpu
+
+
+__all__ = ["FRAMEWORKS", "RESULTS_FILE", "RESULTS_FORMAT", "RunResults", "framework_versions", "peak_memory_mb"]
