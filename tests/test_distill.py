@@ -25,7 +25,7 @@ from tests.tiny_models import build_tiny_bert, build_tiny_xlmr
 from training import distill
 from training.students import is_adapter, load_student
 from xner import cli
-from tests.training_fixtures import fresh_accelerate_state, run_accelerate_launch, sample  # noqa: F401  (fixtures)
+from tests.accelerate_launch import run_accelerate_launch
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LABELS = CONLL.label_names
