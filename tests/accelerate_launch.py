@@ -17,5 +17,5 @@ def run_accelerate_launch(module: str, args, tmp_path) -> None:
     launcher = os.path.join(os.path.dirname(sys.executable), "accelerate")
     command = [launcher, *ACCELERATE_CPU_LAUNCH, "-m", module, *[str(a) for a in args]]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf")}
-    done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
