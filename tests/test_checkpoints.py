@@ -12,7 +12,6 @@ import torch
 from accelerate import Accelerator
 
 from dataset_builders.errors import UserError
-from tests.training_fixtures import fresh_accelerate_state  # noqa: F401  (fixture)
 from training.checkpoints import STATE_FILE, TRUST_FLAG, load_checkpoint, save_checkpoint
 from training.loop import LoopState
 

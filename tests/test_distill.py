@@ -26,7 +26,7 @@ from training import distill
 from training.evaluation import align_label_sets, parse_type_map
 from training.students import is_adapter, load_student
 from xner import cli
-from tests.training_fixtures import fresh_accelerate_state, run_accelerate_launch, sample  # noqa: F401  (fixtures)
+from tests.accelerate_launch import run_accelerate_launch
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LABELS = CONLL.label_names

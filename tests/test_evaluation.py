@@ -39,7 +39,6 @@ from training.inference import load_token_classifier
 from training.metrics import load_metric
 from training.students import LoraSettings, build_student, merge_adapter, save_student
 from xner import cli
-from tests.training_fixtures import fresh_accelerate_state, sample  # noqa: F401  (fixtures)
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

@@ -19,7 +19,7 @@ import yaml
 
 from dataset_builders import load_corpus
 from tests.tiny_models import build_tiny_bert
-from tests.training_fixtures import ACCELERATE_CPU_LAUNCH
+from tests.accelerate_launch import ACCELERATE_CPU_LAUNCH
 from xner.cli import main
 from xner.experiments.bootstrap import f1_from_counts
 from xner.experiments.config import ConfigError, parse_experiment

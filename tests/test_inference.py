@@ -24,7 +24,6 @@ from dataset_builders.schemes import tags_to_spans, validate_iob2
 from model_cards.predict import predict
 from projection.tagging import Tag
 from tests.tiny_models import build_tiny_bert, build_tiny_xlmr
-from tests.training_fixtures import fresh_accelerate_state  # noqa: F401  (fixture)
 from training import evaluation
 from training.collate import TokenCollator, build_dataloader
 from training.features import TokenAligner, tokenize_dataset

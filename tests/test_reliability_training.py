@@ -17,7 +17,6 @@ from accelerate.state import AcceleratorState, GradientState
 
 from dataset_builders.errors import UserError
 from tests.tiny_models import build_tiny_bert
-from tests.training_fixtures import fresh_accelerate_state, sample  # noqa: F401  (fixtures)
 from training import loop, teacher
 
 

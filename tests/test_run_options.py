@@ -14,7 +14,6 @@ import pytest
 from dataset_builders.errors import UserError
 from tests.test_publish import hub, online  # noqa: F401 (fixtures)
 from tests.test_teacher import dataset_dir, encoder, teacher_args  # noqa: F401 (fixtures)
-from tests.training_fixtures import fresh_accelerate_state, sample  # noqa: F401 (fixtures)
 from training import run_options, teacher
 from xner.cli import main
 

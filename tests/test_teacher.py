@@ -27,7 +27,7 @@ from training.collate import TokenCollator, build_dataloader
 from training.features import TokenAligner, tokenize_dataset
 from training.loop import EvalSet, LoopConfig, NerEvaluator, NonFiniteLossError, make_accelerator, train
 from training.teacher import token_cross_entropy
-from tests.training_fixtures import fresh_accelerate_state, run_accelerate_launch, sample  # noqa: F401  (fixtures)
+from tests.accelerate_launch import run_accelerate_launch
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
