@@ -783,7 +783,7 @@ def test_teacher_facts_come_from_the_teacher_folder(students, tmp_path):
     run = training_results(students["encoder"])
     run.teachers = [{"model": str(teacher), "weight": 1.0}]
     text = render_model_card(StudentCardData.from_training(run, examples_from_data=False))
-    assert "| teacher-en | en | 1.0000 | fine-tuned on conll2003 (en) |" in text and str(tmp_path) not in text
+    assert "| teacher-en (local) | en | 1.0000 | fine-tuned on conll2003 (en) |" in text and str(tmp_path) not in text
 
 
 # --------------------------------------------------------------------------- round trips
