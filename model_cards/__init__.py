@@ -3,8 +3,9 @@
 * :mod:`model_cards.dataset_card`: :class:`ProjectedDatasetCardData`, filled from what a
   projection run did (``projection_summary.json`` and its :class:`~projection.pipelines.ProjectionConfig`),
   rendered through ``templates/dataset_card.md.j2``.
-* :mod:`model_cards.model_card`: :class:`StudentCardData`, filled from a training run's
-  ``results.json`` (see :class:`TrainingResults` for the fields), rendered through
+* :mod:`model_cards.model_card`: :class:`StudentCardData`, filled from what a training run did
+  (:class:`training.results.RunResults` or its ``results.json``, read into :class:`TrainingResults`,
+  the card's view of the run), rendered through
   ``templates/model_card.md.j2``; ``model-index`` has one entry per test set, marked in or out of domain.
 * :mod:`model_cards.hub_layout`: :func:`write_hub_dataset` writes projected datasets as parquet
   shards, one config per target language (and per method when several), with the card.

@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import math
 import os
-import shutil
-import tempfile
 from typing import Optional, Sequence, Union
 
 import datasets
@@ -32,6 +30,7 @@ from datasets.utils.metadata import MetadataConfigs
 from datasets.utils.py_utils import convert_file_size_to_int
 from huggingface_hub import DatasetCard, DatasetCardData
 
+from dataset_builders.atomic import staged_dir
 from model_cards.dataset_card import ProjectedDatasetCardData, render_dataset_card
 
 PathLike = Union[str, os.PathLike]
@@ -115,15 +114,8 @@ def write_hub_dataset(
             if not os.path.isfile(os.path.join(os.fspath(run), "projection_summary.json")):
                 raise FileNotFoundError(f"{run}: no projection_summary.json (is it a run_projection output folder?)")
         card_data = ProjectedDatasetCardData.from_projections(list(runs), repo_id=repo_id, pretty_name=pretty_name)
-    parent = os.path.dirname(output_dir)
-    os.makedirs(parent, exist_ok=True)
-    staging = tempfile.mkdtemp(prefix=f".{os.path.basename(output_dir)}.partial-", dir=parent)
-    try:
+    with staged_dir(output_dir) as staging:
         build_layout(card_data, staging, max_shard_size=max_shard_size)
-        _move_into_place(staging, output_dir)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return output_dir
 
 
@@ -140,21 +132,6 @@ def build_layout(card_data: ProjectedDatasetCardData, folder: str, max_shard_siz
     card_data.hub_configs, card_data.hub_dataset_info = hub_metadata(entries, infos)
     with open(os.path.join(folder, "README.md"), "w", encoding="utf-8", newline="\n") as handle:
         handle.write(render_dataset_card(card_data))
-
-
-def _move_into_place(staging: str, output_dir: str) -> None:
-    if not os.path.exists(output_dir):
-        os.rename(staging, output_dir)
-        return
-    trash = tempfile.mkdtemp(prefix=f".{os.path.basename(output_dir)}.old-", dir=os.path.dirname(output_dir))
-    os.rename(output_dir, os.path.join(trash, "old"))
-    try:
-        os.rename(staging, output_dir)
-    except BaseException:
-        os.rename(os.path.join(trash, "old"), output_dir)
-        raise
-    finally:
-        shutil.rmtree(trash, ignore_errors=True)
 
 
 def is_hub_layout(folder: PathLike) -> bool:

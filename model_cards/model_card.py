@@ -1,8 +1,9 @@
 """Model cards for students (and teachers), filled from what training actually did.
 
-The input is a :class:`TrainingResults` -- the ``results.json`` a training run writes (the fields
-are documented on the class; :meth:`TrainingResults.from_dict` also reads the ``results.json`` of
-``training.teacher``). :meth:`StudentCardData.from_training` turns it into card data building on
+The input is what a training run did: :class:`training.results.RunResults` (the one ``results.json``
+of teachers and students, or the object ``train_teacher``/``distill`` return), which
+:meth:`TrainingResults.from_run` reads into the card's view of the run (the fields are documented on
+the class). :meth:`StudentCardData.from_training` turns that into card data building on
 ``huggingface_hub``'s :class:`~huggingface_hub.ModelCardData`, SpanMarker-style:
 :meth:`~StudentCardData.to_dict` derives the template variables (tables, usage code),
 :meth:`~StudentCardData.to_yaml` the Hub metadata -- with ``model-index`` holding one entry per
@@ -29,11 +30,22 @@ from huggingface_hub.utils import yaml_dump
 
 from model_cards.dataset_card import corpus_facts, dataset_hub_id
 from model_cards.rendering import (
-    fmt, hub_id, is_secret_key, markdown_table, model_title_name, params_text, public_name, render, scrub_paths, unique,
+    fmt,
+    hub_id,
+    is_secret_key,
+    markdown_table,
+    model_title_name,
+    params_text,
+    public_name,
+    render,
+    scrub_paths,
+    unique,
 )
+from training.metrics import SCORE_KEYS
+from training.results import RESULTS_FILE, RunResults
+from training.results import framework_versions as installed_versions
 
 TEMPLATE = "model_card.md.j2"
-RESULTS_FILE = "results.json"
 
 STRATEGY_TEXT = {
     None: "supervised fine-tuning (cross-entropy on the training tags)",
@@ -106,7 +118,7 @@ class TrainingResults:
     epochs: the per-epoch evaluation history (``[{"epoch", "step", "train": {"loss"}, <eval set>:
         {<seqeval metrics>}}, ...]``, the ``epochs`` of the run's results.json).
 
-    ``training.distill`` writes these fields under the ``card`` key of its ``results.json``.
+    Read from a run's results with :meth:`from_run` (``from_dict``/``load`` for its ``results.json``).
     """
 
     base_model: str
@@ -130,85 +142,103 @@ class TrainingResults:
         return dataclasses.asdict(self)
 
     @classmethod
+    def from_run(cls, run: RunResults) -> "TrainingResults":
+        """The card's view of a run (teacher or distillation): what :class:`training.results.RunResults` recorded,
+        plus what each teacher folder's own ``results.json`` says about the teacher's training data."""
+        student = run.student or {}
+        hyperparameters = {k: run.args[k] for k in HYPERPARAMETER_KEYS if run.args.get(k) is not None}
+        for key, value in (("learning_rate", run.learning_rate), ("num_processes", run.num_processes)):
+            if value is not None:  # what the run used (the loop's resolved values)
+                hyperparameters[key] = value
+        training = {k: getattr(run, k) for k in ("completed_steps", "train_runtime_s", "train_tokens_per_s", "best")
+                    if getattr(run, k) is not None}
+        return cls(
+            base_model=run.model_name_or_path,
+            label_names=list(run.label_names),
+            adapter=student.get("lora"),
+            freeze={"embeddings": bool(student.get("freeze_embeddings")), "layers": student.get("freeze_layers") or 0},
+            teachers=[{"model": t["model"], "weight": t.get("weight"), **_teacher_facts(t["model"])}
+                      for t in run.teachers],
+            strategy=run.strategy,
+            train_data=_train_data(run),
+            evaluations=_evaluations(run),
+            hyperparameters=hyperparameters,
+            training=training,
+            framework_versions=run.framework_versions or None,
+            merged=bool(run.merged_from),
+            epochs=list(run.epochs),
+        )
+
+    @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> "TrainingResults":
-        """From a ``results.json`` dict: this class' own fields, ``training.distill``'s (under ``card``;
-        ``merged_from`` set by ``xner merge``) or ``training.teacher``'s format."""
-        if isinstance(values.get("card"), Mapping):
-            card = dict(values["card"])
-            card.setdefault("epochs", list(values.get("epochs") or []))
-            if values.get("merged_from"):
-                card["merged"] = True
-            return cls.from_dict(card)
-        if "base_model" in values:
-            if values.get("merged_from"):  # ``xner merge`` of a folder whose results.json has this format
-                values = {**{k: v for k, v in values.items() if k != "merged_from"}, "merged": True}
-            known = {f.name for f in dataclasses.fields(cls)}
-            unknown = sorted(set(values) - known)
-            if unknown:
-                raise ValueError(f"unknown key(s) {unknown} in training results; known: {sorted(known)}")
-            return cls(**values)
-        if "model_name_or_path" in values:
-            return _from_teacher_results(values)
-        raise ValueError("training results need 'base_model' (or a training.teacher results.json)")
+        """From a run's ``results.json`` dict (:class:`training.results.RunResults`)."""
+        return cls.from_run(RunResults.from_dict(values))
 
     @classmethod
     def load(cls, path: Union[str, os.PathLike]) -> "TrainingResults":
         """From ``results.json`` (the file or the model folder holding it)."""
-        path = os.fspath(path)
-        if os.path.isdir(path):
-            path = os.path.join(path, RESULTS_FILE)
-        with open(path, encoding="utf-8") as handle:
-            return cls.from_dict(json.load(handle))
+        return cls.from_run(RunResults.read(path))
 
 
-def _from_teacher_results(values: Mapping[str, Any]) -> TrainingResults:
-    """``training.teacher``'s results.json: best-epoch test scores, data and arguments."""
-    data = values.get("data") or {}
-    splits = data.get("splits") or {}
-    args = values.get("args") or {}
-    dataset = data.get("dataset") or data.get("corpus")
-    config = data.get("dataset_config") or data.get("lang")
-    facts = corpus_facts(data["corpus"]) if data.get("corpus") else {"domain": None, "languages": []}
-    domain = facts["domain"]
-    language = data.get("lang") or data.get("dataset_config") or (
-        facts["languages"][0] if len(facts["languages"]) == 1 else None)
-    train = {"dataset": public_name(dataset), "config": config, "split": splits.get("train", "train"),
-             "language": language, "domain": domain or None,
-             "num_sentences": values.get("num_train_sentences"), "labels": data.get("tag_column", "ner_tags")}
-    history = values.get("epochs") or []
-    best_epoch = (values.get("best") or {}).get("epoch")
-    chosen = next((h for h in history if h.get("epoch") == best_epoch), history[-1] if history else {})
-    evaluations = []
-    if splits.get("test") and chosen.get("test"):
-        evaluations.append(EvalSet(
-            name=f"{public_name(dataset)} {config + ' ' if config else ''}{splits['test']}".strip(),
-            metrics=chosen["test"], dataset=public_name(dataset), config=config, split=splits["test"],
-            language=train["language"], domain=domain or None))
-    hyperparameters = {k: args[k] for k in HYPERPARAMETER_KEYS if args.get(k) is not None}
-    if values.get("num_processes") is not None:
-        hyperparameters["num_processes"] = values["num_processes"]
-    training = {k: values[k] for k in ("completed_steps", "train_runtime_s", "train_tokens_per_s", "best")
-                if values.get(k) is not None}
-    return TrainingResults(base_model=values["model_name_or_path"], label_names=list(values["label_names"]),
-                           train_data=[train], evaluations=evaluations, hyperparameters=hyperparameters,
-                           training=training, framework_versions=values.get("framework_versions"),
-                           epochs=list(history))
+def _teacher_facts(path: str) -> dict:
+    """What a teacher folder's own ``results.json`` (``xner train-teacher``) says about its training data."""
+    try:
+        with open(os.path.join(path, RESULTS_FILE), encoding="utf-8") as f:
+            data = json.load(f).get("data") or {}
+    except (OSError, ValueError):
+        return {}  # a Hub id, or a folder without results
+    source = data.get("corpus") or data.get("dataset")
+    language = data.get("lang") or data.get("dataset_config")
+    if not source:
+        return {"language": language}
+    return {"language": language, "description": f"fine-tuned on {source}" + (f" ({language})" if language else "")}
 
 
-def current_framework_versions(adapter: bool) -> dict:
-    import importlib.metadata as metadata
+def _train_data(run: RunResults) -> list[dict]:
+    """The card's training-data rows: a teacher's one labelled split, or each source of a student's text
+    (a projected dataset's language and domain are the run's ``--lang`` and training domain)."""
+    data = run.data or {}
+    if not run.train_data:  # supervised (teacher): the corpus or dataset in ``data``
+        dataset = data.get("dataset") or data.get("corpus")
+        facts = corpus_facts(data["corpus"]) if data.get("corpus") else {"domain": None, "languages": []}
+        language = data.get("lang") or data.get("dataset_config") or (
+            facts["languages"][0] if len(facts["languages"]) == 1 else None)
+        return [{"dataset": public_name(dataset), "config": data.get("dataset_config") or data.get("lang"),
+                 "split": (data.get("splits") or {}).get("train", "train"), "language": language,
+                 "domain": facts["domain"] or None, "num_sentences": run.num_train_sentences,
+                 "labels": data.get("tag_column", "ner_tags")}]
+    rows = []
+    for part in run.train_data:
+        if part.get("kind") == "corpus":
+            entry = {"dataset": part["corpus"], "config": part.get("lang"), "language": part.get("lang"),
+                     "domain": corpus_facts(part["corpus"])["domain"] or None}
+        else:
+            entry = {"dataset": part.get("dataset"), "config": part.get("dataset_config"), "language": data.get("lang"),
+                     "domain": data.get("domain")}
+        labels = "teacher probabilities" + (" + projected_tags" if part.get("projected_tags") else "")
+        rows.append({**entry, "split": part.get("split"), "num_sentences": part.get("num_sentences"), "labels": labels})
+    return rows
 
-    names = ["xner", "transformers", "torch", "datasets", "tokenizers", "accelerate", "huggingface_hub"]
-    if adapter:
-        names.append("peft")
-    versions = {}
-    for name in names:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            if name == "xner":
-                versions[name] = __import__("xner").__version__
-    return versions
+
+def _evaluations(run: RunResults) -> list[EvalSet]:
+    """The saved model's scores per evaluation set: a teacher's test split, a student's evaluation sets."""
+    saved = run.eval or {}
+    if not run.eval_sets:  # supervised (teacher): the test split of its training data
+        data = run.data or {}
+        test = (data.get("splits") or {}).get("test")
+        if not test or not saved.get("test"):
+            return []
+        train = _train_data(run)[0]
+        config = train["config"]
+        return [EvalSet(name=f"{train['dataset']} {config + ' ' if config else ''}{test}".strip(), metrics=saved["test"],
+                        dataset=train["dataset"], config=config, split=test, language=train["language"],
+                        domain=train["domain"])]
+    return [EvalSet(name=key, metrics={k: saved[key][k] for k in SCORE_KEYS if k in saved[key]},
+                    dataset=info.get("corpus") or key, config=info.get("lang"), split=info.get("split") or "test",
+                    language=info.get("lang"), domain=info.get("corpus_domain"),
+                    in_domain={"in": True, "out": False}.get(info.get("domain")),
+                    num_sentences=info.get("num_sentences"))
+            for key, info in run.eval_sets.items() if key in saved]
 
 
 WIDGET_SENTENCES = 3  # widget examples taken from the evaluation data
@@ -335,11 +365,14 @@ class StudentCardData(ModelCardData):
         self.label_examples = self.label_examples or entity_examples(sets)
 
     @classmethod
-    def from_training(cls, results: Union[TrainingResults, Mapping[str, Any], str, os.PathLike],
+    def from_training(cls, results: Union[RunResults, TrainingResults, Mapping[str, Any], str, os.PathLike],
                       **kwargs: Any) -> "StudentCardData":
-        """Card data from a run's results (a :class:`TrainingResults`, its dict, ``results.json`` or the
-        model folder). ``kwargs``: ``model_id`` (the repo), ``license``, ``language``, ``limitations``..."""
-        if isinstance(results, (str, os.PathLike)):
+        """Card data from a run's results (the :class:`RunResults` a training function returned, its
+        ``results.json`` dict, file or model folder, or a :class:`TrainingResults`).
+        ``kwargs``: ``model_id`` (the repo), ``license``, ``language``, ``limitations``..."""
+        if isinstance(results, RunResults):
+            results = TrainingResults.from_run(results)
+        elif isinstance(results, (str, os.PathLike)):
             results = TrainingResults.load(results)
         elif not isinstance(results, TrainingResults):
             results = TrainingResults.from_dict(results)
@@ -435,7 +468,7 @@ class StudentCardData(ModelCardData):
                 for t in types if self.label_examples.get(t)]
 
     def framework_versions(self) -> dict:
-        return dict(sorted((self.results.framework_versions or current_framework_versions(self.is_adapter)).items()))
+        return dict(sorted((self.results.framework_versions or installed_versions(self.is_adapter)).items()))
 
     @property
     def example_text(self) -> str:
@@ -551,6 +584,6 @@ def write_model_card(model_dir: Union[str, os.PathLike], results: Any = None, **
 
 
 __all__ = [
-    "EvalSet", "HYPERPARAMETER_KEYS", "StudentCardData", "TrainingResults", "current_framework_versions",
+    "EvalSet", "HYPERPARAMETER_KEYS", "StudentCardData", "TrainingResults",
     "entity_examples", "evaluation_sentences", "render_model_card", "widget_sentences", "write_model_card",
 ]  # fmt: skip

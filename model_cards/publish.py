@@ -314,7 +314,8 @@ def _stage_model(folder: str, staging: str, token: Optional[str], card_kwargs: d
         raise FileNotFoundError(f"{folder} has no README.md (model card) and no results.json to write one from")
     if os.path.lexists(readme):
         os.remove(readme)  # the link, not the folder's file: the card is rendered for this repo
-    training = TrainingResults.from_dict(json.loads(portable.json_bytes(results)))
+    # Read here (teacher folders are on this machine), then made portable like the uploaded files.
+    training = TrainingResults(**portable.value(TrainingResults.load(results).to_dict()))
     if training.adapter and not os.path.isfile(os.path.join(folder, "adapter_config.json")):
         training.merged = True  # trained as LoRA, saved as a plain model
     card = render_model_card(StudentCardData.from_training(training, **{"model_id": repo_id, **card_kwargs}))

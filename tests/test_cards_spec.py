@@ -19,6 +19,7 @@ from model_cards.dataset_card import (
     HUB_DATASET_IDS, LICENSE_LINKS, ProjectedDatasetCardData, license_id, render_dataset_card,
 )
 from model_cards.model_card import EvalSet, StudentCardData, TrainingResults, render_model_card
+from training.results import RunResults
 
 LABELS = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC"]
 METRICS = {"precision": 0.5, "recall": 0.4, "f1": 0.4444, "accuracy": 0.9,
@@ -66,16 +67,18 @@ def entity_strings(sentences):
 
 
 def student(evaluations, epochs=(), best_epoch=None):
-    return TrainingResults(
-        base_model="xner-test/tiny-encoder", label_names=LABELS,
-        teachers=[{"model": "xner-test/teacher-en", "language": "en", "weight": 1.0}],
+    """The RunResults of a distillation on CoNLL-2002 es text, evaluated on ``evaluations`` (EvalSets)."""
+    return RunResults(
+        task="distillation", model_name_or_path="xner-test/tiny-encoder", label_names=LABELS,
+        data={"corpus": "conll2002", "lang": "es", "dataset": None, "dataset_config": None, "domain": "news"},
+        teachers=[{"model": "xner-test/teacher-en", "weight": 1.0}],
         strategy={"name": "soft-kl", "temperature": 2.0},
-        train_data=[{"dataset": "conll2002", "config": "es", "split": "train", "language": "es", "domain": "news",
-                     "num_sentences": 100, "labels": "teacher probabilities"}],
-        evaluations=evaluations, training={"completed_steps": 8, "best": {"split": "validation",
-                                                                            "metric": "f1",
-                                                                            "epoch": best_epoch}},
-        framework_versions={"transformers": "0.0.test"}, epochs=list(epochs))
+        train_data=[{"kind": "corpus", "corpus": "conll2002", "lang": "es", "split": "train", "num_sentences": 100}],
+        eval={e.name: e.metrics for e in evaluations},
+        eval_sets={e.name: {"corpus": e.dataset, "lang": e.language, "split": e.split, "corpus_domain": e.domain,
+                            "domain": None} for e in evaluations},
+        completed_steps=8, best={"split": "validation", "metric": "f1", "epoch": best_epoch},
+        framework_versions={"transformers": "0.0.test"}, epochs=list(epochs))  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -179,12 +182,9 @@ def test_training_results_table_per_epoch(tmp_path):
     assert "| **1** | 20 | 0.5000 | 0.6250 | 0.5500 |" in text  # the saved epoch
     assert "| 2 | 30 | 0.2500 | 0.6000 | 0.5800 |" in text
     assert "the epoch in bold (best f1 on validation)" in text
-    # training.distill's results.json: the history is at the top level, the card fields under "card"
-    distilled = {"card": student([]).to_dict() | {"epochs": []}, "epochs": history}
-    distilled["card"].pop("epochs")
-    assert TrainingResults.from_dict(distilled).epochs == history
-    # teacher results.json
-    teacher = {"model_name_or_path": "xner-test/minilm", "label_names": LABELS, "epochs": history,
+    # the card reads the history of results.json: a student's here, a teacher's below
+    assert TrainingResults.from_dict(student([], epochs=history).to_dict()).epochs == history
+    teacher = {"task": "teacher", "model_name_or_path": "xner-test/minilm", "label_names": LABELS, "epochs": history,
                "data": {"corpus": "conll2003", "splits": {"train": "train", "test": "test"}},
                "best": {"split": "validation", "metric": "f1", "epoch": 1}}
     assert TrainingResults.from_dict(teacher).epochs == history

@@ -36,8 +36,8 @@ ID2LABEL = dict(enumerate(STUDENT_LABELS))
 
 
 def teacher_results(base):
-    """The results.json ``training.teacher`` writes (its own format), with local paths in it."""
-    return {"model_name_or_path": base, "label_names": STUDENT_LABELS,
+    """The results.json ``training.teacher`` writes (RunResults of a teacher), with local paths in it."""
+    return {"task": "teacher", "model_name_or_path": base, "label_names": STUDENT_LABELS,
             "data": {"corpus": None, "dataset": os.path.join(os.path.dirname(base), "data"), "lang": None,
                      "dataset_config": None, "tag_column": "ner_tags", "splits": {"train": "train"}},
             "num_train_sentences": 3, "completed_steps": 2, "epochs": [{"epoch": 0, "step": 2}],

@@ -30,7 +30,7 @@ from transformers import AutoModelForTokenClassification, AutoTokenizer
 from dataset_builders.schemes import CONLL
 from model_cards.dataset_card import ProjectedDatasetCardData, render_dataset_card
 from model_cards.hub_layout import write_hub_dataset
-from model_cards.model_card import EvalSet, StudentCardData, TrainingResults, render_model_card
+from model_cards.model_card import StudentCardData, TrainingResults, render_model_card
 from model_cards.predict import predict
 from model_cards.publish import HubOfflineError, publish_dataset, publish_model
 from projection.monolingual_align import MonolingualAligner
@@ -39,6 +39,7 @@ from projection.transforms import projection_summary
 from tests.hub_server import HubServer, git_blob_id
 from tests.tiny_models import build_tiny_bert
 from training.features import TokenAligner
+from training.results import RunResults
 from training.students import LoraSettings, build_student, save_student
 from xner.cli import main
 
@@ -128,23 +129,25 @@ METRICS = {
 
 
 def training_results(base_model, adapter=None):
-    return TrainingResults(
-        base_model=base_model, label_names=STUDENT_LABELS, adapter=adapter,
-        teachers=[{"model": "xner-test/teacher-en", "language": "en", "weight": 1.0}],
+    """The RunResults a distillation run of the students would have written (a Hub-dataset source of text)."""
+    sets = {"xner-sample es test": ("xner-test/sample-es", "news", 1), "Europarl-NER es": ("europarl-ner", "parliament", 799)}
+    return RunResults(
+        task="distillation", model_name_or_path=base_model, label_names=STUDENT_LABELS,
+        data={"corpus": None, "lang": "es", "dataset": "xner-test/sample-es", "dataset_config": "es", "domain": "news"},
+        student={"base_model": base_model, "kind": "lora" if adapter else "full", "lora": adapter,
+                 "freeze_embeddings": False, "freeze_layers": 0, "label_names": STUDENT_LABELS,
+                 "saved_as": "adapter" if adapter else "model"},
+        teachers=[{"model": "xner-test/teacher-en", "weight": 1.0, "label_names": STUDENT_LABELS}],
         strategy={"name": "soft-kl", "temperature": 2.0},
-        train_data=[{"dataset": "xner-test/sample-es", "config": "es", "split": "train", "language": "es",
-                     "domain": "news", "num_sentences": 3, "labels": "teacher probabilities"}],
-        evaluations=[
-            EvalSet(name="xner-sample es test", metrics=METRICS, dataset="xner-test/sample-es", config="es",
-                    language="es", domain="news", num_sentences=1),
-            EvalSet(name="Europarl-NER es", metrics=METRICS, dataset="europarl-ner", config="es", language="es",
-                    domain="parliament", num_sentences=799),
-        ],
-        hyperparameters={"learning_rate": 5e-4, "num_train_epochs": 3, "per_device_train_batch_size": 8, "seed": 42,
-                         "hub_token": TOKEN},
-        training={"completed_steps": 12, "train_runtime_s": 1.5},
+        train_data=[{"kind": "dataset", "dataset": "xner-test/sample-es", "dataset_config": "es", "split": "train",
+                     "text_column": "translation_tokens", "projected_tags": False, "num_sentences": 3}],
+        eval={name: METRICS for name in sets},
+        eval_sets={name: {"corpus": corpus, "lang": "es", "split": "test", "corpus_domain": domain, "domain": None,
+                          "num_sentences": n} for name, (corpus, domain, n) in sets.items()},
+        learning_rate=5e-4, completed_steps=12, train_runtime_s=1.5, train_tokens_per_s=900.0, num_processes=1,
+        args={"num_train_epochs": 3, "per_device_train_batch_size": 8, "seed": 42, "hub_token": TOKEN},
         framework_versions={"peft": "0.0.test", "transformers": "0.0.test"},
-    )
+    )  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -547,9 +550,9 @@ MODEL_CARD_BODY = """\
 {EXAMPLES}
 ### Teachers
 
-| teacher | language | weight |
-|:---|:---|---:|
-| xner-test/teacher-en | en | 1.0000 |
+| teacher | weight |
+|:---|---:|
+| xner-test/teacher-en | 1.0000 |
 
 ### Training data
 
@@ -580,12 +583,14 @@ Per entity type:
 | hyperparameter | value |
 |:---|:---|
 | learning_rate | 0.0005 |
+| num_processes | 1 |
 | num_train_epochs | 3 |
 | per_device_train_batch_size | 8 |
 | seed | 42 |
 
 - completed_steps: 12
 - train_runtime_s: 1.50
+- train_tokens_per_s: 900.00
 
 ### Framework versions (recorded by the training run)
 
@@ -721,18 +726,19 @@ def test_model_card_is_filled_from_the_training_results(students, kind):
 
 
 def test_teacher_results_json_gives_a_card():
-    """The results.json training.teacher writes today (keys of train_teacher) reads as training results."""
+    """The results.json xner train-teacher writes (RunResults of a teacher) reads as training results."""
     teacher = {
-        "model_name_or_path": "xner-test/minilm", "label_names": NAMES,
-        "data": {"corpus": "conll2003", "lang": None, "dataset": None, "dataset_config": None,
+        "task": "teacher", "model_name_or_path": "xner-test/minilm", "label_names": NAMES,
+        "data": {"corpus": "conll2003", "lang": None, "dataset": None, "dataset_config": None, "domain": "news",
                  "tag_column": "ner_tags", "splits": {"train": "train", "validation": "validation", "test": "test"}},
         "num_train_sentences": 2000, "num_train_windows": 2001, "completed_steps": 750,
         "epochs": [{"epoch": 0, "step": 250, "validation": {"f1": 0.7}, "test": {**METRICS, "f1": 0.6}},
                    {"epoch": 1, "step": 500, "validation": {"f1": 0.8}, "test": METRICS}],
         "best": {"split": "validation", "metric": "f1", "value": 0.8, "epoch": 1, "step": 500},
-        "train_runtime_s": 50.0, "train_tokens_per_s": 900.0, "num_processes": 1,
+        "eval": {"validation": {"f1": 0.8}, "test": METRICS},  # the saved (best) epoch's scores
+        "learning_rate": 5e-5, "train_runtime_s": 50.0, "train_tokens_per_s": 900.0, "num_processes": 1,
         "args": {"learning_rate": 5e-5, "seed": 42, "output_dir": "/somewhere/local", "per_device_train_batch_size": 8},
-    }
+    }  # fmt: skip
     card = StudentCardData.from_training(teacher, model_id="xner-test/teacher-en", language=["en"])
     text = render_model_card(card)
     assert "by supervised fine-tuning." in text
@@ -740,17 +746,22 @@ def test_teacher_results_json_gives_a_card():
     assert "| conll2003 | test | test | in-domain (news) |" not in text  # config is None for conll2003
     assert "| conll2003 test | en | test | in-domain (news) |" in text  # best epoch's test scores
     assert "| 0.7500 | 0.6000 | 0.6667 |" in text
+    assert "| **1** | 500 |" in text  # the saved epoch in the per-epoch table
     assert "/somewhere/local" not in text
     assert "### Framework versions (of the environment that wrote this card)" in text
-    with pytest.raises(ValueError, match="unknown key"):
-        TrainingResults.from_dict({"base_model": "x", "label_names": ["O"], "typo": 1})
+    # the object train_teacher returns gives the same card as its results.json
+    assert render_model_card(StudentCardData.from_training(RunResults.from_dict(teacher), model_id="xner-test/teacher-en",
+                                                           language=["en"])) == text  # fmt: skip
+    with pytest.raises(ValueError, match=r"unknown key\(s\) \['typo'\]"):
+        TrainingResults.from_dict({**teacher, "typo": 1})
+    with pytest.raises(ValueError, match="lacks \\['task'\\]"):
+        TrainingResults.from_dict({k: v for k, v in teacher.items() if k != "task"})
 
 
 def test_distill_results_json_gives_a_card(students):
-    """training.distill writes the card's fields under ``card``; ``xner merge`` marks a merged adapter."""
-    fields = training_results(students["encoder"], {"r": 4, "lora_alpha": 8, "lora_dropout": 0.1,
-                                                    "target_modules": "default"}).to_dict()
-    distilled = {"format": 1, "task": "distillation", "student": {"kind": "lora"}, "card": fields}
+    """A distillation's results.json reads as a card; ``xner merge`` (``merged_from``) marks a merged adapter."""
+    distilled = training_results(students["encoder"], {"r": 4, "lora_alpha": 8, "lora_dropout": 0.1,
+                                                       "target_modules": "default"}).to_dict()
     assert StudentCardData.from_training(distilled).is_adapter
     merged = StudentCardData.from_training({**distilled, "merged_from": "/runs/lora-student"},
                                            model_id="xner-test/merged")
@@ -760,6 +771,19 @@ def test_distill_results_json_gives_a_card(students):
            "trained, then merged into the base model: a plain transformers model\n" in text
     assert 'pipeline("token-classification", model="xner-test/merged"' in text and "- lora\n" not in text
     assert "- Hu et al. (2022), LoRA" in text and "/runs/lora-student" not in text
+    # results.json written before cards read RunResults kept a copy of the card fields under "card"
+    assert TrainingResults.from_dict({**distilled, "card": {"base_model": "x"}}) == TrainingResults.from_dict(distilled)
+
+
+def test_teacher_facts_come_from_the_teacher_folder(students, tmp_path):
+    """A local teacher's language and training data are read from its own results.json."""
+    teacher = tmp_path / "teacher-en"
+    teacher.mkdir()
+    (teacher / "results.json").write_text(json.dumps({"data": {"corpus": "conll2003", "lang": "en"}}))
+    run = training_results(students["encoder"])
+    run.teachers = [{"model": str(teacher), "weight": 1.0}]
+    text = render_model_card(StudentCardData.from_training(run, examples_from_data=False))
+    assert "| teacher-en (local) | en | 1.0000 | fine-tuned on conll2003 (en) |" in text and str(tmp_path) not in text
 
 
 # --------------------------------------------------------------------------- round trips
@@ -818,9 +842,9 @@ def test_student_round_trip_through_the_hub(online, students, kind, tmp_path, ca
     assert all(remote[name] == local[name] for name in local if name not in rewritten)
     assert_card(remote["README.md"].decode(), expected_model_card(kind, BASE_ID))
     uploaded_results = json.loads(remote["results.json"])
-    assert "hub_token" not in uploaded_results["hyperparameters"]  # secrets never leave the machine
-    assert uploaded_results["evaluations"] == json.loads(local["results.json"])["evaluations"]
-    assert uploaded_results["base_model"] == BASE_ID  # not the local folder
+    assert "hub_token" not in uploaded_results["args"]  # secrets never leave the machine
+    assert uploaded_results["eval"] == json.loads(local["results.json"])["eval"]
+    assert uploaded_results["model_name_or_path"] == uploaded_results["student"]["base_model"] == BASE_ID  # not the local folder
 
     # Loaded the way users load it, the model computes what the local one does.
     inputs = AutoTokenizer.from_pretrained(repo)(TEXTS, padding=True, return_tensors="pt")

@@ -6,6 +6,7 @@ on the test text, with a small vocabulary so that most words split into several 
 
 import os
 import random
+import types
 
 import datasets
 import numpy as np
@@ -24,9 +25,8 @@ from training.features import (
     merge_windows,
     tokenize_dataset,
     window_spans,
-    word_predictions,
-    word_probabilities,
 )
+from training.inference import tag_batches
 
 LABELS = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
 TEXTS = [
@@ -61,6 +61,31 @@ def one_hot_logits(features, n_labels=len(LABELS)):
                 row[i, label] = 1.0
         logits.append(row)
     return logits
+
+
+class ReplayModel(torch.nn.Module):
+    """A 'model' whose logits are given, one feature row per call: the inference core merges them as a model's."""
+
+    def __init__(self, logits):
+        super().__init__()
+        self.anchor = torch.nn.Parameter(torch.zeros(()))  # the core reads the device from the parameters
+        self.logits = iter(logits)
+
+    def forward(self, input_ids, **inputs):
+        return types.SimpleNamespace(logits=torch.as_tensor(next(self.logits), dtype=torch.float32)[None])
+
+
+def word_probabilities(features, logits, num_words, outside_id=0):
+    """Per-row sub-token logits -> per-sentence word probabilities, through the inference core (tag_batches)."""
+    columns = {k: list(features[k]) for k in ("input_ids", "attention_mask", "sentence_id", "word_ids", "word_heads")}
+    collate = TokenCollator(pad_token_id=0)
+    batches = [collate([{k: v[r] for k, v in columns.items()}]) for r in range(len(logits))]
+    return tag_batches(ReplayModel(logits), batches, num_words, outside_id=outside_id)
+
+
+def word_predictions(features, logits, num_words):
+    """The predicted label id of each word (the argmax of its probabilities; O = 0 where no sub-token)."""
+    return [p.argmax(-1).tolist() for p in word_probabilities(features, logits, num_words)]
 
 
 @pytest.mark.parametrize("family", ["bert", "xlmr"])
@@ -133,11 +158,14 @@ def test_window_spans_cover_everything_within_limits():
 
 
 def test_word_probabilities_and_merge_errors():
-    features = {"sentence_id": [0], "word_ids": [[-1, 0, 0, 2, -1]], "word_heads": [[0, 1, 0, 1, 0]]}
+    features = {"input_ids": [[101, 7, 8, 9, 102]], "attention_mask": [[1] * 5], "sentence_id": [0],
+                "word_ids": [[-1, 0, 0, 2, -1]], "word_heads": [[0, 1, 0, 1, 0]]}
     logits = [np.array([[0.0, 0, 0], [2.0, 0, 0], [9, 9, 9], [0, 0, 3.0], [5, 5, 5]])]
     [probabilities] = word_probabilities(features, logits, [3], outside_id=0)
-    assert probabilities.shape == (3, 3) and np.allclose(probabilities.sum(-1), 1)
-    assert probabilities[0].argmax() == 0 and probabilities[2].argmax() == 2
+    assert probabilities.shape == (3, 3) and np.allclose(probabilities.sum(-1), 1, atol=1e-6)
+    # each word: the softmax of its head token's logits (not of the other pieces)
+    assert np.allclose(probabilities[0], np.exp([2.0, 0, 0]) / np.exp([2.0, 0, 0]).sum(), atol=1e-6)
+    assert np.allclose(probabilities[2], np.exp([0, 0, 3.0]) / np.exp([0, 0, 3.0]).sum(), atol=1e-6)
     assert probabilities[1].tolist() == [1.0, 0.0, 0.0]  # word 1 had no sub-token: O
     with pytest.raises(ValueError, match="second head"):
         merge_windows([0, 0], [[0], [0]], [[1], [1]], [np.zeros(1), np.zeros(1)], [1], 0)

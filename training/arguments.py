@@ -27,37 +27,30 @@ from training.checkpoints import TRUST_HELP
 from training.run_options import Secret
 
 
+def _checked_number(text: str, convert, expected: str, valid, must_be: str):
+    """``convert(text)`` for an argparse type, or its one-line error: not a number, or not ``valid``."""
+    try:
+        value = convert(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
+    if not valid(value):
+        raise argparse.ArgumentTypeError(f"must be {must_be}, got {text}")
+    return value
+
+
 def positive_int(text: str) -> int:
     """argparse type: an integer >= 1 (a batch size, a number of steps)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
-    return value
+    return _checked_number(text, int, "a positive integer", lambda v: v >= 1, "a positive integer")
 
 
 def non_negative_int(text: str) -> int:
     """argparse type: an integer >= 0 (warm-up steps, layers to freeze)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
-    return value
+    return _checked_number(text, int, "an integer >= 0", lambda v: v >= 0, ">= 0")
 
 
 def positive_float(text: str) -> float:
     """argparse type: a finite number > 0 (a learning rate)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
-    return value
+    return _checked_number(text, float, "a number", lambda v: math.isfinite(v) and v > 0, "a finite number > 0")
 
 
 def looks_like_path(value: str) -> bool:

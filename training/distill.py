@@ -77,7 +77,6 @@ from training.arguments import (
 )  # fmt: skip
 from training.assets import resolve_model_name
 from training.collate import TokenCollator, build_dataloader
-from training.metrics import SCORE_KEYS
 from training.evaluation import TestSpec, evaluator_for, load_test_set, parse_type_map, prepare_test_sets
 from training.features import (
     IGNORE_INDEX,
@@ -87,7 +86,7 @@ from training.features import (
     projection_row_ok,
     tokenize_dataset,
 )
-from training.inference import load_tokenizer
+from training.inference import has_trained_labels, labels_of, load_tokenizer
 from training.loop import LoopConfig, NerEvaluator, make_accelerator, train
 from training.outputs import OutputFolder, check_output_dir
 from training.run_options import check_run_options, push_at_end
@@ -411,10 +410,6 @@ class LossRecorder:
         return float(sums[0] / sums[1]) if float(sums[1]) else None
 
 
-def _has_real_labels(config) -> bool:
-    return any(label != f"LABEL_{i}" for i, label in config.id2label.items())
-
-
 def resolve_labels(teachers: Sequence[TeacherProbabilities], student_base: str) -> list[str]:
     """The student's label names: the teachers' shared set, in the base checkpoint's order when it has a head."""
     labels = list(teachers[0].labels)
@@ -424,8 +419,8 @@ def resolve_labels(teachers: Sequence[TeacherProbabilities], student_base: str) 
         except ValueError as err:
             raise ValueError(f"teachers {teachers[0].model_name_or_path} and {teacher.model_name_or_path}: {err}") from None
     config = AutoConfig.from_pretrained(student_base)
-    if _has_real_labels(config):
-        student = [config.id2label[i] for i in range(len(config.id2label))]
+    student = labels_of(config)
+    if has_trained_labels(student):
         check_label_sets(labels, student)
         return student
     return labels
@@ -598,7 +593,7 @@ def distill_results(arguments: DistillArguments, strategy, signal: TeacherSignal
     if state.history:
         saved_entry = next((h for h in state.history if h["step"] == state.best_step), None) if state.best_metric is not None else state.history[-1]  # fmt: skip
     peak_rss, peak_gpu = peak_memory_mb()
-    results = RunResults(
+    return RunResults(
         task="distillation",
         model_name_or_path=arguments.model.model_name_or_path,
         label_names=list(signal.labels),
@@ -646,69 +641,6 @@ def distill_results(arguments: DistillArguments, strategy, signal: TeacherSignal
         framework_versions=framework_versions(lora is not None),
         args=arguments.record(),
     )  # fmt: skip
-    results.card = card_results(results)
-    return results
-
-
-CARD_HYPERPARAMETERS = (
-    "per_device_train_batch_size", "per_device_eval_batch_size", "gradient_accumulation_steps", "num_train_epochs",
-    "max_train_steps", "weight_decay", "lr_scheduler_type", "num_warmup_steps", "max_grad_norm", "seed",
-    "mixed_precision", "max_length", "stride",
-)  # fmt: skip
-
-
-def _teacher_facts(path: str) -> dict:
-    """What a teacher folder's own ``results.json`` (``xner train-teacher``) says about its training data."""
-    try:
-        with open(os.path.join(path, RESULTS_FILE), encoding="utf-8") as f:
-            data = json.load(f).get("data") or {}
-    except (OSError, ValueError):
-        return {}
-    source = data.get("corpus") or data.get("dataset")
-    language = data.get("lang") or data.get("dataset_config")
-    if not source:
-        return {"language": language}
-    return {"language": language, "description": f"fine-tuned on {source}" + (f" ({language})" if language else "")}
-
-
-def card_results(results: RunResults) -> dict:
-    """The run in the shape of ``model_cards.model_card.TrainingResults`` (its field names), for model cards."""
-    student = results.student
-    train_data = []
-    for part in results.train_data:
-        if part["kind"] == "corpus":
-            entry = {"dataset": part["corpus"], "config": part["lang"], "language": part["lang"],
-                     "domain": corpus_spec(part["corpus"]).domain or None}  # fmt: skip
-        else:
-            entry = {"dataset": part["dataset"], "config": part["dataset_config"], "language": None, "domain": None}
-        labels = "teacher probabilities" + (" + projected_tags" if part.get("projected_tags") else "")
-        train_data.append({**entry, "split": part["split"], "num_sentences": part["num_sentences"], "labels": labels})
-    saved = results.eval or {}
-    evaluations = [
-        {"name": key, "metrics": {k: saved[key][k] for k in SCORE_KEYS}, "dataset": info["corpus"] or key,
-         "config": info["lang"], "split": info["split"] or "test", "language": info["lang"],
-         "domain": info["corpus_domain"], "in_domain": {"in": True, "out": False}.get(info["domain"]),
-         "num_sentences": info["num_sentences"], "revision": None}
-        for key, info in results.eval_sets.items() if key in saved
-    ]  # fmt: skip
-    hyperparameters = {k: results.args[k] for k in CARD_HYPERPARAMETERS if results.args.get(k) is not None}
-    hyperparameters.update(learning_rate=results.learning_rate, num_processes=results.num_processes)
-    training = {"completed_steps": results.completed_steps, "train_runtime_s": results.train_runtime_s,
-                "train_tokens_per_s": results.train_tokens_per_s, "best": results.best}  # fmt: skip
-    teachers = [{"model": t["model"], "weight": t["weight"], **_teacher_facts(t["model"])} for t in results.teachers]
-    return {
-        "base_model": student["base_model"],
-        "label_names": student["label_names"],
-        "adapter": student["lora"],
-        "freeze": {"embeddings": student["freeze_embeddings"], "layers": student["freeze_layers"]},
-        "teachers": teachers,
-        "strategy": results.strategy,
-        "train_data": train_data,
-        "evaluations": evaluations,
-        "hyperparameters": hyperparameters,
-        "training": training,
-        "framework_versions": results.framework_versions,
-    }
 
 
 __all__ = [

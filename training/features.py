@@ -265,41 +265,6 @@ def merge_windows(
     return merged
 
 
-def _columns(features: Union[datasets.Dataset, Mapping[str, Sequence]]) -> tuple[Sequence, Sequence, Sequence]:
-    return features["sentence_id"], features["word_ids"], features["word_heads"]
-
-
-def word_probabilities(
-    features: Union[datasets.Dataset, Mapping[str, Sequence]],
-    logits: Sequence[np.ndarray],
-    num_words: Sequence[int],
-    outside_id: int = 0,
-) -> list[np.ndarray]:
-    """Per-row sub-token logits ``(seq, n_labels)`` -> per-sentence word probabilities ``(words, n_labels)``.
-
-    Softmax of each word's head token; words without a sub-token get probability 1 on ``outside_id``.
-    """
-    num_labels = np.asarray(logits[0]).shape[-1] if len(logits) else outside_id + 1
-    probabilities = [_softmax(np.asarray(row, dtype=np.float64)) for row in logits]
-    return merge_windows(*_columns(features), probabilities, num_words, np.eye(num_labels)[outside_id])
-
-
-def word_predictions(
-    features: Union[datasets.Dataset, Mapping[str, Sequence]],
-    logits: Sequence[np.ndarray],
-    num_words: Sequence[int],
-    outside_id: int = 0,
-) -> list[list[int]]:
-    """Per-row sub-token logits -> per-sentence predicted label ids, one per word (O where no sub-token)."""
-    ids = [np.asarray(row).argmax(-1) for row in logits]
-    return [m.tolist() for m in merge_windows(*_columns(features), ids, num_words, outside_id)]
-
-
-def _softmax(x: np.ndarray) -> np.ndarray:
-    z = np.exp(x - x.max(-1, keepdims=True))
-    return z / z.sum(-1, keepdims=True)
-
-
 PROJECTED_TAGS = "projected_tags"  # the tag column a projection adds
 
 
@@ -337,5 +302,5 @@ __all__ = [
     "FEATURE_COLUMNS", "IGNORE_INDEX", "NO_WORD", "PROJECTED_TAGS", "TokenAligner", "b_to_i_table", "choose_text_column",
     "projection_row_ok",
     "head_windows",
-    "merge_windows", "tokenize_dataset", "window_spans", "word_predictions", "word_probabilities",
+    "merge_windows", "tokenize_dataset", "window_spans",
 ]  # fmt: skip

@@ -2,7 +2,7 @@
 
 ``xner train-teacher``, ``xner distill`` and ``xner merge`` write it; readers (model cards,
 ``xner evaluate``'s in/out-of-domain decision, the demo and the experiment harness) read these keys.
-Scores are in the one result schema of :func:`training.metrics.scores_of`. Fields a run kind does
+Model cards (``model_cards.model_card``) are filled from these fields. Scores are in the one result schema of :func:`training.metrics.scores_of`. Fields a run kind does
 not have stay None or empty (a teacher has no strategy, no teachers, no student).
 """
 
@@ -59,7 +59,6 @@ class RunResults:
     teacher_probabilities_seconds: Optional[float] = None
     framework_versions: dict = field(default_factory=dict)
     args: dict = field(default_factory=dict)  # every option of the run (training.arguments.as_record)
-    card: Optional[dict] = None  # distillation: the card fields (model_cards.model_card.TrainingResults)
     merged_from: Optional[str] = None  # xner merge: the adapter folder this plain model was merged from
     format: int = RESULTS_FORMAT
 
@@ -74,10 +73,16 @@ class RunResults:
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> "RunResults":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
+        # Distillation results written before model cards read these keys carried a copy under "card".
+        values = {k: v for k, v in values.items() if k != "card"}
+        fields = dataclasses.fields(cls)
+        unknown = sorted(set(values) - {f.name for f in fields})
         if unknown:
-            raise ValueError(f"unknown key(s) {unknown} in results.json; known: {sorted(known)}")
+            raise ValueError(f"unknown key(s) {unknown} in results.json; known: {sorted(f.name for f in fields)}")
+        missing = [f.name for f in fields if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+                   and f.name not in values]  # fmt: skip
+        if missing:
+            raise ValueError(f"results.json lacks {missing} (not a results.json of xner train-teacher or distill)")
         return cls(**values)
 
     @classmethod

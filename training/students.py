@@ -54,6 +54,7 @@ from transformers import (
 
 from dataset_builders.errors import UserError
 from training.assets import resolve_model_name
+from training.inference import has_trained_labels, labels_of
 from training.teacher_probs import check_label_sets
 
 ADAPTER_CONFIG = "adapter_config.json"
@@ -142,11 +143,6 @@ def freeze(model: nn.Module, *, embeddings: bool = False, lowest_layers: int = 0
             parameter.requires_grad = False
 
 
-def _has_real_labels(config) -> bool:
-    """False for a bare encoder's placeholder labels (``LABEL_0``, ``LABEL_1``, ...)."""
-    return any(label != f"LABEL_{i}" for i, label in config.id2label.items())
-
-
 def build_student(
     model_name_or_path: str,
     labels: Sequence[str],
@@ -167,8 +163,9 @@ def build_student(
     """
     model_name_or_path = resolve_model_name(model_name_or_path)
     config = AutoConfig.from_pretrained(model_name_or_path, revision=from_pretrained_kwargs.get("revision"))
-    if _has_real_labels(config):
-        check_label_sets(labels, [config.id2label[i] for i in range(len(config.id2label))])
+    head = labels_of(config)
+    if has_trained_labels(head):
+        check_label_sets(labels, head)
         model = AutoModelForTokenClassification.from_pretrained(model_name_or_path, **from_pretrained_kwargs)
     else:
         model = AutoModelForTokenClassification.from_pretrained(
