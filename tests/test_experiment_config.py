@@ -41,9 +41,9 @@ def _config(**changes) -> dict:
         ({"strategies.soft-kl.temperature": -2}, "strategies.soft-kl.temperature: must be > 0, got -2"),
         ({"strategies.soft-kl.temperature": float("nan")}, "strategies.soft-kl.temperature: a finite number"),
         ({"student.learning_rate": "fast"}, "student.learning_rate: 'fast' is not a valid value (argument "
-                                            "--learning_rate: expected a number, got 'fast')"),
+                                            "--learning_rate/--learning-rate: expected a number, got 'fast')"),
         ({"student.lora.lora_dropout": 2}, "student.lora.lora_dropout: must be in [0, 1], got 2"),
-        ({"student.freeze_embeddings": "yes"}, "student.freeze_embeddings: 'yes' is not a valid value"),
+        ({"student.freeze_embeddings": "yes"}, "student.freeze_embeddings: true or false, got 'yes'"),
         ({"student.lr_scheduler_type": "fastest"}, "student.lr_scheduler_type: 'fastest' is not a valid value"),
         ({"strategies.hard.threshold": 1.5}, "strategies.hard.threshold: must be in [0, 1]"),
         ({"strategies.hard.teacher_weights": [-1]}, "strategies.hard.teacher_weights: non-negative numbers"),
