@@ -176,3 +176,29 @@ def test_accelerate_launch_runs_voting_with_denoising_and_selection(models, proj
     results = results_of(out)
     assert results["best"]["selection"]["selection"] == "source-dev" and results["data"]["denoising"]
     assert results["train_loss"]["strategy_statistics"][0]["tokens"] > 0
+
+
+# ------------------------------------------------------------------------------------ experiment files
+
+
+@pytest.mark.parametrize("name", ["offline-europe", "paper-gpu"])
+def test_configs_offer_voting_and_the_both_direction_ensemble(name):
+    from xner.experiments.config import load_experiment
+
+    experiment = load_experiment(os.path.join(os.path.dirname(os.path.dirname(__file__)), "configs", f"{name}.yaml"))
+    ensemble = experiment.strategies["ensemble-both-directions"]
+    assert ensemble.strategy == "multi-teacher" and len(ensemble.args["teacher_weights"]) == 3
+    assert [experiment.teachers[t].kind for t in ensemble.teachers] == ["model-transfer", "translate-train", "translate-test"]
+    assert experiment.strategies["voting"].projected == "tt"
+    for strategy in ("soft-kl-denoised", "hard-relabelled", "soft-kl-agnostic", "self-training"):
+        assert strategy in experiment.strategies
+
+
+def test_voting_without_projected_data_is_a_config_error(tmp_path):
+    from tests.test_experiments import tiny_config
+    from xner.experiments.config import ConfigError, parse_experiment
+
+    raw = tiny_config("org/encoder", tmp_path / "out", tmp_path / "data")
+    raw["strategies"]["vote"] = {"strategy": "voting", "teachers": [next(iter(raw["teachers"]))]}
+    with pytest.raises(ConfigError, match="strategies.vote.projected: voting needs"):
+        parse_experiment(raw)
