@@ -157,6 +157,10 @@ def test_selection_protocol_is_recorded_and_picks_the_checkpoint(models, tmp_pat
     best = results_of(tmp_path)["best"]
     assert best["eval_set"] == "xner-sample:train" and best["selection"]["selection"] == "source-dev"
     assert results_of(tmp_path)["card"]["training"]["best"]["selection"]["selection"] == "source-dev"
+    from model_cards.model_card import StudentCardData, render_model_card
+
+    card = render_model_card(StudentCardData.from_training(str(tmp_path), examples_from_data=False))
+    assert "picked by the `source-dev` protocol." in card
 
 
 def test_the_new_options_are_offered_by_xner_distill_help(capsys):

@@ -26,6 +26,21 @@ Strategy
     ``--strategy`` one of :data:`training.strategies.STRATEGIES` with its parameters
     (``--temperature``, ``--threshold``, ``--alpha``, ``--agree_only``, ``--soft_loss``); a
     parameter the strategy does not take is an error.
+Strategy zoo, round two (issue 15)
+    ``--denoise reweight|relabel`` (``--denoise_k``, ``--denoise_threshold``): neighbour consistency
+    (:mod:`training.denoise`) on the first teacher's word representations; ``kd_weight`` reaches the
+    strategies as a word column, relabelled words get a one-hot teacher row. ``--select_language_agnostic
+    RATIO --selection_source SPEC``: AdvPicker's discriminator on sentence vectors (:mod:`training.selection`)
+    keeps the least language-specific training sentences. ``--strategy voting``: its disagreement rate is
+    logged per epoch (``train_strategy_disagreement_rate``). ``--self_training_rounds N`` (threshold
+    schedule ``--self_training_threshold_start/_end``): :mod:`training.self_training`. Recorded in
+    results.json as ``data.denoising``, ``data.language_agnostic_selection``,
+    ``train_loss.strategy_statistics``, ``student.self_training``.
+Model selection
+    ``--selection source-dev|translate-train-dev|target-dev`` with ``--source_dev``,
+    ``--translate_train_dev``, ``--target_dev`` (``--allow_target_dev`` for gold target dev):
+    :func:`training.model_selection.choose_selection` picks the dev set ``--best_on`` uses; recorded as
+    ``best.selection`` (and in the card).
 Student
     ``--model_name_or_path`` (the pretrained encoder the student starts from, as in Wu et al. 2020),
     ``--student full|lora`` (LoRA rank/alpha/dropout/target modules), ``--freeze_embeddings``,
