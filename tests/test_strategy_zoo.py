@@ -163,12 +163,14 @@ def test_selection_protocol_is_recorded_and_picks_the_checkpoint(models, tmp_pat
     assert "picked by the `source-dev` protocol." in card
 
 
-def test_the_new_options_are_offered_by_xner_distill_help(capsys):
+@pytest.mark.parametrize("entry", ["xner distill", "python -m training.distill"])
+def test_the_new_options_are_offered_by_both_helps(capsys, entry):
     with pytest.raises(SystemExit):
-        cli.main(["distill", "--help"])
+        cli.main(["distill", "--help"]) if entry == "xner distill" else distill.main(["--help"])
     text = capsys.readouterr().out
-    for flag in ("--denoise", "--denoise_k", "--select_language_agnostic", "--selection_source",
-                 "--self_training_rounds", "--selection", "--allow_target_dev", "voting"):  # fmt: skip
+    for flag in ("--denoise", "--denoise_k", "--denoise_threshold", "--select_language_agnostic", "--selection_source",
+                 "--self_training_rounds", "--self_training_threshold_start", "--selection", "--allow_target_dev",
+                 "--source_dev", "--translate_train_dev", "--target_dev", "voting"):  # fmt: skip
         assert flag in text
 
 
