@@ -23,6 +23,7 @@ from typing import Any, Iterable, Literal, Optional, Sequence
 from transformers import SchedulerType
 
 from dataset_builders.errors import UserError
+from training.strategies import STRATEGIES
 from training.checkpoints import TRUST_HELP
 from training.run_options import Secret
 
@@ -263,7 +264,7 @@ class StrategyArguments:
 
     _argument_group_name = "strategy"
 
-    strategy: str = arg("soft-mse", help="the distillation loss")  # choices: set by training.distill
+    strategy: str = arg("soft-mse", help=f"the distillation loss: {', '.join(STRATEGIES)}")
     temperature: Optional[float] = arg(help="soft-kl (and soft_loss=soft-kl): softening temperature")
     threshold: Optional[float] = arg(help="hard-confident: minimum teacher probability kept")
     alpha: Optional[float] = arg(help="projected+kd: weight of the soft loss")
@@ -272,6 +273,31 @@ class StrategyArguments:
         help="projected+kd: cross-entropy only where projected tag and teacher argmax agree",
     )  # fmt: skip
     soft_loss: Optional[Literal["soft-mse", "soft-kl"]] = arg(help="multi-teacher, projected+kd: the soft loss")
+    # issue 15: steps around the loss (training.denoise, training.selection, training.self_training)
+    denoise: Literal["none", "reweight", "relabel"] = arg(
+        "none", help="neighbour-consistency denoising of the teacher labels (CoLaDa): reweight gives every word the "
+        "share of its k nearest neighbours (teacher representations) agreeing with its tag as kd_weight; relabel also "
+        "replaces a tag with the neighbours' majority where that share is below --denoise_threshold",
+    )  # fmt: skip
+    denoise_k: PositiveInt = arg(10, help="--denoise: neighbours per word")
+    denoise_threshold: float = arg(0.5, help="--denoise relabel: relabel a word whose neighbours' support is below this")
+    select_language_agnostic: Optional[float] = arg(
+        help="keep this ratio (0, 1] of the training sentences a source/target language discriminator finds least "
+        "language-specific (AdvPicker); needs --selection_source",
+    )  # fmt: skip
+    selection_source: Optional[str] = arg(
+        metavar="NAME[:split][@lang]",
+        help="--select_language_agnostic: source-language text for the discriminator, e.g. conll2003:train@en "
+        "(xner evaluate's test-set syntax; only its words are used)",
+    )  # fmt: skip
+    self_training_rounds: PositiveInt = arg(
+        1, help="distillation rounds; the student of round r is the only teacher of round r+1 (intermediate students "
+        "under OUTPUT_DIR/rounds/round-R)",
+    )  # fmt: skip
+    self_training_threshold_start: Optional[float] = arg(
+        help="--self_training_rounds with hard-confident: threshold of round 0, moving linearly to the end value"
+    )
+    self_training_threshold_end: Optional[float] = arg(help="threshold of the last round (default: the start value)")
 
 
 @dataclass
@@ -304,6 +330,18 @@ class EvaluationArguments:
         "and predicted tags, e.g. MISC=O DATE=O (or MISC=O,DATE=O; O drops the type)",
     )  # fmt: skip
     best_on: Optional[str] = arg(help="keep the epoch scoring best (F1) on this --eval set")
+    selection: Optional[Literal["source-dev", "translate-train-dev", "target-dev"]] = arg(
+        help="honest model selection (training.model_selection): which dev set picks the best epoch -- the source "
+        "dev set (--source_dev), a translated-and-projected dev set (--translate_train_dev) or, only with "
+        "--allow_target_dev, the gold target dev set (--target_dev); recorded in results.json and the card. "
+        "Default with any of those given: translate-train-dev if --translate_train_dev, else source-dev",
+    )  # fmt: skip
+    allow_target_dev: bool = arg(False, help="allow --selection target-dev (gold target labels: not zero-shot)")
+    source_dev: Optional[str] = arg(metavar="NAME[:split][@lang]", help="source-language gold dev set, e.g. conll2003:validation@en")
+    translate_train_dev: Optional[str] = arg(
+        metavar="PATH[:split]", help="the source dev set machine-translated and projected (a saved dataset)"
+    )
+    target_dev: Optional[str] = arg(metavar="NAME[:split][@lang]", help="gold target-language dev set (see --allow_target_dev)")
 
 
 def from_namespace(types: Iterable[type], namespace: Any) -> tuple:

@@ -382,7 +382,23 @@ def denoise(
     return mapped, summary
 
 
+def apply_relabels(batch: dict[str, list], probs_column: str = "teacher_probs", tags_column: str = "teacher_tags") -> dict[str, list]:
+    """Batched map function for ``mode="relabel"``: a word whose ``denoised_tags`` differs from its teacher
+    argmax gets a one-hot distribution on the new tag (and that tag in ``tags_column``), so every
+    strategy -- hard or soft -- learns the corrected label; other words keep the teacher's distribution."""
+    probs_out, tags_out = [], []
+    for probs, denoised in zip(batch[probs_column], batch[DENOISED_TAGS]):
+        array = np.asarray(probs, dtype=np.float32)
+        tags = np.asarray(denoised, dtype=np.int64)
+        if array.size:
+            changed = array.argmax(-1) != tags
+            array[changed] = np.eye(array.shape[-1], dtype=np.float32)[tags[changed]]
+        probs_out.append(array.tolist())
+        tags_out.append(tags.tolist())
+    return {probs_column: probs_out, tags_column: tags_out}
+
+
 __all__ = [
-    "DENOISED_TAGS", "KD_WEIGHT", "NeighbourConsistency", "NeighbourDenoising", "NeighbourVotes", "denoise",
+    "apply_relabels", "DENOISED_TAGS", "KD_WEIGHT", "NeighbourConsistency", "NeighbourDenoising", "NeighbourVotes", "denoise",
     "faiss_available", "nearest_neighbours", "summarise",
 ]  # fmt: skip

@@ -26,6 +26,21 @@ Strategy
     ``--strategy`` one of :data:`training.strategies.STRATEGIES` with its parameters
     (``--temperature``, ``--threshold``, ``--alpha``, ``--agree_only``, ``--soft_loss``); a
     parameter the strategy does not take is an error.
+Strategy zoo, round two (issue 15)
+    ``--denoise reweight|relabel`` (``--denoise_k``, ``--denoise_threshold``): neighbour consistency
+    (:mod:`training.denoise`) on the first teacher's word representations; ``kd_weight`` reaches the
+    strategies as a word column, relabelled words get a one-hot teacher row. ``--select_language_agnostic
+    RATIO --selection_source SPEC``: AdvPicker's discriminator on sentence vectors (:mod:`training.selection`)
+    keeps the least language-specific training sentences. ``--strategy voting``: its disagreement rate is
+    logged per epoch (``train_strategy_disagreement_rate``). ``--self_training_rounds N`` (threshold
+    schedule ``--self_training_threshold_start/_end``): :mod:`training.self_training`. Recorded in
+    results.json as ``data.denoising``, ``data.language_agnostic_selection``,
+    ``train_loss.strategy_statistics``, ``student.self_training``.
+Model selection
+    ``--selection source-dev|translate-train-dev|target-dev`` with ``--source_dev``,
+    ``--translate_train_dev``, ``--target_dev`` (``--allow_target_dev`` for gold target dev):
+    :func:`training.model_selection.choose_selection` picks the dev set ``--best_on`` uses; recorded as
+    ``best.selection`` (and in the card).
 Student
     ``--model_name_or_path`` (the pretrained encoder the student starts from, as in Wu et al. 2020),
     ``--student full|lora`` (LoRA rank/alpha/dropout/target modules), ``--freeze_embeddings``,
@@ -86,7 +101,11 @@ from training.features import (
     projection_row_ok,
     tokenize_dataset,
 )
-from training.inference import has_trained_labels, labels_of, load_tokenizer
+from training.denoise import DENOISED_TAGS, KD_WEIGHT, NeighbourDenoising, apply_relabels, denoise
+from training.inference import WordTagger, has_trained_labels, labels_of, load_tokenizer
+from training.model_selection import choose_selection
+from training.selection import select_language_agnostic
+from training.self_training import SelfTrainingSchedule, plan_rounds, round_cache_key
 from training.loop import LoopConfig, NerEvaluator, make_accelerator, train
 from training.outputs import OutputFolder, check_output_dir
 from training.run_options import check_run_options, push_at_end
@@ -288,6 +307,9 @@ class Evaluations:
         results = self.evaluator(model) if self.evaluator is not None else {}
         if self.recorder is not None:
             results["train"] = {"loss": self.recorder.epoch_mean(self.accelerator)}
+            statistics = self.recorder.epoch_statistics(self.accelerator)
+            # flat keys, so the loop's per-epoch line and trackers show them (train_strategy_disagreement_rate)
+            results["train"].update({f"strategy_{k}": v for k, v in statistics.items()})
         return results
 
 
@@ -402,6 +424,22 @@ class LossRecorder:
         self.count += 1
         return loss
 
+    def epoch_statistics(self, accelerator: Accelerator) -> dict:
+        """What the strategy counted since the last call (e.g. ``voting``'s disagreement rate), counts summed
+        over processes (a collective when the strategy counts anything), then reset."""
+        stats = self.strategy.statistics()
+        self.strategy.reset_statistics()
+        counts = {k: v for k, v in stats.items() if isinstance(v, int) and not isinstance(v, bool)}
+        if not counts:
+            return stats
+        if accelerator.num_processes > 1:
+            summed = accelerator.reduce(torch.tensor(list(counts.values()), dtype=torch.float64, device=accelerator.device), "sum")
+            counts = dict(zip(counts, (int(v) for v in summed.tolist())))
+        stats.update(counts)
+        if "disagreement_rate" in stats:  # derived: recomputed from the summed counts
+            stats["disagreement_rate"] = 1.0 - counts["agree"] / counts["projected"] if counts.get("projected") else None
+        return stats
+
     def epoch_mean(self, accelerator: Accelerator) -> Optional[float]:
         """Mean micro-batch loss since the last call, averaged over processes (a collective)."""
         total = self.total if self.total is not None else torch.zeros((), device=accelerator.device)
@@ -441,6 +479,70 @@ def _best_key(best_on: Optional[str], specs: Sequence[TestSpec]) -> str:
     return key
 
 
+def model_selection(evaluation: EvaluationArguments, data: DataArguments) -> tuple[list[str], Optional[str], dict]:
+    """Honest model selection (:func:`training.model_selection.choose_selection`): the ``--eval`` sets (the chosen
+    dev set added), the ``--best_on`` key and the record for results.json (``best.selection``) and the card."""
+    dev_sets = (evaluation.source_dev, evaluation.translate_train_dev, evaluation.target_dev)
+    if evaluation.selection is None and not any(dev_sets):
+        reason = "--best_on given without --selection: protocol not stated" if evaluation.best_on else "none: the final epoch is kept"
+        return list(evaluation.eval), evaluation.best_on, {"selection": None, "dev_set": evaluation.best_on, "reason": reason}
+    if evaluation.best_on:
+        raise UserError("give --best_on or --selection (with --source_dev/--translate_train_dev/--target_dev), not both")
+    source_lang = TestSpec.parse(evaluation.source_dev).lang if evaluation.source_dev else None
+    chosen = choose_selection(evaluation.selection, source_dev=evaluation.source_dev, source_lang=source_lang,
+                              target_lang=data.lang, projected_dev=evaluation.translate_train_dev,
+                              target_dev=evaluation.target_dev, allow_target_dev=evaluation.allow_target_dev)  # fmt: skip
+    spec = chosen.dev.dataset
+    specs = list(evaluation.eval)
+    if spec not in specs:
+        specs.append(spec)
+    return specs, spec, chosen.record()
+
+
+def _teacher_tagger(arguments: DistillArguments, accelerator: Accelerator) -> WordTagger:
+    """The first teacher as a word tagger, for representations (denoising, language-agnostic selection)."""
+    return WordTagger.from_pretrained(arguments.teachers.teacher[0], device=str(accelerator.device),
+                                      batch_size=arguments.teachers.teacher_batch_size,
+                                      max_length=arguments.data.max_length, stride=arguments.data.stride)  # fmt: skip
+
+
+def select_training_text(arguments: DistillArguments, parts: Sequence[TextPart], accelerator: Accelerator):
+    """Step 1b, ``--select_language_agnostic RATIO`` (AdvPicker): keep the training sentences a source/target
+    discriminator on the first teacher's sentence vectors finds least language-specific; ``(parts, reports)``."""
+    ratio, source = arguments.strategy.select_language_agnostic, arguments.strategy.selection_source
+    if ratio is None:
+        if source:
+            raise UserError("--selection_source is only used with --select_language_agnostic RATIO")
+        return list(parts), None
+    if not source:
+        raise UserError("--select_language_agnostic needs --selection_source (source-language text, e.g. conll2003:train@en)")
+    source_words = load_test_set(TestSpec.parse(source).check(), arguments.data.data_dir, arguments.data.max_train_samples).dataset["tokens"]
+    tagger = _teacher_tagger(arguments, accelerator)
+    source_vectors = tagger.sentence_vectors(source_words)
+    kept, reports = [], []
+    for part in parts:
+        words, report = select_language_agnostic(part.words, source_vectors, tagger.sentence_vectors(part.words["tokens"]),
+                                                  ratio, seed=arguments.loop.seed)  # fmt: skip
+        report = {"part": part.name, "source": source, "source_sentences": len(source_words), **report}
+        kept.append(dataclasses.replace(part, words=words, info={**part.info, "num_sentences": len(words),
+                                                                  "selected_from": len(part.words)}))  # fmt: skip
+        reports.append(report)
+    del tagger
+    gc.collect()
+    return kept, reports
+
+
+def denoise_part(with_probs: datasets.Dataset, arguments: DistillArguments, represent) -> tuple[datasets.Dataset, dict]:
+    """``--denoise reweight|relabel`` on one part's teacher probabilities (:func:`training.denoise.denoise`):
+    a ``kd_weight`` column, and for ``relabel`` the corrected tags folded into ``teacher_probs``."""
+    strategy = arguments.strategy
+    config = NeighbourDenoising(k=strategy.denoise_k, mode=strategy.denoise, threshold=strategy.denoise_threshold)
+    denoised, summary = denoise(with_probs, represent, config=config, batch_size=arguments.teachers.teacher_batch_size)
+    if config.mode == "relabel":
+        denoised = denoised.map(apply_relabels, batched=True, remove_columns=[DENOISED_TAGS], desc="relabel")
+    return denoised, summary
+
+
 # ------------------------------------------------------------------------------------- the run, in steps
 
 
@@ -455,6 +557,7 @@ class TeacherSignal:
     recorder: "LossRecorder"
     on_the_fly: Optional[OnTheFlyTeachers]
     seconds: float
+    denoising: Optional[list] = None  # one summary per training-text part (--denoise)
 
 
 def teacher_signal(arguments: DistillArguments, strategy, parts: Sequence[TextPart], tokenizer,
@@ -469,6 +572,10 @@ def teacher_signal(arguments: DistillArguments, strategy, parts: Sequence[TextPa
     aligner_args = dict(max_length=data.max_length, stride=data.stride)
     sentences: list = []
     seconds = 0.0
+    denoising = arguments.strategy.denoise != "none"
+    if denoising and teacher_args.on_the_fly:
+        raise UserError("--denoise needs the teacher probabilities as a column: leave out --on_the_fly")
+    tagger, summaries = None, []
     with accelerator.main_process_first():
         feature_parts = []
         for part in parts:
@@ -483,11 +590,21 @@ def teacher_signal(arguments: DistillArguments, strategy, parts: Sequence[TextPa
                 with_probs = add_teacher_probs(part.words, teachers, weights, num_proc=teacher_args.teacher_num_proc,
                                                desc=f"teacher probabilities {part.name}")  # fmt: skip
                 seconds += time.perf_counter() - clock
-                features = student_features(with_probs, tokenizer, labels, label_column=label_column, **aligner_args)
+                word_columns = None
+                if denoising:
+                    # representations of the first teacher (in self-training: the previous round's student)
+                    tagger = tagger or _teacher_tagger(arguments, accelerator)
+                    with_probs, summary = denoise_part(with_probs, arguments, tagger.word_representations)
+                    summaries.append({"part": part.name, **summary})
+                    word_columns = {KD_WEIGHT: 0.0}
+                features = student_features(with_probs, tokenizer, labels, label_column=label_column,
+                                            word_columns=word_columns, **aligner_args)  # fmt: skip
             if strategy.needs_projected_labels and not part.has_tags:
                 features = _with_ignored_labels(features)
             feature_parts.append(features)
         features = _concatenate(feature_parts, [len(p.words) for p in parts])
+    del tagger
+    gc.collect()
     on_the_fly = None
     if teacher_args.on_the_fly:
         on_the_fly = OnTheFlyTeachers(teachers, weights)
@@ -497,7 +614,7 @@ def teacher_signal(arguments: DistillArguments, strategy, parts: Sequence[TextPa
             teacher.unload()
         gc.collect()
         recorder = LossRecorder(strategy)
-    return TeacherSignal(teachers, weights, labels, features, recorder, on_the_fly, seconds)
+    return TeacherSignal(teachers, weights, labels, features, recorder, on_the_fly, seconds, summaries or None)
 
 
 def build_student_model(student: StudentArguments, model: ModelArguments, labels: Sequence[str], seed: int):
@@ -516,14 +633,48 @@ def build_student_model(student: StudentArguments, model: ModelArguments, labels
 def distill(arguments: DistillArguments) -> RunResults:
     """Build the teacher signal, train the student, save it and ``results.json``; returns the results.
 
-    Five steps, one job each: training text (:func:`load_training_text`), teacher signal
-    (:func:`teacher_signal`), student (:func:`build_student_model`), training (the loop, with the one
-    evaluator on the ``--eval`` sets), results (:func:`distill_results`)."""
+    One round (:func:`distill_round`), or ``--self_training_rounds N`` of them
+    (:mod:`training.self_training`): round r's student, saved under ``OUTPUT_DIR/rounds/round-r``, is
+    the only teacher of round r+1 (its probabilities cached under their own key), with the
+    threshold schedule's value for each round; the last round writes ``OUTPUT_DIR``."""
+    options = arguments.strategy
+    if options.self_training_rounds == 1 and options.self_training_threshold_start is None:
+        if options.self_training_threshold_end is not None:
+            raise UserError("--self_training_threshold_end needs --self_training_threshold_start")
+        return distill_round(arguments)
+    schedule = SelfTrainingSchedule(options.self_training_rounds, options.self_training_threshold_start,
+                                    options.self_training_threshold_end)  # fmt: skip
+    schedule.check_strategy(options.strategy)
+    previous: list = []
+    results = None
+    for settings in plan_rounds(schedule, arguments.teachers.teacher, arguments.loop.output_dir):
+        later = settings.index > 0  # one teacher from round 1 on: the first round's weights no longer apply
+        round_arguments = dataclasses.replace(
+            arguments,
+            teachers=dataclasses.replace(arguments.teachers, teacher=list(settings.teachers),
+                                         **({"teacher_weights": None, "teacher_similarities": None} if later else {})),
+            strategy=dataclasses.replace(options, threshold=settings.threshold if settings.threshold is not None
+                                         else options.threshold),
+            loop=dataclasses.replace(arguments.loop, output_dir=settings.output_dir),
+        )  # fmt: skip
+        record = {"schedule": dataclasses.asdict(schedule), "round": settings.record(), "previous_rounds": list(previous)}
+        results = distill_round(round_arguments, self_training=record)
+        previous.append({**settings.record(), "cache_key": results.student["self_training"]["round"].get("cache_key"),
+                         "eval": results.eval, "best": results.best})  # fmt: skip
+    return results
+
+
+def distill_round(arguments: DistillArguments, self_training: Optional[dict] = None) -> RunResults:
+    """One distillation: five steps, one job each: training text (:func:`load_training_text`, then
+    :func:`select_training_text`), teacher signal (:func:`teacher_signal`, with ``--denoise``),
+    student (:func:`build_student_model`), training (the loop, with the one evaluator on the
+    ``--eval`` sets), results (:func:`distill_results`)."""
     started = time.perf_counter()
     data, loop, evaluation = arguments.data, arguments.loop, arguments.evaluation
     strategy = strategy_from_args(arguments.strategy, arguments.teachers)
-    specs = [TestSpec.parse(e).check() for e in evaluation.eval]
-    best_split = _best_key(evaluation.best_on, specs)
+    eval_specs, best_on, selection = model_selection(evaluation, data)
+    specs = [TestSpec.parse(e).check() for e in eval_specs]
+    best_split = _best_key(best_on, specs)
     type_map = parse_type_map(evaluation.eval_type_map, "--eval_type_map")
     config = loop_config(loop, "xner-distill", DEFAULT_LEARNING_RATE[arguments.student.student],
                          best_split=best_split, metric_for_best="f1")  # fmt: skip
@@ -535,6 +686,12 @@ def distill(arguments: DistillArguments) -> RunResults:
 
     tokenizer = load_tokenizer(resolve_model_name(arguments.model.model_name_or_path))
     parts = load_training_text(data, strategy.needs_projected_labels)  # 1. training text
+    with accelerator.main_process_first():
+        parts, kept = select_training_text(arguments, parts, accelerator)
+    if self_training is not None:  # this round's cache key: its teachers' content, the round, the text
+        key = round_cache_key(arguments.teachers.teacher, self_training["round"]["index"],
+                              "+".join(p.words._fingerprint for p in parts))  # fmt: skip
+        self_training = {**self_training, "round": {**self_training["round"], "cache_key": key}}
     signal = teacher_signal(arguments, strategy, parts, tokenizer, accelerator)  # 2. teacher signal
     with accelerator.main_process_first():
         test_sets = [load_test_set(spec, data.data_dir, data.max_eval_samples) for spec in specs]
@@ -552,7 +709,7 @@ def distill(arguments: DistillArguments) -> RunResults:
     evaluator = evaluator_for(prepared, signal.labels, accelerator, loop.per_device_eval_batch_size, collator) if prepared else None
     evaluations = Evaluations(accelerator, evaluator, signal.recorder)
     hparams = {**arguments.record(), "learning_rate": config.learning_rate, "teacher": ",".join(arguments.teachers.teacher),
-               "eval": ",".join(evaluation.eval), "eval_type_map": ",".join(evaluation.eval_type_map),
+               "eval": ",".join(eval_specs), "eval_type_map": ",".join(evaluation.eval_type_map),
                **{f"strategy_{k}": v for k, v in strategy.config().items() if not isinstance(v, list)}}  # fmt: skip
     outputs = OutputFolder(loop.output_dir, RESULTS_FILE, accelerator.is_main_process)
     config.model_dir = staging = outputs.begin(resuming=bool(loop.resume_from_checkpoint))
@@ -575,6 +732,16 @@ def distill(arguments: DistillArguments) -> RunResults:
                "saved_as": "adapter" if is_adapter(staging) else "model"}  # fmt: skip
     results = distill_results(arguments, strategy, signal, parts, prepared, state, config, accelerator,  # 5. results
                               student=student, wall_time_s=time.perf_counter() - started)  # fmt: skip
+    # issue-15 steps, where they belong: what changed the training data, which protocol picked the
+    # checkpoint, the student's self-training lineage, what the strategy counted per epoch
+    results.data.update({k: v for k, v in (("language_agnostic_selection", kept), ("denoising", signal.denoising)) if v})
+    results.best["selection"] = selection
+    if self_training is not None:
+        results.student["self_training"] = self_training
+    statistics = [{k[len("strategy_"):]: v for k, v in h.get("train", {}).items() if k.startswith("strategy_")}
+                  for h in state.history]  # fmt: skip
+    if any(statistics):
+        results.train_loss["strategy_statistics"] = statistics
     if accelerator.is_main_process:
         results.write(staging)
         outputs.publish()

@@ -290,28 +290,40 @@ def tag_batches(
     maps ``(sentence_id, word_ids, word_heads, probabilities)`` to the same, gathered from every
     process. A word without a sub-token gets probability 1 on ``outside_id``.
     """
+    outside = np.eye(outside_id + 1, dtype=np.float32)[outside_id]
+    return _per_word(model, batches, num_words, lambda outputs: outputs.logits.float().softmax(-1),
+                     lambda size: np.eye(size, dtype=np.float32)[outside_id] if size else outside,
+                     gather=gather, model_input_names=model_input_names)  # fmt: skip
+
+
+def _per_word(model: torch.nn.Module, batches: Iterable[Any], num_words: Sequence[int],
+              per_token: Callable[[Any], torch.Tensor], fill: Callable[[int], np.ndarray], *,
+              gather: Optional[Gather] = None, model_input_names: Sequence[str] = MODEL_INPUT_NAMES,
+              hidden_states: bool = False) -> list[np.ndarray]:  # fmt: skip
+    """The one inference loop: ``per_token(model outputs)`` ``(batch, seq, d)`` of every window, taken at
+    each word's head sub-token and merged per sentence; ``fill(d)`` for a word without a sub-token."""
     model.eval()
     device = next(model.parameters()).device
     sentence_ids: list[int] = []
     word_ids: list = []
     word_heads: list = []
     values: list = []
-    num_labels = None
+    size = 0
+    extra = {"output_hidden_states": True} if hidden_states else {}
     with torch.inference_mode():
         for batch in batches:
             inputs = {k: batch[k].to(device) for k in model_input_names if k in batch}
-            probs = model(**inputs).logits.float().softmax(-1)
-            columns = (batch["sentence_id"], batch["word_ids"], batch["word_heads"], probs)
+            tokens = per_token(model(**inputs, **extra))
+            columns = (batch["sentence_id"], batch["word_ids"], batch["word_heads"], tokens)
             if gather is not None:
                 columns = gather(columns)
-            sids, wids, heads, probs = columns
-            num_labels = probs.shape[-1]
+            sids, wids, heads, tokens = columns
+            size = tokens.shape[-1]
             sentence_ids += sids.tolist()
             word_ids += wids.cpu().numpy().tolist()
             word_heads += heads.cpu().numpy().tolist()
-            values += list(probs.cpu().numpy())
-    fill = np.eye(num_labels or outside_id + 1, dtype=np.float32)[outside_id]
-    merged = merge_windows(sentence_ids, word_ids, word_heads, values, num_words, fill)
+            values += list(tokens.cpu().numpy())
+    merged = merge_windows(sentence_ids, word_ids, word_heads, values, num_words, fill(size))
     return [m.astype(np.float32, copy=False) for m in merged]
 
 
@@ -399,10 +411,67 @@ class WordTagger:
         probabilities = self.word_probabilities(sentences)
         return WordPredictions(probabilities, tags_of(probabilities, self.labels))
 
+    def word_representations(self, sentences: Sequence[Sequence[str]]) -> list[np.ndarray]:
+        """:func:`word_representations` of this tagger's model, through its own windows and batches."""
+        return word_representations(self.model, self.batches(sentences), [len(s) for s in sentences])
+
+    def sentence_vectors(self, sentences: Sequence[Sequence[str]]) -> np.ndarray:
+        """:func:`sentence_vectors` of :meth:`word_representations`: one row per sentence."""
+        return sentence_vectors(self.word_representations(sentences))
+
+
+def word_representations(model: torch.nn.Module, batches: Iterable[Any], num_words: Sequence[int], *,
+                         model_input_names: Sequence[str] = MODEL_INPUT_NAMES) -> list[np.ndarray]:  # fmt: skip
+    """Collated feature batches -> one float32 ``(words, hidden)`` array per sentence: the last hidden state
+    at each word's head sub-token (the position it is tagged at), merged across windows like
+    :func:`tag_batches`. A word without a sub-token gets zeros. Used for neighbour denoising
+    (:mod:`training.denoise`) and sentence vectors (:mod:`training.selection`)."""
+    return _per_word(model, batches, num_words, lambda outputs: outputs.hidden_states[-1].float(),
+                     lambda size: np.zeros(size, dtype=np.float32), model_input_names=model_input_names,
+                     hidden_states=True)  # fmt: skip
+
+
+def sentence_vectors(self, sentences: Sequence[Sequence[str]]) -> np.ndarray:
+        """:func:`sentence_vectors` of :meth:`word_representations`: one row per sentence."""
+        return sentence_vectors(self.word_representations(sentences))
+
+
+def word_representations(model: torch.nn.Module, batches: Iterable[Any], num_words: Sequence[int], *,
+                         model_input_names: Sequence[str] = MODEL_INPUT_NAMES) -> list[np.ndarray]:  # fmt: skip
+    """Collated feature batches -> one float32 ``(words, hidden)`` array per sentence: the last hidden state
+    at each word's head sub-token (the position it is tagged at), merged across windows like
+    :func:`tag_batches`. A word without a sub-token gets zeros. Used for neighbour denoising
+    (:mod:`training.denoise`) and sentence vectors (:mod:`training.selection`)."""
+    model.eval()
+    device = next(model.parameters()).device
+    sentence_ids: list[int] = []
+    word_ids: list = []
+    word_heads: list = []
+    values: list = []
+    hidden = None
+    with torch.inference_mode():
+        for batch in batches:
+            inputs = {k: batch[k].to(device) for k in model_input_names if k in batch}
+            states = model(**inputs, output_hidden_states=True).hidden_states[-1].float()
+            hidden = states.shape[-1]
+            sentence_ids += batch["sentence_id"].tolist()
+            word_ids += batch["word_ids"].cpu().numpy().tolist()
+            word_heads += batch["word_heads"].cpu().numpy().tolist()
+            values += list(states.cpu().numpy())
+    fill = np.zeros(hidden or 0, dtype=np.float32)
+    return [m.astype(np.float32, copy=False) for m in merge_windows(sentence_ids, word_ids, word_heads, values, num_words, fill)]
+
+
+def sentence_vectors(word_vectors: Sequence[np.ndarray]) -> np.ndarray:
+    """Mean-pooled sentence vectors ``(sentences, hidden)`` from per-word vectors (an empty sentence: zeros)."""
+    dim = next((v.shape[-1] for v in word_vectors if v.ndim == 2), 0)
+    rows = [v.mean(0) if len(v) else np.zeros(dim, dtype=np.float32) for v in word_vectors]
+    return np.stack(rows).astype(np.float32) if rows else np.zeros((0, dim), dtype=np.float32)
+
 
 __all__ = [
     "MODEL_INPUT_NAMES", "PREFIX_SPACE_MODEL_TYPES", "WordPredictions", "WordTagger", "check_tagger_labels",
-    "default_max_length", "has_trained_labels", "labels_of", "load_token_classifier",
+    "default_max_length", "has_trained_labels", "sentence_vectors", "word_representations", "labels_of", "load_token_classifier",
     "load_tokenizer", "model_labels", "predict_word_probabilities", "read_labels", "resolve_model_dir",
     "tag_batches", "tags_of",
 ]  # fmt: skip

@@ -418,6 +418,7 @@ def student_features(
     max_length: Optional[int] = None,
     stride: Optional[int] = None,
     batch_size: int = 1000,
+    word_columns: Optional[Mapping[str, Any]] = None,
 ) -> AnyDataset:
     """A dataset with word-level ``teacher_probs`` -> the student's features (one row per window).
 
@@ -425,7 +426,9 @@ def student_features(
     :class:`training.features.TokenAligner` spreads each word's distribution onto its head
     sub-token (zeros elsewhere; ``word_heads`` marks the heads and is the strategies'
     ``kd_mask``). ``label_column``: projected tags for ``projected+kd`` (their names must be the
-    student labels, in order).
+    student labels, in order). ``word_columns``: further per-word columns spread onto head sub-tokens
+    the same way -> the fill of every other token, e.g. ``{"kd_weight": 0.0}`` from
+    :mod:`training.denoise`.
     """
     sample = next(iter(dataset.values())) if isinstance(dataset, datasets.DatasetDict) else dataset
     label_columns = check_label_sets(teacher_labels(sample), student_labels)
@@ -446,7 +449,7 @@ def student_features(
         max_length,
         stride,
         label_column=label_column,
-        word_columns={TEACHER_PROBS: [0.0] * len(label_columns)},
+        word_columns={TEACHER_PROBS: [0.0] * len(label_columns), **(word_columns or {})},
     )
     return tokenize_dataset(dataset, aligner, batch_size=batch_size, desc="student features")
 

@@ -30,10 +30,13 @@ import yaml
 
 from dataset_builders.corpora import corpus_spec
 from dataset_builders.errors import UserError
+from training.strategies import STRATEGIES
 from xner.steps import stable_hash
 
 TEACHER_KINDS = ("model-transfer", "translate-train", "translate-test")
-STRATEGY_NAMES = ("soft-mse", "soft-kl", "hard", "hard-confident", "multi-teacher", "projected+kd")
+STRATEGY_NAMES = tuple(STRATEGIES)  # every loss of training.strategies, voting included
+# Losses that need projected tags (projected+kd, voting): their strategy names the projection teacher (projected:).
+PROJECTED_LOSSES = tuple(name for name, loss in STRATEGIES.items() if loss.needs_projected_labels)
 STUDENT_KINDS = ("full", "lora")
 DOMAINS = ("in", "out")
 # Model names that are neither folders nor Hub ids, and the function giving each one's folder; a name
@@ -106,7 +109,8 @@ POSITIVE = ("num_train_epochs", "max_train_steps", "per_device_train_batch_size"
             "preprocessing_num_workers", "temperature", "similarity_temperature", "teacher_batch_size", "lora_r",
             "lora_alpha")  # fmt: skip
 NON_NEGATIVE = ("weight_decay", "num_warmup_steps", "max_grad_norm", "alpha", "freeze_layers", "stride", "seed")
-UNIT_INTERVAL = ("threshold", "lora_dropout")
+UNIT_INTERVAL = ("threshold", "lora_dropout", "denoise_threshold", "self_training_threshold_start",
+                 "self_training_threshold_end", "select_language_agnostic")  # fmt: skip
 WEIGHT_LISTS = ("teacher_weights",)
 
 
@@ -545,12 +549,12 @@ def parse_experiment(raw: Any, path: Optional[str] = None) -> Experiment:
             if teacher not in teachers:
                 raise ConfigError(f"{w}.teachers: unknown teacher {teacher!r}; teachers: {sorted(teachers)}")
         projected = values.pop("projected", None)
-        if loss == "projected+kd":
+        if loss in PROJECTED_LOSSES:
             if projected not in teachers or teachers[projected].kind == "model-transfer":
-                raise ConfigError(f"{w}.projected: projected+kd needs the name of a translate-train/-test teacher "
+                raise ConfigError(f"{w}.projected: {loss} needs the name of a translate-train/-test teacher "
                                   f"whose projected data gives the labels")  # fmt: skip
         elif projected is not None:
-            raise ConfigError(f"{w}.projected: only projected+kd uses projected data")
+            raise ConfigError(f"{w}.projected: only {' and '.join(PROJECTED_LOSSES)} use projected data")
         if loss == "multi-teacher" and len(names) < 2:
             raise ConfigError(f"{w}.teachers: multi-teacher needs at least two teachers")
         sweep = values.pop("sweep", None)
