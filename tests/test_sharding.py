@@ -21,7 +21,7 @@ from datasets import Dataset, load_from_disk
 
 from dataset_builders.errors import UserError
 from tests.tiny_models import build_tiny_bert
-from tests.training_fixtures import REPO, fresh_accelerate_state, sample  # noqa: F401  (fixtures)
+from tests.accelerate_launch import REPO
 from training import devices
 from training.teacher_probs import (
     TeacherProbabilities,
