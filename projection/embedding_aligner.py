@@ -37,7 +37,6 @@ word without subwords (or cut off by truncation) is left out of the matrix inste
 
 from __future__ import annotations
 
-import os
 from typing import Any, Optional, Sequence, Union
 
 import numpy as np
@@ -46,6 +45,7 @@ from scipy.optimize import linear_sum_assignment
 
 from projection.configured import Configured
 from projection.model_errors import model_load_error
+from training.devices import fork_safe_threads
 
 Alignment = list[tuple[int, int]]
 
@@ -63,15 +63,6 @@ TOKEN_TYPES = ("bpe", "word")
 # ``layer`` can be dropped without changing it (not true of e.g. XLM-R XL, which has a final norm).
 _TRUNCATABLE_MODEL_TYPES = ("bert", "roberta", "xlm-roberta", "camembert", "electra")
 _ITERMAX_ALPHA = 0.9  # simalign.SentenceAligner.iter_max's alpha_ratio
-_in_forked_child = False  # set in fork()ed children (datasets.map(num_proc=...) workers); see _ready
-
-
-def _mark_forked_child() -> None:
-    global _in_forked_child
-    _in_forked_child = True
-
-
-os.register_at_fork(after_in_child=_mark_forked_child)
 
 
 def check_methods(methods: Union[str, Sequence[str]]) -> tuple[str, ...]:
@@ -310,11 +301,7 @@ class EmbeddingAligner(Configured):
         Loading late keeps construction and pickling cheap; the thread check runs on every call
         because a forked worker may inherit an already loaded aligner without unpickling it.
         """
-        if _in_forked_child and torch.get_num_threads() > 1:
-            # torch's OpenMP thread pool does not survive fork: a forked worker (datasets.map with
-            # num_proc) hangs in its first multi-threaded op if the parent had run one, unless it
-            # runs single-threaded, which is what one worker per core wants anyway.
-            torch.set_num_threads(1)
+        fork_safe_threads()  # a forked datasets.map worker runs torch single-threaded
         if self._model is not None:
             return
         from transformers import AutoModel, AutoTokenizer

@@ -20,9 +20,31 @@ receives a pickled copy and loads the model on its own device.
 from __future__ import annotations
 
 import contextlib
+import os
 from typing import Any, Callable, Iterator, Optional
 
 import torch
+
+_in_forked_child = False  # set in fork()ed children (datasets.map(num_proc=...) workers)
+
+
+def _mark_forked_child() -> None:
+    global _in_forked_child
+    _in_forked_child = True
+
+
+os.register_at_fork(after_in_child=_mark_forked_child)
+
+
+def fork_safe_threads() -> None:
+    """Run torch single-threaded in a fork()ed worker; call it before a model's forward pass there.
+
+    torch's OpenMP thread pool does not survive fork: a forked worker whose parent already ran a
+    multi-threaded op hangs or crashes (segfault in its first multi-threaded op) unless it runs
+    single-threaded -- which is what one worker per core wants anyway.
+    """
+    if _in_forked_child and torch.get_num_threads() > 1:
+        torch.set_num_threads(1)
 
 
 def cuda_device_count() -> int:
@@ -87,4 +109,4 @@ def sharded_map(ds, function: Callable, num_proc: Optional[int] = None, *, uses_
         return ds.map(function, with_rank=uses_device, num_proc=num_proc, **map_kwargs)
 
 
-__all__ = ["cuda_device_count", "default_num_proc", "pool_size", "rank_device", "sharded_map", "worker_start_method"]
+__all__ = ["cuda_device_count", "default_num_proc", "fork_safe_threads", "pool_size", "rank_device", "sharded_map", "worker_start_method"]

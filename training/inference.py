@@ -34,6 +34,7 @@ import torch
 from dataset_builders.errors import UserError
 from dataset_builders.schemes import OUTSIDE
 from training.collate import TokenCollator
+from training.devices import fork_safe_threads
 from training.features import TokenAligner, merge_windows
 
 # Byte-level BPE tokenizers need add_prefix_space=True to tokenise pre-split words.
@@ -302,6 +303,7 @@ def _per_word(model: torch.nn.Module, batches: Iterable[Any], num_words: Sequenc
               hidden_states: bool = False) -> list[np.ndarray]:  # fmt: skip
     """The one inference loop: ``per_token(model outputs)`` ``(batch, seq, d)`` of every window, taken at
     each word's head sub-token and merged per sentence; ``fill(d)`` for a word without a sub-token."""
+    fork_safe_threads()  # in a forked datasets.map worker, torch must run single-threaded
     model.eval()
     device = next(model.parameters()).device
     sentence_ids: list[int] = []
@@ -430,36 +432,6 @@ def word_representations(model: torch.nn.Module, batches: Iterable[Any], num_wor
                      lambda size: np.zeros(size, dtype=np.float32), model_input_names=model_input_names,
                      hidden_states=True)  # fmt: skip
 
-
-def sentence_vectors(self, sentences: Sequence[Sequence[str]]) -> np.ndarray:
-        """:func:`sentence_vectors` of :meth:`word_representations`: one row per sentence."""
-        return sentence_vectors(self.word_representations(sentences))
-
-
-def word_representations(model: torch.nn.Module, batches: Iterable[Any], num_words: Sequence[int], *,
-                         model_input_names: Sequence[str] = MODEL_INPUT_NAMES) -> list[np.ndarray]:  # fmt: skip
-    """Collated feature batches -> one float32 ``(words, hidden)`` array per sentence: the last hidden state
-    at each word's head sub-token (the position it is tagged at), merged across windows like
-    :func:`tag_batches`. A word without a sub-token gets zeros. Used for neighbour denoising
-    (:mod:`training.denoise`) and sentence vectors (:mod:`training.selection`)."""
-    model.eval()
-    device = next(model.parameters()).device
-    sentence_ids: list[int] = []
-    word_ids: list = []
-    word_heads: list = []
-    values: list = []
-    hidden = None
-    with torch.inference_mode():
-        for batch in batches:
-            inputs = {k: batch[k].to(device) for k in model_input_names if k in batch}
-            states = model(**inputs, output_hidden_states=True).hidden_states[-1].float()
-            hidden = states.shape[-1]
-            sentence_ids += batch["sentence_id"].tolist()
-            word_ids += batch["word_ids"].cpu().numpy().tolist()
-            word_heads += batch["word_heads"].cpu().numpy().tolist()
-            values += list(states.cpu().numpy())
-    fill = np.zeros(hidden or 0, dtype=np.float32)
-    return [m.astype(np.float32, copy=False) for m in merge_windows(sentence_ids, word_ids, word_heads, values, num_words, fill)]
 
 
 def sentence_vectors(word_vectors: Sequence[np.ndarray]) -> np.ndarray:
