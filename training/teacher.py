@@ -62,6 +62,7 @@ from training.inference import load_tokenizer
 from training.loop import EvalSet, LoopConfig, NerEvaluator, make_accelerator, train
 from training.outputs import OutputFolder, check_output_dir
 from training.run_options import add_push_arguments, check_run_options, push_at_end
+from training.students import freeze
 
 logger = logging.getLogger(__name__)
 
@@ -143,6 +144,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     model = parser.add_argument_group("model and optimisation")
     model.add_argument("--model_name_or_path", required=True, help="encoder or token classifier: local folder or Hub id")
+    # As distill's flag: a large multilingual vocabulary is most of the parameters and of the step time.
+    model.add_argument("--freeze_embeddings", action="store_true", help="do not train the embeddings")
     add_loop_arguments(parser, model)
 
 
@@ -309,6 +312,7 @@ def train_teacher(args: argparse.Namespace) -> dict:
     splits = choose_splits(data, args)
     names = label_names(data[splits["train"]], args.tag_column)
     model, tokenizer = load_model(args.model_name_or_path, names)
+    freeze(model, embeddings=args.freeze_embeddings)
 
     train_data = _first(data[splits["train"]], args.max_train_samples)
     aligner = TokenAligner(tokenizer, max_length=args.max_length, stride=args.stride, label_column=args.tag_column,
