@@ -354,3 +354,17 @@ def test_a_card_on_any_other_local_base_gets_no_provenance_note(tmp_path):
     assert provenance_note(str(tmp_path)) is None
     assert provenance_note("FacebookAI/xlm-roberta-base") is None
     assert provenance_note(None) is None
+
+
+def test_the_aligner_takes_the_measured_layer_for_the_converted_encoder(tmp_path, monkeypatch):
+    from projection.embedding_aligner import DEFAULT_LAYER, DEFAULT_LAYERS, EmbeddingAligner
+
+    monkeypatch.setenv("XNER_HOME", str(tmp_path / "home"))
+    folder = _converted_folder(tmp_path / "home" / "models" / assets.E5_SMALL)
+    e5_layer = DEFAULT_LAYERS[HUB_ID]
+    assert e5_layer != DEFAULT_LAYER  # else the entry would be pointless
+    for name in (assets.E5_SMALL, HUB_ID, str(folder)):
+        assert EmbeddingAligner(name).layer == e5_layer  # nothing is loaded before the first alignment
+    assert EmbeddingAligner(str(tmp_path)).layer == DEFAULT_LAYER
+    assert EmbeddingAligner("bert-base-multilingual-cased").layer == DEFAULT_LAYER
+    assert EmbeddingAligner(assets.E5_SMALL, layer=3).layer == 3
