@@ -17,7 +17,7 @@ from training.assets import KNOWN_PACKAGED_MODELS
 
 
 def hub_id_of(name_or_path: Optional[str]) -> Optional[str]:
-    """The Hub id of ``name_or_path`` (a Hub id, a short asset name or a local folder), or None when it has no known id."""
+    """The Hub id of ``name_or_path`` (a Hub id, a short asset name or a local folder); None when unknown."""
     if not name_or_path:
         return None
     value = str(name_or_path)
@@ -36,7 +36,8 @@ def provenance_note(name_or_path: Optional[str]) -> Optional[str]:
         return None
     how = recorded.get("note") or "converted by xner"
     source = f" ({recorded['source']})" if recorded.get("source") else ""
-    return f"The base model is {recorded.get('hub_id')} with its {how}{source}, converted offline by `xner assets prepare`."
+    return (f"The base model is {recorded.get('hub_id')} with its {how}{source}, converted offline by "
+            "`xner assets prepare`.")
 
 
 __all__ = ["KNOWN_PACKAGED_MODELS", "hub_id_of", "provenance_note"]

@@ -232,9 +232,9 @@ def max_weight_match(sim: np.ndarray) -> np.ndarray:
 class EmbeddingAligner(Configured):
     """Word aligner over any Hugging Face encoder, with SimAlign's methods and results, batched.
 
-    ``layer`` indexes ``hidden_states`` (0 = embeddings; default: ``default_layer(model)``, 8 for most), ``token_type`` is ``"bpe"`` (align
-    subwords, then map to words) or ``"word"`` (align averaged word vectors), ``distortion`` is
-    SimAlign's position-distortion ratio, ``matching_methods`` names what
+    ``layer`` indexes ``hidden_states`` (0 = embeddings; default: ``default_layer(model)``, 8 for
+    most models), ``token_type`` is ``"bpe"`` (align subwords, then map to words) or ``"word"``
+    (align averaged word vectors), ``distortion`` is SimAlign's position-distortion ratio, ``matching_methods`` names what
     ``get_word_aligns``/``get_word_aligns_batch`` return: ``"argmax"`` (SimAlign "a"/"inter"),
     ``"itermax"`` ("i"), ``"match"`` ("m"/"mwmf"), ``"forward"`` ("f"), ``"reverse"`` ("r").
     ``batch_size`` is sentences per forward pass (and pairs per matrix chunk); ``device`` defaults
