@@ -1,6 +1,7 @@
 """Training throughput of xner's student loop against a plain ``transformers.Trainer``, and peak memory.
 
-Same model (the offline MiniLM, ``xner.assets.minilm_path()``, with a fresh CoNLL head), same
+Same model (``--model``: the offline MiniLM by default, or ``multilingual-e5-small`` or any folder,
+with a fresh CoNLL head; ``--freeze_embeddings`` freezes its embeddings in every variant), same
 data (``--samples`` sentences of CoNLL-2003 English train, a seeded random choice, tokenised once
 with :class:`training.features.TokenAligner`: first sub-token labelled), same batch size, same
 number of optimizer steps, same optimizer (fused AdamW, linear schedule, clipping at 1.0). Only
@@ -24,6 +25,7 @@ N runs of every variant and keeps each one's best, and ``--threads 1`` avoids th
 multi-threaded ops on busy cores. Example (what the README reports)::
 
     python bench/train_speed.py --samples 2000 --batch-size 16 --epochs 1 --threads 1
+    python bench/train_speed.py --model multilingual-e5-small --freeze_embeddings --max-steps 30 --threads 1
 
 The last line is one JSON object:
 ``{"tokens_per_s": {"xner": X, "trainer": Y}, "speedup": R, "peak_rss_mb": {"full": A, "lora": B}}``.
@@ -54,6 +56,10 @@ def default_data_dir() -> str:
 def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data-dir", default=default_data_dir(), help="folder holding conll2003/ (default: $XNER_DATA_DIR or ../shared/data)")
+    parser.add_argument("--model", default="all-minilm-l6-v2",
+                        help="a short asset name (multilingual-e5-small, all-minilm-l6-v2) or a model folder")
+    parser.add_argument("--freeze_embeddings", "--freeze-embeddings", action="store_true",
+                        help="do not train the embeddings (as xner distill --freeze_embeddings)")
     parser.add_argument("--samples", type=int, default=2000, help="CoNLL-2003 training sentences")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--epochs", type=int, default=1)
@@ -78,18 +84,23 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
 # ------------------------------------------------------------------------------------ one variant
 
 
+def model_path(args) -> str:
+    from training.assets import resolve_model_name
+
+    return resolve_model_name(args.model)
+
+
 def load_features(args):
     """The sampled CoNLL-2003 sentences as labelled features (one row per window), and the tokenizer."""
     from transformers import AutoTokenizer
 
     from dataset_builders import load_corpus
     from training.features import TokenAligner, tokenize_dataset
-    from xner.assets import minilm_path
 
     train = load_corpus("conll2003", data_dir=args.data_dir, splits=["train"])["train"]
     train = train.shuffle(seed=args.seed).select(range(min(args.samples, len(train))))
     names = train.features["ner_tags"].feature.names
-    tokenizer = AutoTokenizer.from_pretrained(minilm_path())
+    tokenizer = AutoTokenizer.from_pretrained(model_path(args))
     aligner = TokenAligner(tokenizer, label_column="ner_tags", label_names=names)
     features = tokenize_dataset(train, aligner, desc="tokenising")
     return features, tokenizer, names
@@ -102,7 +113,6 @@ def run_xner(args, lora: bool) -> dict:
     from training.loop import LoopConfig, make_accelerator, train
     from training.students import LoraSettings, build_student
     from training.teacher import token_cross_entropy
-    from xner.assets import minilm_path
 
     features, tokenizer, names = load_features(args)
     with tempfile.TemporaryDirectory() as output_dir:
@@ -112,7 +122,8 @@ def run_xner(args, lora: bool) -> dict:
         )  # fmt: skip
         accelerator = make_accelerator(config)
         set_seed(args.seed)
-        model = build_student(minilm_path(), names, lora=LoraSettings() if lora else None)
+        model = build_student(model_path(args), names, lora=LoraSettings() if lora else None,
+                              freeze_embeddings=args.freeze_embeddings)
         dataloader = build_dataloader(features, args.batch_size, TokenCollator(tokenizer.pad_token_id), shuffle=True, seed=args.seed)
         state = train(model, dataloader, token_cross_entropy, config, accelerator)
     return {"steps": state.completed_steps, "tokens": state.train_tokens, "padded_tokens": state.padded_tokens,
@@ -123,7 +134,6 @@ def run_trainer(args) -> dict:
     from transformers import DataCollatorForTokenClassification, Trainer, TrainerCallback, TrainingArguments
 
     from training.students import build_student
-    from xner.assets import minilm_path
 
     features, tokenizer, names = load_features(args)
     features = features.select_columns(["input_ids", "attention_mask", "labels"])
@@ -155,7 +165,7 @@ def run_trainer(args) -> dict:
         from accelerate.utils import set_seed
 
         set_seed(args.seed)
-        model = build_student(minilm_path(), names)
+        model = build_student(model_path(args), names, freeze_embeddings=args.freeze_embeddings)
         trainer = CountingTrainer(
             model=model, args=training_args, train_dataset=features,
             data_collator=DataCollatorForTokenClassification(tokenizer), callbacks=[Clock()],
@@ -210,7 +220,8 @@ def main(argv: Optional[list[str]] = None) -> int:
             print(f"{variant}: tokens/s per round " + ", ".join(f"{r['tokens_per_s']:.1f}" for r in runs))
 
     steps = f"{args.max_steps} steps" if args.max_steps else f"{args.epochs} epoch(s)"
-    print(f"MiniLM-L6 (xner.assets.minilm_path()), CoNLL-2003 en train: {args.samples} sentences, batch size "
+    frozen = ", embeddings frozen" if args.freeze_embeddings else ""
+    print(f"{args.model}{frozen}, CoNLL-2003 en train: {args.samples} sentences, batch size "
           f"{args.batch_size}, {steps}, {results[args.variants[0]]['threads']} torch threads, {os.cpu_count()} CPUs; "
           f"load average {load_before[0]:.1f} before, {load_after[0]:.1f} after (shared CPU); "
           f"{'best of ' + str(args.rounds) + ' interleaved rounds' if args.rounds > 1 else 'one round'}")  # fmt: skip

@@ -28,10 +28,10 @@ from huggingface_hub import ModelCard, ModelCardData
 from huggingface_hub.repocard_data import EvalResult, eval_results_to_model_index
 from huggingface_hub.utils import yaml_dump
 
+from model_cards.base_models import hub_id_of, provenance_note
 from model_cards.dataset_card import corpus_facts, dataset_hub_id
 from model_cards.rendering import (
     fmt,
-    hub_id,
     is_secret_key,
     markdown_table,
     model_title_name,
@@ -322,6 +322,8 @@ class StudentCardData(ModelCardData):
     label_examples: dict = field(default_factory=dict)
     examples_from_data: bool = True
     data_dir: Optional[str] = field(default=None, repr=False)
+    # Where an xner asset base's weights come from (publish reads it before local paths become Hub ids).
+    base_model_note: Optional[str] = None
     examples_source: list = field(default_factory=list, init=False)  # the evaluation sets they came from
     versions_recorded: bool = field(default=False, init=False)
 
@@ -329,6 +331,8 @@ class StudentCardData(ModelCardData):
         if self.results is None:
             raise ValueError("StudentCardData needs the training results")
         r = self.results
+        if self.base_model_note is None:
+            self.base_model_note = provenance_note(r.base_model)
         if self.language is None:
             self.language = unique([*(d.get("language") for d in r.train_data),
                                     *(e.language for e in r.evaluations)]) or None
@@ -342,7 +346,7 @@ class StudentCardData(ModelCardData):
             langs = ", ".join(self.language or []) or "its training languages"
             how = r.strategy["name"] if r.strategy else "supervised"
             kind = "LoRA adapter" if self.is_adapter else "model"
-            base = model_title_name(r.base_model)
+            base = self.base_model_id or model_title_name(r.base_model)
             self.model_name = f"{base} {kind} for NER in {langs} ({how}, xner)"
         self.versions_recorded = r.framework_versions is not None
         if self.examples_from_data and not (self.widget_examples and self.label_examples):
@@ -379,6 +383,11 @@ class StudentCardData(ModelCardData):
         return cls(results=results, **kwargs)
 
     # ------------------------------------------------------------------ derived values
+    @property
+    def base_model_id(self) -> Optional[str]:
+        """The base model's Hub id, also when it was loaded from a known local copy (never a local path)."""
+        return hub_id_of(self.results.base_model)
+
     @property
     def is_adapter(self) -> bool:
         return self.results.adapter is not None and not self.results.merged
@@ -501,7 +510,7 @@ class StudentCardData(ModelCardData):
             "library_name": self.library_name,
             "pipeline_tag": self.pipeline_tag,
             "tags": self.tags,
-            "base_model": hub_id(r.base_model),
+            "base_model": self.base_model_id,
             "datasets": datasets_ids or None,
             "metrics": ["precision", "recall", "f1"] if r.evaluations else None,
             "widget": [{"text": text} for text in self.widget_examples] or None,
@@ -519,8 +528,9 @@ class StudentCardData(ModelCardData):
             "language": self.language,  # also when unknown (no YAML key then)
             "model_name": self.model_name,
             "model_id": self.model_id or "path/to/this/model",
-            "base_model_name": public_name(r.base_model),
-            "base_model_id": hub_id(r.base_model),
+            "base_model_name": self.base_model_id or public_name(r.base_model),
+            "base_model_id": self.base_model_id,
+            "base_model_note": self.base_model_note,
             "is_adapter": self.is_adapter,
             "adapter_text": params_text(r.adapter or {}),
             "merged": bool(r.adapter) and r.merged,

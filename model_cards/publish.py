@@ -33,7 +33,7 @@ from huggingface_hub import HfApi, constants, get_session, get_token
 from huggingface_hub.utils import validate_repo_id
 
 from dataset_builders.errors import UserError
-from model_cards.base_models import hub_id_of
+from model_cards.base_models import hub_id_of, provenance_note
 from model_cards.hub_layout import is_hub_layout, is_projection_output, write_hub_dataset
 from model_cards.rendering import is_local_path, is_secret_key, scrub_paths
 
@@ -318,7 +318,9 @@ def _stage_model(folder: str, staging: str, token: Optional[str], card_kwargs: d
     training = TrainingResults(**portable.value(TrainingResults.load(results).to_dict()))
     if training.adapter and not os.path.isfile(os.path.join(folder, "adapter_config.json")):
         training.merged = True  # trained as LoRA, saved as a plain model
-    card = render_model_card(StudentCardData.from_training(training, **{"model_id": repo_id, **card_kwargs}))
+    # The note is read from the local base before its path became a Hub id in ``training``.
+    card_kwargs = {"model_id": repo_id, "base_model_note": provenance_note(base), **card_kwargs}
+    card = render_model_card(StudentCardData.from_training(training, **card_kwargs))
     with open(readme, "w", encoding="utf-8", newline="\n") as handle:
         handle.write(card)
 

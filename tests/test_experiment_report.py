@@ -132,6 +132,16 @@ def test_language_scripts_and_code_forms():
     assert language_info("pt-BR").name == "Portuguese"
 
 
+def test_encoder_coverage_splits_the_african_languages_of_the_offline_config():
+    """hau, swa, xho are CC-100 languages (XLM-R, multilingual-e5); the other seven of the config are not."""
+    config_languages = ("hau", "swa", "xho", "yor", "ibo", "kin", "zul", "wol", "luo", "ewe")
+    seen = [c for c in config_languages if language_info(c).encoder == "seen"]
+    assert seen == ["hau", "swa", "xho"]
+    assert language_info("sw").encoder == language_info("swa").encoder == "seen"
+    assert all(language_info(c).encoder == "seen" for c in ("en", "es", "nl", "de"))
+    assert language_info("xx-unknown").encoder == "unseen"
+
+
 def test_unknown_language_does_not_fail():
     info = language_info("qqq")
     assert (info.code, info.name, info.family, info.branch, info.script) == ("qqq", "qqq", "unknown", "unknown", "unknown")

@@ -189,7 +189,8 @@ def test_report_writes_tables_charts_and_significance(experiment, tmp_path):
     assert "europarl-ner-en" in markdown and "![" in markdown
 
 
-@pytest.mark.parametrize("name", ["offline-europe", "offline-africa", "conll2003", "paper-gpu"])
+@pytest.mark.parametrize("name", ["offline-europe", "offline-africa", "conll2003", "paper-gpu", "minilm/offline-europe",
+                                  "minilm/offline-africa", "minilm/conll2003"])
 def test_shipped_configs_plan_cleanly(name, real_data_dir, tmp_path):
     code, text = run_cli("experiment", "plan", str(REPO / "configs" / f"{name}.yaml"), "--output-dir", str(tmp_path),
                          "--data-dir", str(real_data_dir))  # fmt: skip

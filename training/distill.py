@@ -625,8 +625,8 @@ def build_student_model(student: StudentArguments, model: ModelArguments, labels
         targets = [m.strip() for m in student.lora_target_modules.split(",")] if student.lora_target_modules else None
         lora = LoraSettings(r=student.lora_r, lora_alpha=student.lora_alpha, lora_dropout=student.lora_dropout,
                             target_modules=targets)  # fmt: skip
-    built = build_student(model.model_name_or_path, labels, lora=lora, freeze_embeddings=student.freeze_embeddings,
-                          freeze_layers=student.freeze_layers)  # fmt: skip
+    built = build_student(model.model_name_or_path, labels, lora=lora, freeze_embeddings=model.freeze_embeddings,
+                          freeze_layers=model.freeze_layers)  # fmt: skip
     return built, lora
 
 
@@ -771,8 +771,8 @@ def distill_results(arguments: DistillArguments, strategy, signal: TeacherSignal
             "kind": student_args.student,
             "lora": None if lora is None else {"r": lora.r, "lora_alpha": lora.lora_alpha, "lora_dropout": lora.lora_dropout,
                                                "target_modules": lora.target_modules or "default"},
-            "freeze_embeddings": student_args.freeze_embeddings,
-            "freeze_layers": student_args.freeze_layers,
+            "freeze_embeddings": arguments.model.freeze_embeddings,
+            "freeze_layers": arguments.model.freeze_layers,
             "trainable_parameters": student["trainable"],
             "total_parameters": student["total"],
             "label_names": list(signal.labels),

@@ -54,6 +54,7 @@ from training.loop import EvalSet, LoopConfig, NerEvaluator, make_accelerator, t
 from training.outputs import OutputFolder, check_output_dir
 from training.results import RESULTS_FILE, RunResults, framework_versions, peak_memory_mb
 from training.run_options import check_run_options, push_at_end
+from training.students import freeze
 
 logger = logging.getLogger(__name__)
 
@@ -223,6 +224,7 @@ def load_model(model: ModelArguments, names: Sequence[str]):
     classifier = AutoModelForTokenClassification.from_pretrained(
         name, config=config, ignore_mismatched_sizes=model.ignore_mismatched_sizes, trust_remote_code=remote
     )
+    freeze(classifier, embeddings=model.freeze_embeddings, lowest_layers=model.freeze_layers)
     return classifier, tokenizer
 
 

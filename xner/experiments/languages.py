@@ -31,6 +31,8 @@ class LanguageInfo:
     family: str
     branch: str
     script: str
+    # "seen" / "unseen": whether XLM-R-family encoders (XLM-R, multilingual-e5) saw it in pre-training.
+    encoder: str = UNKNOWN
 
 
 IE, NC, AA = "Indo-European", "Niger-Congo", "Afro-Asiatic"
@@ -101,6 +103,26 @@ _TABLE: dict[str, tuple[str, str, str, str]] = {
 }
 
 
+# The 100 languages of CC-100, the pre-training corpus of XLM-R (Conneau et al. 2020, "Unsupervised
+# Cross-lingual Representation Learning at Scale", ACL, appendix A, table 6), whose vocabulary and
+# initialisation multilingual-e5 inherits (via Multilingual-MiniLM; Wang et al. 2024, "Multilingual E5
+# Text Embeddings: A Technical Report", arXiv:2402.05672). Of the MasakhaNER 2.0 languages only Hausa,
+# Swahili and Xhosa are in it; E5's later contrastive stage (text pairs from mC4, Wikipedia, NLLB, ...)
+# may have shown it a little of others, which "seen" does not count. ISO 639-1 codes: 93, the other
+# seven of the 100 are romanised or second-script variants (hi_rom, ur_rom, my_zaw, zh-Hant, ...).
+CC100_LANGUAGES = frozenset(
+    "af am ar as az be bg bn br bs ca cs cy da de el en eo es et eu fa fi fr fy ga gd gl gu ha he hi hr hu hy id "
+    "is it ja jv ka kk km kn ko ku ky la lo lt lv mg mk ml mn mr ms my ne nl no om or pa pl ps pt ro ru sa sd si sk "
+    "sl so sq sr su sv sw ta te th tl tr ug uk ur uz vi xh yi zh".split()
+)
+
+
+def encoder_coverage(code: str) -> str:
+    """``"seen"`` when ``code`` (any form) is one of XLM-R's CC-100 pre-training languages, else ``"unseen"``."""
+    standard = _standard(str(code).strip().lower().replace("_", "-"))
+    return "seen" if standard in CC100_LANGUAGES else "unseen"
+
+
 def _standard(code: str):
     """The language subtag in its shortest standard form (``"swa"``, ``"SW"``, ``"sw-KE"`` -> ``"sw"``), or None."""
     try:
@@ -126,8 +148,8 @@ def language_info(code: str) -> LanguageInfo:
     key = str(code).strip().lower()
     entry = _lookup(key.replace("_", "-"))
     if entry is None:
-        return LanguageInfo(key, key, UNKNOWN, UNKNOWN, UNKNOWN)
-    return LanguageInfo(key, *entry)
+        return LanguageInfo(key, key, UNKNOWN, UNKNOWN, UNKNOWN, encoder_coverage(key))
+    return LanguageInfo(key, *entry, encoder=encoder_coverage(key))
 
 
 def known_codes() -> list[str]:
@@ -135,4 +157,4 @@ def known_codes() -> list[str]:
     return sorted(_TABLE)
 
 
-__all__ = ["LanguageInfo", "UNKNOWN", "known_codes", "language_info"]
+__all__ = ["CC100_LANGUAGES", "LanguageInfo", "UNKNOWN", "encoder_coverage", "known_codes", "language_info"]
