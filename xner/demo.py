@@ -82,19 +82,21 @@ FAST = DemoSettings("fast", 48, 48, 24, eflomal_runs=1, solver="ilp", teacher_ep
 
 
 def register(subparsers) -> None:
+    from dataset_builders.cli_flags import add_flag
+
     parser = subparsers.add_parser(
         "demo", help="run the whole pipeline offline on the built-in English->Spanish demo corpus",
         description="Run the whole pipeline offline on the built-in demo corpus (English -> Spanish): projection, "
         "Hub-layout dataset, teacher, LoRA student, in/out-of-domain evaluation, cards and prediction; prints what it "
         "did, the figures it measured and where every output is. A re-run reuses the steps that are up to date.",
     )  # fmt: skip
-    parser.add_argument("--output-dir", "--output_dir", dest="output_dir", default=DEFAULT_OUTPUT_DIR,
+    add_flag(parser, "--output_dir", default=DEFAULT_OUTPUT_DIR,
                         help=f"where every output goes (default: {DEFAULT_OUTPUT_DIR})")
     parser.add_argument("--fast", action="store_true",
                         help="a reduced setting for tests and CI: fewer sentences, one epoch (figures are not "
                         "meaningful)")
     parser.add_argument("--push", action="store_true", help="also push the dataset and the student to the Hub")
-    parser.add_argument("--repo-prefix", "--repo_prefix", dest="repo_prefix", metavar="NAME",
+    add_flag(parser, "--repo_prefix", metavar="NAME",
                         help="with --push: 'user-or-org' or 'user-or-org/prefix'; the repos are "
                         "NAME/xner-demo-projected-es and NAME/xner-demo-student-es (or PREFIX-projected-es, ...)")
     parser.add_argument("--seed", type=int, default=42, help="seed of teacher and student training (default 42)")
