@@ -106,3 +106,24 @@ def test_demo_calls_are_the_dataclasses_and_their_flags_parse_back_to_them(tmp_p
     assert student.loop.output_dir == "elsewhere" and student.strategy.strategy == "soft-kl"
     args = parse(["evaluate", *demo.evaluation_argv()])
     assert args.output_dir == demo.paths["evaluation"] and [m.split("=")[0] for m in args.models] == ["teacher", "student"]
+
+
+def test_harness_flags_are_built_from_the_training_dataclasses():
+    from training import distill
+    from training.distill import DistillArguments
+    from xner.experiments.config import ConfigError, training_flags
+
+    values = {"output_dir": "o", "model_name_or_path": "m", "teacher": ["t1", "t2"], "dataset": "p",
+              "teacher_weights": [1, 2], "agree_only": False, "ignore_mismatched_sizes": False, "learning_rate": 1e-4,
+              "strategy": "projected+kd", "alpha": 0.5}  # fmt: skip
+    flags = training_flags("distill", values)
+    parsed = DistillArguments(*distill.build_parser().parse_args_into_dataclasses(flags, look_for_args_file=False))
+    assert parsed.teachers.teacher == ["t1", "t2"] and parsed.teachers.teacher_weights == "1,2"
+    assert parsed.data.dataset_name == "p" and parsed.strategy.alpha == pytest.approx(0.5)
+    assert parsed.strategy.agree_only is None  # false for a switch off by default: its default
+    assert parsed.model.ignore_mismatched_sizes is False  # false for a switch on by default: --no_...
+    assert parsed.loop.learning_rate == pytest.approx(1e-4) and parsed.loop.output_dir == "o"
+    with pytest.raises(ConfigError, match="no argument"):
+        training_flags("teacher", {"output_dir": "o", "model_name_or_path": "m", "renamed_field": 1})
+    with pytest.raises(TypeError):  # a required field left out fails before anything launches
+        training_flags("distill", {"output_dir": "o", "model_name_or_path": "m"})
