@@ -127,3 +127,27 @@ def test_harness_flags_are_built_from_the_training_dataclasses():
         training_flags("teacher", {"output_dir": "o", "model_name_or_path": "m", "renamed_field": 1})
     with pytest.raises(TypeError):  # a required field left out fails before anything launches
         training_flags("distill", {"output_dir": "o", "model_name_or_path": "m"})
+
+
+def readme_commands():
+    """The ``$ xner ...`` command lines of the README (continuation lines joined, ``[optional]`` parts kept)."""
+    import pathlib
+    import re
+    import shlex
+
+    text = (pathlib.Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    text = re.sub(r"\\\n\s*", " ", text)
+    for line in text.splitlines():
+        if line.startswith("$ xner "):
+            argv = shlex.split(re.sub(r"[\[\]]", "", line[len("$ xner "):]), comments=True)
+            yield [a for a in argv if a not in ("|",)]
+
+
+def test_readme_command_lines_parse():
+    commands = list(readme_commands())
+    assert len(commands) > 10
+    for argv in commands:
+        try:
+            build_parser(argv[0]).parse_args(argv)
+        except SystemExit:
+            pytest.fail(f"README: xner {' '.join(argv)} does not parse")
