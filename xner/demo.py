@@ -20,7 +20,7 @@ Nine steps, each through the public API or command a user would call:
 
 Every step records its settings' hash under ``OUTPUT_DIR/.xner-demo/`` once its outputs are
 complete; a re-run reuses the steps whose settings (and inputs) did not change, and a step that
-was interrupted is redone from scratch. ``--push --repo-prefix NAME`` also pushes the dataset and
+was interrupted is redone from scratch. ``--push --repo_prefix NAME`` also pushes the dataset and
 the student to the Hub (``xner publish``).
 """
 
