@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 
+from dataset_builders.cli_flags import add_flag
 from dataset_builders.corpora import CORPORA, available_splits, corpus_spec, load_corpus
 from dataset_builders.stats import corpus_stats, format_stats
 
@@ -15,7 +16,7 @@ def register(subparsers) -> None:
 
     stats = verbs.add_parser("stats", help="sentences, tokens and entities per type for each split")
     stats.add_argument("name", help=f"corpus: one of {sorted([*CORPORA, 'wikiann'])}")
-    stats.add_argument("--data-dir", help="folder holding the corpus folder (default: $XNER_DATA_DIR or ../shared/data)")
+    add_flag(stats, "--data_dir", help="folder holding the corpus folder (default: $XNER_DATA_DIR or ../shared/data)")
     stats.add_argument("--lang", help="language, for multilingual corpora")
     stats.add_argument("--splits", help="comma-separated splits (default: every split whose file exists)")
     stats.add_argument("--json", action="store_true", help="print JSON instead of a table")

@@ -1,4 +1,4 @@
-"""``xner publish dataset|model DIR --repo-id ID`` and ``xner predict --model REPO_OR_DIR TEXT...``.
+"""``xner publish dataset|model DIR --hub_model_id ID`` and ``xner predict --model REPO_OR_DIR TEXT...``.
 
 The token comes from ``HF_TOKEN`` or the file ``hf auth login`` writes; there is deliberately no
 ``--token`` flag, so it never shows up in shell history or process listings.
@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import sys
+
+from dataset_builders.cli_flags import add_flag
 
 
 def register(subparsers) -> None:
@@ -25,22 +27,20 @@ def register(subparsers) -> None:
                            "(e.g. one per method) give one config each")
         else:
             p.add_argument("folder", metavar="DIR", help=folder_help)
-        p.add_argument("--repo-id", "--repo_id", "--hub_model_id", dest="repo_id", required=True,
-                       help="user-or-org/name on the Hub")
-        p.add_argument("--private", action="store_true", help="create the repo private (if it does not exist)")
-        p.add_argument("--revision", help="branch to commit to (created from main when missing)")
-        p.add_argument("--create-pr", "--create_pr", dest="create_pr", action="store_true",
-                       help="open a pull request instead of committing to main")
-        p.add_argument("--commit-message", "--commit_message", dest="commit_message")
+        add_flag(p, "--hub_model_id", "--repo_id", required=True, help="user-or-org/name on the Hub")
+        add_flag(p, "--hub_private_repo", "--private", action="store_true",
+                 help="create the repo private (if it does not exist)")
+        add_flag(p, "--revision", help="branch to commit to (created from main when missing)")
+        add_flag(p, "--create_pr", action="store_true", help="open a pull request instead of committing to main")
+        add_flag(p, "--commit_message")
         if target == "dataset":
-            p.add_argument("--pretty-name", dest="pretty_name", help="dataset title in the card")
-            p.add_argument("--max-shard-size", dest="max_shard_size", default="500MB",
-                           help="largest parquet shard (default 500MB)")
+            add_flag(p, "--pretty_name", help="dataset title in the card")
+            add_flag(p, "--max_shard_size", default="500MB", help="largest parquet shard (default 500MB)")
         else:
-            p.add_argument("--license", help="licence id for the model card (e.g. apache-2.0)")
-            p.add_argument("--base-model-id", "--base_model_id", dest="base_model_id",
-                           help="Hub id of the base model, when it was loaded from a local folder xner cannot "
-                           "name (published files never hold local paths)")
+            add_flag(p, "--license", help="licence id for the model card (e.g. apache-2.0)")
+            add_flag(p, "--base_model_id",
+                     help="Hub id of the base model, when it was loaded from a local folder xner cannot "
+                     "name (published files never hold local paths)")
         p.set_defaults(func=run_publish)
     publish.set_defaults(func=lambda args: _usage(publish))
 
@@ -48,13 +48,13 @@ def register(subparsers) -> None:
                               help="word-level entities from a trained model (full or LoRA), local or on the Hub",
                               description="Prints one JSON object per text: words and entities (word indices, end "
                                           "exclusive, character offsets, label, score).")
-    p.add_argument("--model", required=True, help="model folder or Hub repo id")
-    p.add_argument("--revision", help="Hub revision of --model")
-    p.add_argument("--file", help="read texts from this file, one per line ('-' for stdin); one output line per "
+    add_flag(p, "--model", "--model_name_or_path", required=True, help="model folder or Hub repo id")
+    add_flag(p, "--revision", help="Hub revision of --model")
+    add_flag(p, "--file", help="read texts from this file, one per line ('-' for stdin); one output line per "
                    "input line, blank lines included")
-    p.add_argument("--lang", help="language of the texts for word splitting (ISO 639-1; default English rules)")
-    p.add_argument("--batch-size", "--batch_size", dest="batch_size", type=int, default=16)
-    p.add_argument("--device", help="torch device (default: cpu)")
+    add_flag(p, "--lang", help="language of the texts for word splitting (ISO 639-1; default English rules)")
+    add_flag(p, "--per_device_eval_batch_size", "--batch_size", type=int, default=16, help="sentences per forward pass")
+    add_flag(p, "--device", help="torch device (default: cpu)")
     p.add_argument("texts", nargs="*", metavar="TEXT", help="raw text(s) to tag")
     p.set_defaults(func=run_predict)
 
@@ -75,19 +75,19 @@ def run_publish(args) -> int:
 
     from model_cards.publish import HubOfflineError, publish_dataset, publish_model
 
-    common = dict(private=args.private, revision=args.revision, create_pr=args.create_pr,
+    common = dict(private=args.hub_private_repo, revision=args.revision, create_pr=args.create_pr,
                   commit_message=args.commit_message)
     try:
         if args.target == "dataset":
-            info = publish_dataset(args.folder, args.repo_id, pretty_name=args.pretty_name,
+            info = publish_dataset(args.folder, args.hub_model_id, pretty_name=args.pretty_name,
                                    max_shard_size=args.max_shard_size, **common)
         else:
             card = {"license": args.license} if args.license else {}
-            info = publish_model(args.folder, args.repo_id, base_model_id=args.base_model_id, **common, **card)
+            info = publish_model(args.folder, args.hub_model_id, base_model_id=args.base_model_id, **common, **card)
     except (HubOfflineError, HfHubHTTPError) as err:
         raise _user_error(err) from err
     folder = " ".join(args.folder) if isinstance(args.folder, list) else args.folder
-    print(f"pushed {folder} to {args.repo_id}: {info.commit_url}")
+    print(f"pushed {folder} to {args.hub_model_id}: {info.commit_url}")
     if getattr(info, "pr_url", None):
         print(f"pull request: {info.pr_url}")
     return 0
@@ -106,7 +106,8 @@ def run_predict(args) -> int:
             texts += [line.rstrip("\r\n") for line in handle]
     elif not texts:
         raise ValueError("give text(s) to tag, or --file PATH")
-    tagger = WordTagger.from_pretrained(args.model, revision=args.revision, device=args.device, batch_size=args.batch_size)
+    tagger = WordTagger.from_pretrained(args.model, revision=args.revision, device=args.device,
+                                        batch_size=args.per_device_eval_batch_size)
     for result in predict(tagger, texts, lang=args.lang):
         print(json.dumps(result, ensure_ascii=False))
     return 0

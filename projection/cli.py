@@ -4,36 +4,38 @@ from __future__ import annotations
 
 
 def register(subparsers) -> None:
+    from dataset_builders.cli_flags import add_flag
+
     p = subparsers.add_parser(
         "project",
         help="project NER annotations onto another language (translate-train / translate-test)",
         description="Flags override the values of --config.",
     )
-    p.add_argument("--config", help="YAML file with the keys of projection.pipelines.ProjectionConfig")
-    p.add_argument("--mode", choices=["translate-train", "translate-test"])
-    p.add_argument("--corpus", help="translate-train: the labelled source corpus; translate-test: the target corpus")
-    p.add_argument("--data-dir")
-    p.add_argument("--source-lang")
-    p.add_argument("--target-langs", help="comma-separated target languages")
-    p.add_argument("--splits", help="comma-separated splits (default: all)")
-    p.add_argument("--max-samples", type=int, help="first N sentences of each split")
-    p.add_argument("--translator", choices=["pretranslated", "apertium", "hf"])
-    p.add_argument("--translator-model", help="hf: a seq2seq model id or path (NLLB-200, M2M100, Marian)")
-    p.add_argument("--parallel-corpus", help="pretranslated: the corpus holding the target side (default: --corpus)")
-    p.add_argument("--aligner", choices=["eflomal", "embedding", "simalign"])
-    p.add_argument("--aligner-model", help="embedding/simalign: an encoder id or path")
-    p.add_argument("--layer", type=int, help="embedding/simalign: hidden layer")
-    p.add_argument("--align-method", choices=["argmax", "itermax", "match"], help="embedding/simalign matching")
-    p.add_argument("--symmetrization", help="eflomal: intersection, union, grow-diag-final-and, ...")
-    p.add_argument("--extra-parallel", nargs=2, metavar=("SRC_TXT", "TGT_TXT"), help="eflomal: more parallel text")
-    p.add_argument("--method", choices=["heuristic", "candidates", "backtranslation"])
-    p.add_argument("--solver", choices=["greedy", "ilp", "bipartite"], help="candidates: the solver")
-    p.add_argument("--max-ngram", type=int, help="candidates: longest n-gram candidate")
-    p.add_argument("--merge-distance", type=int, help="heuristic: largest gap merged")
-    p.add_argument("--length-ratio", type=float, help="heuristic: run length / entity length must exceed it")
-    p.add_argument("--tagger", help="translate-test: source-language NER model id or path")
-    p.add_argument("--output-dir")
-    p.add_argument("--num-proc", type=int)
+    add_flag(p, "--config", help="YAML file with the keys of projection.pipelines.ProjectionConfig")
+    add_flag(p, "--mode", choices=["translate-train", "translate-test"])
+    add_flag(p, "--corpus", help="translate-train: the labelled source corpus; translate-test: the target corpus")
+    add_flag(p, "--data_dir")
+    add_flag(p, "--source_lang")
+    add_flag(p, "--target_langs", help="comma-separated target languages")
+    add_flag(p, "--splits", help="comma-separated splits (default: all)")
+    add_flag(p, "--max_samples", type=int, help="first N sentences of each split")
+    add_flag(p, "--translator", choices=["pretranslated", "apertium", "hf"])
+    add_flag(p, "--translator_model", help="hf: a seq2seq model id or path (NLLB-200, M2M100, Marian)")
+    add_flag(p, "--parallel_corpus", help="pretranslated: the corpus holding the target side (default: --corpus)")
+    add_flag(p, "--aligner", choices=["eflomal", "embedding", "simalign"])
+    add_flag(p, "--aligner_model", help="embedding/simalign: an encoder id or path")
+    add_flag(p, "--layer", type=int, help="embedding/simalign: hidden layer")
+    add_flag(p, "--align_method", choices=["argmax", "itermax", "match"], help="embedding/simalign matching")
+    add_flag(p, "--symmetrization", help="eflomal: intersection, union, grow-diag-final-and, ...")
+    add_flag(p, "--extra_parallel", nargs=2, metavar=("SRC_TXT", "TGT_TXT"), help="eflomal: more parallel text")
+    add_flag(p, "--method", choices=["heuristic", "candidates", "backtranslation"])
+    add_flag(p, "--solver", choices=["greedy", "ilp", "bipartite"], help="candidates: the solver")
+    add_flag(p, "--max_ngram", type=int, help="candidates: longest n-gram candidate")
+    add_flag(p, "--merge_distance", type=int, help="heuristic: largest gap merged")
+    add_flag(p, "--length_ratio", type=float, help="heuristic: run length / entity length must exceed it")
+    add_flag(p, "--tagger", help="translate-test: source-language NER model id or path")
+    add_flag(p, "--output_dir")
+    add_flag(p, "--num_proc", "--preprocessing_num_workers", type=int, help="processes for the map steps")
     p.set_defaults(func=run)
 
 
@@ -96,7 +98,7 @@ def _config_from_args(args):
         values["tagger"] = {**_section(values, "tagger", {}), "model": args.tagger}
     for required in ("corpus", "target_langs"):
         if required not in values:
-            raise UserError(f"--{required.replace('_', '-')} is required (or give it in --config)")
+            raise UserError(f"--{required} is required (or give it in --config)")
     return ProjectionConfig.from_dict(values)
 
 

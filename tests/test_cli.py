@@ -82,7 +82,7 @@ def test_bad_training_inputs_are_one_line_errors_naming_the_argument(encoder, tm
         (["distill", "--teacher", "/nonexistent/teacher", "--model_name_or_path", encoder, "--corpus", "xner-sample",
           *out], "--teacher /nonexistent/teacher"),
         (["merge", tmp_path, a_file], "output_dir"),
-        ([*evaluate, "--output-dir", a_file], "--output-dir"),
+        ([*evaluate, "--output-dir", a_file], "--output_dir"),  # the error names the primary spelling
         ([*evaluate, "--batch-size", "0"], "--batch-size"),
         (["evaluate", "--model", "/nonexistent/model", "--test", "xner-sample"], "--model /nonexistent/model"),
     ]  # fmt: skip

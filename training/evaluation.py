@@ -60,6 +60,7 @@ import datasets
 import torch
 from accelerate import Accelerator
 
+from dataset_builders.cli_flags import add_flag
 from dataset_builders.conll import read_conll
 from dataset_builders.corpora import CORPORA, corpus_spec, load_corpus
 from dataset_builders.error_report import run_reporting_errors
@@ -735,37 +736,60 @@ def results_markdown(results: Sequence[Mapping[str, Any]]) -> str:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--model", "--model_name_or_path", dest="models", action="append", required=True, metavar="[NAME=]PATH",
+    add_flag(
+        parser, "--model", "--model_name_or_path", dest="models", action="append", required=True, metavar="[NAME=]PATH",
         help="a saved token classifier or LoRA student folder; repeat for several models",
     )  # fmt: skip
-    parser.add_argument(
-        "--test", dest="tests", action="append", required=True, metavar="NAME[:split][@lang][=in|out]",
+    add_flag(
+        parser, "--test", dest="tests", action="append", required=True, metavar="NAME[:split][@lang][=in|out]",
         help="a known corpus (split default: test), a save_to_disk folder or a CoNLL file; =in/=out marks "
         "the domain (default: the corpus' domain vs the model's training corpus); repeat for several",
     )  # fmt: skip
-    parser.add_argument("--data-dir", "--data_dir", dest="data_dir",
-                        help="folder holding the corpus folders (default: $XNER_DATA_DIR or ../shared/data)")  # fmt: skip
-    parser.add_argument(
-        "--type-map", "--type_map", dest="type_map", nargs="+", action="extend", default=[], metavar=TYPE_MAP_HELP,
+    add_flag(parser, "--data_dir", help="folder holding the corpus folders (default: $XNER_DATA_DIR or ../shared/data)")
+    add_flag(
+        parser, "--type_map", nargs="+", action="extend", default=[], metavar=TYPE_MAP_HELP,
         help="map an entity type to another or to O, on whichever side (model or test set) has it, for test "
-        "sets whose types differ from the model's; e.g. a CoNLL model on MasakhaNER: --type-map MISC=O DATE=O",
+        "sets whose types differ from the model's; e.g. a CoNLL model on MasakhaNER: --type_map MISC=O DATE=O",
     )  # fmt: skip
-    parser.add_argument(
-        "--type-map-all", "--type_map_all", dest="type_map_all", action="store_true",
-        help="apply --type-map to every test set, also those whose types already match the model's",
-    )  # fmt: skip
-    parser.add_argument("--output-dir", "--output_dir", dest="output_dir",
-                        help="write evaluation.json and robustness.{json,md,png} here")  # fmt: skip
-    parser.add_argument("--batch_size", "--batch-size", "--per_device_eval_batch_size", dest="batch_size", type=positive_int, default=32)
-    parser.add_argument("--max_samples", "--max-samples", dest="max_samples", type=positive_int, help="first N sentences of each test set")
-    parser.add_argument("--max_length", "--max-length", dest="max_length", type=positive_int,
-                        help="sub-tokens per window incl. special tokens (default: the tokenizer's limit)")  # fmt: skip
-    parser.add_argument("--stride", type=non_negative_int, help="sub-tokens shared by consecutive windows (default: a quarter)")
-    parser.add_argument(
-        "--sentence-scores", "--sentence_scores", dest="sentence_scores", action="store_true",
-        help="also write per-sentence [tp, fp, fn] entity counts to evaluation.json (for paired bootstrap tests)",
-    )  # fmt: skip
+    add_flag(parser, "--type_map_all", action="store_true",
+             help="apply --type_map to every test set, also those whose types already match the model's")  # fmt: skip
+    add_flag(parser, "--output_dir", help="write evaluation.json and robustness.{json,md,png} here")
+    add_flag(parser, "--per_device_eval_batch_size", "--batch_size", type=positive_int, default=32)
+    add_flag(parser, "--max_eval_samples", "--max_samples", type=positive_int, help="first N sentences of each test set")
+    add_flag(parser, "--max_length", type=positive_int,
+             help="sub-tokens per window incl. special tokens (default: the tokenizer's limit)")  # fmt: skip
+    add_flag(parser, "--stride", type=non_negative_int, help="sub-tokens shared by consecutive windows (default: a quarter)")
+    add_flag(parser, "--sentence_scores", action="store_true",
+             help="also write per-sentence [tp, fp, fn] entity counts to evaluation.json (for paired bootstrap tests)")  # fmt: skip
+
+
+def command_line(
+    models: Sequence[str],
+    tests: Sequence[str],
+    *,
+    output_dir: Optional[str] = None,
+    data_dir: Optional[str] = None,
+    type_map: Optional[Mapping[str, Optional[str]]] = None,
+    per_device_eval_batch_size: Optional[int] = None,
+    max_eval_samples: Optional[int] = None,
+    max_length: Optional[int] = None,
+    sentence_scores: bool = False,
+) -> list[str]:
+    """The arguments of ``xner evaluate`` / ``python -m training.evaluation`` for these settings: what the demo
+    and the experiment harness run, built here beside :func:`add_arguments` so that the names stay in step.
+
+    ``models``: ``[NAME=]PATH`` each; ``tests``: test-set specs; ``type_map``: TYPE -> TARGET (None: ``O``)."""
+    argv = [*(a for m in models for a in ("--model", m)), *(a for t in tests for a in ("--test", t))]
+    for name, value in (("output_dir", output_dir), ("data_dir", data_dir),
+                        ("per_device_eval_batch_size", per_device_eval_batch_size),
+                        ("max_eval_samples", max_eval_samples), ("max_length", max_length)):  # fmt: skip
+        if value is not None:
+            argv += [f"--{name}", str(value)]
+    if type_map:
+        argv += ["--type_map", *(f"{k}={v or OUTSIDE}" for k, v in type_map.items())]
+    if sentence_scores:
+        argv.append("--sentence_scores")
+    return argv
 
 
 def register(subparsers) -> None:
@@ -817,15 +841,15 @@ def run(args: argparse.Namespace) -> int:
             f"known corpus; mark them --test NAME={IN} or --test NAME={OUT}"
         )
     if args.output_dir:  # before any model runs, not after
-        check_output_dir(args.output_dir, "--output-dir")
+        check_output_dir(args.output_dir, "--output_dir")
 
     accelerator = Accelerator()
     if not accelerator.is_local_main_process:
         datasets.disable_progress_bars()
-    test_sets = [load_test_set(spec, args.data_dir, args.max_samples) for spec in specs]
+    test_sets = [load_test_set(spec, args.data_dir, args.max_eval_samples) for spec in specs]
     check_type_map(type_map, {name: read_labels(path) for name, path in zip(names, paths)}, test_sets)
     results = [
-        evaluate_model(path, test_sets, type_map=type_map, type_map_all=args.type_map_all, name=name, batch_size=args.batch_size,
+        evaluate_model(path, test_sets, type_map=type_map, type_map_all=args.type_map_all, name=name, batch_size=args.per_device_eval_batch_size,
                        max_length=args.max_length, stride=args.stride, accelerator=accelerator,
                        sentence_scores=args.sentence_scores)  # fmt: skip
         for name, path in zip(names, paths)

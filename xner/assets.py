@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+from dataset_builders.cli_flags import add_flag
 from training.assets import ASSETS, hub_id_of, minilm_path, resolve_model_name
 
 __all__ = ["hub_id_of", "minilm_path", "register", "resolve_model_name"]
@@ -15,7 +16,7 @@ def register(subparsers) -> None:
     verbs = assets.add_subparsers(dest="assets_command", metavar="VERB", required=True)
     prepare = verbs.add_parser("prepare", help="build an asset's transformers folder (once) and print it")
     prepare.add_argument("name", choices=sorted(ASSETS), help="the asset's short name")
-    prepare.add_argument("--output-dir", help="write the folder here instead of the cache ($XNER_HOME/models/NAME)")
+    add_flag(prepare, "--output_dir", help="write the folder here instead of the cache ($XNER_HOME/models/NAME)")
     prepare.set_defaults(func=run_prepare)
     listing = verbs.add_parser("list", help="the assets, their Hub ids and what they are")
     listing.set_defaults(func=run_list)

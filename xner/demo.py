@@ -20,7 +20,7 @@ Nine steps, each through the public API or command a user would call:
 
 Every step records its settings' hash under ``OUTPUT_DIR/.xner-demo/`` once its outputs are
 complete; a re-run reuses the steps whose settings (and inputs) did not change, and a step that
-was interrupted is redone from scratch. ``--push --repo-prefix NAME`` also pushes the dataset and
+was interrupted is redone from scratch. ``--push --repo_prefix NAME`` also pushes the dataset and
 the student to the Hub (``xner publish``).
 """
 
@@ -82,19 +82,21 @@ FAST = DemoSettings("fast", 48, 48, 24, eflomal_runs=1, solver="ilp", teacher_ep
 
 
 def register(subparsers) -> None:
+    from dataset_builders.cli_flags import add_flag
+
     parser = subparsers.add_parser(
         "demo", help="run the whole pipeline offline on the built-in English->Spanish demo corpus",
         description="Run the whole pipeline offline on the built-in demo corpus (English -> Spanish): projection, "
         "Hub-layout dataset, teacher, LoRA student, in/out-of-domain evaluation, cards and prediction; prints what it "
         "did, the figures it measured and where every output is. A re-run reuses the steps that are up to date.",
     )  # fmt: skip
-    parser.add_argument("--output-dir", "--output_dir", dest="output_dir", default=DEFAULT_OUTPUT_DIR,
+    add_flag(parser, "--output_dir", default=DEFAULT_OUTPUT_DIR,
                         help=f"where every output goes (default: {DEFAULT_OUTPUT_DIR})")
     parser.add_argument("--fast", action="store_true",
                         help="a reduced setting for tests and CI: fewer sentences, one epoch (figures are not "
                         "meaningful)")
     parser.add_argument("--push", action="store_true", help="also push the dataset and the student to the Hub")
-    parser.add_argument("--repo-prefix", "--repo_prefix", dest="repo_prefix", metavar="NAME",
+    add_flag(parser, "--repo_prefix", metavar="NAME",
                         help="with --push: 'user-or-org' or 'user-or-org/prefix'; the repos are "
                         "NAME/xner-demo-projected-es and NAME/xner-demo-student-es (or PREFIX-projected-es, ...)")
     parser.add_argument("--seed", type=int, default=42, help="seed of teacher and student training (default 42)")
@@ -466,14 +468,24 @@ class Demo:
                          f"same rows and features")
 
     # ---------------------------------------------------------------- 5. teacher
-    def teacher_argv(self, output_dir: Optional[str] = None) -> list[str]:
+    def teacher_arguments(self, output_dir: Optional[str] = None) -> tuple:
+        """``training.teacher.ARGUMENTS`` of the teacher run (a renamed field fails here, not silently)."""
+        from training.arguments import DataArguments, HubArguments, LabelArguments, LoopArguments, ModelArguments
         from xner.assets import minilm_path
 
         s = self.settings
-        return ["--model_name_or_path", minilm_path(), "--dataset", self.data_folders()["teacher-train"],
-                "--output_dir", output_dir or self.paths["teacher"], "--num_train_epochs", str(s.teacher_epochs),
-                "--learning_rate", str(s.teacher_learning_rate), "--per_device_train_batch_size", str(s.batch_size),
-                "--max_length", str(s.max_length), "--seed", str(self.seed)]
+        return (DataArguments(dataset_name=self.data_folders()["teacher-train"], max_length=s.max_length),
+                LabelArguments(), ModelArguments(model_name_or_path=minilm_path()),
+                LoopArguments(output_dir=output_dir or self.paths["teacher"], num_train_epochs=s.teacher_epochs,
+                              learning_rate=s.teacher_learning_rate, per_device_train_batch_size=s.batch_size,
+                              seed=self.seed),
+                HubArguments())  # fmt: skip
+
+    def teacher_argv(self, output_dir: Optional[str] = None) -> list[str]:
+        """The same run as ``xner train-teacher`` flags (printed, and the step's settings key)."""
+        from training.arguments import to_flags
+
+        return to_flags(*self.teacher_arguments(output_dir))
 
     def teacher_data(self) -> dict:
         """The teacher's training sentences: the English ones with their gold tags, and their Spanish
@@ -504,9 +516,9 @@ class Demo:
         sizes = self.teacher_data()
         record.log = self._log_path("teacher")
         with self._quiet_stdout("teacher"), staged(folder) as staging:  # complete, or the previous folder
-            argv = self.teacher_argv(staging)
-            print("xner train-teacher " + " ".join(argv))
-            teacher.main(argv)
+            arguments = self.teacher_arguments(staging)
+            print("xner train-teacher " + " ".join(self.teacher_argv(staging)))
+            teacher.run_typed(*arguments)
         results = _read_json(os.path.join(folder, "results.json"))
         self.figures["teacher"] = {"sentences": results["num_train_sentences"], "english": sizes["english"],
                                    "spanish_projected": sizes["spanish"], "steps": results["completed_steps"],
@@ -516,17 +528,32 @@ class Demo:
                          f"{self.settings.teacher_epochs} epoch(s), {results['completed_steps']} steps")
 
     # ---------------------------------------------------------------- 6. student
-    def student_argv(self, output_dir: Optional[str] = None) -> list[str]:
+    def student_arguments(self, output_dir: Optional[str] = None):
+        """The :class:`training.distill.DistillArguments` of the student run."""
+        from training.arguments import (DataArguments, EvaluationArguments, LoopArguments, ModelArguments,
+                                        StrategyArguments, StudentArguments, TeacherArguments)
+        from training.distill import DistillArguments
         from xner.assets import minilm_path
 
         s = self.settings
-        return ["--teacher", self.paths["teacher"], "--dataset", self.data_folders()["es-unlabelled"],
-                "--model_name_or_path", minilm_path(), "--student", "lora", "--lora_r", str(s.lora_r),
-                "--lora_target_modules", s.lora_target_modules,
-                "--strategy", "soft-kl", "--temperature", str(s.temperature), "--output_dir", output_dir or self.paths["student"],
-                "--num_train_epochs", str(s.student_epochs), "--learning_rate", str(s.student_learning_rate),
-                "--per_device_train_batch_size", str(s.batch_size), "--max_length", str(s.max_length),
-                "--seed", str(self.seed)]
+        return DistillArguments(
+            data=DataArguments(dataset_name=self.data_folders()["es-unlabelled"], max_length=s.max_length),
+            model=ModelArguments(model_name_or_path=minilm_path()),
+            teachers=TeacherArguments(teacher=[self.paths["teacher"]]),
+            strategy=StrategyArguments(strategy="soft-kl", temperature=s.temperature),
+            student=StudentArguments(student="lora", lora_r=s.lora_r, lora_target_modules=s.lora_target_modules),
+            evaluation=EvaluationArguments(),
+            loop=LoopArguments(output_dir=output_dir or self.paths["student"], num_train_epochs=s.student_epochs,
+                               learning_rate=s.student_learning_rate, per_device_train_batch_size=s.batch_size,
+                               seed=self.seed),
+        )  # fmt: skip
+
+    def student_argv(self, output_dir: Optional[str] = None) -> list[str]:
+        """The same run as ``xner distill`` flags (printed, and the step's settings key)."""
+        from training.arguments import to_flags
+
+        a = self.student_arguments(output_dir)
+        return to_flags(a.data, a.model, a.teachers, a.strategy, a.student, a.evaluation, a.loop, a.hub)
 
     def step_student(self, record: StepRecord) -> None:
         from training import distill
@@ -539,9 +566,8 @@ class Demo:
             return
         record.log = self._log_path("student")
         with self._quiet_stdout("student"), staged(folder) as staging:
-            argv = self.student_argv(staging)
-            print("xner distill " + " ".join(argv))
-            distill.main(argv)
+            print("xner distill " + " ".join(self.student_argv(staging)))
+            distill.run_typed(self.student_arguments(staging))
         results = _read_json(os.path.join(folder, "results.json"))
         student = results["student"]
         self.figures["student"] = {"sentences": results["num_train_sentences"], "steps": results["completed_steps"],
@@ -553,10 +579,12 @@ class Demo:
 
     # ---------------------------------------------------------------- 7. evaluation
     def evaluation_argv(self, output_dir: Optional[str] = None) -> list[str]:
+        from training.evaluation import command_line
+
         folders = self.data_folders()
-        return ["--model", f"teacher={self.paths['teacher']}", "--model", f"student={self.paths['student']}",
-                "--test", f"{folders['news']}=in", "--test", f"{folders['parliament']}=out",
-                "--output-dir", output_dir or self.paths["evaluation"]]
+        return command_line([f"teacher={self.paths['teacher']}", f"student={self.paths['student']}"],
+                            [f"{folders['news']}=in", f"{folders['parliament']}=out"],
+                            output_dir=output_dir or self.paths["evaluation"])
 
     def step_evaluation(self, record: StepRecord) -> None:
         from training import evaluation

@@ -3,11 +3,11 @@
     xner experiment plan configs/offline-europe.yaml      # validate, list the runs and their cost; runs nothing
     xner experiment run configs/offline-europe.yaml       # run what is not done yet; results.jsonl grows
     xner experiment sweep configs/conll2003.yaml          # Optuna sweeps of the file (all, or --name)
-    xner experiment report xner-output/experiments/offline-europe/results.jsonl --output-dir reports/europe
+    xner experiment report xner-output/experiments/offline-europe/results.jsonl --output_dir reports/europe
 
 ``run`` is resumable: finished teachers, projections, evaluations and students are skipped, so an
-interrupted run is continued by running the same command again. ``--output-dir`` and
-``--data-dir`` override the file's; ``--group`` restricts to some groups. One ``run`` or ``sweep``
+interrupted run is continued by running the same command again. ``--output_dir`` and
+``--data_dir`` override the file's; ``--group`` restricts to some groups. One ``run`` or ``sweep``
 holds a results store at a time: a second refuses at once naming the holder's pid (``--wait``
 waits for it); stopping a run (Ctrl-C, SIGTERM) stops its training processes with it.
 """
@@ -18,13 +18,15 @@ import argparse
 import os
 from typing import Optional, Sequence
 
+from dataset_builders.cli_flags import add_flag
+
 
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("file", help="an experiment YAML file (see configs/)")
-    parser.add_argument("--output-dir", "--output_dir", dest="output_dir", help="results and logs (default: the file's output_dir)")
-    parser.add_argument("--artifacts-dir", "--artifacts_dir", dest="artifacts_dir",
-                        help="teachers, projections, students (default: the file's artifacts_dir, else --output-dir)")  # fmt: skip
-    parser.add_argument("--data-dir", "--data_dir", dest="data_dir", help="folder of the corpora (default: $XNER_DATA_DIR or ../shared/data)")
+    add_flag(parser, "--output_dir", help="results and logs (default: the file's output_dir)")
+    add_flag(parser, "--artifacts_dir",
+             help="teachers, projections, students (default: the file's artifacts_dir, else --output_dir)")  # fmt: skip
+    add_flag(parser, "--data_dir", help="folder of the corpora (default: $XNER_DATA_DIR or ../shared/data)")
 
 
 def register(subparsers) -> None:
@@ -47,9 +49,9 @@ def register(subparsers) -> None:
     p.set_defaults(func=run_sweeps)
     p = verbs.add_parser("report", help="tables, charts and significance tests from a results store")
     p.add_argument("results", nargs="+", help="results.jsonl files (or folders holding one)")
-    p.add_argument("--output-dir", "--output_dir", dest="output_dir", help="default: beside the (first) results file")
+    add_flag(p, "--output_dir", help="default: beside the (first) results file")
     p.add_argument("--title", help="report title")
-    p.add_argument("--bootstrap-samples", dest="samples", type=int, default=1000)
+    add_flag(p, "--bootstrap_samples", dest="samples", type=int, default=1000)
     p.add_argument("--alpha", type=float, default=0.05, help="significance level")
     p.set_defaults(func=run_report)
 

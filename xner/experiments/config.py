@@ -92,19 +92,33 @@ def _check_keys(values: Mapping, known: Iterable[str], where: str, required: Ite
         raise ConfigError(f"{where}: missing required key(s) {missing}")
 
 
-def cli_flags(values: Mapping) -> list[str]:
-    """``{"learning_rate": 1e-4, "agree_only": True, "teacher_weights": [1, 2]}`` -> argparse flags."""
-    flags: list[str] = []
-    for key, value in values.items():
-        if value is None or value is False:
-            continue
-        if value is True:
-            flags.append(f"--{key}")
-        elif isinstance(value, (list, tuple)):
-            flags += [f"--{key}", ",".join(str(v) for v in value)]
-        else:
-            flags += [f"--{key}", str(value)]
-    return flags
+def training_flags(script: str, values: Mapping[str, Any]) -> list[str]:
+    """Flags of ``python -m training.SCRIPT`` (``teacher`` or ``distill``) for ``values``, keyed by the
+    script's field names or their aliases: the script's argument dataclasses are built from them (a key
+    that is no field, or a missing required one, fails here, so a renamed field cannot go unnoticed) and
+    :func:`training.arguments.to_flags` writes them. A list given to a single-valued field (weights)
+    becomes its comma-separated form; ``false`` for a switch that is off by default is its default."""
+    from training.arguments import to_flags
+
+    names = _field_names(script)
+    unknown = sorted(set(values) - set(names))
+    if unknown:
+        raise ConfigError(f"training.{script} has no argument(s) {unknown}")
+    given = {names[key]: value for key, value in values.items() if value is not None}
+    objects = []
+    for cls in importlib.import_module(f"training.{script}").ARGUMENTS:
+        kwargs = {}
+        for f in dataclasses.fields(cls):
+            if f.name not in given:
+                continue
+            value = given[f.name]
+            if isinstance(value, (list, tuple)) and not f.metadata.get("action") == "extend":
+                value = ",".join(str(v) for v in value)
+            if value is False and f.default is not True:
+                continue
+            kwargs[f.name] = value
+        objects.append(cls(**kwargs))
+    return to_flags(*objects)
 
 
 # Arguments the harness sets itself; a file setting them would be silently overridden.
@@ -114,8 +128,8 @@ HARNESS_OWNED = frozenset({
     "eval", "seed", "strategy", "student", "resume_from_checkpoint", "best_on",
 })  # fmt: skip
 # The required arguments of each script, which the harness always passes (values do not matter here).
-HARNESS_REQUIRED = {"teacher": ["--output_dir", "-", "--model_name_or_path", "-"],
-                    "distill": ["--output_dir", "-", "--model_name_or_path", "-", "--teacher", "-"]}  # fmt: skip
+HARNESS_REQUIRED = {"teacher": {"output_dir": "-", "model_name_or_path": "-"},
+                    "distill": {"output_dir": "-", "model_name_or_path": "-", "teacher": ["-"]}}  # fmt: skip
 
 # Ranges the scripts' argparse types do not express: a value outside fails at run time (or trains nonsense).
 POSITIVE = ("num_train_epochs", "max_train_steps", "per_device_train_batch_size", "per_device_eval_batch_size",
@@ -180,7 +194,7 @@ def check_training_value(script: str, key: str, value: Any, where: str) -> None:
     if isinstance(value, (dict, list, tuple)):
         raise ConfigError(f"{where}.{key}: a single value, got {value!r}")
     try:
-        namespace = _script_parser(script).parse_args(HARNESS_REQUIRED[script] + cli_flags({key: value}))
+        namespace = _script_parser(script).parse_args(training_flags(script, {**HARNESS_REQUIRED[script], key: value}))
         parsed = getattr(namespace, _field_names(script)[key])
     except ConfigError as err:
         raise ConfigError(f"{where}.{key}: {value!r} is not a valid value ({err})") from None
@@ -707,5 +721,5 @@ def _check_space(spec: Any, where: str) -> None:
 
 
 __all__ = ["ConfigError", "Experiment", "Group", "Language", "Strategy", "Sweep", "Teacher", "TestSet", "TextSource",
-           "check_model", "check_training_value", "cli_flags", "load_experiment", "parse_experiment", "read_yaml",
+           "check_model", "check_training_value", "training_flags", "load_experiment", "parse_experiment", "read_yaml",
            "stable_hash", "training_arguments"]  # fmt: skip

@@ -27,7 +27,7 @@ import time
 from typing import Callable, Iterator, Mapping, Optional, Sequence
 
 from xner.experiments.children import run_child
-from xner.experiments.config import Experiment, TestSet, cli_flags
+from xner.experiments.config import Experiment, TestSet, training_flags
 from xner.experiments.plan import Run, format_duration, plan, sweep_results_of
 from xner.experiments.store import append_record, finished_runs, host_facts, locked, package_versions, read_records
 from xner.steps import Step, staged
@@ -159,13 +159,11 @@ class Runner:
         teacher = self.x.teachers[run.info["teacher"]]
         data = run.spec["data"]
         if isinstance(data, dict):
-            source = ["--corpus", data["corpus"], "--train_split", data["split"]] + (["--lang", data["lang"]] if data["lang"] else [])
-            if self.x.data_dir:
-                source += ["--data-dir", self.x.data_dir]
+            source = {"corpus": data["corpus"], "train_split": data["split"], "lang": data["lang"], "data_dir": self.x.data_dir}
         else:
-            source = ["--dataset", os.path.join(self.x.artifacts, "projections", data, "view")]
-        args = ["--model_name_or_path", self.x.resolve_model(teacher.model), "--output_dir", out, *source,
-                *cli_flags(run.spec["train"])]  # fmt: skip
+            source = {"dataset_name": os.path.join(self.x.artifacts, "projections", data, "view")}
+        args = training_flags("teacher", {"model_name_or_path": self.x.resolve_model(teacher.model), "output_dir": out,
+                                          **source, **run.spec["train"]})  # fmt: skip
         facts = self.launch(run, "training.teacher", args)
         marker.update(wall_time_s=facts["wall_time_s"], peak_rss_mb=facts["peak_rss_mb"])
         return facts
@@ -202,25 +200,23 @@ class Runner:
         return {"wall_time_s": seconds}
 
     def evaluate(self, run: Run, model_dir: str, tests: Sequence[TestSet], name: str) -> tuple[dict, dict]:
+        from training.evaluation import command_line as evaluation_command_line
+
         out = os.path.join(self.x.output_dir, "evaluations", run.run_id)
         os.makedirs(out, exist_ok=True)
-        args = ["--model", f"{name}={model_dir}", *[a for t in tests for a in ("--test", t.spec)], "--output-dir", out,
-                "--sentence-scores", "--batch_size", self.x.evaluation.get("per_device_eval_batch_size", 32)]  # fmt: skip
         type_map: dict = {}
         for test in tests:
             for key, value in test.type_map.items():
                 if key in type_map and type_map[key] != value:
                     raise ValueError(f"test sets of {run.lang} map {key} differently ({type_map[key]} vs {value})")
                 type_map[key] = value
-        if type_map:
-            args += ["--type-map", *[f"{k}={v or 'O'}" for k, v in type_map.items()]]
-        if self.x.data_dir:
-            args += ["--data-dir", self.x.data_dir]
-        limit = run.info.get("max_eval_samples", self.x.evaluation.get("max_eval_samples"))
-        if limit:
-            args += ["--max_samples", limit]
-        if self.x.evaluation.get("max_length"):
-            args += ["--max_length", self.x.evaluation["max_length"]]
+        args = evaluation_command_line(
+            [f"{name}={model_dir}"], [t.spec for t in tests], output_dir=out, data_dir=self.x.data_dir,
+            type_map=type_map, sentence_scores=True,
+            per_device_eval_batch_size=self.x.evaluation.get("per_device_eval_batch_size", 32),
+            max_eval_samples=run.info.get("max_eval_samples", self.x.evaluation.get("max_eval_samples")) or None,
+            max_length=self.x.evaluation.get("max_length") or None,
+        )  # fmt: skip
         facts = self.launch(run, "training.evaluation", args)
         with open(os.path.join(out, "evaluation.json"), encoding="utf-8") as handle:
             evaluation = json.load(handle)["models"][0]["test_sets"]
@@ -254,19 +250,17 @@ class Runner:
         out = self.artifact_dir(run)
         spec = run.spec
         text = spec["text"]
-        args = ["--model_name_or_path", self.x.resolve_model(self.x.student["model"]),
-                "--seed", spec["seed"], "--strategy", spec["strategy"], "--student", spec["kind"],
-                *[a for t in spec["teachers"] for a in ("--teacher", self.model_path(t))],
-                "--corpus", text["corpus"], "--train_split", text["split"]]  # fmt: skip
-        if text["lang"]:
-            args += ["--lang", text["lang"]]
-        if self.x.data_dir:
-            args += ["--data-dir", self.x.data_dir]
-        if spec["projected"]:
-            args += ["--dataset", os.path.join(self.x.artifacts, "projections", spec["projected"], run.lang)]
-        args += cli_flags(spec["args"])
+        values = {
+            "model_name_or_path": self.x.resolve_model(self.x.student["model"]), "seed": spec["seed"],
+            "strategy": spec["strategy"], "student": spec["kind"], "teacher": [self.model_path(t) for t in spec["teachers"]],
+            "corpus": text["corpus"], "train_split": text["split"], "lang": text["lang"], "data_dir": self.x.data_dir,
+            "dataset_name": (os.path.join(self.x.artifacts, "projections", spec["projected"], run.lang)
+                             if spec["projected"] else None),
+            **spec["args"],
+        }  # fmt: skip
         with staged(out) as staging:  # a student is complete in its folder, or not there
-            train_facts = self.launch(run, "training.distill", ["--output_dir", staging, *args])
+            args = training_flags("distill", {**values, "output_dir": staging})
+            train_facts = self.launch(run, "training.distill", args)
         tests = run.info.get("tests") or self.x.languages[run.lang].tests
         results, eval_facts = self.evaluate(run, out, tests, run.info["strategy"])
         with open(os.path.join(out, "results.json"), encoding="utf-8") as handle:
