@@ -14,6 +14,9 @@ REPO = pathlib.Path(__file__).resolve().parent.parent
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
+# Fixtures that several test modules share, each in the module named for what it builds.
+pytest_plugins = ["tests.fixtures.hub", "tests.fixtures.training"]
+
 
 def data_dir() -> pathlib.Path:
     return pathlib.Path(os.environ.get("XNER_DATA_DIR", REPO.parent / "shared" / "data")).resolve()

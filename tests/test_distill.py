@@ -11,10 +11,8 @@ label-set errors listing both sets; ``xner distill`` through ``xner.cli.main``; 
 launch -m training.distill`` in a subprocess.
 """
 
-import json
 import os
 
-import datasets
 import pytest
 import torch
 from accelerate.state import AcceleratorState, GradientState
@@ -22,64 +20,15 @@ from transformers import AutoModelForTokenClassification, AutoTokenizer
 
 from dataset_builders.schemes import CONLL, MASAKHANER
 from model_cards.model_card import TrainingResults
-from tests.tiny_models import build_tiny_bert, build_tiny_xlmr
+from tests.accelerate_launch import run_accelerate_launch
+from tests.fixtures.training import distill_args, results_of
 from training import distill
 from training.evaluation import align_label_sets, parse_type_map
 from training.students import is_adapter, load_student
 from xner import cli
-from tests.accelerate_launch import run_accelerate_launch
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LABELS = CONLL.label_names
-PERMUTED = LABELS[::-1]  # the same set in another order
-
-
-
-
-@pytest.fixture(scope="module")
-def models(tmp_path_factory, sample):
-    texts = [" ".join(tokens) for tokens in sample["tokens"]]
-    root = tmp_path_factory.mktemp("models")
-    return {
-        "teacher": build_tiny_bert(str(root / "teacher"), texts, id2label=dict(enumerate(LABELS)), seed=1),
-        "teacher2": build_tiny_bert(str(root / "teacher2"), texts, id2label=dict(enumerate(PERMUTED)), seed=2),
-        "student": build_tiny_xlmr(str(root / "student"), texts, vocab_size=150),
-        "wrong": build_tiny_bert(str(root / "wrong"), texts, id2label=dict(enumerate(["O", "B-ORG", "I-ORG"]))),
-    }
-
-
-@pytest.fixture(scope="module")
-def projected(tmp_path_factory, sample):
-    """translate-train layout: ``tokens`` (source), ``translation_tokens`` with their ``projected_tags``."""
-    rows = sample.select(range(10))
-    translation = [list(reversed(t)) + ["."] for t in rows["tokens"]]
-    tags = [[LABELS[i] for i in reversed(t)] + ["O"] for t in rows["ner_tags"]]
-    tags = [[(f"B-{tag[2:]}" if tag.startswith("I-") and (k == 0 or seq[k - 1] == "O") else tag)
-             for k, tag in enumerate(seq)] for seq in tags]  # fmt: skip
-    features = datasets.Features({
-        "tokens": datasets.List(datasets.Value("string")),
-        "translation_tokens": datasets.List(datasets.Value("string")),
-        "projected_tags": datasets.List(datasets.ClassLabel(names=LABELS)),
-    })  # fmt: skip
-    data = datasets.Dataset.from_dict(
-        {"tokens": rows["tokens"], "translation_tokens": translation, "projected_tags": [[LABELS.index(t) for t in s] for s in tags]},
-        features=features,
-    )  # fmt: skip
-    path = str(tmp_path_factory.mktemp("projected") / "es")
-    datasets.DatasetDict({"train": data}).save_to_disk(path)
-    return path
-
-
-def distill_args(models, output_dir, *extra, teachers=("teacher",), steps=3):
-    teacher_args = [a for name in teachers for a in ("--teacher", models[name])]
-    return ["--model_name_or_path", models["student"], *teacher_args, "--output_dir", str(output_dir),
-            "--corpus", "xner-sample", "--eval", "xner-sample:train", "--per_device_train_batch_size", "4",
-            "--learning_rate", "1e-3", "--max_train_steps", str(steps), "--max_length", "24", "--seed", "5", *extra]  # fmt: skip
-
-
-def results_of(output_dir):
-    with open(os.path.join(output_dir, "results.json"), encoding="utf-8") as f:
-        return json.load(f)
 
 
 STRATEGY_RUNS = {

@@ -24,7 +24,7 @@ from dataset_builders.errors import UserError
 from model_cards.base_models import hub_id_of
 from model_cards.predict import predict
 from model_cards.publish import publish_model
-from tests.test_publish import STUDENT_LABELS, TEXTS, TOKEN, hub, online, training_results  # noqa: F401 (fixtures)
+from tests.fixtures.hub import STUDENT_LABELS, TEXTS, TOKEN, training_results
 from tests.tiny_models import build_tiny_bert
 from training.distill import merge_student
 from training.students import LoraSettings, build_student, load_student, save_student

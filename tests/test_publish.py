@@ -13,15 +13,12 @@ import logging
 import os
 import re
 import tempfile
-import types
 
 import datasets
 import huggingface_hub
 import huggingface_hub.hf_api
-import huggingface_hub.utils._http
 import pytest
 import torch
-import transformers.utils.hub
 from huggingface_hub import HfApi, HfFileSystem, constants, snapshot_download
 from huggingface_hub.errors import HfHubHTTPError
 from peft import AutoPeftModelForTokenClassification
@@ -36,6 +33,7 @@ from model_cards.publish import HubOfflineError, publish_dataset, publish_model
 from projection.monolingual_align import MonolingualAligner
 from projection.pipelines import ProjectionConfig, gold_f1, translate_train
 from projection.transforms import projection_summary
+from tests.fixtures.hub import METRICS, STUDENT_LABELS, TEXTS, TOKEN, training_results
 from tests.hub_server import HubServer, git_blob_id
 from tests.tiny_models import build_tiny_bert
 from training.features import TokenAligner
@@ -44,7 +42,6 @@ from training.students import LoraSettings, build_student, save_student
 from xner.cli import main
 
 datasets.disable_progress_bars()
-TOKEN = "hf_xnerTestToken0123456789abcdef"
 BASE_ID = "xner-test/tiny-encoder"  # what the students' local encoder is called on the Hub
 NAMES = CONLL.label_names
 
@@ -115,41 +112,6 @@ def saved(projection_run):
 
 # --------------------------------------------------------------------------- students
 
-TEXTS = [
-    "Maria Okafor flew from Lagos to Nairobi on Monday .",
-    "The World Health Organization opened an office in Kigali .",
-    "Juan Perez visitó Madrid con la Organización Mundial de la Salud .",
-]
-STUDENT_LABELS = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC"]
-METRICS = {
-    "precision": 0.75, "recall": 0.6, "f1": 2 / 3, "accuracy": 0.9,
-    "per_type": {"LOC": {"precision": 1.0, "recall": 0.5, "f1": 2 / 3, "number": 2},
-                 "PER": {"precision": 0.5, "recall": 1.0, "f1": 2 / 3, "number": 1}},
-}
-
-
-def training_results(base_model, adapter=None):
-    """The RunResults a distillation run of the students would have written (a Hub-dataset source of text)."""
-    sets = {"xner-sample es test": ("xner-test/sample-es", "news", 1), "Europarl-NER es": ("europarl-ner", "parliament", 799)}
-    return RunResults(
-        task="distillation", model_name_or_path=base_model, label_names=STUDENT_LABELS,
-        data={"corpus": None, "lang": "es", "dataset": "xner-test/sample-es", "dataset_config": "es", "domain": "news"},
-        student={"base_model": base_model, "kind": "lora" if adapter else "full", "lora": adapter,
-                 "freeze_embeddings": False, "freeze_layers": 0, "label_names": STUDENT_LABELS,
-                 "saved_as": "adapter" if adapter else "model"},
-        teachers=[{"model": "xner-test/teacher-en", "weight": 1.0, "label_names": STUDENT_LABELS}],
-        strategy={"name": "soft-kl", "temperature": 2.0},
-        train_data=[{"kind": "dataset", "dataset": "xner-test/sample-es", "dataset_config": "es", "split": "train",
-                     "text_column": "translation_tokens", "projected_tags": False, "num_sentences": 3}],
-        eval={name: METRICS for name in sets},
-        eval_sets={name: {"corpus": corpus, "lang": "es", "split": "test", "corpus_domain": domain, "domain": None,
-                          "num_sentences": n} for name, (corpus, domain, n) in sets.items()},
-        learning_rate=5e-4, completed_steps=12, train_runtime_s=1.5, train_tokens_per_s=900.0, num_processes=1,
-        args={"num_train_epochs": 3, "per_device_train_batch_size": 8, "seed": 42, "hub_token": TOKEN},
-        framework_versions={"peft": "0.0.test", "transformers": "0.0.test"},
-    )  # fmt: skip
-
-
 @pytest.fixture(scope="module")
 def students(tmp_path_factory):
     root = tmp_path_factory.mktemp("students")
@@ -176,41 +138,6 @@ def students(tmp_path_factory):
             handle.write(b"optimizer state")
         folders[name] = folder
     return folders
-
-
-# --------------------------------------------------------------------------- the server
-
-@pytest.fixture(scope="module")
-def hub():
-    with HubServer(token=TOKEN, page_size=3) as server:  # small pages: the client must follow Link headers
-        yield server
-
-
-@pytest.fixture
-def online(hub, monkeypatch, tmp_path):
-    """Point every client at the test server, online, with the token in HF_TOKEN and caches under tmp_path."""
-    endpoint = hub.endpoint
-    for name in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("HF_ENDPOINT", endpoint)
-    monkeypatch.setenv("HF_TOKEN", TOKEN)
-    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
-    monkeypatch.setattr(constants, "ENDPOINT", endpoint)
-    monkeypatch.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE", endpoint + "/{repo_id}/resolve/{revision}/{filename}")
-    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub-cache"))
-    monkeypatch.setattr(huggingface_hub.hf_api.api, "endpoint", endpoint)  # the module-level functions' HfApi
-    # transformers keeps one HfApi of its own, built on first use with the endpoint of that moment:
-    # left alone, a module's tests would talk to the server of whichever module ran first.
-    monkeypatch.setattr(transformers.utils.hub.hf_api(), "endpoint", endpoint)
-    monkeypatch.setattr(datasets.config, "HF_ENDPOINT", endpoint)
-    monkeypatch.setattr(datasets.config, "HUB_DATASETS_URL", endpoint + "/datasets/{repo_id}/resolve/{revision}/{path}")
-    monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", False)
-    monkeypatch.setattr(datasets.config, "HF_DATASETS_OFFLINE", False)
-    monkeypatch.setattr(datasets.config, "USE_PARQUET_EXPORT", False)  # no dataset-viewer server here
-    # Retries back off for 1+2+4+8+8 s: the failure tests need the verdict, not the waiting.
-    monkeypatch.setattr(huggingface_hub.utils._http, "time", types.SimpleNamespace(sleep=lambda seconds: None))
-    hub.clear_failures()
-    return hub
 
 
 def folder_files(folder, skip=()):

@@ -12,8 +12,7 @@ import os
 import pytest
 
 from dataset_builders.errors import UserError
-from tests.test_publish import hub, online  # noqa: F401 (fixtures)
-from tests.test_teacher import dataset_dir, encoder, teacher_args  # noqa: F401 (fixtures)
+from tests.fixtures.training import teacher_args
 from training import run_options, teacher
 from xner.cli import main
 

@@ -18,8 +18,9 @@ import pytest
 import torch
 
 from dataset_builders.errors import UserError
-from tests.test_distill import LABELS, distill_args, models, projected, results_of  # noqa: F401  (fixtures)
+from dataset_builders.schemes import CONLL
 from tests.accelerate_launch import run_accelerate_launch
+from tests.fixtures.training import distill_args, results_of
 from training import distill
 from training.arguments import DataArguments, EvaluationArguments
 from training.denoise import DENOISED_TAGS, KD_WEIGHT, apply_relabels
@@ -27,6 +28,8 @@ from training.inference import WordTagger, sentence_vectors
 from training.strategies import Voting
 from training.teacher_probs import TEACHER_PROBS, TEACHER_TAGS, student_features
 from xner import cli
+
+LABELS = CONLL.label_names  # the teachers' labels (the ``models`` fixture)
 
 
 # ----------------------------------------------------------------------------------------- unit level

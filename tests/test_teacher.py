@@ -10,7 +10,6 @@ import argparse
 import json
 import os
 
-import datasets
 import pytest
 import torch
 from accelerate import Accelerator
@@ -21,36 +20,15 @@ from safetensors.torch import load_file
 from transformers import AutoModelForTokenClassification, AutoTokenizer
 
 from dataset_builders import load_corpus
-from tests.tiny_models import build_tiny_bert
+from tests.accelerate_launch import run_accelerate_launch
+from tests.fixtures.training import teacher_args
 from training import teacher
 from training.collate import TokenCollator, build_dataloader
 from training.features import TokenAligner, tokenize_dataset
 from training.loop import EvalSet, LoopConfig, NerEvaluator, NonFiniteLossError, make_accelerator, train
 from training.teacher import token_cross_entropy
-from tests.accelerate_launch import run_accelerate_launch
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-
-
-@pytest.fixture(scope="module")
-def encoder(tmp_path_factory, sample):
-    """A bare tiny BERT encoder: the teacher adds the classification head, as with a real checkpoint."""
-    texts = [" ".join(tokens) for tokens in sample["tokens"]]
-    return build_tiny_bert(str(tmp_path_factory.mktemp("encoder")), texts)
-
-
-@pytest.fixture(scope="module")
-def dataset_dir(tmp_path_factory, sample):
-    path = str(tmp_path_factory.mktemp("data") / "dd")
-    datasets.DatasetDict({"train": sample, "validation": sample.select(range(6)), "test": sample.select(range(6, 12))}).save_to_disk(path)
-    return path
-
-
-def teacher_args(encoder, output_dir, *extra):
-    return ["--model_name_or_path", encoder, "--output_dir", str(output_dir), "--per_device_train_batch_size", "4",
-            "--learning_rate", "1e-3", "--seed", "3", *extra]  # fmt: skip
 
 
 def test_few_steps_save_a_model_with_labels(encoder, dataset_dir, tmp_path):
