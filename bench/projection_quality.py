@@ -109,7 +109,9 @@ def main(argv=None) -> dict:
         target = load_corpus("europarl-ner", data_dir=args.data_dir, lang=lang)["test"]
         pairs = add_parallel(source, target)
         aligner_names = args.aligners.split(",")
-        timed = [(n, a, None) for n, a in aligners(aligner_names, args.eflomal_runs, args.minilm_layer, args.minilm_method)]
+        timed = [
+            (n, a, None) for n, a in aligners(aligner_names, args.eflomal_runs, args.minilm_layer, args.minilm_method)
+        ]
         if "e5" in aligner_names:
             layers = [int(k) for k in args.e5_layers.split(",")]
             timed = itertools.chain(timed, e5_aligners(pairs, layers, args.e5_methods.split(",")))
@@ -124,8 +126,11 @@ def main(argv=None) -> dict:
                     references=[[names[i] for i in row] for row in out["translation_ner_tags"]],
                 )
                 results.setdefault(lang, {}).setdefault(aligner_name, {})[method] = round(scores["overall_f1"], 4)
-                print(f"{lang:5s} {aligner_name:14s} {method:10s} {scores['overall_precision']:6.3f} "
-                      f"{scores['overall_recall']:6.3f} {scores['overall_f1']:6.3f}  {seconds:6.1f}", flush=True)
+                print(
+                    f"{lang:5s} {aligner_name:14s} {method:10s} {scores['overall_precision']:6.3f} "
+                    f"{scores['overall_recall']:6.3f} {scores['overall_f1']:6.3f}  {seconds:6.1f}",
+                    flush=True,
+                )
     summary = {"f1": results}
     print(json.dumps(summary))
     return summary

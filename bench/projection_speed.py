@@ -120,8 +120,10 @@ def main(argv: Optional[list[str]] = None) -> dict:
     methods = {"heuristic": project_heuristic, "greedy": project_candidates}
 
     print(f"aligner: {aligner} ({n} pairs, {align_seconds:.1f} s, not timed below)")
-    print(f"rows: {args.rows} (en->{args.target_lang} Europarl-NER x {args.rows / n:.1f}), "
-          f"batch size {args.batch_size}, best of {args.repeats}")
+    print(
+        f"rows: {args.rows} (en->{args.target_lang} Europarl-NER x {args.rows / n:.1f}), "
+        f"batch size {args.batch_size}, best of {args.repeats}"
+    )
     print(f"{'method':<10} {'sentences/s':>12} {'F1 vs gold':>11}")
     speed = {}
     for name, project in methods.items():

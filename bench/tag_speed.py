@@ -45,12 +45,22 @@ def default_data_dir() -> str:
 
 def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data-dir", default=default_data_dir(), help="folder holding conll2003/ (default: $XNER_DATA_DIR or ../shared/data)")
-    parser.add_argument("--sentences", type=int, default=5000, help="CoNLL-2003 test sentences to tag (cycled past 3,453)")
+    parser.add_argument(
+        "--data-dir",
+        default=default_data_dir(),
+        help="folder holding conll2003/ (default: $XNER_DATA_DIR or ../shared/data)",
+    )
+    parser.add_argument(
+        "--sentences", type=int, default=5000, help="CoNLL-2003 test sentences to tag (cycled past 3,453)"
+    )
     parser.add_argument("--model", help="a trained token-classification folder (default: fine-tune MiniLM here)")
-    parser.add_argument("--train-samples", type=int, default=800, help="CoNLL-2003 train sentences for the brief fine-tune")
+    parser.add_argument(
+        "--train-samples", type=int, default=800, help="CoNLL-2003 train sentences for the brief fine-tune"
+    )
     parser.add_argument("--batch-size", type=int, default=64, help="xner: windows per forward pass")
-    parser.add_argument("--pipeline-batch-size", type=int, help="pipeline: its batch_size (default: the pipeline's own)")
+    parser.add_argument(
+        "--pipeline-batch-size", type=int, help="pipeline: its batch_size (default: the pipeline's own)"
+    )
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's own; use 1 on a shared CPU)")
     parser.add_argument("--seed", type=int, default=0)
     return parser.parse_args(argv)
@@ -144,9 +154,12 @@ def main(argv: Optional[list[str]] = None) -> int:
         if ours != theirs:
             mismatches.append({"words": words, "xner": sorted(ours), "pipeline": sorted(theirs)})
     entities = sum(len(tags_to_spans(t)) for t in xner_tags)
-    print(f"{len(sentences)} sentences, {sum(map(len, sentences))} words, {entities} entities (xner); "
-          f"spans compared on the {compared} sentences whose words both taggers split alike: "
-          f"{len(mismatches)} differ", file=sys.stderr)  # fmt: skip
+    print(
+        f"{len(sentences)} sentences, {sum(map(len, sentences))} words, {entities} entities (xner); "
+        f"spans compared on the {compared} sentences whose words both taggers split alike: "
+        f"{len(mismatches)} differ",
+        file=sys.stderr,
+    )
     for mismatch in mismatches[:5]:
         print(json.dumps(mismatch, ensure_ascii=False), file=sys.stderr)
     assert compared >= len(sentences) // 4, f"only {compared} sentences comparable"

@@ -55,11 +55,22 @@ def default_data_dir() -> str:
 
 def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data-dir", default=default_data_dir(), help="folder holding conll2003/ (default: $XNER_DATA_DIR or ../shared/data)")
-    parser.add_argument("--model", default="all-minilm-l6-v2",
-                        help="a short asset name (multilingual-e5-small, all-minilm-l6-v2) or a model folder")
-    parser.add_argument("--freeze_embeddings", "--freeze-embeddings", action="store_true",
-                        help="do not train the embeddings (as xner distill --freeze_embeddings)")
+    parser.add_argument(
+        "--data-dir",
+        default=default_data_dir(),
+        help="folder holding conll2003/ (default: $XNER_DATA_DIR or ../shared/data)",
+    )
+    parser.add_argument(
+        "--model",
+        default="all-minilm-l6-v2",
+        help="a short asset name (multilingual-e5-small, all-minilm-l6-v2) or a model folder",
+    )
+    parser.add_argument(
+        "--freeze_embeddings",
+        "--freeze-embeddings",
+        action="store_true",
+        help="do not train the embeddings (as xner distill --freeze_embeddings)",
+    )
     parser.add_argument("--samples", type=int, default=2000, help="CoNLL-2003 training sentences")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--epochs", type=int, default=1)
@@ -67,15 +78,18 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     parser.add_argument("--learning-rate", type=float, default=5e-5, help="full fine-tuning (LoRA gets 10x)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
-        "--threads", type=int,
+        "--threads",
+        type=int,
         help="torch threads (default: torch's own). On a CPU shared with other work use 1: with 2 threads on 2 "
         "busy cores every op waits for the preempted thread and throughput collapses (5x measured here)",
-    )  # fmt: skip
+    )
     parser.add_argument(
-        "--rounds", type=int, default=1,
+        "--rounds",
+        type=int,
+        default=1,
         help="run the variants this many times, interleaved (trainer, xner, ... trainer, xner, ...), and report "
         "each variant's best round: on a shared CPU the least disturbed run is the closest to its real speed",
-    )  # fmt: skip
+    )
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
     parser.add_argument("--child", choices=VARIANTS, help=argparse.SUPPRESS)  # run one variant in this process
     return parser.parse_args(argv)
@@ -117,17 +131,26 @@ def run_xner(args, lora: bool) -> dict:
     features, tokenizer, names = load_features(args)
     with tempfile.TemporaryDirectory() as output_dir:
         config = LoopConfig(
-            output_dir=output_dir, num_train_epochs=args.epochs, max_train_steps=args.max_steps,
+            output_dir=output_dir,
+            num_train_epochs=args.epochs,
+            max_train_steps=args.max_steps,
             learning_rate=args.learning_rate * (10 if lora else 1),
-        )  # fmt: skip
+        )
         accelerator = make_accelerator(config)
         set_seed(args.seed)
-        model = build_student(model_path(args), names, lora=LoraSettings() if lora else None,
-                              freeze_embeddings=args.freeze_embeddings)
-        dataloader = build_dataloader(features, args.batch_size, TokenCollator(tokenizer.pad_token_id), shuffle=True, seed=args.seed)
+        model = build_student(
+            model_path(args), names, lora=LoraSettings() if lora else None, freeze_embeddings=args.freeze_embeddings
+        )
+        dataloader = build_dataloader(
+            features, args.batch_size, TokenCollator(tokenizer.pad_token_id), shuffle=True, seed=args.seed
+        )
         state = train(model, dataloader, token_cross_entropy, config, accelerator)
-    return {"steps": state.completed_steps, "tokens": state.train_tokens, "padded_tokens": state.padded_tokens,
-            "seconds": state.train_seconds}  # fmt: skip
+    return {
+        "steps": state.completed_steps,
+        "tokens": state.train_tokens,
+        "padded_tokens": state.padded_tokens,
+        "seconds": state.train_seconds,
+    }
 
 
 def run_trainer(args) -> dict:
@@ -158,21 +181,37 @@ def run_trainer(args) -> dict:
 
     with tempfile.TemporaryDirectory() as output_dir:
         training_args = TrainingArguments(
-            output_dir=output_dir, per_device_train_batch_size=args.batch_size, num_train_epochs=args.epochs,
-            max_steps=args.max_steps or -1, learning_rate=args.learning_rate, seed=args.seed, use_cpu=True,
-            report_to=[], save_strategy="no", logging_strategy="no", disable_tqdm=False, dataloader_num_workers=0,
-        )  # fmt: skip
+            output_dir=output_dir,
+            per_device_train_batch_size=args.batch_size,
+            num_train_epochs=args.epochs,
+            max_steps=args.max_steps or -1,
+            learning_rate=args.learning_rate,
+            seed=args.seed,
+            use_cpu=True,
+            report_to=[],
+            save_strategy="no",
+            logging_strategy="no",
+            disable_tqdm=False,
+            dataloader_num_workers=0,
+        )
         from accelerate.utils import set_seed
 
         set_seed(args.seed)
         model = build_student(model_path(args), names, freeze_embeddings=args.freeze_embeddings)
         trainer = CountingTrainer(
-            model=model, args=training_args, train_dataset=features,
-            data_collator=DataCollatorForTokenClassification(tokenizer), callbacks=[Clock()],
-        )  # fmt: skip
+            model=model,
+            args=training_args,
+            train_dataset=features,
+            data_collator=DataCollatorForTokenClassification(tokenizer),
+            callbacks=[Clock()],
+        )
         output = trainer.train()
-    return {"steps": output.global_step, "tokens": trainer.tokens, "padded_tokens": trainer.padded,
-            "seconds": clock["end"] - clock["begin"]}  # fmt: skip
+    return {
+        "steps": output.global_step,
+        "tokens": trainer.tokens,
+        "padded_tokens": trainer.padded,
+        "seconds": clock["end"] - clock["begin"],
+    }
 
 
 def child(args) -> None:
@@ -221,23 +260,29 @@ def main(argv: Optional[list[str]] = None) -> int:
 
     steps = f"{args.max_steps} steps" if args.max_steps else f"{args.epochs} epoch(s)"
     frozen = ", embeddings frozen" if args.freeze_embeddings else ""
-    print(f"{args.model}{frozen}, CoNLL-2003 en train: {args.samples} sentences, batch size "
-          f"{args.batch_size}, {steps}, {results[args.variants[0]]['threads']} torch threads, {os.cpu_count()} CPUs; "
-          f"load average {load_before[0]:.1f} before, {load_after[0]:.1f} after (shared CPU); "
-          f"{'best of ' + str(args.rounds) + ' interleaved rounds' if args.rounds > 1 else 'one round'}")  # fmt: skip
+    print(
+        f"{args.model}{frozen}, CoNLL-2003 en train: {args.samples} sentences, batch size "
+        f"{args.batch_size}, {steps}, {results[args.variants[0]]['threads']} torch threads, {os.cpu_count()} CPUs; "
+        f"load average {load_before[0]:.1f} before, {load_after[0]:.1f} after (shared CPU); "
+        f"{'best of ' + str(args.rounds) + ' interleaved rounds' if args.rounds > 1 else 'one round'}"
+    )
     header = f"{'variant':<10} {'steps':>6} {'real tokens':>12} {'padded':>10} {'padding':>8} {'train s':>9} {'tokens/s':>9} {'peak RSS MB':>12}"
     print(header)
     print("-" * len(header))
     for variant, r in results.items():
         padding = 1 - r["tokens"] / r["padded_tokens"] if r["padded_tokens"] else 0.0
-        print(f"{variant:<10} {r['steps']:>6} {r['tokens']:>12} {r['padded_tokens']:>10} {padding:>7.1%} "
-              f"{r['seconds']:>9.1f} {r['tokens_per_s']:>9.1f} {r['peak_rss_mb']:>12.0f}")  # fmt: skip
+        print(
+            f"{variant:<10} {r['steps']:>6} {r['tokens']:>12} {r['padded_tokens']:>10} {padding:>7.1%} "
+            f"{r['seconds']:>9.1f} {r['tokens_per_s']:>9.1f} {r['peak_rss_mb']:>12.0f}"
+        )
 
     def get(variant, key):
         return round(results[variant][key], 1) if variant in results else None
 
     xner, trainer = get("xner", "tokens_per_s"), get("trainer", "tokens_per_s")
-    speedup = round(results["xner"]["tokens_per_s"] / results["trainer"]["tokens_per_s"], 2) if xner and trainer else None
+    speedup = (
+        round(results["xner"]["tokens_per_s"] / results["trainer"]["tokens_per_s"], 2) if xner and trainer else None
+    )
     if speedup is not None:
         print(f"speedup (xner / trainer tokens per second): {speedup:.2f}x")
     summary = {

@@ -18,8 +18,25 @@ from dataset_builders.schemes import (
 from dataset_builders.stats import corpus_stats
 
 __all__ = [
-    "CONLL", "CORPORA", "ConllFormatError", "ConllNer", "ConllNerConfig", "CorpusSpec", "GERMEVAL",
-    "LabelScheme", "MASAKHANER", "TagSequenceError", "TypeMapping", "WIKIANN", "available_splits",
-    "corpus_spec", "corpus_stats", "iob1_to_iob2", "load_corpus", "read_conll", "spans_to_tags",
-    "tags_to_spans", "validate_iob2",
-]  # fmt: skip
+    "CONLL",
+    "CORPORA",
+    "ConllFormatError",
+    "ConllNer",
+    "ConllNerConfig",
+    "CorpusSpec",
+    "GERMEVAL",
+    "LabelScheme",
+    "MASAKHANER",
+    "TagSequenceError",
+    "TypeMapping",
+    "WIKIANN",
+    "available_splits",
+    "corpus_spec",
+    "corpus_stats",
+    "iob1_to_iob2",
+    "load_corpus",
+    "read_conll",
+    "spans_to_tags",
+    "tags_to_spans",
+    "validate_iob2",
+]

@@ -194,9 +194,7 @@ def iter_sentences(path: str, config: ConllNerConfig) -> Iterator[tuple[list[str
         if expected is None:
             expected = len(fields)
         if len(fields) != expected:
-            raise ConllFormatError(
-                f"{path}:{line_no}: expected {expected} columns, found {len(fields)}: {line!r}"
-            )
+            raise ConllFormatError(f"{path}:{line_no}: expected {expected} columns, found {len(fields)}: {line!r}")
         try:
             # a tag never holds whitespace: "B-PER " (tab-separated files) is B-PER, not a new label
             token, tag = fields[config.token_column], fields[config.tag_column].strip()
@@ -247,8 +245,10 @@ def read_conll(
     elif isinstance(data_files, (list, tuple)):
         data_files = {"train": [str(p) for p in data_files]}
     else:
-        data_files = {split: [str(p)] if isinstance(p, (str, os.PathLike)) else [str(q) for q in p]
-                      for split, p in data_files.items()}
+        data_files = {
+            split: [str(p)] if isinstance(p, (str, os.PathLike)) else [str(q) for q in p]
+            for split, p in data_files.items()
+        }
     for split, paths in data_files.items():
         for p in paths:
             if not os.path.isfile(p):

@@ -20,9 +20,27 @@ from dataset_builders.schemes import CONLL, GERMEVAL, MASAKHANER, WIKIANN, Label
 logger = logging.getLogger(__name__)
 
 MASAKHANER2_LANGUAGES = (
-    "bam", "bbj", "ewe", "fon", "hau", "ibo", "kin", "lug", "luo", "mos",
-    "nya", "pcm", "sna", "swa", "tsn", "twi", "wol", "xho", "yor", "zul",
-)  # fmt: skip
+    "bam",
+    "bbj",
+    "ewe",
+    "fon",
+    "hau",
+    "ibo",
+    "kin",
+    "lug",
+    "luo",
+    "mos",
+    "nya",
+    "pcm",
+    "sna",
+    "swa",
+    "tsn",
+    "twi",
+    "wol",
+    "xho",
+    "yor",
+    "zul",
+)
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import numpy as np
 import datasets
+import numpy as np
 
 from dataset_builders.schemes import TypeMapping
 
@@ -25,5 +25,11 @@ def relabel(ds: datasets.Dataset | datasets.DatasetDict, mapping: TypeMapping, n
     features = sample.features.copy()
     features["ner_tags"] = datasets.List(datasets.ClassLabel(names=mapping.target.label_names))
     table = np.asarray(mapping.id_table(), dtype=np.int64)
-    return ds.map(_map_ids, batched=True, fn_kwargs={"table": table}, features=features, num_proc=num_proc,
-                  desc=f"relabel {mapping.source.name or 'source'} -> {mapping.target.name or 'target'}")
+    return ds.map(
+        _map_ids,
+        batched=True,
+        fn_kwargs={"table": table},
+        features=features,
+        num_proc=num_proc,
+        desc=f"relabel {mapping.source.name or 'source'} -> {mapping.target.name or 'target'}",
+    )

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import numpy as np
 import datasets
+import numpy as np
 import pyarrow.compute as pc
 
 from dataset_builders.schemes import split_tag
@@ -35,5 +35,7 @@ def format_stats(stats: dict[str, dict]) -> str:
         ents = [s["entities"].get(t, 0) for t in types]
         rows.append([split, s["sentences"], s["tokens"], *ents, sum(ents)])
     widths = [max(len(str(r[i])) for r in rows) for i in range(len(header))]
-    lines = ["  ".join(str(v).rjust(w) if k else str(v).ljust(w) for k, (v, w) in enumerate(zip(r, widths))) for r in rows]
+    lines = [
+        "  ".join(str(v).rjust(w) if k else str(v).ljust(w) for k, (v, w) in enumerate(zip(r, widths))) for r in rows
+    ]
     return "\n".join(lines)

@@ -34,7 +34,10 @@ def _features() -> datasets.Features:
 
 def local_files(data_dir: str, lang: str, splits: Sequence[str]) -> tuple[str, dict[str, list[str]]]:
     for base in (os.path.join(data_dir, "wikiann", lang), os.path.join(data_dir, lang)):
-        parquet = {s: sorted(glob.glob(os.path.join(base, f"{s}*.parquet")) + glob.glob(os.path.join(base, s, "*.parquet"))) for s in splits}
+        parquet = {
+            s: sorted(glob.glob(os.path.join(base, f"{s}*.parquet")) + glob.glob(os.path.join(base, s, "*.parquet")))
+            for s in splits
+        }
         if all(parquet.values()):
             return "parquet", parquet
         conll = {s: [os.path.join(base, f"{s}.txt")] for s in splits}
@@ -45,7 +48,7 @@ def local_files(data_dir: str, lang: str, splits: Sequence[str]) -> tuple[str, d
 
 def _strip_lang_prefix(batch, lang: str):
     prefix = f"{lang}:"
-    return {"tokens": [[t[len(prefix):] if t.startswith(prefix) else t for t in toks] for toks in batch["tokens"]]}
+    return {"tokens": [[t[len(prefix) :] if t.startswith(prefix) else t for t in toks] for toks in batch["tokens"]]}
 
 
 def load_wikiann(

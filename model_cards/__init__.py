@@ -22,6 +22,12 @@ from model_cards.dataset_card import ProjectedConfig, ProjectedDatasetCardData, 
 from model_cards.model_card import EvalSet, StudentCardData, TrainingResults, render_model_card, write_model_card
 
 __all__ = [
-    "EvalSet", "ProjectedConfig", "ProjectedDatasetCardData", "StudentCardData", "TrainingResults",
-    "render_dataset_card", "render_model_card", "write_model_card",
-]  # fmt: skip
+    "EvalSet",
+    "ProjectedConfig",
+    "ProjectedDatasetCardData",
+    "StudentCardData",
+    "TrainingResults",
+    "render_dataset_card",
+    "render_model_card",
+    "write_model_card",
+]

@@ -36,8 +36,10 @@ def provenance_note(name_or_path: Optional[str]) -> Optional[str]:
         return None
     how = recorded.get("note") or "converted by xner"
     source = f" ({recorded['source']})" if recorded.get("source") else ""
-    return (f"The base model is {recorded.get('hub_id')} with its {how}{source}, converted offline by "
-            "`xner assets prepare`.")
+    return (
+        f"The base model is {recorded.get('hub_id')} with its {how}{source}, converted offline by "
+        "`xner assets prepare`."
+    )
 
 
 __all__ = ["KNOWN_PACKAGED_MODELS", "hub_id_of", "provenance_note"]

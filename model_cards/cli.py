@@ -16,20 +16,35 @@ def register(subparsers) -> None:
     publish = subparsers.add_parser("publish", help="push a projected dataset or a trained model to the Hub")
     targets = publish.add_subparsers(dest="target", metavar="TARGET")
     for target, help_text, folder_help in (
-        ("dataset", "push a projected dataset (a `xner project` output folder or a folder in Hub layout)",
-         "projection output folder (with projection_summary.json) or Hub-layout folder"),
-        ("model", "push a trained model or LoRA adapter with its model card",
-         "model folder (config.json or adapter_config.json; README.md or results.json for the card)"),
+        (
+            "dataset",
+            "push a projected dataset (a `xner project` output folder or a folder in Hub layout)",
+            "projection output folder (with projection_summary.json) or Hub-layout folder",
+        ),
+        (
+            "model",
+            "push a trained model or LoRA adapter with its model card",
+            "model folder (config.json or adapter_config.json; README.md or results.json for the card)",
+        ),
     ):
         p = targets.add_parser(target, help=help_text, description=help_text)
         if target == "dataset":
-            p.add_argument("folder", metavar="DIR", nargs="+", help=folder_help + "; several projection folders "
-                           "(e.g. one per method) give one config each")
+            p.add_argument(
+                "folder",
+                metavar="DIR",
+                nargs="+",
+                help=folder_help + "; several projection folders (e.g. one per method) give one config each",
+            )
         else:
             p.add_argument("folder", metavar="DIR", help=folder_help)
         add_flag(p, "--hub_model_id", "--repo_id", required=True, help="user-or-org/name on the Hub")
-        add_flag(p, "--hub_private_repo", "--private", action="store_true",
-                 help="create the repo private (if it does not exist)")
+        add_flag(
+            p,
+            "--hub_private_repo",
+            "--private",
+            action="store_true",
+            help="create the repo private (if it does not exist)",
+        )
         add_flag(p, "--revision", help="branch to commit to (created from main when missing)")
         add_flag(p, "--create_pr", action="store_true", help="open a pull request instead of committing to main")
         add_flag(p, "--commit_message")
@@ -38,20 +53,29 @@ def register(subparsers) -> None:
             add_flag(p, "--max_shard_size", default="500MB", help="largest parquet shard (default 500MB)")
         else:
             add_flag(p, "--license", help="licence id for the model card (e.g. apache-2.0)")
-            add_flag(p, "--base_model_id",
-                     help="Hub id of the base model, when it was loaded from a local folder xner cannot "
-                     "name (published files never hold local paths)")
+            add_flag(
+                p,
+                "--base_model_id",
+                help="Hub id of the base model, when it was loaded from a local folder xner cannot "
+                "name (published files never hold local paths)",
+            )
         p.set_defaults(func=run_publish)
     publish.set_defaults(func=lambda args: _usage(publish))
 
-    p = subparsers.add_parser("predict",
-                              help="word-level entities from a trained model (full or LoRA), local or on the Hub",
-                              description="Prints one JSON object per text: words and entities (word indices, end "
-                                          "exclusive, character offsets, label, score).")
+    p = subparsers.add_parser(
+        "predict",
+        help="word-level entities from a trained model (full or LoRA), local or on the Hub",
+        description="Prints one JSON object per text: words and entities (word indices, end "
+        "exclusive, character offsets, label, score).",
+    )
     add_flag(p, "--model", "--model_name_or_path", required=True, help="model folder or Hub repo id")
     add_flag(p, "--revision", help="Hub revision of --model")
-    add_flag(p, "--file", help="read texts from this file, one per line ('-' for stdin); one output line per "
-                   "input line, blank lines included")
+    add_flag(
+        p,
+        "--file",
+        help="read texts from this file, one per line ('-' for stdin); one output line per "
+        "input line, blank lines included",
+    )
     add_flag(p, "--lang", help="language of the texts for word splitting (ISO 639-1; default English rules)")
     add_flag(p, "--per_device_eval_batch_size", "--batch_size", type=int, default=16, help="sentences per forward pass")
     add_flag(p, "--device", help="torch device (default: cpu)")
@@ -75,12 +99,21 @@ def run_publish(args) -> int:
 
     from model_cards.publish import HubOfflineError, publish_dataset, publish_model
 
-    common = dict(private=args.hub_private_repo, revision=args.revision, create_pr=args.create_pr,
-                  commit_message=args.commit_message)
+    common = dict(
+        private=args.hub_private_repo,
+        revision=args.revision,
+        create_pr=args.create_pr,
+        commit_message=args.commit_message,
+    )
     try:
         if args.target == "dataset":
-            info = publish_dataset(args.folder, args.hub_model_id, pretty_name=args.pretty_name,
-                                   max_shard_size=args.max_shard_size, **common)
+            info = publish_dataset(
+                args.folder,
+                args.hub_model_id,
+                pretty_name=args.pretty_name,
+                max_shard_size=args.max_shard_size,
+                **common,
+            )
         else:
             card = {"license": args.license} if args.license else {}
             info = publish_model(args.folder, args.hub_model_id, base_model_id=args.base_model_id, **common, **card)
@@ -106,8 +139,9 @@ def run_predict(args) -> int:
             texts += [line.rstrip("\r\n") for line in handle]
     elif not texts:
         raise ValueError("give text(s) to tag, or --file PATH")
-    tagger = WordTagger.from_pretrained(args.model, revision=args.revision, device=args.device,
-                                        batch_size=args.per_device_eval_batch_size)
+    tagger = WordTagger.from_pretrained(
+        args.model, revision=args.revision, device=args.device, batch_size=args.per_device_eval_batch_size
+    )
     for result in predict(tagger, texts, lang=args.lang):
         print(json.dumps(result, ensure_ascii=False))
     return 0

@@ -32,7 +32,6 @@ from huggingface_hub.utils import yaml_dump
 
 from dataset_builders.corpora import WIKIANN_HUB_ID
 from dataset_builders.errors import UserError
-
 from model_cards.rendering import hub_id, markdown_table, params_text, public_name, render, size_category, unique
 
 TEMPLATE = "dataset_card.md.j2"
@@ -67,18 +66,18 @@ LICENSE_LINKS = {
 
 REFERENCES = {
     "heuristic": "García-Ferrero, Agerri and Rigau (2022), Model and Data Transfer for Cross-Lingual Sequence "
-                 "Labelling in Zero-Resource Settings, Findings of EMNLP 2022 (alignment-run heuristic projection).",
+    "Labelling in Zero-Resource Settings, Findings of EMNLP 2022 (alignment-run heuristic projection).",
     "candidates": "Politov et al. (2025): candidate matching for annotation projection (n-gram or NER "
-                  "candidates, alignment/NER/translation scores, greedy, ILP or bipartite matching).",
+    "candidates, alignment/NER/translation scores, greedy, ILP or bipartite matching).",
     "backtranslation": "Politov et al. (2025): refinement by back-translation with entity markers and "
-                       "same-language alignment.",
+    "same-language alignment.",
     "translate-test": "Politov et al. (2025): translate-test labelling of original target-language text.",
     "eflomal": "Östling and Tiedemann (2016), Efficient Word Alignment with Markov Chain Monte Carlo, "
-               "The Prague Bulletin of Mathematical Linguistics 106 (eflomal).",
+    "The Prague Bulletin of Mathematical Linguistics 106 (eflomal).",
     "embedding": "Jalili Sabet, Dufter, Yvon and Schütze (2020), SimAlign: High Quality Word Alignments without "
-                 "Parallel Training Data using Static and Contextualized Embeddings, Findings of EMNLP 2020.",
+    "Parallel Training Data using Static and Contextualized Embeddings, Findings of EMNLP 2020.",
     "apertium": "Forcada et al. (2011), Apertium: a free/open-source platform for rule-based machine "
-                "translation, Machine Translation 25(2).",
+    "translation, Machine Translation 25(2).",
 }
 REFERENCES["simalign"] = REFERENCES["embedding"]
 
@@ -95,12 +94,29 @@ _COMPONENTS = {
     ("method", "candidates"): ("projection.candidate_matching", "project_candidates"),
     ("method", "backtranslation"): ("projection.backtranslation", "Backtranslate"),
 }
-_NOT_BEHAVIOUR = {"self", "device", "dtype", "batch_size", "pair", "src_lang", "tgt_lang", "target_lang",
-                  "label_names", "translator", "aligner", "candidates", "ner_probs", "entity_translations",
-                  "matching_methods", "model_name_or_path"}
-_METHOD_PARAMS = {"heuristic": {"merge_distance", "length_ratio"},
-                  "candidates": {"solver", "weights", "max_ngram"},
-                  "backtranslation": {"marker_tag", "piece_distance", "merge_distance", "length_ratio"}}
+_NOT_BEHAVIOUR = {
+    "self",
+    "device",
+    "dtype",
+    "batch_size",
+    "pair",
+    "src_lang",
+    "tgt_lang",
+    "target_lang",
+    "label_names",
+    "translator",
+    "aligner",
+    "candidates",
+    "ner_probs",
+    "entity_translations",
+    "matching_methods",
+    "model_name_or_path",
+}
+_METHOD_PARAMS = {
+    "heuristic": {"merge_distance", "length_ratio"},
+    "candidates": {"solver", "weights", "max_ngram"},
+    "backtranslation": {"marker_tag", "piece_distance", "merge_distance", "length_ratio"},
+}
 
 
 SPLIT_ORDER = ("train", "validation", "dev", "test")
@@ -111,7 +127,7 @@ COLUMNS = {
     "translation": "the translation, as text",
     "translation_tokens": "{translation_tokens}",
     "translation_ner_tags": "gold tags of `translation_tokens` from the annotated parallel corpus "
-                            "(used to score the projection)",
+    "(used to score the projection)",
     "translation_error": "the translator's error message for a row that failed to translate (else empty)",
     "backtranslation": "the marked back-translation the projection was read from",
     "alignment": "word alignment links `[i, j]` (source word i, target word j)",
@@ -187,8 +203,14 @@ def corpus_facts(corpus: str) -> dict:
         spec = corpus_spec(corpus)
     except ValueError:
         return {"license": "", "citation": "", "homepage": "", "domain": "", "label_names": None, "languages": []}
-    return {"license": spec.license, "citation": spec.citation, "homepage": spec.homepage, "domain": spec.domain,
-            "label_names": list(spec.scheme.label_names), "languages": list(spec.languages)}
+    return {
+        "license": spec.license,
+        "citation": spec.citation,
+        "homepage": spec.homepage,
+        "domain": spec.domain,
+        "label_names": list(spec.scheme.label_names),
+        "languages": list(spec.languages),
+    }
 
 
 def dataset_hub_id(name: Optional[str]) -> Optional[str]:
@@ -267,8 +289,9 @@ def _config_dict(config: Any) -> dict:
     return dict(config)
 
 
-def projected_configs(summary: Union[str, os.PathLike, Mapping], config: Any = None,
-                      names: Optional[Mapping[str, str]] = None) -> list[ProjectedConfig]:
+def projected_configs(
+    summary: Union[str, os.PathLike, Mapping], config: Any = None, names: Optional[Mapping[str, str]] = None
+) -> list[ProjectedConfig]:
     """The configs (one per target language) of one ``run_projection`` run.
 
     ``summary``: ``projection_summary.json`` (a dict, the file or its folder); ``config``: the run's
@@ -289,21 +312,23 @@ def projected_configs(summary: Union[str, os.PathLike, Mapping], config: Any = N
     configs = []
     for lang in sorted(summary.get("languages", {})):
         info = summary["languages"][lang]
-        configs.append(ProjectedConfig(
-            name=(names or {}).get(lang, lang),
-            language=lang,
-            mode=mode,
-            corpus=settings["corpus"],
-            source_language=settings.get("source_lang", "en"),
-            translator=resolve_component("translator", settings.get("translator") or {"kind": "pretranslated"}),
-            aligner=aligner,
-            method=method,
-            splits={split: dict(info["splits"][split]) for split in sorted(info["splits"], key=split_key)},
-            tagger=dict(settings["tagger"]) if settings.get("tagger") else None,
-            parallel_corpus=settings.get("parallel_corpus"),
-            max_samples=settings.get("max_samples"),
-            source=os.path.join(folder, lang) if folder else info.get("path"),
-        ))
+        configs.append(
+            ProjectedConfig(
+                name=(names or {}).get(lang, lang),
+                language=lang,
+                mode=mode,
+                corpus=settings["corpus"],
+                source_language=settings.get("source_lang", "en"),
+                translator=resolve_component("translator", settings.get("translator") or {"kind": "pretranslated"}),
+                aligner=aligner,
+                method=method,
+                splits={split: dict(info["splits"][split]) for split in sorted(info["splits"], key=split_key)},
+                tagger=dict(settings["tagger"]) if settings.get("tagger") else None,
+                parallel_corpus=settings.get("parallel_corpus"),
+                max_samples=settings.get("max_samples"),
+                source=os.path.join(folder, lang) if folder else info.get("path"),
+            )
+        )
     return configs
 
 
@@ -324,14 +349,29 @@ def name_configs(runs: Sequence[Sequence[ProjectedConfig]]) -> list[ProjectedCon
     seen = [c.name for c in configs]
     clashes = sorted({n for n in seen if seen.count(n) > 1})
     if clashes:
-        raise ValueError(f"several runs give the same config name(s) {clashes}: they project the same language "
-                         f"with the same method and aligner; publish them to separate repos")
+        raise ValueError(
+            f"several runs give the same config name(s) {clashes}: they project the same language "
+            f"with the same method and aligner; publish them to separate repos"
+        )
     return sorted(configs, key=lambda c: c.name)
 
 
 YAML_FIELDS = [
-    "pretty_name", "language", "license", "license_name", "license_link", "multilinguality", "size_categories", "source_datasets",
-    "task_categories", "task_ids", "annotations_creators", "language_creators", "tags", "configs", "dataset_info",
+    "pretty_name",
+    "language",
+    "license",
+    "license_name",
+    "license_link",
+    "multilinguality",
+    "size_categories",
+    "source_datasets",
+    "task_categories",
+    "task_ids",
+    "annotations_creators",
+    "language_creators",
+    "tags",
+    "configs",
+    "dataset_info",
 ]
 
 
@@ -380,8 +420,9 @@ class ProjectedDatasetCardData(DatasetCardData):
 
     # ------------------------------------------------------------------ constructors
     @classmethod
-    def from_projection(cls, summary: Union[str, os.PathLike, Mapping], config: Any = None,
-                        **kwargs: Any) -> "ProjectedDatasetCardData":
+    def from_projection(
+        cls, summary: Union[str, os.PathLike, Mapping], config: Any = None, **kwargs: Any
+    ) -> "ProjectedDatasetCardData":
         """Card data of one ``run_projection`` run: ``summary`` is ``projection_summary.json`` (a
         dict, the file, or the run's output folder), ``config`` its ``ProjectionConfig`` (default:
         the one the summary records). ``kwargs``: ``repo_id``, ``pretty_name``, ... fields."""
@@ -422,12 +463,20 @@ class ProjectedDatasetCardData(DatasetCardData):
             for split in sorted(c.splits, key=split_key):
                 s = c.splits[split]
                 gold = s.get("gold") or {}
-                rows.append({
-                    "config": c.name, "split": split, "rows": s.get("rows"), "source entities": s.get("entities"),
-                    "projected": s.get("projected"), "dropped": s.get("dropped"),
-                    "rows flagged": s.get("rows_with_error"),
-                    "gold P": gold.get("precision"), "gold R": gold.get("recall"), "gold F1": gold.get("f1"),
-                })
+                rows.append(
+                    {
+                        "config": c.name,
+                        "split": split,
+                        "rows": s.get("rows"),
+                        "source entities": s.get("entities"),
+                        "projected": s.get("projected"),
+                        "dropped": s.get("dropped"),
+                        "rows flagged": s.get("rows_with_error"),
+                        "gold P": gold.get("precision"),
+                        "gold R": gold.get("recall"),
+                        "gold F1": gold.get("f1"),
+                    }
+                )
         return rows
 
     def type_rows(self) -> list[dict]:
@@ -440,9 +489,16 @@ class ProjectedDatasetCardData(DatasetCardData):
                     source, projected = counts.get("source", 0), counts.get("projected_spans", 0)
                     if not source and not projected:
                         continue
-                    rows.append({"config": c.name, "split": split, "type": entity_type, "source entities": source,
-                                 "projected spans": projected,
-                                 "ratio": projected / source if source else None})
+                    rows.append(
+                        {
+                            "config": c.name,
+                            "split": split,
+                            "type": entity_type,
+                            "source entities": source,
+                            "projected spans": projected,
+                            "ratio": projected / source if source else None,
+                        }
+                    )
         return rows
 
     def method_rows(self) -> list[dict]:
@@ -453,8 +509,11 @@ class ProjectedDatasetCardData(DatasetCardData):
             if kind == "pretranslated":
                 translator_text = f"human translation: parallel corpus `{c.parallel_corpus or c.corpus}`"
             else:
-                direction = (f"{c.source_language}→{c.language}" if c.mode == "translate-train"
-                             else f"{c.language}→{c.source_language}")
+                direction = (
+                    f"{c.source_language}→{c.language}"
+                    if c.mode == "translate-train"
+                    else f"{c.language}→{c.source_language}"
+                )
                 translator_text = f"{kind} ({direction}): {params_text(translator)}"
             method = dict(c.method)
             name = method.pop("name")
@@ -463,9 +522,17 @@ class ProjectedDatasetCardData(DatasetCardData):
                 aligner_text = f"{aligner.pop('kind')}: {params_text(aligner)}"
             else:
                 aligner_text = "same-language aligner of the back-translation step"
-            rows.append({"config": c.name, "language": c.language, "mode": c.mode, "translator": translator_text,
-                         "aligner": aligner_text, "method": f"{name}: {params_text(method)}",
-                         "tagger": public_name(c.tagger.get("model")) if c.tagger else None})
+            rows.append(
+                {
+                    "config": c.name,
+                    "language": c.language,
+                    "mode": c.mode,
+                    "translator": translator_text,
+                    "aligner": aligner_text,
+                    "method": f"{name}: {params_text(method)}",
+                    "tagger": public_name(c.tagger.get("model")) if c.tagger else None,
+                }
+            )
         return rows
 
     def column_rows(self) -> list[dict]:
@@ -484,7 +551,7 @@ class ProjectedDatasetCardData(DatasetCardData):
         test_text = {
             "tokens": "the original target-language words",
             "source_entities": f"the entities the {source} NER model found in the translation: "
-                               f"`{{start, end, label}}` over `translation_tokens`",
+            f"`{{start, end, label}}` over `translation_tokens`",
             "translation_tokens": f"the words of the {source} translation",
         }
         if len(modes) > 1:
@@ -496,9 +563,14 @@ class ProjectedDatasetCardData(DatasetCardData):
 
     def parallel_corpora(self) -> list[dict]:
         """Parallel corpora other than the source corpus that gave translations (their licences apply too)."""
-        names = unique(c.parallel_corpus for c in self.configs_info
-                       if c.mode == "translate-train" and c.translator.get("kind") == "pretranslated"
-                       and c.parallel_corpus and c.parallel_corpus != c.corpus)
+        names = unique(
+            c.parallel_corpus
+            for c in self.configs_info
+            if c.mode == "translate-train"
+            and c.translator.get("kind") == "pretranslated"
+            and c.parallel_corpus
+            and c.parallel_corpus != c.corpus
+        )
         return [{"name": name, "license": corpus_facts(name)["license"] or "not recorded"} for name in names]
 
     def usage(self) -> dict:
@@ -512,8 +584,10 @@ class ProjectedDatasetCardData(DatasetCardData):
 
     def source_dataset_ids(self) -> list[str]:
         """Hub ids of the corpora the rows come from (the source corpus, parallel corpora), where they have one."""
-        names = [self.source_corpus, *(c.parallel_corpus for c in self.configs_info
-                                       if c.translator.get("kind") == "pretranslated")]
+        names = [
+            self.source_corpus,
+            *(c.parallel_corpus for c in self.configs_info if c.translator.get("kind") == "pretranslated"),
+        ]
         return unique(dataset_hub_id(name) for name in names)
 
     def license_terms(self) -> dict:
@@ -522,16 +596,19 @@ class ProjectedDatasetCardData(DatasetCardData):
             return {}
         link = LICENSE_LINKS.get(self.source_corpus) or self.source_homepage
         if not link:
-            raise UserError(f"corpus {self.source_corpus!r} has licence {self.source_license!r}, which is no Hub "
-                             f"licence id, and no link to its terms: add it to model_cards.dataset_card.LICENSE_LINKS")
+            raise UserError(
+                f"corpus {self.source_corpus!r} has licence {self.source_license!r}, which is no Hub "
+                f"licence id, and no link to its terms: add it to model_cards.dataset_card.LICENSE_LINKS"
+            )
         return {"license_name": license_slug(self.source_corpus), "license_link": link}
 
     # ------------------------------------------------------------------ card data API
     def yaml_dict(self) -> dict:
         total = sum(c.num_rows for c in self.configs_info)
         modes = unique(c.mode for c in self.configs_info)
-        machine_text = any(c.mode == "translate-train" and c.translator.get("kind") != "pretranslated"
-                           for c in self.configs_info)
+        machine_text = any(
+            c.mode == "translate-train" and c.translator.get("kind") != "pretranslated" for c in self.configs_info
+        )
         values = {
             "pretty_name": self.pretty_name,
             "language": self._languages(),
@@ -572,24 +649,31 @@ class ProjectedDatasetCardData(DatasetCardData):
             "source_domain": self.source_domain or "not recorded",
             "corpus_languages": unique(
                 [self.source_language] * any(c.mode == "translate-train" for c in self.configs_info)
-                + [c.language for c in self.configs_info if c.mode == "translate-test"]),
+                + [c.language for c in self.configs_info if c.mode == "translate-test"]
+            ),
             "parallel_corpora": self.parallel_corpora(),
             "label_names": self.label_names or [],
             "entity_types": sorted(unique(n[2:] for n in (self.label_names or []) if n != "O")),
-            "configs_info": [dataclasses.asdict(c) | {"method_tag": c.method_tag, "words_column": c.words_column,
-                                                      "num_rows": c.num_rows, "source": None}
-                             for c in self.configs_info],
+            "configs_info": [
+                dataclasses.asdict(c)
+                | {"method_tag": c.method_tag, "words_column": c.words_column, "num_rows": c.num_rows, "source": None}
+                for c in self.configs_info
+            ],
             "target_languages": self.target_languages,
             "modes": unique(c.mode for c in self.configs_info),
-            "uses_parallel": any(c.mode == "translate-train" and c.translator.get("kind") == "pretranslated"
-                                 for c in self.configs_info),
-            "uses_mt": any(c.mode == "translate-train" and c.translator.get("kind") != "pretranslated"
-                           for c in self.configs_info),
+            "uses_parallel": any(
+                c.mode == "translate-train" and c.translator.get("kind") == "pretranslated" for c in self.configs_info
+            ),
+            "uses_mt": any(
+                c.mode == "translate-train" and c.translator.get("kind") != "pretranslated" for c in self.configs_info
+            ),
             "uses_backtranslation": any(c.method["name"] == "backtranslation" for c in self.configs_info),
             "several_methods": len(self.configs_info) > len(self.target_languages),
-            "methods_table": markdown_table(self.method_rows(),
-                                            ["config", "language", "mode", "translator", "aligner", "method"]
-                                            + (["tagger"] if any(c.tagger for c in self.configs_info) else [])),
+            "methods_table": markdown_table(
+                self.method_rows(),
+                ["config", "language", "mode", "translator", "aligner", "method"]
+                + (["tagger"] if any(c.tagger for c in self.configs_info) else []),
+            ),
             "splits_table": markdown_table(self.split_rows()),
             "columns_table": markdown_table(self.column_rows()),
             "types_table": markdown_table(self.type_rows()),
@@ -611,6 +695,19 @@ def render_dataset_card(card_data: ProjectedDatasetCardData) -> str:
 
 
 __all__ = [
-    "HUB_DATASET_IDS", "LICENSE_IDS", "LICENSE_LINKS", "ProjectedConfig", "ProjectedDatasetCardData", "REFERENCES", "corpus_facts", "dataset_hub_id", "license_id", "license_slug",
-    "method_tag", "name_configs", "projected_configs", "render_dataset_card", "resolve_component",
-]  # fmt: skip
+    "HUB_DATASET_IDS",
+    "LICENSE_IDS",
+    "LICENSE_LINKS",
+    "ProjectedConfig",
+    "ProjectedDatasetCardData",
+    "REFERENCES",
+    "corpus_facts",
+    "dataset_hub_id",
+    "license_id",
+    "license_slug",
+    "method_tag",
+    "name_configs",
+    "projected_configs",
+    "render_dataset_card",
+    "resolve_component",
+]

@@ -41,8 +41,9 @@ def shard_name(split: str, index: int, num_shards: int) -> str:
     return f"{split}-{index:05d}-of-{num_shards:05d}.parquet"
 
 
-def write_config(dd: datasets.DatasetDict, folder: str, config_name: str,
-                 max_shard_size: Union[int, str] = "500MB") -> tuple[dict, DatasetInfo]:
+def write_config(
+    dd: datasets.DatasetDict, folder: str, config_name: str, max_shard_size: Union[int, str] = "500MB"
+) -> tuple[dict, DatasetInfo]:
     """Write one config's splits as parquet shards under ``folder/data/<config>/``.
 
     Returns its ``configs:`` entry (split -> file pattern) and its ``DatasetInfo`` (features and
@@ -69,8 +70,12 @@ def write_config(dd: datasets.DatasetDict, folder: str, config_name: str,
             download_size += os.path.getsize(path)
         splits.add(SplitInfo(name=split, num_bytes=num_bytes, num_examples=len(ds)))
         data_files.append({"split": split, "path": f"{DATA_DIR}/{config_name}/{split}-*"})
-    info = DatasetInfo(features=features, splits=splits, download_size=download_size,
-                       dataset_size=sum(s.num_bytes for s in splits.values()))
+    info = DatasetInfo(
+        features=features,
+        splits=splits,
+        download_size=download_size,
+        dataset_size=sum(s.num_bytes for s in splits.values()),
+    )
     return {"data_files": data_files}, info
 
 
@@ -81,8 +86,9 @@ def hub_metadata(entries: dict[str, dict], infos: dict[str, DatasetInfo]) -> tup
     DatasetInfosDict(infos).to_dataset_card_data(card_data)
     dataset_info = card_data["dataset_info"]
     if isinstance(dataset_info, dict):  # datasets writes a single config as a mapping
-        dataset_info = [{"config_name": next(iter(infos)), **{k: v for k, v in dataset_info.items()
-                                                                if k != "config_name"}}]
+        dataset_info = [
+            {"config_name": next(iter(infos)), **{k: v for k, v in dataset_info.items() if k != "config_name"}}
+        ]
     return card_data["configs"], dataset_info
 
 
@@ -146,5 +152,12 @@ def is_projection_output(folder: PathLike) -> bool:
     return os.path.isfile(os.path.join(os.fspath(folder), "projection_summary.json"))
 
 
-__all__ = ["build_layout", "hub_metadata", "is_hub_layout", "is_projection_output", "shard_name", "write_config",
-           "write_hub_dataset"]
+__all__ = [
+    "build_layout",
+    "hub_metadata",
+    "is_hub_layout",
+    "is_projection_output",
+    "shard_name",
+    "write_config",
+    "write_hub_dataset",
+]

@@ -50,26 +50,39 @@ TEMPLATE = "model_card.md.j2"
 STRATEGY_TEXT = {
     None: "supervised fine-tuning (cross-entropy on the training tags)",
     "soft-mse": "soft-label distillation: mean squared error between student and teacher probabilities on first "
-                "sub-tokens",
+    "sub-tokens",
     "soft-kl": "soft-label distillation: KL divergence with temperature between teacher and student distributions",
     "hard": "hard pseudo-labels: cross-entropy on the teacher's most probable label",
     "hard-confident": "hard pseudo-labels kept only above a teacher confidence threshold",
     "multi-teacher": "several teachers: a weighted average of their distributions as the soft target",
     "projected+kd": "projected labels plus distillation: cross-entropy on projected tags where they exist plus a "
-                    "soft loss",
+    "soft loss",
 }
 REFERENCES = {
     "distillation": "Wu et al. (2020), Single-/Multi-Source Cross-Lingual NER via Teacher-Student Learning on "
-                    "Unlabeled Data in Target Language, ACL 2020.",
+    "Unlabeled Data in Target Language, ACL 2020.",
     "kl": "Hinton, Vinyals and Dean (2015), Distilling the Knowledge in a Neural Network.",
     "unitrans": "Wu et al. (2020), UniTrans: Unifying Model Transfer and Data Transfer for Cross-Lingual Named "
-                "Entity Recognition with Unlabeled Data, IJCAI 2020.",
+    "Entity Recognition with Unlabeled Data, IJCAI 2020.",
     "lora": "Hu et al. (2022), LoRA: Low-Rank Adaptation of Large Language Models, ICLR 2022.",
 }
 HYPERPARAMETER_KEYS = (
-    "learning_rate", "per_device_train_batch_size", "per_device_eval_batch_size", "gradient_accumulation_steps",
-    "num_train_epochs", "max_train_steps", "weight_decay", "lr_scheduler_type", "num_warmup_steps", "max_grad_norm",
-    "seed", "mixed_precision", "max_length", "stride", "label_all_tokens", "num_processes",
+    "learning_rate",
+    "per_device_train_batch_size",
+    "per_device_eval_batch_size",
+    "gradient_accumulation_steps",
+    "num_train_epochs",
+    "max_train_steps",
+    "weight_decay",
+    "lr_scheduler_type",
+    "num_warmup_steps",
+    "max_grad_norm",
+    "seed",
+    "mixed_precision",
+    "max_length",
+    "stride",
+    "label_all_tokens",
+    "num_processes",
 )
 METRICS = (("f1", "F1"), ("precision", "Precision"), ("recall", "Recall"))
 
@@ -150,15 +163,19 @@ class TrainingResults:
         for key, value in (("learning_rate", run.learning_rate), ("num_processes", run.num_processes)):
             if value is not None:  # what the run used (the loop's resolved values)
                 hyperparameters[key] = value
-        training = {k: getattr(run, k) for k in ("completed_steps", "train_runtime_s", "train_tokens_per_s", "best")
-                    if getattr(run, k) is not None}
+        training = {
+            k: getattr(run, k)
+            for k in ("completed_steps", "train_runtime_s", "train_tokens_per_s", "best")
+            if getattr(run, k) is not None
+        }
         return cls(
             base_model=run.model_name_or_path,
             label_names=list(run.label_names),
             adapter=student.get("lora"),
             freeze={"embeddings": bool(student.get("freeze_embeddings")), "layers": student.get("freeze_layers") or 0},
-            teachers=[{"model": t["model"], "weight": t.get("weight"), **_teacher_facts(t["model"])}
-                      for t in run.teachers],
+            teachers=[
+                {"model": t["model"], "weight": t.get("weight"), **_teacher_facts(t["model"])} for t in run.teachers
+            ],
             strategy=run.strategy,
             train_data=_train_data(run),
             evaluations=_evaluations(run),
@@ -201,20 +218,38 @@ def _train_data(run: RunResults) -> list[dict]:
     if not run.train_data:  # supervised (teacher): the corpus or dataset in ``data``
         dataset = data.get("dataset") or data.get("corpus")
         facts = corpus_facts(data["corpus"]) if data.get("corpus") else {"domain": None, "languages": []}
-        language = data.get("lang") or data.get("dataset_config") or (
-            facts["languages"][0] if len(facts["languages"]) == 1 else None)
-        return [{"dataset": public_name(dataset), "config": data.get("dataset_config") or data.get("lang"),
-                 "split": (data.get("splits") or {}).get("train", "train"), "language": language,
-                 "domain": facts["domain"] or None, "num_sentences": run.num_train_sentences,
-                 "labels": data.get("tag_column", "ner_tags")}]
+        language = (
+            data.get("lang")
+            or data.get("dataset_config")
+            or (facts["languages"][0] if len(facts["languages"]) == 1 else None)
+        )
+        return [
+            {
+                "dataset": public_name(dataset),
+                "config": data.get("dataset_config") or data.get("lang"),
+                "split": (data.get("splits") or {}).get("train", "train"),
+                "language": language,
+                "domain": facts["domain"] or None,
+                "num_sentences": run.num_train_sentences,
+                "labels": data.get("tag_column", "ner_tags"),
+            }
+        ]
     rows = []
     for part in run.train_data:
         if part.get("kind") == "corpus":
-            entry = {"dataset": part["corpus"], "config": part.get("lang"), "language": part.get("lang"),
-                     "domain": corpus_facts(part["corpus"])["domain"] or None}
+            entry = {
+                "dataset": part["corpus"],
+                "config": part.get("lang"),
+                "language": part.get("lang"),
+                "domain": corpus_facts(part["corpus"])["domain"] or None,
+            }
         else:
-            entry = {"dataset": part.get("dataset"), "config": part.get("dataset_config"), "language": data.get("lang"),
-                     "domain": data.get("domain")}
+            entry = {
+                "dataset": part.get("dataset"),
+                "config": part.get("dataset_config"),
+                "language": data.get("lang"),
+                "domain": data.get("domain"),
+            }
         labels = "teacher probabilities" + (" + projected_tags" if part.get("projected_tags") else "")
         rows.append({**entry, "split": part.get("split"), "num_sentences": part.get("num_sentences"), "labels": labels})
     return rows
@@ -230,15 +265,32 @@ def _evaluations(run: RunResults) -> list[EvalSet]:
             return []
         train = _train_data(run)[0]
         config = train["config"]
-        return [EvalSet(name=f"{train['dataset']} {config + ' ' if config else ''}{test}".strip(), metrics=saved["test"],
-                        dataset=train["dataset"], config=config, split=test, language=train["language"],
-                        domain=train["domain"])]
-    return [EvalSet(name=key, metrics={k: saved[key][k] for k in SCORE_KEYS if k in saved[key]},
-                    dataset=info.get("corpus") or key, config=info.get("lang"), split=info.get("split") or "test",
-                    language=info.get("lang"), domain=info.get("corpus_domain"),
-                    in_domain={"in": True, "out": False}.get(info.get("domain")),
-                    num_sentences=info.get("num_sentences"))
-            for key, info in run.eval_sets.items() if key in saved]
+        return [
+            EvalSet(
+                name=f"{train['dataset']} {config + ' ' if config else ''}{test}".strip(),
+                metrics=saved["test"],
+                dataset=train["dataset"],
+                config=config,
+                split=test,
+                language=train["language"],
+                domain=train["domain"],
+            )
+        ]
+    return [
+        EvalSet(
+            name=key,
+            metrics={k: saved[key][k] for k in SCORE_KEYS if k in saved[key]},
+            dataset=info.get("corpus") or key,
+            config=info.get("lang"),
+            split=info.get("split") or "test",
+            language=info.get("lang"),
+            domain=info.get("corpus_domain"),
+            in_domain={"in": True, "out": False}.get(info.get("domain")),
+            num_sentences=info.get("num_sentences"),
+        )
+        for key, info in run.eval_sets.items()
+        if key in saved
+    ]
 
 
 WIDGET_SENTENCES = 3  # widget examples taken from the evaluation data
@@ -260,8 +312,9 @@ def evaluation_sentences(evaluation: EvalSet, data_dir: Optional[str] = None) ->
     if evaluation.dataset == "wikiann" and not os.path.isdir(os.path.join(data_dir or default_data_dir(), spec.folder)):
         return []  # it would be fetched from the Hub: a card reads local files only
     try:
-        split = load_corpus(evaluation.dataset, data_dir=data_dir, lang=evaluation.config,
-                            splits=[evaluation.split])[evaluation.split]
+        split = load_corpus(evaluation.dataset, data_dir=data_dir, lang=evaluation.config, splits=[evaluation.split])[
+            evaluation.split
+        ]
     except (OSError, ValueError):
         return []
     names = split.features["ner_tags"].feature.names
@@ -272,8 +325,14 @@ def widget_sentences(sets: list[list[tuple[list, list]]], count: int = WIDGET_SE
     """Up to ``count`` sentences that hold entities, a readable number of words and open with a word (not
     punctuation), taken in turn from each set."""
     low, high = WIDGET_WORDS
-    pools = [[" ".join(words) for words, tags in sentences if low <= len(words) <= high and set(tags) - {"O"} and words[0][:1].isalnum()]
-             for sentences in sets]
+    pools = [
+        [
+            " ".join(words)
+            for words, tags in sentences
+            if low <= len(words) <= high and set(tags) - {"O"} and words[0][:1].isalnum()
+        ]
+        for sentences in sets
+    ]
     out: list[str] = []
     for i in range(max(map(len, pools), default=0)):
         for pool in pools:
@@ -294,13 +353,23 @@ def entity_examples(sets: list[list[tuple[list, list]]], count: int = LABEL_EXAM
     for sentences in sets:
         for words, tags in sentences:
             for span in tags_to_spans(tags):
-                text = " ".join(words[span["start"]:span["end"]])
+                text = " ".join(words[span["start"] : span["end"]])
                 counters.setdefault(span["label"], Counter())[text] += 1
     return {label: [text for text, _ in counter.most_common(count)] for label, counter in counters.items()}
 
 
-YAML_FIELDS = ["language", "license", "library_name", "pipeline_tag", "tags", "base_model", "datasets", "metrics",
-               "widget", "model-index"]
+YAML_FIELDS = [
+    "language",
+    "license",
+    "library_name",
+    "pipeline_tag",
+    "tags",
+    "base_model",
+    "datasets",
+    "metrics",
+    "widget",
+    "model-index",
+]
 
 
 @dataclass
@@ -312,8 +381,9 @@ class StudentCardData(ModelCardData):
     model_name: Optional[str] = None
     language: Optional[list] = None
     license: Optional[str] = None
-    tags: list = field(default_factory=lambda: ["xner", "token-classification", "ner", "named-entity-recognition",
-                                                "cross-lingual"])
+    tags: list = field(
+        default_factory=lambda: ["xner", "token-classification", "ner", "named-entity-recognition", "cross-lingual"]
+    )
     pipeline_tag: str = "token-classification"
     limitations: list = field(default_factory=list)
     # Sentences in the model's language and, per entity type, example entities: given, or read from the
@@ -334,8 +404,9 @@ class StudentCardData(ModelCardData):
         if self.base_model_note is None:
             self.base_model_note = provenance_note(r.base_model)
         if self.language is None:
-            self.language = unique([*(d.get("language") for d in r.train_data),
-                                    *(e.language for e in r.evaluations)]) or None
+            self.language = (
+                unique([*(d.get("language") for d in r.train_data), *(e.language for e in r.evaluations)]) or None
+            )
         extra = []
         if r.strategy:
             extra.append("knowledge-distillation")
@@ -369,8 +440,9 @@ class StudentCardData(ModelCardData):
         self.label_examples = self.label_examples or entity_examples(sets)
 
     @classmethod
-    def from_training(cls, results: Union[RunResults, TrainingResults, Mapping[str, Any], str, os.PathLike],
-                      **kwargs: Any) -> "StudentCardData":
+    def from_training(
+        cls, results: Union[RunResults, TrainingResults, Mapping[str, Any], str, os.PathLike], **kwargs: Any
+    ) -> "StudentCardData":
         """Card data from a run's results (the :class:`RunResults` a training function returned, its
         ``results.json`` dict, file or model folder, or a :class:`TrainingResults`).
         ``kwargs``: ``model_id`` (the repo), ``license``, ``language``, ``limitations``..."""
@@ -421,22 +493,36 @@ class StudentCardData(ModelCardData):
             for key, pretty in METRICS:
                 if e.metrics.get(key) is None:
                     continue
-                results.append(EvalResult(
-                    task_type="token-classification", task_name="Named Entity Recognition",
-                    dataset_type=dataset_id,
-                    dataset_name=f"{scrub_paths(e.name)} — {self.domain_text(e)}",
-                    dataset_config=e.config, dataset_split=e.split, dataset_revision=e.revision,
-                    metric_type=key, metric_value=round(float(e.metrics[key]), 4),
-                    metric_name=f"{e.split.capitalize()} {pretty}",
-                ))
+                results.append(
+                    EvalResult(
+                        task_type="token-classification",
+                        task_name="Named Entity Recognition",
+                        dataset_type=dataset_id,
+                        dataset_name=f"{scrub_paths(e.name)} — {self.domain_text(e)}",
+                        dataset_config=e.config,
+                        dataset_split=e.split,
+                        dataset_revision=e.revision,
+                        metric_type=key,
+                        metric_value=round(float(e.metrics[key]), 4),
+                        metric_name=f"{e.split.capitalize()} {pretty}",
+                    )
+                )
         return results
 
     def evaluation_rows(self) -> list[dict]:
-        return [{"test set": scrub_paths(e.name), "language": e.language, "split": e.split,
-                 "domain": self.domain_text(e),
-                 "sentences": e.num_sentences, "precision": e.metrics.get("precision"),
-                 "recall": e.metrics.get("recall"), "F1": e.metrics.get("f1")}
-                for e in self.results.evaluations]
+        return [
+            {
+                "test set": scrub_paths(e.name),
+                "language": e.language,
+                "split": e.split,
+                "domain": self.domain_text(e),
+                "sentences": e.num_sentences,
+                "precision": e.metrics.get("precision"),
+                "recall": e.metrics.get("recall"),
+                "F1": e.metrics.get("f1"),
+            }
+            for e in self.results.evaluations
+        ]
 
     def type_rows(self) -> list[dict]:
         rows = []
@@ -444,18 +530,42 @@ class StudentCardData(ModelCardData):
             per_type = e.metrics.get("per_type") or {}
             for entity_type in sorted(per_type):
                 m = per_type[entity_type]
-                rows.append({"test set": scrub_paths(e.name), "type": entity_type, "precision": m.get("precision"),
-                             "recall": m.get("recall"), "F1": m.get("f1"), "support": m.get("number")})
+                rows.append(
+                    {
+                        "test set": scrub_paths(e.name),
+                        "type": entity_type,
+                        "precision": m.get("precision"),
+                        "recall": m.get("recall"),
+                        "F1": m.get("f1"),
+                        "support": m.get("number"),
+                    }
+                )
         return rows
 
     def teacher_rows(self) -> list[dict]:
-        return [{"teacher": public_name(t.get("model")), "language": t.get("language"), "weight": t.get("weight"),
-                 "description": scrub_paths(t.get("description"))} for t in self.results.teachers]
+        return [
+            {
+                "teacher": public_name(t.get("model")),
+                "language": t.get("language"),
+                "weight": t.get("weight"),
+                "description": scrub_paths(t.get("description")),
+            }
+            for t in self.results.teachers
+        ]
 
     def data_rows(self) -> list[dict]:
-        return [{"dataset": public_name(d.get("dataset")), "config": d.get("config"), "split": d.get("split"),
-                 "language": d.get("language"), "domain": d.get("domain"), "sentences": d.get("num_sentences"),
-                 "labels": d.get("labels")} for d in self.results.train_data]
+        return [
+            {
+                "dataset": public_name(d.get("dataset")),
+                "config": d.get("config"),
+                "split": d.get("split"),
+                "language": d.get("language"),
+                "domain": d.get("domain"),
+                "sentences": d.get("num_sentences"),
+                "labels": d.get("labels"),
+            }
+            for d in self.results.train_data
+        ]
 
     def epoch_rows(self) -> list[dict]:
         """Per epoch: step, training loss and F1 on each evaluation set; the saved (best) epoch in bold."""
@@ -463,8 +573,11 @@ class StudentCardData(ModelCardData):
         rows = []
         for h in self.results.epochs:
             epoch = h.get("epoch")
-            row = {"epoch": f"**{epoch}**" if epoch == best and len(self.results.epochs) > 1 else fmt(epoch),
-                   "step": h.get("step"), "training loss": (h.get("train") or {}).get("loss")}
+            row = {
+                "epoch": f"**{epoch}**" if epoch == best and len(self.results.epochs) > 1 else fmt(epoch),
+                "step": h.get("step"),
+                "training loss": (h.get("train") or {}).get("loss"),
+            }
             for key, metrics in h.items():
                 if key != "train" and isinstance(metrics, Mapping) and metrics.get("f1") is not None:
                     row[f"{scrub_paths(key)} F1"] = metrics["f1"]
@@ -473,8 +586,11 @@ class StudentCardData(ModelCardData):
 
     def label_rows(self) -> list[dict]:
         types = unique(n.split("-", 1)[1] for n in self.results.label_names if "-" in n)
-        return [{"label": t, "examples": ", ".join(json.dumps(x, ensure_ascii=False) for x in self.label_examples[t])}
-                for t in types if self.label_examples.get(t)]
+        return [
+            {"label": t, "examples": ", ".join(json.dumps(x, ensure_ascii=False) for x in self.label_examples[t])}
+            for t in types
+            if self.label_examples.get(t)
+        ]
 
     def framework_versions(self) -> dict:
         return dict(sorted((self.results.framework_versions or installed_versions(self.is_adapter)).items()))
@@ -501,8 +617,10 @@ class StudentCardData(ModelCardData):
     # ------------------------------------------------------------------ card data API
     def yaml_dict(self) -> dict:
         r = self.results
-        datasets_ids = unique([dataset_hub_id(d.get("dataset")) for d in r.train_data]
-                              + [dataset_hub_id(e.dataset) for e in r.evaluations])
+        datasets_ids = unique(
+            [dataset_hub_id(d.get("dataset")) for d in r.train_data]
+            + [dataset_hub_id(e.dataset) for e in r.evaluations]
+        )
         eval_results = self.eval_results()
         values = {
             "language": self.language,
@@ -550,14 +668,22 @@ class StudentCardData(ModelCardData):
             "label_examples_table": markdown_table(self.label_rows()),
             "examples_source": list(self.examples_source),
             "epochs_table": markdown_table(self.epoch_rows(), align={"epoch": "right"}),
-            "best": {k: scrub_paths(str(v)) if isinstance(v, str) else v
-                     for k, v in (r.training.get("best") or {}).items()},
+            "best": {
+                k: scrub_paths(str(v)) if isinstance(v, str) else v for k, v in (r.training.get("best") or {}).items()
+            },
             "has_out_of_domain": any(self.in_domain(e) is False for e in r.evaluations),
-            "hyperparameters_table": markdown_table([{"hyperparameter": k, "value": repr(v) if isinstance(v, float)
-                                                      else fmt(v)} for k, v in sorted(r.hyperparameters.items())
-                                                     if not is_secret_key(k)]),
-            "training_facts": {k: fmt(v, 2) if isinstance(v, float) else v for k, v in sorted(r.training.items())
-                               if not isinstance(v, Mapping) and not is_secret_key(k)},
+            "hyperparameters_table": markdown_table(
+                [
+                    {"hyperparameter": k, "value": repr(v) if isinstance(v, float) else fmt(v)}
+                    for k, v in sorted(r.hyperparameters.items())
+                    if not is_secret_key(k)
+                ]
+            ),
+            "training_facts": {
+                k: fmt(v, 2) if isinstance(v, float) else v
+                for k, v in sorted(r.training.items())
+                if not isinstance(v, Mapping) and not is_secret_key(k)
+            },
             "framework_versions": self.framework_versions(),
             "versions_recorded": self.versions_recorded,
             "limitations": list(self.limitations),
@@ -594,6 +720,13 @@ def write_model_card(model_dir: Union[str, os.PathLike], results: Any = None, **
 
 
 __all__ = [
-    "EvalSet", "HYPERPARAMETER_KEYS", "StudentCardData", "TrainingResults",
-    "entity_examples", "evaluation_sentences", "render_model_card", "widget_sentences", "write_model_card",
-]  # fmt: skip
+    "EvalSet",
+    "HYPERPARAMETER_KEYS",
+    "StudentCardData",
+    "TrainingResults",
+    "entity_examples",
+    "evaluation_sentences",
+    "render_model_card",
+    "widget_sentences",
+    "write_model_card",
+]

@@ -35,9 +35,16 @@ def entities_of(tagger: WordTagger, sentences: Sequence[Words]) -> list[list[dic
     return results
 
 
-def predict(model_or_repo: Union[str, WordTagger], texts_or_words: Inputs, *, lang: Optional[str] = None,
-            revision: Optional[str] = None, token: Union[str, bool, None] = None, batch_size: int = 16,
-            device: Optional[str] = None) -> Union[dict, list[dict]]:  # fmt: skip
+def predict(
+    model_or_repo: Union[str, WordTagger],
+    texts_or_words: Inputs,
+    *,
+    lang: Optional[str] = None,
+    revision: Optional[str] = None,
+    token: Union[str, bool, None] = None,
+    batch_size: int = 16,
+    device: Optional[str] = None,
+) -> Union[dict, list[dict]]:
     """Word-level entities of raw texts or pre-split sentences.
 
     ``texts_or_words``: a string (one result), a list of strings, or a list of word lists. Each
@@ -48,8 +55,13 @@ def predict(model_or_repo: Union[str, WordTagger], texts_or_words: Inputs, *, la
     """
     from projection.word_split import split_words_with_offsets
 
-    tagger = model_or_repo if isinstance(model_or_repo, WordTagger) else WordTagger.from_pretrained(
-        model_or_repo, revision=revision, token=token, device=device, batch_size=batch_size)  # fmt: skip
+    tagger = (
+        model_or_repo
+        if isinstance(model_or_repo, WordTagger)
+        else WordTagger.from_pretrained(
+            model_or_repo, revision=revision, token=token, device=device, batch_size=batch_size
+        )
+    )
     single = isinstance(texts_or_words, str)
     items = [texts_or_words] if single else list(texts_or_words)
     raw = [isinstance(item, str) for item in items]

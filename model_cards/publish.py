@@ -91,8 +91,14 @@ def _network_errors() -> tuple:
     return (httpx.TimeoutException, httpx.TransportError, TimeoutError, ConnectionError)
 
 
-def with_retries(call: Callable[[], Any], endpoint: Optional[str], *, timeout: Optional[float] = None,
-                 attempts: Optional[int] = None, what: str = "push") -> Any:
+def with_retries(
+    call: Callable[[], Any],
+    endpoint: Optional[str],
+    *,
+    timeout: Optional[float] = None,
+    attempts: Optional[int] = None,
+    what: str = "push",
+) -> Any:
     """``call()`` with a time limit on every request, tried up to ``attempts`` times on timeouts and
     connection errors; then a one-line :class:`HubUnreachableError` that names the endpoint."""
     timeout = HUB_TIMEOUT_S if timeout is None else timeout
@@ -114,24 +120,67 @@ def with_retries(call: Callable[[], Any], endpoint: Optional[str], *, timeout: O
             time.sleep(min(2 ** (attempt - 1), 8))
 
 
-def _push(folder: str, repo_id: str, repo_type: str, *, private: bool, revision: Optional[str], create_pr: bool,
-          token: Union[str, bool, None], commit_message: str, endpoint: Optional[str],
-          ignore_patterns: Optional[list] = None, timeout: Optional[float] = None, attempts: Optional[int] = None):
-    return with_retries(lambda: _push_once(folder, repo_id, repo_type, private=private, revision=revision,
-                                           create_pr=create_pr, token=token, commit_message=commit_message,
-                                           endpoint=endpoint, ignore_patterns=ignore_patterns),
-                        endpoint, timeout=timeout, attempts=attempts, what=f"pushing to {repo_id}")
+def _push(
+    folder: str,
+    repo_id: str,
+    repo_type: str,
+    *,
+    private: bool,
+    revision: Optional[str],
+    create_pr: bool,
+    token: Union[str, bool, None],
+    commit_message: str,
+    endpoint: Optional[str],
+    ignore_patterns: Optional[list] = None,
+    timeout: Optional[float] = None,
+    attempts: Optional[int] = None,
+):
+    return with_retries(
+        lambda: _push_once(
+            folder,
+            repo_id,
+            repo_type,
+            private=private,
+            revision=revision,
+            create_pr=create_pr,
+            token=token,
+            commit_message=commit_message,
+            endpoint=endpoint,
+            ignore_patterns=ignore_patterns,
+        ),
+        endpoint,
+        timeout=timeout,
+        attempts=attempts,
+        what=f"pushing to {repo_id}",
+    )
 
 
-def _push_once(folder: str, repo_id: str, repo_type: str, *, private: bool, revision: Optional[str], create_pr: bool,
-               token: Union[str, bool, None], commit_message: str, endpoint: Optional[str],
-               ignore_patterns: Optional[list] = None):
+def _push_once(
+    folder: str,
+    repo_id: str,
+    repo_type: str,
+    *,
+    private: bool,
+    revision: Optional[str],
+    create_pr: bool,
+    token: Union[str, bool, None],
+    commit_message: str,
+    endpoint: Optional[str],
+    ignore_patterns: Optional[list] = None,
+):
     api = HfApi(endpoint=endpoint, token=token)
     url = api.create_repo(repo_id, repo_type=repo_type, private=private, exist_ok=True)
     if revision and not create_pr and not revision.startswith("refs/"):
         api.create_branch(repo_id, branch=revision, repo_type=repo_type, exist_ok=True)
-    info = api.upload_folder(repo_id=repo_id, folder_path=folder, repo_type=repo_type, revision=revision,
-                             create_pr=create_pr, commit_message=commit_message, ignore_patterns=ignore_patterns)
+    info = api.upload_folder(
+        repo_id=repo_id,
+        folder_path=folder,
+        repo_type=repo_type,
+        revision=revision,
+        create_pr=create_pr,
+        commit_message=commit_message,
+        ignore_patterns=ignore_patterns,
+    )
     logger.info("pushed %s to %s (commit %s)", folder, url, info.oid)
     return info
 
@@ -161,12 +210,25 @@ def publish_dataset(
     _check_args(repo_id, revision, create_pr)
     folders = [os.fspath(folder)] if isinstance(folder, (str, os.PathLike)) else [os.fspath(f) for f in folder]
     message = commit_message or "Upload projected NER dataset with xner"
-    kwargs = dict(private=private, revision=revision, create_pr=create_pr, token=token, commit_message=message,
-                  endpoint=endpoint, timeout=timeout, attempts=attempts)
+    kwargs = dict(
+        private=private,
+        revision=revision,
+        create_pr=create_pr,
+        token=token,
+        commit_message=message,
+        endpoint=endpoint,
+        timeout=timeout,
+        attempts=attempts,
+    )
     if folders and all(is_projection_output(f) for f in folders):
         with tempfile.TemporaryDirectory(prefix="xner-publish-") as staging:
-            layout = write_hub_dataset(folders, os.path.join(staging, "dataset"), repo_id=repo_id,
-                                       pretty_name=pretty_name, max_shard_size=max_shard_size)
+            layout = write_hub_dataset(
+                folders,
+                os.path.join(staging, "dataset"),
+                repo_id=repo_id,
+                pretty_name=pretty_name,
+                max_shard_size=max_shard_size,
+            )
             return _push(layout, repo_id, "dataset", **kwargs)
     if len(folders) == 1 and is_hub_layout(folders[0]):
         return _push(folders[0], repo_id, "dataset", ignore_patterns=[".*", "**/.*"], **kwargs)
@@ -278,12 +340,21 @@ def _write_self_contained_adapter(folder: str, staging: str, portable: Portable,
     target = os.path.join(staging, "adapter_config.json")
     os.remove(target)
     with open(target, "wb") as handle:
-        handle.write(portable.json_bytes(os.path.join(folder, "adapter_config.json"),
-                                         base_model_name_or_path=repo_id, revision=None))
+        handle.write(
+            portable.json_bytes(
+                os.path.join(folder, "adapter_config.json"), base_model_name_or_path=repo_id, revision=None
+            )
+        )
 
 
-def _stage_model(folder: str, staging: str, token: Optional[str], card_kwargs: dict, repo_id: str,
-                 base_model_id: Optional[str] = None) -> None:
+def _stage_model(
+    folder: str,
+    staging: str,
+    token: Optional[str],
+    card_kwargs: dict,
+    repo_id: str,
+    base_model_id: Optional[str] = None,
+) -> None:
     """Stage the model's files in ``staging``: large files linked (no copy), JSON files made portable
     (:class:`Portable`), an adapter made self-contained, and the card rendered for ``repo_id``."""
     from model_cards.model_card import StudentCardData, TrainingResults, render_model_card
@@ -368,10 +439,28 @@ def publish_model(
     secret = token if isinstance(token, str) else get_token()  # only to redact it from results.json
     with tempfile.TemporaryDirectory(prefix="xner-publish-") as staging:
         _stage_model(folder, staging, secret, card_kwargs, repo_id, base_model_id)
-        return _push(staging, repo_id, "model", private=private, revision=revision, create_pr=create_pr,
-                     token=token, commit_message=commit_message or "Upload NER model with xner", endpoint=endpoint,
-                     timeout=timeout, attempts=attempts)
+        return _push(
+            staging,
+            repo_id,
+            "model",
+            private=private,
+            revision=revision,
+            create_pr=create_pr,
+            token=token,
+            commit_message=commit_message or "Upload NER model with xner",
+            endpoint=endpoint,
+            timeout=timeout,
+            attempts=attempts,
+        )
 
 
-__all__ = ["HubOfflineError", "HubUnreachableError", "Portable", "check_online", "publish_dataset", "publish_model",
-           "resolve_base_model_id", "with_retries"]
+__all__ = [
+    "HubOfflineError",
+    "HubUnreachableError",
+    "Portable",
+    "check_online",
+    "publish_dataset",
+    "publish_model",
+    "resolve_base_model_id",
+    "with_retries",
+]

@@ -125,8 +125,12 @@ def params_text(params: Mapping[str, Any]) -> str:
     return ", ".join(parts)
 
 
-def markdown_table(rows: Sequence[Mapping[str, Any]], columns: Optional[Sequence[str]] = None,
-                   align: Optional[Mapping[str, str]] = None, drop_empty: bool = True) -> str:
+def markdown_table(
+    rows: Sequence[Mapping[str, Any]],
+    columns: Optional[Sequence[str]] = None,
+    align: Optional[Mapping[str, str]] = None,
+    drop_empty: bool = True,
+) -> str:
     """A Markdown table of ``rows`` (dicts) in ``columns`` order; numbers right-aligned; columns
     without any value left out (``drop_empty``)."""
     if not rows:
@@ -157,8 +161,15 @@ def unique(values: Iterable[Any]) -> list:
 
 def size_category(n: int) -> str:
     """The Hub's ``size_categories`` bucket of ``n`` examples."""
-    bounds = [(1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M"),
-              (10_000_000, "1M<n<10M"), (100_000_000, "10M<n<100M"), (1_000_000_000, "100M<n<1B")]
+    bounds = [
+        (1_000, "n<1K"),
+        (10_000, "1K<n<10K"),
+        (100_000, "10K<n<100K"),
+        (1_000_000, "100K<n<1M"),
+        (10_000_000, "1M<n<10M"),
+        (100_000_000, "10M<n<100M"),
+        (1_000_000_000, "100M<n<1B"),
+    ]
     for bound, name in bounds:
         if n < bound:
             return name
@@ -166,6 +177,17 @@ def size_category(n: int) -> str:
 
 
 __all__ = [
-    "TEMPLATES_DIR", "environment", "fmt", "hub_id", "is_local_path", "is_secret_key", "markdown_table", "params_text",
-    "public_name", "render", "scrub_paths", "size_category", "unique",
-]  # fmt: skip
+    "TEMPLATES_DIR",
+    "environment",
+    "fmt",
+    "hub_id",
+    "is_local_path",
+    "is_secret_key",
+    "markdown_table",
+    "params_text",
+    "public_name",
+    "render",
+    "scrub_paths",
+    "size_category",
+    "unique",
+]

@@ -122,6 +122,7 @@ class Backtranslate(MapTransform):
 
     def _translate(self, texts: list[str]) -> tuple[list[str], list[str]]:
         """Translations and per-text errors; a failing batch is retried one text at a time."""
+
         def call(chunk: list[str]) -> list[str]:
             out = self.translator.translate(chunk)
             if len(out) != len(chunk):
@@ -150,6 +151,7 @@ class Backtranslate(MapTransform):
 
     def apply(self, ds, num_proc: Optional[int] = None, **map_kwargs):
         """As ``MapTransform.apply``; every row failing is an error, failed rows are not cached."""
+
         def failed(split):
             return sum(e.startswith(BACKTRANSLATION_FAILED) for e in split["projection_stats"]["error"])
 
@@ -166,8 +168,10 @@ class Backtranslate(MapTransform):
         entities = [[dict(e) for e in row] for row in batch[self.entities_column]]
         targets = batch[self.target_column]
         n = len(targets)
-        errors = [up or label or "" for up, label in zip(upstream_errors(batch, n, self.error_column),
-                                                         label_errors(entities, self.label_names))]
+        errors = [
+            up or label or ""
+            for up, label in zip(upstream_errors(batch, n, self.error_column), label_errors(entities, self.label_names))
+        ]
         marked: dict[int, str] = {}
         for k, (tokens, row) in enumerate(zip(batch[self.source_column], entities)):
             if row and not errors[k]:
@@ -185,28 +189,41 @@ class Backtranslate(MapTransform):
             if failure:
                 errors[k] = failure
                 continue
-            words, spans, issues[k] = parse_marked(text, [e["label"] for e in entities[k]], self.target_lang,
-                                                   self.marker_tag, self.piece_distance)
+            words, spans, issues[k] = parse_marked(
+                text, [e["label"] for e in entities[k]], self.target_lang, self.marker_tag, self.piece_distance
+            )
             parsed[k] = (words, [{key: s[key] for key in ("start", "end", "label")} for s in spans])
 
         good = [k for k, (_, spans) in parsed.items() if spans]
         if parsed and not good:
-            logger.warning("no marker came back intact in a batch of %d back-translations (issues of the first: %s); "
-                           "does the translator keep the markers' id attribute?", len(parsed), issues[next(iter(parsed))])
+            logger.warning(
+                "no marker came back intact in a batch of %d back-translations (issues of the first: %s); "
+                "does the translator keep the markers' id attribute?",
+                len(parsed),
+                issues[next(iter(parsed))],
+            )
         links = self.aligner.align([parsed[k][0] for k in good], [targets[k] for k in good])
-        checks = validate_batch([parsed[k][1] for k in good], [len(parsed[k][0]) for k in good],
-                                [targets[k] for k in good], links)
+        checks = validate_batch(
+            [parsed[k][1] for k in good], [len(parsed[k][0]) for k in good], [targets[k] for k in good], links
+        )
         for k, check in zip(good, checks):
             if check is not None:
                 errors[k] = check
         ok = [(k, row_links) for k, row_links, check in zip(good, links, checks) if check is None]
-        result = project_heuristic([parsed[k][1] for k, _ in ok], [len(parsed[k][0]) for k, _ in ok],
-                                   [targets[k] for k, _ in ok], [row_links for _, row_links in ok], **self.params)
+        result = project_heuristic(
+            [parsed[k][1] for k, _ in ok],
+            [len(parsed[k][0]) for k, _ in ok],
+            [targets[k] for k, _ in ok],
+            [row_links for _, row_links in ok],
+            **self.params,
+        )
 
         label_id = {name: i for i, name in enumerate(self.label_names)}
         tags = [[0] * len(t) for t in targets]
-        stats = [{"entities": len(entities[k]), "projected": 0, "dropped": len(entities[k]), "error": errors[k]}
-                 for k in range(n)]
+        stats = [
+            {"entities": len(entities[k]), "projected": 0, "dropped": len(entities[k]), "error": errors[k]}
+            for k in range(n)
+        ]
         for (k, _), row_tags, row_stats in zip(ok, result.tags, result.stats):
             tags[k] = [label_id[t] for t in row_tags]  # every label is known: label_errors checked the types
             stats[k]["projected"] = row_stats["projected"]

@@ -89,8 +89,10 @@ def _check_candidates(batch: AlignedBatch, candidates: CandidateBatch) -> None:
     if candidates.n_sentences != batch.n_sentences:
         raise ValueError(f"candidates cover {candidates.n_sentences} rows, the batch has {batch.n_sentences}")
     sentence = candidates.sentence
-    bad = (candidates.start < 0) | (candidates.end <= candidates.start) | (
-        candidates.end > batch.target_lengths[sentence]
+    bad = (
+        (candidates.start < 0)
+        | (candidates.end <= candidates.start)
+        | (candidates.end > batch.target_lengths[sentence])
     )
     if bad.any():
         k = int(np.flatnonzero(bad)[0])

@@ -66,9 +66,16 @@ def _config_from_args(args):
     from projection.pipelines import ProjectionConfig, load_yaml_mapping
 
     values: dict = load_yaml_mapping(args.config) if args.config else {}
-    simple = {"mode": args.mode, "corpus": args.corpus, "data_dir": args.data_dir, "source_lang": args.source_lang,
-              "max_samples": args.max_samples, "parallel_corpus": args.parallel_corpus,
-              "output_dir": args.output_dir, "num_proc": args.num_proc}
+    simple = {
+        "mode": args.mode,
+        "corpus": args.corpus,
+        "data_dir": args.data_dir,
+        "source_lang": args.source_lang,
+        "max_samples": args.max_samples,
+        "parallel_corpus": args.parallel_corpus,
+        "output_dir": args.output_dir,
+        "num_proc": args.num_proc,
+    }
     values.update({k: v for k, v in simple.items() if v is not None})
     if args.target_langs:
         values["target_langs"] = args.target_langs.split(",")
@@ -82,15 +89,24 @@ def _config_from_args(args):
     aligner = _section(values, "aligner", {"kind": "eflomal"})
     if args.aligner and args.aligner != aligner.get("kind"):
         aligner = {"kind": args.aligner}
-    for key, value in (("model", args.aligner_model), ("layer", args.layer), ("method", args.align_method),
-                       ("symmetrization", args.symmetrization), ("extra_parallel", args.extra_parallel)):
+    for key, value in (
+        ("model", args.aligner_model),
+        ("layer", args.layer),
+        ("method", args.align_method),
+        ("symmetrization", args.symmetrization),
+        ("extra_parallel", args.extra_parallel),
+    ):
         if value is not None:
             aligner[key] = value
     method = _section(values, "method", {"name": "heuristic"})
     if args.method and args.method != method.get("name"):
         method = {"name": args.method}
-    for key, value in (("solver", args.solver), ("max_ngram", args.max_ngram),
-                       ("merge_distance", args.merge_distance), ("length_ratio", args.length_ratio)):
+    for key, value in (
+        ("solver", args.solver),
+        ("max_ngram", args.max_ngram),
+        ("merge_distance", args.merge_distance),
+        ("length_ratio", args.length_ratio),
+    ):
         if value is not None:
             method[key] = value
     values.update(translator=translator, aligner=aligner, method=method)
@@ -110,8 +126,10 @@ def run(args) -> int:
     for lang, info in summary["languages"].items():
         for split, s in info["splits"].items():
             gold = f", F1 vs gold {s['gold']['f1']:.3f}" if s.get("gold") else ""
-            print(f"{lang}/{split}: {s['rows']} rows, {s['projected']}/{s['entities']} entities projected"
-                  f" ({s['dropped']} dropped, {s['rows_with_error']} rows flagged){gold}")
+            print(
+                f"{lang}/{split}: {s['rows']} rows, {s['projected']}/{s['entities']} entities projected"
+                f" ({s['dropped']} dropped, {s['rows_with_error']} rows flagged){gold}"
+            )
         print(f"{lang}: saved to {info['path']} in {info['seconds']} s")
     print(f"summary: {config.output_dir}/projection_summary.json")
     return 0

@@ -19,8 +19,11 @@ MODEL_FLAGS = {"translator": "--translator-model", "aligner": "--aligner-model",
 
 
 def _parameters(cls) -> set[str]:
-    return {name for name, p in inspect.signature(cls.__init__).parameters.items()
-            if name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
+    return {
+        name
+        for name, p in inspect.signature(cls.__init__).parameters.items()
+        if name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+    }
 
 
 def translator_keys(kind: str) -> Optional[set[str]]:
@@ -114,8 +117,12 @@ def check_components(translator: Any, aligner: Any, method: Any, tagger: Any, us
     check_model("translator", translator, required=translator["kind"] == "hf")
     check_section("method", method, "name", method_keys)
     if isinstance(method.get("translator"), Mapping):
-        check_section("method.translator", method["translator"], None,
-                      lambda: translator_keys(method["translator"].get("kind", "apertium")) or {"kind"})
+        check_section(
+            "method.translator",
+            method["translator"],
+            None,
+            lambda: translator_keys(method["translator"].get("kind", "apertium")) or {"kind"},
+        )
     if uses_aligner:
         check_section("aligner", aligner, "kind", aligner_keys)
         check_model("aligner", aligner, required=aligner["kind"] in ("embedding", "simalign"))

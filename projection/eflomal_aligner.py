@@ -52,8 +52,7 @@ def _import_eflomal():
         import eflomal
     except ImportError as err:
         raise ImportError(
-            "EflomalAligner needs the eflomal package (a C extension built with gcc): "
-            "pip install 'xner[stat]'"
+            "EflomalAligner needs the eflomal package (a C extension built with gcc): pip install 'xner[stat]'"
         ) from err
     return eflomal
 

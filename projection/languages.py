@@ -16,11 +16,26 @@ from dataset_builders.errors import UserError
 
 # ISO 639-3 macrolanguage (or code) -> the NLLB-200 code of the member/script it was trained on.
 NLLB_OVERRIDES = {
-    "ara": "arb_Arab", "aze": "azj_Latn", "fas": "pes_Arab", "lav": "lvs_Latn", "mlg": "plt_Latn",
-    "mon": "khk_Cyrl", "msa": "zsm_Latn", "nep": "npi_Deva", "orm": "gaz_Latn", "pus": "pbt_Arab",
-    "sqi": "als_Latn", "swa": "swh_Latn", "uzb": "uzn_Latn", "zho": "zho_Hans", "nor": "nob_Latn",
-    "kur": "kmr_Latn", "yid": "ydd_Hebr", "est": "est_Latn", "que": "quy_Latn",
-}  # fmt: skip
+    "ara": "arb_Arab",
+    "aze": "azj_Latn",
+    "fas": "pes_Arab",
+    "lav": "lvs_Latn",
+    "mlg": "plt_Latn",
+    "mon": "khk_Cyrl",
+    "msa": "zsm_Latn",
+    "nep": "npi_Deva",
+    "orm": "gaz_Latn",
+    "pus": "pbt_Arab",
+    "sqi": "als_Latn",
+    "swa": "swh_Latn",
+    "uzb": "uzn_Latn",
+    "zho": "zho_Hans",
+    "nor": "nob_Latn",
+    "kur": "kmr_Latn",
+    "yid": "ydd_Hebr",
+    "est": "est_Latn",
+    "que": "quy_Latn",
+}
 # ISO 639-3 -> NLLB's script where CLDR's likely script is not the one NLLB uses.
 NLLB_SCRIPTS = {"kor": "Hang", "tzm": "Tfng"}
 

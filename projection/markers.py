@@ -144,7 +144,9 @@ def _word_range(words: list[tuple[str, int, int]], start: int, end: int) -> Opti
     return (inside[0], inside[-1] + 1) if inside else None
 
 
-def _resolve_pieces(ranges: list[tuple[int, int]], others: set[int], merge_distance: int) -> tuple[tuple[int, int], bool]:
+def _resolve_pieces(
+    ranges: list[tuple[int, int]], others: set[int], merge_distance: int
+) -> tuple[tuple[int, int], bool]:
     """Merge sorted word ranges of one entity whose gaps are short and free of other entities'
     words; return the longest merged group and whether it is all of them."""
     groups = [list(ranges[0])]

@@ -150,9 +150,7 @@ def bipartite(pairs: ScoredPairs) -> np.ndarray:
             rows, cols = np.flatnonzero(open_rows), np.flatnonzero(open_cols)
             sub = weight[np.ix_(rows, cols)]
             matched_r, matched_c = linear_sum_assignment(sub, maximize=True)
-            matched = [
-                int(pair_at[rows[r], cols[c]]) for r, c in zip(matched_r, matched_c) if sub[r, c] > 0
-            ]
+            matched = [int(pair_at[rows[r], cols[c]]) for r, c in zip(matched_r, matched_c) if sub[r, c] > 0]
             if not matched:
                 break
             occupied = 0
@@ -219,7 +217,5 @@ def assemble_projection(batch: AlignedBatch, entity: np.ndarray, start: np.ndarr
     tags = [spans_to_tags(row, length) for row, length in zip(spans, batch.target_lengths.tolist())]
     n_in = np.diff(batch.entity_offsets)
     projected = np.bincount(batch.entity_sentence[np.unique(entity)], minlength=n)
-    stats = [
-        {"entities": a, "projected": p, "dropped": a - p} for a, p in zip(n_in.tolist(), projected.tolist())
-    ]
+    stats = [{"entities": a, "projected": p, "dropped": a - p} for a, p in zip(n_in.tolist(), projected.tolist())]
     return ProjectionBatch(spans, tags, stats)

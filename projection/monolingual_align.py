@@ -61,7 +61,9 @@ class MonolingualAligner:
     def __repr__(self) -> str:
         return f"{type(self).__name__}(threshold={self.threshold}, reorder={self.reorder})"
 
-    def align(self, src_sents: Sequence[Sequence[str]], tgt_sents: Sequence[Sequence[str]]) -> list[list[tuple[int, int]]]:
+    def align(
+        self, src_sents: Sequence[Sequence[str]], tgt_sents: Sequence[Sequence[str]]
+    ) -> list[list[tuple[int, int]]]:
         if len(src_sents) != len(tgt_sents):
             raise ValueError(f"{len(src_sents)} source sentences but {len(tgt_sents)} target sentences")
         return [self.align_pair(src, tgt) for src, tgt in zip(src_sents, tgt_sents)]

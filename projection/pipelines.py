@@ -79,10 +79,15 @@ class ProjectionConfig:
         if isinstance(self.target_langs, str):
             self.target_langs = [self.target_langs]
         if not self.target_langs or not all(isinstance(lang, str) and lang for lang in self.target_langs):
-            raise UserError(f"target_langs (--target-langs) must be a list of language codes, got {self.target_langs!r}")
-        if self.max_samples is not None and (isinstance(self.max_samples, bool) or not isinstance(self.max_samples, int)
-                                             or self.max_samples < 1):
-            raise UserError(f"max_samples (--max-samples) must be a positive number of sentences, got {self.max_samples!r}")
+            raise UserError(
+                f"target_langs (--target-langs) must be a list of language codes, got {self.target_langs!r}"
+            )
+        if self.max_samples is not None and (
+            isinstance(self.max_samples, bool) or not isinstance(self.max_samples, int) or self.max_samples < 1
+        ):
+            raise UserError(
+                f"max_samples (--max-samples) must be a positive number of sentences, got {self.max_samples!r}"
+            )
         if self.num_proc is not None and (not isinstance(self.num_proc, int) or self.num_proc < 1):
             raise UserError(f"num_proc (--num-proc) must be a positive number of processes, got {self.num_proc!r}")
         if os.path.exists(self.output_dir) and not os.path.isdir(self.output_dir):
@@ -190,8 +195,9 @@ class _OneMethod:
         return self.aligner.align(src, tgt, method=self.method)
 
 
-def build_projector(spec: dict, label_names: Sequence[str], src_lang: str = "en", tgt_lang: Optional[str] = None,
-                    **columns):
+def build_projector(
+    spec: dict, label_names: Sequence[str], src_lang: str = "en", tgt_lang: Optional[str] = None, **columns
+):
     """``Project`` for heuristic / candidates; ``Backtranslate`` (marker-based, needs no aligner) for backtranslation."""
     spec = dict(spec)
     name = spec.pop("name")
@@ -248,8 +254,14 @@ def translate_test(
     ds = tagger.apply(ds)
     if needs_aligner(projector_spec):
         ds = Align(aligner, source_column="translation_tokens", target_column="tokens").apply(ds)
-    projector = build_projector(projector_spec, label_names, source_lang, target_lang,
-                                source_column="translation_tokens", target_column="tokens")
+    projector = build_projector(
+        projector_spec,
+        label_names,
+        source_lang,
+        target_lang,
+        source_column="translation_tokens",
+        target_column="tokens",
+    )
     return projector.apply(ds, num_proc=num_proc)
 
 
@@ -303,8 +315,11 @@ def _check_parallel(config: ProjectionConfig, source: datasets.DatasetDict, lang
     parallel = load_corpus(name, config.data_dir, lang, list(source))
     for split, ds in source.items():
         if len(parallel[split]) != len(ds):
-            describe = (lambda n, lg: corpus_files(n, config.data_dir, lg, [split])[split]) if name != "wikiann" else (
-                lambda n, lg: f"{n} ({lg}, {split})")
+            describe = (
+                (lambda n, lg: corpus_files(n, config.data_dir, lg, [split])[split])
+                if name != "wikiann"
+                else (lambda n, lg: f"{n} ({lg}, {split})")
+            )
             raise UserError(
                 f"parallel corpora differ in length ({split}): {describe(config.corpus, config.source_lang)} has "
                 f"{len(ds)} sentences, {describe(name, lang)} has {len(parallel[split])}; sentence i of one must "
@@ -324,12 +339,26 @@ def _project_language(config: ProjectionConfig, aligner, lang: str) -> tuple[dat
         out = datasets.DatasetDict()
         for split, ds in dd.items():
             if parallel is not None:
-                out[split] = translate_train(ds, aligner, config.method, parallel=parallel[split], target_lang=lang,
-                                             num_proc=config.num_proc, source_lang=config.source_lang)
+                out[split] = translate_train(
+                    ds,
+                    aligner,
+                    config.method,
+                    parallel=parallel[split],
+                    target_lang=lang,
+                    num_proc=config.num_proc,
+                    source_lang=config.source_lang,
+                )
             else:
                 translator = build_translator(config.translator, config.source_lang, lang)
-                out[split] = translate_train(ds, aligner, config.method, translator=translator, target_lang=lang,
-                                             num_proc=config.num_proc, source_lang=config.source_lang)
+                out[split] = translate_train(
+                    ds,
+                    aligner,
+                    config.method,
+                    translator=translator,
+                    target_lang=lang,
+                    num_proc=config.num_proc,
+                    source_lang=config.source_lang,
+                )
         return out, "translation_ner_tags"
     from projection.tagging import Tag
 
@@ -338,11 +367,22 @@ def _project_language(config: ProjectionConfig, aligner, lang: str) -> tuple[dat
     tagger = Tag(tagger_spec.pop("model"), **tagger_spec)
     translator = build_translator(config.translator, lang, config.source_lang)
     label_names = corpus_spec(config.corpus).scheme.label_names
-    out = datasets.DatasetDict({
-        split: translate_test(ds, translator, tagger, aligner, config.method, label_names,
-                              source_lang=config.source_lang, num_proc=config.num_proc, target_lang=lang)
-        for split, ds in dd.items()
-    })
+    out = datasets.DatasetDict(
+        {
+            split: translate_test(
+                ds,
+                translator,
+                tagger,
+                aligner,
+                config.method,
+                label_names,
+                source_lang=config.source_lang,
+                num_proc=config.num_proc,
+                target_lang=lang,
+            )
+            for split, ds in dd.items()
+        }
+    )
     return out, "ner_tags"
 
 
@@ -361,8 +401,11 @@ def _finished_languages(config: ProjectionConfig, summary_path: str) -> dict:
         return {}
     if not isinstance(earlier, dict) or not _same_settings(earlier.get("config") or {}, dataclasses.asdict(config)):
         return {}
-    return {lang: info for lang, info in (earlier.get("languages") or {}).items()
-            if os.path.isdir(os.path.join(config.output_dir, lang))}
+    return {
+        lang: info
+        for lang, info in (earlier.get("languages") or {}).items()
+        if os.path.isdir(os.path.join(config.output_dir, lang))
+    }
 
 
 def run_projection(config: ProjectionConfig) -> dict:

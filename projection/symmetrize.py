@@ -104,8 +104,10 @@ def symmetrize(
             for i, j in sorted(directional):
                 if (i, j) in alignment:
                     continue
-                if (not src_aligned[i] and not tgt_aligned[j]) if both_unaligned else (
-                    not src_aligned[i] or not tgt_aligned[j]
+                if (
+                    (not src_aligned[i] and not tgt_aligned[j])
+                    if both_unaligned
+                    else (not src_aligned[i] or not tgt_aligned[j])
                 ):
                     add(i, j)
     return sorted(alignment)

@@ -29,10 +29,17 @@ class Tag(MapTransform):
     description = "tag"
     uses_device = True
 
-    def __init__(self, model_name_or_path: str, tokens_column: str = "translation_tokens",
-                 output_column: str = "source_entities", type_map: Optional[Mapping[str, Optional[str]]] = None,
-                 probs_column: Optional[str] = None, batch_size: int = 64, max_length: Optional[int] = None,
-                 device: Optional[str] = None):
+    def __init__(
+        self,
+        model_name_or_path: str,
+        tokens_column: str = "translation_tokens",
+        output_column: str = "source_entities",
+        type_map: Optional[Mapping[str, Optional[str]]] = None,
+        probs_column: Optional[str] = None,
+        batch_size: int = 64,
+        max_length: Optional[int] = None,
+        device: Optional[str] = None,
+    ):
         self.model_name_or_path = model_name_or_path
         self.tokens_column, self.output_column = tokens_column, output_column
         self.type_map = dict(type_map or {})
@@ -50,8 +57,9 @@ class Tag(MapTransform):
 
     def _load(self, device) -> WordTagger:
         if self._tagger is None:
-            self._tagger = WordTagger.from_pretrained(self.model_name_or_path, batch_size=self.batch_size,
-                                                      max_length=self.max_length)  # fmt: skip
+            self._tagger = WordTagger.from_pretrained(
+                self.model_name_or_path, batch_size=self.batch_size, max_length=self.max_length
+            )
         if device is None:
             from accelerate import PartialState
 

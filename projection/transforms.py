@@ -46,7 +46,9 @@ from training.devices import rank_device, sharded_map
 
 logger = logging.getLogger(__name__)
 
-ENTITIES = datasets.List({"start": datasets.Value("int32"), "end": datasets.Value("int32"), "label": datasets.Value("string")})
+ENTITIES = datasets.List(
+    {"start": datasets.Value("int32"), "end": datasets.Value("int32"), "label": datasets.Value("string")}
+)
 ALIGNMENT = datasets.List(datasets.List(datasets.Value("int32")))
 STATS = {
     "entities": datasets.Value("int32"),
@@ -75,8 +77,17 @@ class MapTransform:
         features = sample.features.copy()
         features.update(self.output_features(sample.features))
         # One worker per device for model steps, spawned when they use CUDA (training.devices).
-        return sharded_map(ds, self, num_proc, uses_device=self.uses_device, batched=True,
-                           batch_size=self.batch_size, features=features, desc=self.description, **map_kwargs)
+        return sharded_map(
+            ds,
+            self,
+            num_proc,
+            uses_device=self.uses_device,
+            batched=True,
+            batch_size=self.batch_size,
+            features=features,
+            desc=self.description,
+            **map_kwargs,
+        )
 
 
 TRANSLATION_FAILED = "translation failed: "  # prefix of projection_stats.error for rows whose MT failed
@@ -99,16 +110,19 @@ def settle_failures(source, result, failed: Callable[[datasets.Dataset], int], s
     for name, (before, after) in zip(result.keys() if is_dict else [None], zip(_splits(source), _splits(result))):
         n_failed = failed(after)
         if len(after) and n_failed == len(after):
-            raise UserError(f"{step} failed for all {len(after)} rows{'' if name is None else f' of split {name!r}'}; "
-                            f"the first error: {first_error(after)}")
+            raise UserError(
+                f"{step} failed for all {len(after)} rows{'' if name is None else f' of split {name!r}'}; "
+                f"the first error: {first_error(after)}"
+            )
         if n_failed and after.cache_files:
             keep = {f["filename"] for f in before.cache_files}
             written = [f["filename"] for f in after.cache_files if f["filename"] not in keep]
             after = after.flatten_indices(keep_in_memory=True, new_fingerprint=f"{step}-failures-{uuid.uuid4().hex}")
             for path in written:
                 os.remove(path)
-            logger.warning("%s: %d row(s) failed and are flagged; they are not cached, a re-run retries them",
-                           step, n_failed)
+            logger.warning(
+                "%s: %d row(s) failed and are flagged; they are not cached, a re-run retries them", step, n_failed
+            )
         out[name] = after
     return datasets.DatasetDict(out) if is_dict else out[None]
 
@@ -116,7 +130,8 @@ def settle_failures(source, result, failed: Callable[[datasets.Dataset], int], s
 def label_errors(entities: Sequence[Sequence[dict]], label_names: Sequence[str]) -> list[Optional[str]]:
     """Per row: ``None``, or why an entity's type cannot be written in the ``label_names`` tag set."""
     known = {name[2:] for name in label_names if name.startswith("B-")} & {
-        name[2:] for name in label_names if name.startswith("I-")}
+        name[2:] for name in label_names if name.startswith("I-")
+    }
     out: list[Optional[str]] = []
     for row in entities:
         bad = next((e.get("label") for e in row if isinstance(e, dict) and e.get("label") not in known), None)
@@ -137,8 +152,12 @@ class SourceEntities(MapTransform):
 
     description = "source entities"
 
-    def __init__(self, label_names: Optional[Sequence[str]] = None, tags_column: str = "ner_tags",
-                 output_column: str = "source_entities"):
+    def __init__(
+        self,
+        label_names: Optional[Sequence[str]] = None,
+        tags_column: str = "ner_tags",
+        output_column: str = "source_entities",
+    ):
         self.label_names = list(label_names) if label_names is not None else None
         self.tags_column, self.output_column = tags_column, output_column
 
@@ -202,8 +221,14 @@ class Translate(MapTransform):
 
     description = "translate"
 
-    def __init__(self, translator, target_lang: Optional[str] = None, source_column: str = "tokens",
-                 output_column: str = "translation", batch_size: int = 256):
+    def __init__(
+        self,
+        translator,
+        target_lang: Optional[str] = None,
+        source_column: str = "tokens",
+        output_column: str = "translation",
+        batch_size: int = 256,
+    ):
         self.translator = translator
         self.target_lang = target_lang
         self.source_column, self.output_column = source_column, output_column
@@ -224,7 +249,9 @@ class Translate(MapTransform):
     def _call_translator(self, texts: list[str], device) -> list[str]:
         out = self.translator.translate(texts, device=device) if device else self.translator.translate(texts)
         if out is None or len(out) != len(texts):
-            raise RuntimeError(f"translator returned {0 if out is None else len(out)} translations for {len(texts)} texts")
+            raise RuntimeError(
+                f"translator returned {0 if out is None else len(out)} translations for {len(texts)} texts"
+            )
         return list(out)
 
     def apply(self, ds, num_proc: Optional[int] = None, **map_kwargs):
@@ -281,8 +308,14 @@ class Align(MapTransform):
 
     description = "align"
 
-    def __init__(self, aligner, source_column: str = "tokens", target_column: str = "translation_tokens",
-                 output_column: str = "alignment", batch_size: int = 256):
+    def __init__(
+        self,
+        aligner,
+        source_column: str = "tokens",
+        target_column: str = "translation_tokens",
+        output_column: str = "alignment",
+        batch_size: int = 256,
+    ):
         self.aligner = aligner
         self.source_column, self.target_column, self.output_column = source_column, target_column, output_column
         whole = getattr(aligner, "trains_on_input", type(aligner).__name__.startswith("Eflomal"))
@@ -299,8 +332,10 @@ class Align(MapTransform):
             self.aligner.device = device
         links = self.aligner.align(src, tgt)
         if links is None or len(links) != len(src):
-            raise UserError(f"aligner {_name(self.aligner)} returned {0 if links is None else len(links)} alignments "
-                            f"for {len(src)} sentence pairs")
+            raise UserError(
+                f"aligner {_name(self.aligner)} returned {0 if links is None else len(links)} alignments "
+                f"for {len(src)} sentence pairs"
+            )
         out = []
         for k, row in enumerate(links):
             try:
@@ -308,8 +343,10 @@ class Align(MapTransform):
                 # inside the sentences); only what the int32 column cannot hold is an error here.
                 out.append([[_int32(v) for v in item] for item in row])
             except (TypeError, ValueError, OverflowError) as err:
-                raise UserError(f"row {k} of the batch: aligner {_name(self.aligner)} returned links that are not "
-                                f"word indices ({err})") from None
+                raise UserError(
+                    f"row {k} of the batch: aligner {_name(self.aligner)} returned links that are not "
+                    f"word indices ({err})"
+                ) from None
         return {self.output_column: out}
 
 
@@ -335,11 +372,19 @@ class Project(MapTransform):
 
     description = "project"
 
-    def __init__(self, label_names: Sequence[str], method: str = "heuristic",
-                 entities_column: str = "source_entities", source_column: str = "tokens",
-                 target_column: str = "translation_tokens", alignment_column: str = "alignment",
-                 output_column: str = "projected_tags", batch_size: int = 1000,
-                 error_column: Optional[str] = "translation_error", **params: Any):
+    def __init__(
+        self,
+        label_names: Sequence[str],
+        method: str = "heuristic",
+        entities_column: str = "source_entities",
+        source_column: str = "tokens",
+        target_column: str = "translation_tokens",
+        alignment_column: str = "alignment",
+        output_column: str = "projected_tags",
+        batch_size: int = 1000,
+        error_column: Optional[str] = "translation_error",
+        **params: Any,
+    ):
         if method not in ("heuristic", "candidates"):
             raise ValueError(f"unknown projection method {method!r}; choose 'heuristic' or 'candidates'")
         self.label_names = list(label_names)
@@ -357,7 +402,9 @@ class Project(MapTransform):
         allowed = self.PARAMS[self.method]
         unknown = set(self.params) - allowed
         if unknown:
-            raise ValueError(f"unknown parameter(s) {sorted(unknown)} for method {self.method!r}; known: {sorted(allowed)}")
+            raise ValueError(
+                f"unknown parameter(s) {sorted(unknown)} for method {self.method!r}; known: {sorted(allowed)}"
+            )
 
     # The defaults of projection.heuristic / projection.candidate_matching, recorded in configs and cards.
     DEFAULTS = {
@@ -396,24 +443,36 @@ class Project(MapTransform):
         targets = batch[self.target_column]
         links = batch[self.alignment_column]
         n = len(targets)
-        errors = [up or label or check for up, label, check in zip(
-            upstream_errors(batch, n, self.error_column), label_errors(entities, self.label_names),
-            validate_batch(entities, lengths, targets, links))]
+        errors = [
+            up or label or check
+            for up, label, check in zip(
+                upstream_errors(batch, n, self.error_column),
+                label_errors(entities, self.label_names),
+                validate_batch(entities, lengths, targets, links),
+            )
+        ]
         good = [k for k, e in enumerate(errors) if e is None]
-        result = self._project([entities[k] for k in good], [lengths[k] for k in good],
-                               [targets[k] for k in good], [links[k] for k in good])
+        result = self._project(
+            [entities[k] for k in good],
+            [lengths[k] for k in good],
+            [targets[k] for k in good],
+            [links[k] for k in good],
+        )
         label_id = {name: i for i, name in enumerate(self.label_names)}
         tags = [[0] * len(t) for t in targets]
-        stats = [{"entities": len(entities[k]), "projected": 0, "dropped": len(entities[k]), "error": errors[k]}
-                 for k in range(len(targets))]
+        stats = [
+            {"entities": len(entities[k]), "projected": 0, "dropped": len(entities[k]), "error": errors[k]}
+            for k in range(len(targets))
+        ]
         for k, row_tags, row_stats in zip(good, result.tags, result.stats):
             tags[k] = [label_id[t] for t in row_tags]  # every label is known: label_errors checked the types
             stats[k] = {**row_stats, "error": ""}
         return {self.output_column: tags, "projection_stats": stats}
 
 
-def projection_summary(ds: datasets.Dataset, entities_column: str = "source_entities",
-                       tags_column: str = "projected_tags") -> dict:
+def projection_summary(
+    ds: datasets.Dataset, entities_column: str = "source_entities", tags_column: str = "projected_tags"
+) -> dict:
     """Totals of ``projection_stats`` plus entities per type before and after projection."""
     stats = ds.data.column("projection_stats").combine_chunks()
     totals = {name: int(np.asarray(stats.field(name)).sum()) for name in ("entities", "projected", "dropped")}
@@ -424,13 +483,19 @@ def projection_summary(ds: datasets.Dataset, entities_column: str = "source_enti
     import pyarrow.compute as pc
 
     flat_tags = pc.list_flatten(ds.data.column(tags_column)).to_numpy(zero_copy_only=False)
-    counts = np.bincount(flat_tags.astype(np.int64), minlength=len(names)) if len(flat_tags) else np.zeros(len(names), int)
+    counts = (
+        np.bincount(flat_tags.astype(np.int64), minlength=len(names)) if len(flat_tags) else np.zeros(len(names), int)
+    )
     labels = pc.list_flatten(ds.data.column(entities_column)).combine_chunks() if len(ds) else None
     source_types: dict[str, int] = {}
     if labels is not None and len(labels):
-        for label, n in zip(*np.unique(np.asarray(labels.field("label").to_pylist(), dtype=object), return_counts=True)):
+        for label, n in zip(
+            *np.unique(np.asarray(labels.field("label").to_pylist(), dtype=object), return_counts=True)
+        ):
             source_types[str(label)] = int(n)
     projected_types = {n[2:]: int(c) for n, c in zip(names, counts) if n.startswith("B-")}
-    totals["per_type"] = {t: {"source": source_types.get(t, 0), "projected_spans": projected_types.get(t, 0)}
-                          for t in sorted(set(source_types) | set(projected_types))}
+    totals["per_type"] = {
+        t: {"source": source_types.get(t, 0), "projected_spans": projected_types.get(t, 0)}
+        for t in sorted(set(source_types) | set(projected_types))
+    }
     return totals

@@ -37,13 +37,49 @@ __all__ = ["ApertiumError", "ApertiumTranslator", "ISO_639_3", "pair_name"]
 
 # ISO 639-1 -> the ISO 639-3 codes Apertium's pair names use.
 ISO_639_3 = {
-    "af": "afr", "an": "arg", "ar": "ara", "be": "bel", "bg": "bul", "br": "bre", "ca": "cat",
-    "cy": "cym", "da": "dan", "de": "deu", "el": "ell", "en": "eng", "eo": "epo", "es": "spa",
-    "eu": "eus", "fr": "fra", "ga": "gle", "gl": "glg", "hi": "hin", "id": "ind", "is": "isl",
-    "it": "ita", "kk": "kaz", "mk": "mkd", "ms": "zlm", "mt": "mlt", "nb": "nob", "nl": "nld",
-    "nn": "nno", "no": "nor", "oc": "oci", "pl": "pol", "pt": "por", "ro": "ron", "ru": "rus",
-    "sc": "srd", "sh": "hbs", "sl": "slv", "sv": "swe", "tr": "tur", "uk": "ukr", "ur": "urd",
-}  # fmt: skip
+    "af": "afr",
+    "an": "arg",
+    "ar": "ara",
+    "be": "bel",
+    "bg": "bul",
+    "br": "bre",
+    "ca": "cat",
+    "cy": "cym",
+    "da": "dan",
+    "de": "deu",
+    "el": "ell",
+    "en": "eng",
+    "eo": "epo",
+    "es": "spa",
+    "eu": "eus",
+    "fr": "fra",
+    "ga": "gle",
+    "gl": "glg",
+    "hi": "hin",
+    "id": "ind",
+    "is": "isl",
+    "it": "ita",
+    "kk": "kaz",
+    "mk": "mkd",
+    "ms": "zlm",
+    "mt": "mlt",
+    "nb": "nob",
+    "nl": "nld",
+    "nn": "nno",
+    "no": "nor",
+    "oc": "oci",
+    "pl": "pol",
+    "pt": "por",
+    "ro": "ron",
+    "ru": "rus",
+    "sc": "srd",
+    "sh": "hbs",
+    "sl": "slv",
+    "sv": "swe",
+    "tr": "tur",
+    "uk": "ukr",
+    "ur": "urd",
+}
 MODES = ("plain", "html")
 _SEPARATOR_TAG = "p"
 _PARAGRAPH_BREAK = re.compile(r"[^\S\n]*\n[^\S\n]*\n[^\S\n]*")
@@ -118,7 +154,6 @@ class ApertiumTranslator(Configured):
             "marker_tag": self.marker_tag,
             "mark_unknown": self.mark_unknown,
         }
-
 
     def _check_installed(self) -> None:
         src, _, tgt = self.pair.partition("-")

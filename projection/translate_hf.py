@@ -102,7 +102,9 @@ class HFTranslator:
         order = sorted((i for i, t in enumerate(texts) if t.strip()), key=lambda i: -len(texts[i]))
         out = [""] * len(texts)
         # Never ask for more positions than the model has (small models have few).
-        max_length = min(self.max_length, getattr(self._model.config, "max_position_embeddings", None) or self.max_length)
+        max_length = min(
+            self.max_length, getattr(self._model.config, "max_position_embeddings", None) or self.max_length
+        )
         gen_kwargs = {"num_beams": self.num_beams, "max_length": max_length}
         if self._forced_bos is not None:
             gen_kwargs["forced_bos_token_id"] = self._forced_bos

@@ -129,9 +129,19 @@ _ABBREVIATIONS = {
     "nl": frozenset("dhr mevr mr dr prof nr bijv ir ing fr tel gem enz blz min cm ca".split()),
 }
 _LANG_ALIASES = {
-    "eng": "en", "fra": "fr", "fre": "fr", "ita": "it", "cat": "ca", "oci": "oc", "spa": "es", "por": "pt",
-    "deu": "de", "ger": "de", "nld": "nl", "dut": "nl",
-}  # fmt: skip
+    "eng": "en",
+    "fra": "fr",
+    "fre": "fr",
+    "ita": "it",
+    "cat": "ca",
+    "oci": "oc",
+    "spa": "es",
+    "por": "pt",
+    "deu": "de",
+    "ger": "de",
+    "nld": "nl",
+    "dut": "nl",
+}
 
 # Extended grapheme clusters (Unicode's rules, ZWJ emoji sequences included); only ``regex`` has \X.
 _GRAPHEME = regex.compile(r"\X")

@@ -8,8 +8,18 @@ import sys
 REPO = pathlib.Path(__file__).resolve().parent.parent
 
 # ``accelerate launch`` as a CPU-only machine runs it, one process, no config file needed.
-ACCELERATE_CPU_LAUNCH = ("launch", "--num_processes", "1", "--num_machines", "1", "--cpu", "--mixed_precision", "no",
-                         "--dynamo_backend", "no")  # fmt: skip
+ACCELERATE_CPU_LAUNCH = (
+    "launch",
+    "--num_processes",
+    "1",
+    "--num_machines",
+    "1",
+    "--cpu",
+    "--mixed_precision",
+    "no",
+    "--dynamo_backend",
+    "no",
+)
 
 
 def run_accelerate_launch(module: str, args, tmp_path) -> None:

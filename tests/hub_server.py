@@ -79,7 +79,7 @@ class Repo:
         return oid
 
     def resolve(self, revision: str) -> Optional[Commit]:
-        revision = revision[len("refs/heads/"):] if revision.startswith("refs/heads/") else revision
+        revision = revision[len("refs/heads/") :] if revision.startswith("refs/heads/") else revision
         if revision in self.refs:
             return self.commits[self.refs[revision]]
         matches = [c for oid, c in self.commits.items() if len(revision) >= 7 and oid.startswith(revision)]
@@ -299,8 +299,9 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             repo_type = "model"
         if len(parts) >= 5 and parts[2] == "resolve" and method in ("GET", "HEAD"):
-            return self._resolve(method, repo_type, f"{parts[0]}/{parts[1]}", unquote(parts[3]),
-                                 unquote("/".join(parts[4:])))
+            return self._resolve(
+                method, repo_type, f"{parts[0]}/{parts[1]}", unquote(parts[3]), unquote("/".join(parts[4:]))
+            )
         raise HttpError(404, f"no route for {method} {split.path}")
 
     def _api(self, method, repo_type, repo_id, rest, query, body) -> None:
@@ -327,8 +328,12 @@ class _Handler(BaseHTTPRequestHandler):
             return self._tree(self._repo(repo_type, repo_id), unquote(rest[1]), path, query)
         if method == "POST" and verb == "paths-info":
             form = parse_qs(body.decode())
-            return self._paths_info(self._repo(repo_type, repo_id), unquote(rest[1]), form.get("paths", []),
-                                    form.get("expand", ["False"])[-1].lower() == "true")
+            return self._paths_info(
+                self._repo(repo_type, repo_id),
+                unquote(rest[1]),
+                form.get("paths", []),
+                form.get("expand", ["False"])[-1].lower() == "true",
+            )
         raise HttpError(404, f"no API route for {method} {verb}")
 
     # ------------------------------------------------------------------ repos
@@ -399,24 +404,35 @@ class _Handler(BaseHTTPRequestHandler):
         if not 1 <= num <= len(repo.discussions):
             raise HttpError(404, f"Discussion {num} not found")
         d = repo.discussions[num - 1]
-        self._json({
-            "num": num, "title": d["title"], "status": "draft" if d["isPullRequest"] else "open",
-            "isPullRequest": d["isPullRequest"], "createdAt": FIXED_DATE, "author": {"name": self.hub.user},
-            "repo": {"name": repo.repo_id, "type": repo.repo_type}, "events": [],
-            "changes": {"base": "refs/heads/main"}, "filesWithConflicts": [], "diff": "",
-        })
+        self._json(
+            {
+                "num": num,
+                "title": d["title"],
+                "status": "draft" if d["isPullRequest"] else "open",
+                "isPullRequest": d["isPullRequest"],
+                "createdAt": FIXED_DATE,
+                "author": {"name": self.hub.user},
+                "repo": {"name": repo.repo_id, "type": repo.repo_type},
+                "events": [],
+                "changes": {"base": "refs/heads/main"},
+                "filesWithConflicts": [],
+                "diff": "",
+            }
+        )
 
     # ------------------------------------------------------------------ uploads
     def _preupload(self, repo: Repo, revision: str, payload: dict) -> None:
         commit = repo.resolve(revision) or self._commit(repo, "main")
         files = []
         for item in payload.get("files", []):
-            files.append({
-                "path": item["path"],
-                "uploadMode": "regular",
-                "shouldIgnore": False,
-                "oid": commit.tree.get(item["path"]),
-            })
+            files.append(
+                {
+                    "path": item["path"],
+                    "uploadMode": "regular",
+                    "shouldIgnore": False,
+                    "oid": commit.tree.get(item["path"]),
+                }
+            )
         self._json({"files": files, "commitOid": commit.oid})
 
     def _apply_commit(self, repo: Repo, revision: str, body: bytes, query: dict) -> None:
@@ -461,8 +477,14 @@ class _Handler(BaseHTTPRequestHandler):
         oid = repo.commit(head.oid, tree, header.get("summary", ""))
         repo.refs[ref] = oid
         pr_url = f"{self._repo_url(repo)}/discussions/{ref.split('/')[-1]}" if ref.startswith("refs/pr/") else None
-        self._json({"success": True, "commitOid": oid, "commitUrl": f"{self._repo_url(repo)}/commit/{oid}",
-                    "pullRequestUrl": pr_url})
+        self._json(
+            {
+                "success": True,
+                "commitOid": oid,
+                "commitUrl": f"{self._repo_url(repo)}/commit/{oid}",
+                "pullRequestUrl": pr_url,
+            }
+        )
 
     # ------------------------------------------------------------------ listings
     def _entries(self, repo: Repo, commit: Commit, expand: bool) -> dict[str, dict]:
@@ -488,17 +510,17 @@ class _Handler(BaseHTTPRequestHandler):
         entries = self._entries(repo, commit, query.get("expand", "false").lower() == "true")
         path = path.strip("/")
         if path and entries.get(path, {}).get("type") != "directory":
-            raise HttpError(404, f"{path} is not a folder at {revision}", "EntryNotFound",
-                            {"X-Repo-Commit": commit.oid})
+            raise HttpError(
+                404, f"{path} is not a folder at {revision}", "EntryNotFound", {"X-Repo-Commit": commit.oid}
+            )
         prefix = path + "/" if path else ""
         recursive = query.get("recursive", "false").lower() == "true"
         listed = sorted(
-            (e for p, e in entries.items()
-             if p.startswith(prefix) and (recursive or "/" not in p[len(prefix):])),
+            (e for p, e in entries.items() if p.startswith(prefix) and (recursive or "/" not in p[len(prefix) :])),
             key=lambda e: (e["type"] != "directory", e["path"]),
         )
         start = int(query.get("cursor") or 0)
-        page = listed[start:start + self.hub.page_size]
+        page = listed[start : start + self.hub.page_size]
         headers = {}
         if start + self.hub.page_size < len(listed):
             split = urlsplit(self.path)
@@ -532,7 +554,7 @@ class _Handler(BaseHTTPRequestHandler):
         if byte_range:
             self.hub.ranges.append(byte_range)
         if byte_range and byte_range.startswith("bytes="):
-            first, _, last = byte_range[len("bytes="):].split(",")[0].partition("-")
+            first, _, last = byte_range[len("bytes=") :].split(",")[0].partition("-")
             if first == "":  # suffix range: the last N bytes
                 start, end = max(len(content) - int(last), 0), len(content) - 1
             else:
@@ -541,7 +563,7 @@ class _Handler(BaseHTTPRequestHandler):
             if start > end:
                 raise HttpError(416, "range not satisfiable", headers={"Content-Range": f"bytes */{len(content)}"})
             headers["Content-Range"] = f"bytes {start}-{end}/{len(content)}"
-            content, status = content[start:end + 1], 206
+            content, status = content[start : end + 1], 206
         self._send(status, content, headers, method)
 
 

@@ -113,9 +113,17 @@ def test_batch_that_does_not_split_back_is_retried(monkeypatch):
 def test_pickle():
     translator = ApertiumTranslator("en-es", mode="html", batch_size=7, marker_tag="span")
     clone = pickle.loads(pickle.dumps(translator))
-    assert clone.config == translator.config == {
-        "pair": "eng-spa", "mode": "html", "batch_size": 7, "marker_tag": "span", "mark_unknown": False,
-    }  # fmt: skip
+    assert (
+        clone.config
+        == translator.config
+        == {
+            "pair": "eng-spa",
+            "mode": "html",
+            "batch_size": 7,
+            "marker_tag": "span",
+            "mark_unknown": False,
+        }
+    )
     assert clone.translate(["<span>London</span> is big."]) == ["<span>Londres</span> es grande."]
 
 

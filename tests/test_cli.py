@@ -65,27 +65,49 @@ def test_bad_training_inputs_are_one_line_errors_naming_the_argument(encoder, tm
     garbage = tmp_path / "garbage_checkpoint"
     garbage.mkdir()
     (garbage / "optimizer.bin").write_bytes(b"garbage")
-    teacher = ["train-teacher", "--corpus", "xner-sample", "--model_name_or_path", encoder, "--max_train_steps", "2",
-               "--per_device_train_batch_size", "4"]  # fmt: skip
+    teacher = [
+        "train-teacher",
+        "--corpus",
+        "xner-sample",
+        "--model_name_or_path",
+        encoder,
+        "--max_train_steps",
+        "2",
+        "--per_device_train_batch_size",
+        "4",
+    ]
     out = ["--output_dir", tmp_path / "out"]
     evaluate = ["evaluate", "--model", encoder, "--test", "xner-sample:train=in"]
     # (argv, what the one error line must name)
     cases = [
         ([*teacher, "--output_dir", a_file], "--output_dir"),
         ([*teacher, "--output_dir", "/proc/xner-test"], "--output_dir"),
-        (["train-teacher", "--corpus", "xner-sample", "--model_name_or_path", "/nonexistent/model", *out],
-         "--model_name_or_path /nonexistent/model: no such model folder"),
+        (
+            ["train-teacher", "--corpus", "xner-sample", "--model_name_or_path", "/nonexistent/model", *out],
+            "--model_name_or_path /nonexistent/model: no such model folder",
+        ),
         ([*teacher, *out, "--per_device_train_batch_size", "0"], "--per_device_train_batch_size"),
         ([*teacher, *out, "--resume_from_checkpoint", garbage], "--resume_from_checkpoint"),
         ([*teacher, *out, "--resume_from_checkpoint", "latest"], "--resume_from_checkpoint latest"),
         ([*teacher, *out, "--learning_rate", "1e30"], "a learning rate too high"),
-        (["distill", "--teacher", "/nonexistent/teacher", "--model_name_or_path", encoder, "--corpus", "xner-sample",
-          *out], "--teacher /nonexistent/teacher"),
+        (
+            [
+                "distill",
+                "--teacher",
+                "/nonexistent/teacher",
+                "--model_name_or_path",
+                encoder,
+                "--corpus",
+                "xner-sample",
+                *out,
+            ],
+            "--teacher /nonexistent/teacher",
+        ),
         (["merge", tmp_path, a_file], "output_dir"),
         ([*evaluate, "--output-dir", a_file], "--output_dir"),  # the error names the primary spelling
         ([*evaluate, "--batch-size", "0"], "--batch-size"),
         (["evaluate", "--model", "/nonexistent/model", "--test", "xner-sample"], "--model /nonexistent/model"),
-    ]  # fmt: skip
+    ]
     for argv, named in cases:
         AcceleratorState._reset_state(True)
         GradientState._reset_state()
@@ -111,10 +133,17 @@ def test_debug_shows_the_traceback(tmp_path, monkeypatch, capsys):
 def test_module_entry_points_print_one_line(tmp_path):
     a_file = tmp_path / "a_file"
     a_file.write_text("x")
-    done = subprocess.run([sys.executable, "-m", "training.distill", "merge", str(tmp_path), str(a_file)],
-                          capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "training.distill", "merge", str(tmp_path), str(a_file)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
     assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
-    assert done.stderr.strip().startswith("python -m training.distill merge: error:") and len(done.stderr.strip().splitlines()) == 1
+    assert (
+        done.stderr.strip().startswith("python -m training.distill merge: error:")
+        and len(done.stderr.strip().splitlines()) == 1
+    )
 
 
 def test_training_verbs_and_modules_share_one_typed_parser():
@@ -125,12 +154,28 @@ def test_training_verbs_and_modules_share_one_typed_parser():
     from training import distill, teacher
     from training.arguments import from_namespace
 
-    for module, verb, extra in ((teacher, "train-teacher", []), (distill, "distill", ["--teacher", "t1", "--teacher", "t2"])):
+    for module, verb, extra in (
+        (teacher, "train-teacher", []),
+        (distill, "distill", ["--teacher", "t1", "--teacher", "t2"]),
+    ):
         module_args = module.build_parser().parse_args_into_dataclasses(
             ["--model_name_or_path", "m", "--output-dir", "o", "--dataset", "d", "--max-train-samples", "5", *extra],
-            look_for_args_file=False)  # fmt: skip
+            look_for_args_file=False,
+        )
         namespace = cli.build_parser(verb).parse_args(
-            [verb, "--model-name-or-path", "m", "--output_dir", "o", "--dataset_name", "d", "--max_train_samples", "5", *extra])
+            [
+                verb,
+                "--model-name-or-path",
+                "m",
+                "--output_dir",
+                "o",
+                "--dataset_name",
+                "d",
+                "--max_train_samples",
+                "5",
+                *extra,
+            ]
+        )
         verb_args = from_namespace(module.ARGUMENTS, namespace)
         assert [dataclasses.asdict(a) for a in module_args] == [dataclasses.asdict(a) for a in verb_args]
         data = next(a for a in verb_args if type(a).__name__ == "DataArguments")

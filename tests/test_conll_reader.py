@@ -29,8 +29,16 @@ def test_reads_columns_docstart_comments_and_iob1(tmp_path, hf_cache):
         "Paris NNP B-NP I-LOC\n"  # a DOCSTART line ends a sentence even without a blank line
     )
     path = write(tmp_path, "a.txt", text)
-    dd = read_conll({"test": path}, label_names=CONLL.label_names, separator=" ", num_columns=4,
-                    tag_column=3, tag_scheme="iob1", comment_prefix="#", cache_dir=hf_cache)
+    dd = read_conll(
+        {"test": path},
+        label_names=CONLL.label_names,
+        separator=" ",
+        num_columns=4,
+        tag_column=3,
+        tag_scheme="iob1",
+        comment_prefix="#",
+        cache_dir=hf_cache,
+    )
     ds = dd["test"]
     assert ds["tokens"] == [["EU", "rejects", "German"], ["Peter", "Blackburn"], ["Paris"]]
     assert tags_of(ds) == [["B-ORG", "O", "B-MISC"], ["B-PER", "I-PER"], ["B-LOC"]]

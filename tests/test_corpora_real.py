@@ -40,7 +40,10 @@ EXPECTED = {
     ("europarl-ner", "de"): {"test": (799, 20187)},
     ("europarl-ner", "es"): {"test": (799, 23279)},
     ("germeval2014", "de"): {"validation": (2200, 41653), "test": (5100, 96499)},
-    **{("masakhaner2", lang): dict(zip(("train", "validation", "test"), counts)) for lang, counts in MASAKHANER2.items()},
+    **{
+        ("masakhaner2", lang): dict(zip(("train", "validation", "test"), counts))
+        for lang, counts in MASAKHANER2.items()
+    },
 }
 
 
@@ -94,5 +97,11 @@ def test_stray_i_tags_raise_when_asked(real_data_dir, hf_cache):
     from dataset_builders import ConllFormatError
 
     with pytest.raises(ConllFormatError, match=r"xho/train.txt:29332: .*'I-ORG' after 'O'"):
-        load_corpus("masakhaner2", data_dir=str(real_data_dir), lang="xho", splits=["train"],
-                    on_invalid="raise", cache_dir=hf_cache)
+        load_corpus(
+            "masakhaner2",
+            data_dir=str(real_data_dir),
+            lang="xho",
+            splits=["train"],
+            on_invalid="raise",
+            cache_dir=hf_cache,
+        )

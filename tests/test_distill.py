@@ -78,9 +78,28 @@ def test_each_strategy_trains_a_full_student(models, projected, tmp_path, strate
 
 def test_lora_student_saves_reloads_and_merges(models, tmp_path):
     out, merged = tmp_path / "lora", tmp_path / "merged"
-    assert distill.main(distill_args(models, out, "--strategy", "soft-kl", "--student", "lora", "--lora_r", "4",
-                                     "--lora_alpha", "8", "--best_on", "xner-sample:train", "--num_train_epochs", "2",
-                                     steps=4)) == 0  # fmt: skip
+    assert (
+        distill.main(
+            distill_args(
+                models,
+                out,
+                "--strategy",
+                "soft-kl",
+                "--student",
+                "lora",
+                "--lora_r",
+                "4",
+                "--lora_alpha",
+                "8",
+                "--best_on",
+                "xner-sample:train",
+                "--num_train_epochs",
+                "2",
+                steps=4,
+            )
+        )
+        == 0
+    )
     results = results_of(out)
     assert results["student"]["kind"] == "lora" and results["student"]["saved_as"] == "adapter" and is_adapter(str(out))
     assert results["student"]["trainable_parameters"] < results["student"]["total_parameters"] / 2
@@ -103,7 +122,9 @@ def test_on_the_fly_gives_the_same_first_loss_as_precomputed(models, tmp_path):
     assert distill.main(distill_args(models, tmp_path / "pre", *common, teachers=teachers, steps=2)) == 0
     AcceleratorState._reset_state(True)
     GradientState._reset_state()
-    assert distill.main(distill_args(models, tmp_path / "fly", *common, "--on_the_fly", teachers=teachers, steps=2)) == 0
+    assert (
+        distill.main(distill_args(models, tmp_path / "fly", *common, "--on_the_fly", teachers=teachers, steps=2)) == 0
+    )
     pre, fly = results_of(tmp_path / "pre"), results_of(tmp_path / "fly")
     assert fly["teacher_probabilities"] == "on-the-fly"
     assert fly["train_loss"]["first"] == pytest.approx(pre["train_loss"]["first"], rel=1e-5)

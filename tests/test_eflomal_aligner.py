@@ -31,7 +31,7 @@ def synthetic_corpus(n_pairs=300, seed=0):
         t, links = [], set()
         for i in order:
             k = int(s[i][1:])
-            for w in ([f"t{k}a", f"t{k}b"] if k < 5 else [f"t{k}"]):
+            for w in [f"t{k}a", f"t{k}b"] if k < 5 else [f"t{k}"]:
                 links.add((i, len(t)))
                 t.append(w)
         src.append(s)

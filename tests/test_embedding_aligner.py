@@ -30,16 +30,25 @@ from tests.tiny_models import build_tiny_bert, build_tiny_xlmr
 
 PAIRS = [
     ("The European Parliament adopted the resolution .", "El Parlamento Europeo aprobó la resolución ."),
-    ("Mr Barroso , President of the Commission , spoke today .", "El señor Barroso , presidente de la Comisión , habló hoy ."),
+    (
+        "Mr Barroso , President of the Commission , spoke today .",
+        "El señor Barroso , presidente de la Comisión , habló hoy .",
+    ),
     ("Yes .", "Sí ."),
     ("Thank you", "Gracias"),
     ("Hello", "Hola amigos"),
-    ("We need 12,5 million euros for Andalusia-Extremadura !", "Necesitamos 12,5 millones de euros para Andalucía-Extremadura !"),
+    (
+        "We need 12,5 million euros for Andalusia-Extremadura !",
+        "Necesitamos 12,5 millones de euros para Andalucía-Extremadura !",
+    ),
     ("Is this acceptable ?", "¿ Es esto aceptable ?"),
     ("The vote will take place tomorrow at 12 noon .", "La votación tendrá lugar mañana a las 12 horas ."),
     ("The the the", "la la"),
     ("Parliament Parliament", "Parlamento"),
-    ("Unbelievably long internationalisation discussions", "Discusiones increíblemente largas sobre internacionalización"),
+    (
+        "Unbelievably long internationalisation discussions",
+        "Discusiones increíblemente largas sobre internacionalización",
+    ),
     ("« Quotes » and ( brackets ) , please", "« Comillas » y ( paréntesis ) , por favor"),
     ("Die Kommission hat heute beschlossen .", "The Commission decided today ."),
     ("Schulz said : no !", "Schulz dijo : ¡ no !"),
@@ -50,7 +59,10 @@ PAIRS = [
     ("", ""),
     ("A B C D E F G", "a b c"),
     ("Strasbourg , Brussels and Luxembourg", "Estrasburgo , Bruselas y Luxemburgo"),
-    ("The minutes of yesterday's sitting have been distributed .", "El Acta de la sesión de ayer ha sido distribuida ."),
+    (
+        "The minutes of yesterday's sitting have been distributed .",
+        "El Acta de la sesión de ayer ha sido distribuida .",
+    ),
     ("Oil-spill off the Galician coast", "Vertido de petróleo frente a la costa gallega"),
     ("1999 2000 2001", "1999 , 2000 y 2001"),
     ("Are there any comments ?", "¿ Hay alguna observación ?"),

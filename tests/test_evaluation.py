@@ -21,6 +21,7 @@ from dataset_builders import read_conll
 from dataset_builders.schemes import CONLL, MASAKHANER
 from tests.tiny_models import build_tiny_bert
 from training import evaluation, teacher
+from training.collate import TokenCollator
 from training.evaluation import (
     IN,
     OUT,
@@ -34,15 +35,12 @@ from training.evaluation import (
     robustness_markdown,
     robustness_table,
 )
-from training.collate import TokenCollator
 from training.inference import load_token_classifier
 from training.metrics import load_metric
 from training.students import LoraSettings, build_student, merge_adapter, save_student
 from xner import cli
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-
-
 
 
 @pytest.fixture(scope="module")
@@ -56,8 +54,22 @@ def trained(tmp_path_factory, encoder):
     out = tmp_path_factory.mktemp("teacher")
     AcceleratorState._reset_state(True)
     GradientState._reset_state()
-    args = ["--model_name_or_path", encoder, "--output_dir", str(out), "--corpus", "xner-sample",
-            "--per_device_train_batch_size", "4", "--learning_rate", "5e-3", "--num_train_epochs", "6", "--seed", "1"]  # fmt: skip
+    args = [
+        "--model_name_or_path",
+        encoder,
+        "--output_dir",
+        str(out),
+        "--corpus",
+        "xner-sample",
+        "--per_device_train_batch_size",
+        "4",
+        "--learning_rate",
+        "5e-3",
+        "--num_train_epochs",
+        "6",
+        "--seed",
+        "1",
+    ]
     assert teacher.main(args) == 0
     AcceleratorState._reset_state(True)
     GradientState._reset_state()
@@ -77,8 +89,11 @@ def conll_file(tmp_path_factory, sample):
     """Sentences 9-17 of the sample as a CoNLL file (the second test set)."""
     names = sample.features["ner_tags"].feature.names
     rows = sample.select(range(9, 18))
-    return write_conll(tmp_path_factory.mktemp("conll") / "held.conll", rows["tokens"],
-                       [[names[i] for i in tags] for tags in rows["ner_tags"]])  # fmt: skip
+    return write_conll(
+        tmp_path_factory.mktemp("conll") / "held.conll",
+        rows["tokens"],
+        [[names[i] for i in tags] for tags in rows["ner_tags"]],
+    )
 
 
 @pytest.fixture(scope="module")
@@ -109,8 +124,13 @@ def plain_predictions(model_dir, tokens_list):
 def expected_figures(predictions, references):
     m = load_metric().compute(predictions=predictions, references=references, zero_division=0)
     per_type = {k: v for k, v in m.items() if isinstance(v, dict)}
-    return {"precision": m["overall_precision"], "recall": m["overall_recall"], "f1": m["overall_f1"],
-            "accuracy": m["overall_accuracy"], "per_type": per_type}  # fmt: skip
+    return {
+        "precision": m["overall_precision"],
+        "recall": m["overall_recall"],
+        "f1": m["overall_f1"],
+        "accuracy": m["overall_accuracy"],
+        "per_type": per_type,
+    }
 
 
 def assert_figures(got, expected):
@@ -170,7 +190,9 @@ def test_lora_student_scores_as_its_merged_model(encoder, test_sets, tmp_path):
         assert_figures(from_adapter["test_sets"][name], from_merged["test_sets"][name])
         assert from_adapter["test_sets"][name]["f1"] > 0 or from_adapter["test_sets"][name]["per_type"]
     # no training corpus recorded: in/out known only where the marker says
-    assert from_adapter["test_sets"]["sample-a"]["domain"] is None and from_adapter["test_sets"]["held"]["domain"] == OUT
+    assert (
+        from_adapter["test_sets"]["sample-a"]["domain"] is None and from_adapter["test_sets"]["held"]["domain"] == OUT
+    )
 
 
 @pytest.fixture(scope="module")
@@ -208,7 +230,10 @@ def test_type_map_sends_model_misc_and_gold_date_to_o(trained, masakhane_set):
 def test_type_map_applies_where_types_differ_unless_asked_for_all(trained, masakhane_set, test_sets):
     both = [masakhane_set, test_sets[0]]
     where_needed = evaluate_model(trained, both, type_map={"MISC": None, "DATE": None})["test_sets"]
-    assert where_needed["sample-a"]["types"] == ["PER", "ORG", "LOC", "MISC"] and where_needed["sample-a"]["type_map"] == {}
+    assert (
+        where_needed["sample-a"]["types"] == ["PER", "ORG", "LOC", "MISC"]
+        and where_needed["sample-a"]["type_map"] == {}
+    )
     assert "MISC" in where_needed["sample-a"]["per_type"]  # the sample has gold MISC entities
     everywhere = evaluate_model(trained, both, type_map={"MISC": None, "DATE": None}, type_map_all=True)["test_sets"]
     assert everywhere["sample-a"]["types"] == ["PER", "ORG", "LOC"] and "MISC" not in everywhere["sample-a"]["per_type"]
@@ -221,16 +246,26 @@ def test_type_map_parsing_renaming_and_errors():
     for bad in (["MISC"], ["B-MISC=O"], ["=O"], ["MISC=O", "MISC=LOC"], ["O=MISC"]):
         with pytest.raises(ValueError):
             parse_type_map(bad)
-    plan = align_label_sets(["O", "B-PER", "I-PER", "B-OTH", "I-OTH"], CONLL.label_names, {"OTH": "MISC", "ORG": None, "LOC": None})
+    plan = align_label_sets(
+        ["O", "B-PER", "I-PER", "B-OTH", "I-OTH"], CONLL.label_names, {"OTH": "MISC", "ORG": None, "LOC": None}
+    )
     assert plan.types == ("PER", "MISC")
     assert plan.map_predictions([["B-OTH", "I-OTH", "B-PER"]]) == [["B-MISC", "I-MISC", "B-PER"]]
     assert plan.map_references([["B-ORG", "B-LOC", "I-LOC", "B-MISC"]]) == [["O", "O", "O", "B-MISC"]]
     with pytest.raises(ValueError, match="not IOB2 NER tags"):
         align_label_sets(["LABEL_0", "LABEL_1"], CONLL.label_names)
-    test_set = TestSet("t", datasets.Dataset.from_dict(
-        {"tokens": [["a"]], "ner_tags": [[0]]},
-        features=datasets.Features({"tokens": datasets.List(datasets.Value("string")),
-                                    "ner_tags": datasets.List(datasets.ClassLabel(names=CONLL.label_names))})))  # fmt: skip
+    test_set = TestSet(
+        "t",
+        datasets.Dataset.from_dict(
+            {"tokens": [["a"]], "ner_tags": [[0]]},
+            features=datasets.Features(
+                {
+                    "tokens": datasets.List(datasets.Value("string")),
+                    "ner_tags": datasets.List(datasets.ClassLabel(names=CONLL.label_names)),
+                }
+            ),
+        ),
+    )
     check_type_map({"MISC": None}, {"m": CONLL.label_names}, [test_set])
     with pytest.raises(ValueError, match=r"--type-map names \['MSIC'\], a type of no model"):
         check_type_map({"MSIC": None}, {"m": CONLL.label_names}, [test_set])
@@ -252,10 +287,12 @@ def test_drop_is_in_domain_mean_minus_out_of_domain_mean():
 
 
 def test_robustness_markdown_is_exact():
-    table = robustness_table([
-        fake_result("teacher", {"news": 0.8125, "parl": 0.5}, {"news": IN, "parl": OUT}),
-        fake_result("soft-kl", {"news": 0.7, "parl": 0.65}, {"news": IN, "parl": OUT}),
-    ])  # fmt: skip
+    table = robustness_table(
+        [
+            fake_result("teacher", {"news": 0.8125, "parl": 0.5}, {"news": IN, "parl": OUT}),
+            fake_result("soft-kl", {"news": 0.7, "parl": 0.65}, {"news": IN, "parl": OUT}),
+        ]
+    )
     assert table["models"][0]["drop"] == pytest.approx(0.3125)
     assert robustness_markdown(table) == (
         "| model | news (in) | parl (out) | in-domain F1 | out-of-domain F1 | drop |\n"
@@ -264,20 +301,37 @@ def test_robustness_markdown_is_exact():
         "| soft-kl | 70.00 | 65.00 | 70.00 | 65.00 | 5.00 |\n"
     )
     # models disagreeing on a set: the marker moves into the cells; a model with no out-of-domain set: no drop
-    mixed = robustness_table([
-        fake_result("a", {"x": 0.5, "y": 0.25}, {"x": IN, "y": OUT}),
-        fake_result("b", {"x": 0.5, "y": 0.75}, {"x": IN, "y": IN}),
-    ])  # fmt: skip
-    assert robustness_markdown(mixed).splitlines()[2:] == ["| a | 50.00 | 25.00 (out) | 50.00 | 25.00 | 25.00 |",
-                                                           "| b | 50.00 | 75.00 (in) | 62.50 | – | – |"]  # fmt: skip
+    mixed = robustness_table(
+        [
+            fake_result("a", {"x": 0.5, "y": 0.25}, {"x": IN, "y": OUT}),
+            fake_result("b", {"x": 0.5, "y": 0.75}, {"x": IN, "y": IN}),
+        ]
+    )
+    assert robustness_markdown(mixed).splitlines()[2:] == [
+        "| a | 50.00 | 25.00 (out) | 50.00 | 25.00 | 25.00 |",
+        "| b | 50.00 | 75.00 (in) | 62.50 | – | – |",
+    ]
 
 
 def test_cli_writes_tables_json_markdown_and_png(trained, encoder, conll_file, tmp_path, capsys):
     lora = build_student(encoder, CONLL.label_names, lora=LoraSettings(r=4, lora_alpha=8))
     lora_dir = save_student(lora, str(tmp_path / "lora"), AutoTokenizer.from_pretrained(encoder))
     out = tmp_path / "eval"
-    base = ["evaluate", "--model", trained, "--model", f"student={lora_dir}", "--test", f"{conll_file}=out",
-            "--output-dir", str(out), "--batch_size", "4", "--max_samples", "6"]  # fmt: skip
+    base = [
+        "evaluate",
+        "--model",
+        trained,
+        "--model",
+        f"student={lora_dir}",
+        "--test",
+        f"{conll_file}=out",
+        "--output-dir",
+        str(out),
+        "--batch_size",
+        "4",
+        "--max_samples",
+        "6",
+    ]
     # the LoRA student records no training corpus: an unmarked set cannot be placed, before anything runs
     assert cli.main([*base, "--test", "xner-sample:train"]) == 2
     assert "undecided for ['student / xner-sample:train']" in capsys.readouterr().err
@@ -303,7 +357,7 @@ def test_cli_writes_tables_json_markdown_and_png(trained, encoder, conll_file, t
         r"\|---\|---:\|---:\|---:\|---:\|---:\|\n"
         + row_pattern.format(name=re.escape(names[0]), n=number)
         + row_pattern.format(name="student", n=number)
-    )  # fmt: skip
+    )
     markdown = (out / "robustness.md").read_text()
     match = re.fullmatch(pattern, markdown)
     assert match, markdown

@@ -40,8 +40,11 @@ def _config(**changes) -> dict:
         ({"teachers.en.train.num_train_epochs": 1.5}, "teachers.en.train.num_train_epochs: 1.5 is not a valid value"),
         ({"strategies.soft-kl.temperature": -2}, "strategies.soft-kl.temperature: must be > 0, got -2"),
         ({"strategies.soft-kl.temperature": float("nan")}, "strategies.soft-kl.temperature: a finite number"),
-        ({"student.learning_rate": "fast"}, "student.learning_rate: 'fast' is not a valid value (argument "
-                                            "--learning_rate/--learning-rate: expected a number, got 'fast')"),
+        (
+            {"student.learning_rate": "fast"},
+            "student.learning_rate: 'fast' is not a valid value (argument "
+            "--learning_rate/--learning-rate: expected a number, got 'fast')",
+        ),
         ({"student.lora.lora_dropout": 2}, "student.lora.lora_dropout: must be in [0, 1], got 2"),
         ({"student.freeze_embeddings": "yes"}, "student.freeze_embeddings: true or false, got 'yes'"),
         ({"student.lr_scheduler_type": "fastest"}, "student.lr_scheduler_type: 'fastest' is not a valid value"),
@@ -78,8 +81,9 @@ def test_an_existing_folder_is_valid_and_a_file_is_not(tmp_path):
 
 
 def test_valid_values_keep_their_meaning():
-    experiment = parse_experiment(_config(**{"groups.0.seeds": 7, "strategies.hard.threshold": 0.9,
-                                             "student.learning_rate": "1e-3"}))  # fmt: skip
+    experiment = parse_experiment(
+        _config(**{"groups.0.seeds": 7, "strategies.hard.threshold": 0.9, "student.learning_rate": "1e-3"})
+    )
     assert experiment.groups[0].seeds == [7]
     assert experiment.strategies["hard"].args == {"threshold": 0.9}
     runs, _ = plan(experiment)

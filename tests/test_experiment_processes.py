@@ -94,8 +94,9 @@ def _hold_store(store: pathlib.Path) -> subprocess.Popen:
             print("holding", flush=True)
             sys.stdin.read()
     """)
-    holder = subprocess.Popen([sys.executable, "-c", code], env=_env(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                              text=True)  # fmt: skip
+    holder = subprocess.Popen(
+        [sys.executable, "-c", code], env=_env(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
     assert holder.stdout.readline().strip() == "holding"
     return holder
 
@@ -106,8 +107,13 @@ def test_a_second_run_of_the_store_refuses_at_once_naming_the_holder(tmp_path, t
     holder = _hold_store(store)
     try:
         started = time.monotonic()
-        second = subprocess.run([sys.executable, "-m", "xner", "experiment", "run", str(path)], env=_env(),
-                                capture_output=True, text=True, timeout=120)  # fmt: skip
+        second = subprocess.run(
+            [sys.executable, "-m", "xner", "experiment", "run", str(path)],
+            env=_env(),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert second.returncode == 2, second.stdout + second.stderr
         assert second.stderr.count("\n") == 1 and "Traceback" not in second.stderr
         assert f"is in use by pid {holder.pid} (" in second.stderr and "--wait" in second.stderr
@@ -123,8 +129,13 @@ def test_wait_waits_for_the_holder_then_runs(tmp_path, real_data_dir):
     (tmp_path / "empty-model").mkdir()
     path = _experiment_file(tmp_path, str(tmp_path / "empty-model"), real_data_dir)
     holder = _hold_store(tmp_path / "out" / "results.jsonl")
-    second = subprocess.Popen([sys.executable, "-m", "xner", "experiment", "run", str(path), "--wait"], env=_env(),
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    second = subprocess.Popen(
+        [sys.executable, "-m", "xner", "experiment", "run", str(path), "--wait"],
+        env=_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     watchdog = threading.Timer(180, second.kill)
     watchdog.start()
     try:
@@ -143,8 +154,13 @@ def test_wait_waits_for_the_holder_then_runs(tmp_path, real_data_dir):
 @pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGINT, signal.SIGKILL], ids=lambda s: s.name)
 def test_the_training_child_ends_with_its_parent(how, tmp_path, tiny_model, real_data_dir):
     path = _experiment_file(tmp_path, tiny_model, real_data_dir)
-    parent = subprocess.Popen([sys.executable, "-m", "xner", "experiment", "run", str(path)], env=_env(),
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    parent = subprocess.Popen(
+        [sys.executable, "-m", "xner", "experiment", "run", str(path)],
+        env=_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert _wait_until(lambda: _children(parent.pid, "training.teacher"), timeout=90), "no training child started"
         (child,) = _children(parent.pid, "training.teacher")

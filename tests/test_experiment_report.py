@@ -125,8 +125,11 @@ def test_language_scripts_and_code_forms():
     assert language_info("yor").script == "Latin"
     for short, long in (("sw", "swa"), ("yo", "yor"), ("ha", "hau"), ("en", "eng"), ("de", "deu")):
         a, b = language_info(short), language_info(long)
-        assert (a.name, a.family, a.branch, a.script) == (b.name, b.family, b.branch, b.script) != (
-            b.code, "unknown", "unknown", "unknown")  # fmt: skip
+        assert (
+            (a.name, a.family, a.branch, a.script)
+            == (b.name, b.family, b.branch, b.script)
+            != (b.code, "unknown", "unknown", "unknown")
+        )
         assert a.code == short and b.code == long
     assert language_info("YOR").name == "Yoruba"
     assert language_info("pt-BR").name == "Portuguese"
@@ -144,7 +147,13 @@ def test_encoder_coverage_splits_the_african_languages_of_the_offline_config():
 
 def test_unknown_language_does_not_fail():
     info = language_info("qqq")
-    assert (info.code, info.name, info.family, info.branch, info.script) == ("qqq", "qqq", "unknown", "unknown", "unknown")
+    assert (info.code, info.name, info.family, info.branch, info.script) == (
+        "qqq",
+        "qqq",
+        "unknown",
+        "unknown",
+        "unknown",
+    )
     with pytest.raises(AttributeError):  # frozen
         info.name = "x"
 
@@ -161,20 +170,40 @@ def _counts(quality: float, seed: int, sentences: int = SENTENCES) -> list:
 
 def _result(f1, domain, quality=0.5, seed=0, per_type=None, sentences=SENTENCES):
     return {
-        "corpus": "c", "split": "test", "lang": "x", "domain": domain, "num_sentences": sentences,
-        "num_entities": 2 * sentences, "precision": f1, "recall": f1, "f1": f1,
+        "corpus": "c",
+        "split": "test",
+        "lang": "x",
+        "domain": domain,
+        "num_sentences": sentences,
+        "num_entities": 2 * sentences,
+        "precision": f1,
+        "recall": f1,
+        "f1": f1,
         "per_type": {t: {"precision": v, "recall": v, "f1": v, "number": 10} for t, v in (per_type or {}).items()},
         "sentence_counts": _counts(quality, seed, sentences),
-    }  # fmt: skip
+    }
 
 
 def _record(run_id, kind, model, lang, seed, results, student_kind=None, teachers=(), params=None, sweep=None):
     return {
-        "experiment": "synthetic", "config_hash": "0" * 8, "run_id": run_id, "kind": kind, "groups": ["main"],
-        "model": model, "strategy": None if kind == "teacher" else model, "params": params or {},
-        "teachers": list(teachers), "teacher_runs": [], "student_kind": student_kind, "base_model": "tiny",
-        "lang": lang, "seed": seed, "sweep": sweep, "results": results, "provenance": {},
-    }  # fmt: skip
+        "experiment": "synthetic",
+        "config_hash": "0" * 8,
+        "run_id": run_id,
+        "kind": kind,
+        "groups": ["main"],
+        "model": model,
+        "strategy": None if kind == "teacher" else model,
+        "params": params or {},
+        "teachers": list(teachers),
+        "teacher_runs": [],
+        "student_kind": student_kind,
+        "base_model": "tiny",
+        "lang": lang,
+        "seed": seed,
+        "sweep": sweep,
+        "results": results,
+        "provenance": {},
+    }
 
 
 FULL_ES_IN = [0.70, 0.72, 0.75]
@@ -189,12 +218,18 @@ TEACHER = {"es": (0.60, 0.50), "swa": 0.40, "yor": 0.45, "hau": 0.30}
 
 def _records() -> list[dict]:
     records = [
-        _record("teacher-es", "teacher", "en", "es", 1,
-                {"conll-es": _result(TEACHER["es"][0], "in", 0.55, 1), "wiki-es": _result(TEACHER["es"][1], "out", 0.5, 2)}),
+        _record(
+            "teacher-es",
+            "teacher",
+            "en",
+            "es",
+            1,
+            {"conll-es": _result(TEACHER["es"][0], "in", 0.55, 1), "wiki-es": _result(TEACHER["es"][1], "out", 0.5, 2)},
+        ),
         _record("teacher-swa", "teacher", "en", "swa", 1, {"masakha-swa": _result(TEACHER["swa"], "in", 0.4, 3)}),
         _record("teacher-yor", "teacher", "en", "yor", 1, {"masakha-yor": _result(TEACHER["yor"], "in", 0.4, 4)}),
         _record("teacher-hau", "teacher", "en", "hau", 1, {"masakha-hau": _result(TEACHER["hau"], "in", 0.3, 5)}),
-    ]  # fmt: skip
+    ]
     for i, seed in enumerate((1, 2, 3)):
         results = {
             "conll-es": _result(FULL_ES_IN[i], "in", 0.9, 10 + seed, {"PER": FULL_PER[i], "ORG": 0.5}),
@@ -202,17 +237,53 @@ def _records() -> list[dict]:
         }
         records.append(_record(f"full-es-{seed}", "student", "soft-kl", "es", seed, results, "full", ["en"]))
         for lang, values in (("swa", FULL_SWA), ("yor", FULL_YOR)):
-            records.append(_record(f"full-{lang}-{seed}", "student", "soft-kl", lang, seed,
-                                   {f"masakha-{lang}": _result(values[i], "in", 0.6, 30 + seed)}, "full", ["en"]))  # fmt: skip
+            records.append(
+                _record(
+                    f"full-{lang}-{seed}",
+                    "student",
+                    "soft-kl",
+                    lang,
+                    seed,
+                    {f"masakha-{lang}": _result(values[i], "in", 0.6, 30 + seed)},
+                    "full",
+                    ["en"],
+                )
+            )
     for i, seed in enumerate((1, 2)):
-        results = {"conll-es": _result(LORA_ES_IN[i], "in", 0.6, 40 + seed),
-                   "wiki-es": _result(LORA_ES_OUT[i], "out", 0.8, 50 + seed)}  # fmt: skip
+        results = {
+            "conll-es": _result(LORA_ES_IN[i], "in", 0.6, 40 + seed),
+            "wiki-es": _result(LORA_ES_OUT[i], "out", 0.8, 50 + seed),
+        }
         records.append(_record(f"lora-es-{seed}", "student", "soft-kl", "es", seed, results, "lora", ["en"]))
     for trial, value in enumerate((0.61, 0.70, None)):
-        records.append(_record(f"trial-{trial}", "trial", "soft-kl", "es", 1, {}, "full", ["en"],
-                               {"temperature": float(trial + 1)}, {"name": "temp", "trial": trial, "value": value}))  # fmt: skip
-    records.append(_record("sweep-temp", "sweep", "soft-kl", "es", 1, {}, "full", ["en"], {"temperature": 2.0},
-                           {"name": "temp", "trial": 1, "value": 0.70}))  # fmt: skip
+        records.append(
+            _record(
+                f"trial-{trial}",
+                "trial",
+                "soft-kl",
+                "es",
+                1,
+                {},
+                "full",
+                ["en"],
+                {"temperature": float(trial + 1)},
+                {"name": "temp", "trial": trial, "value": value},
+            )
+        )
+    records.append(
+        _record(
+            "sweep-temp",
+            "sweep",
+            "soft-kl",
+            "es",
+            1,
+            {},
+            "full",
+            ["en"],
+            {"temperature": 2.0},
+            {"name": "temp", "trial": 1, "value": 0.70},
+        )
+    )
     return records
 
 
@@ -274,13 +345,18 @@ def test_per_type_mean(report):
 def test_family_and_script_grouping(report):
     families = report["families"]
     assert {r["code"]: r["family"] for r in families["languages"]} == {
-        "es": "Indo-European", "hau": "Afro-Asiatic", "swa": "Niger-Congo", "yor": "Niger-Congo"}  # fmt: skip
+        "es": "Indo-European",
+        "hau": "Afro-Asiatic",
+        "swa": "Niger-Congo",
+        "yor": "Niger-Congo",
+    }
     niger_congo = _row(families["by_family"], family="Niger-Congo", configuration="soft-kl (full)")
     assert niger_congo["languages"] == ["swa", "yor"]
     assert niger_congo["f1_mean"] == pytest.approx(np.mean([np.mean(FULL_SWA), np.mean(FULL_YOR)]))
     teacher_latin = _row(families["by_script"], script="Latin", configuration="teacher en")
-    assert teacher_latin["f1_mean"] == pytest.approx(np.mean([TEACHER["es"][0], TEACHER["swa"], TEACHER["yor"],
-                                                              TEACHER["hau"]]))  # fmt: skip
+    assert teacher_latin["f1_mean"] == pytest.approx(
+        np.mean([TEACHER["es"][0], TEACHER["swa"], TEACHER["yor"], TEACHER["hau"]])
+    )
 
 
 def test_significance_uses_shared_seeds(report):
@@ -323,13 +399,16 @@ def test_lead_not_confirmed_by_pooled_counts_is_said():
 
 def test_variants_of_a_configuration_are_kept_apart(tmp_path):
     records = [
-        _record(f"s-{t}", "student", "soft-kl", "es", 1, {"conll-es": _result(f1, "in")}, "full", ["en"],
-                {"temperature": t})
+        _record(
+            f"s-{t}", "student", "soft-kl", "es", 1, {"conll-es": _result(f1, "in")}, "full", ["en"], {"temperature": t}
+        )
         for t, f1 in ((1.0, 0.5), (2.0, 0.7))
-    ]  # fmt: skip
+    ]
     report = build_report(records, samples=50)
     assert sorted(r["configuration"] for r in report["main"]) == [
-        "soft-kl (full) [temperature=1.0]", "soft-kl (full) [temperature=2.0]"]  # fmt: skip
+        "soft-kl (full) [temperature=1.0]",
+        "soft-kl (full) [temperature=2.0]",
+    ]
     assert all(r["n_seeds"] == 1 for r in report["main"])
 
 
@@ -346,7 +425,10 @@ def test_write_report_markdown_json_and_charts(store, tmp_path):
     assert f"| soft-kl (full) | es | conll-es | in | {mean:.1f} ± {std:.1f} | 3 |" in markdown
     assert f"| teacher en | es | wiki-es | out | {100 * TEACHER['es'][1]:.1f} | 1 |" in markdown
     drop = 100 * (np.mean(LORA_ES_IN) - np.mean(LORA_ES_OUT))
-    assert f"| soft-kl (lora) | es | {100 * np.mean(LORA_ES_IN):.1f} | {100 * np.mean(LORA_ES_OUT):.1f} | {drop:+.1f} |" in markdown
+    assert (
+        f"| soft-kl (lora) | es | {100 * np.mean(LORA_ES_IN):.1f} | {100 * np.mean(LORA_ES_OUT):.1f} | {drop:+.1f} |"
+        in markdown
+    )
     assert "| yor | Yoruba | Niger-Congo | Volta-Niger | Latin |" in markdown
     assert "| temp | es | 3 | 70.0 |" in markdown
     for embed in ("![F1](f1.png)", "![Robustness](robustness.png)", "![Families](families.png)"):
@@ -354,8 +436,16 @@ def test_write_report_markdown_json_and_charts(store, tmp_path):
     saved = json.loads((out / "report.json").read_text())
     assert saved["title"] == "Synthetic"
     assert saved["charts"]["f1"] == {"file": "f1.png"}
-    assert {"main", "robustness", "teacher_vs_student", "per_type", "families", "significance", "sweeps",
-            "findings"} <= set(saved)  # fmt: skip
+    assert {
+        "main",
+        "robustness",
+        "teacher_vs_student",
+        "per_type",
+        "families",
+        "significance",
+        "sweeps",
+        "findings",
+    } <= set(saved)
     assert render_markdown(saved) == markdown
 
 
@@ -445,7 +535,11 @@ def test_students_are_also_ranked_among_themselves(report):
     rows = report["student_significance"]["rows"]
     assert rows and all(not r["best"].startswith("teacher") and not r["other"].startswith("teacher") for r in rows)
     es_in = [r for r in rows if r["lang"] == "es" and r["test_set"] == "conll-es"]
-    assert {r["best"] for r in es_in} == {"soft-kl (full)"} if np.mean(FULL_ES_IN) > np.mean(LORA_ES_IN) else {"soft-kl (lora)"}
+    assert (
+        {r["best"] for r in es_in} == {"soft-kl (full)"}
+        if np.mean(FULL_ES_IN) > np.mean(LORA_ES_IN)
+        else {"soft-kl (lora)"}
+    )
     assert any(f.startswith("Best student on es / conll-es (in-domain)") for f in report["findings"])
     assert "Among students only" in render_markdown(report)
 
@@ -471,8 +565,11 @@ def _drawn(report, name):
 @pytest.mark.parametrize("name", ["f1", "robustness", "families"])
 def test_charts_are_legible_at_readme_width(report, name, tmp_path):
     figure, renderer = _drawn(report, name)
-    texts = [t for t in figure.findobj(lambda a: hasattr(a, "get_text") and hasattr(a, "get_fontsize"))
-             if t.get_visible() and t.get_text().strip()]
+    texts = [
+        t
+        for t in figure.findobj(lambda a: hasattr(a, "get_text") and hasattr(a, "get_fontsize"))
+        if t.get_visible() and t.get_text().strip()
+    ]
     assert texts and min(t.get_fontsize() for t in texts) >= 10  # points, at the width shown
     width, height = figure.bbox.width, figure.bbox.height
     for artist in [*texts, *figure.legends, *(ax.get_legend() for ax in figure.axes if ax.get_legend())]:

@@ -18,8 +18,8 @@ import pytest
 import yaml
 
 from dataset_builders import load_corpus
-from tests.tiny_models import build_tiny_bert
 from tests.accelerate_launch import ACCELERATE_CPU_LAUNCH
+from tests.tiny_models import build_tiny_bert
 from xner.cli import main
 from xner.experiments.bootstrap import f1_from_counts
 from xner.experiments.config import ConfigError, parse_experiment
@@ -30,8 +30,13 @@ REPO = pathlib.Path(__file__).resolve().parent.parent
 
 
 def tiny_config(base_model: str, output_dir: pathlib.Path, data_dir: pathlib.Path) -> dict:
-    train = {"num_train_epochs": 1, "per_device_train_batch_size": 8, "max_length": 32, "learning_rate": 1.0e-3,
-             "seed": 3}  # fmt: skip
+    train = {
+        "num_train_epochs": 1,
+        "per_device_train_batch_size": 8,
+        "max_length": 32,
+        "learning_rate": 1.0e-3,
+        "seed": 3,
+    }
     return {
         "name": "tiny",
         "output_dir": str(output_dir),
@@ -39,25 +44,51 @@ def tiny_config(base_model: str, output_dir: pathlib.Path, data_dir: pathlib.Pat
         "models": {"tiny": base_model},
         "source": {"corpus": "xner-sample", "split": "train", "lang": "en"},
         "teachers": {"en": {"kind": "model-transfer", "model": "tiny", "train": train}},
-        "student": {"model": "tiny", "kind": "full", "num_train_epochs": 1, "per_device_train_batch_size": 8,
-                    "max_length": 32, "learning_rate": 1.0e-3, "lora": {"learning_rate": 5.0e-3, "lora_r": 4}},  # fmt: skip
+        "student": {
+            "model": "tiny",
+            "kind": "full",
+            "num_train_epochs": 1,
+            "per_device_train_batch_size": 8,
+            "max_length": 32,
+            "learning_rate": 1.0e-3,
+            "lora": {"learning_rate": 5.0e-3, "lora_r": 4},
+        },
         "strategies": {
             "soft-kl": {"teachers": ["en"], "temperature": 2},
             "hard": {"teachers": ["en"]},
             "soft-kl-tuned": {"strategy": "soft-kl", "teachers": ["en"], "temperature": 2, "sweep": "kl"},
         },
-        "sweeps": {"kl": {"strategy": "soft-kl", "lang": "en", "dev": {"corpus": "xner-sample", "split": "train"},
-                          "trials": 2, "seed": 0, "space": {"temperature": {"low": 1.0, "high": 4.0}}}},  # fmt: skip
+        "sweeps": {
+            "kl": {
+                "strategy": "soft-kl",
+                "lang": "en",
+                "dev": {"corpus": "xner-sample", "split": "train"},
+                "trials": 2,
+                "seed": 0,
+                "space": {"temperature": {"low": 1.0, "high": 4.0}},
+            }
+        },
         "evaluation": {"max_eval_samples": 20, "per_device_eval_batch_size": 16, "max_length": 32},
-        "languages": {"en": {"train": {"corpus": "xner-sample"},
-                             "tests": [{"corpus": "xner-sample", "split": "train", "domain": "in"},
-                                       {"corpus": "europarl-ner", "domain": "out"}]}},  # fmt: skip
+        "languages": {
+            "en": {
+                "train": {"corpus": "xner-sample"},
+                "tests": [
+                    {"corpus": "xner-sample", "split": "train", "domain": "in"},
+                    {"corpus": "europarl-ner", "domain": "out"},
+                ],
+            }
+        },
         "groups": [
             {"name": "main", "languages": ["en"], "strategies": ["soft-kl", "hard", "soft-kl-tuned"], "seeds": [1, 2]},
-            {"name": "lora", "languages": ["en"], "strategies": {"best": 1, "of": "main"}, "students": ["lora"],
-             "seeds": [1]},
+            {
+                "name": "lora",
+                "languages": ["en"],
+                "strategies": {"best": 1, "of": "main"},
+                "students": ["lora"],
+                "seeds": [1],
+            },
         ],
-    }  # fmt: skip
+    }
 
 
 def run_cli(*argv: str) -> tuple[int, str]:
@@ -82,8 +113,15 @@ def experiment(tmp_path_factory, real_data_dir):
     records = read_records(str(root / "out" / "results.jsonl"))
     code, second = run_cli("experiment", "run", str(path))
     assert code == 0, second
-    return {"root": root, "path": path, "config": config, "planned": planned, "first": first, "second": second,
-            "records": records}  # fmt: skip
+    return {
+        "root": root,
+        "path": path,
+        "config": config,
+        "planned": planned,
+        "first": first,
+        "second": second,
+        "records": records,
+    }
 
 
 def test_plan_lists_runs_and_pending_work_without_running_anything(experiment):
@@ -136,7 +174,9 @@ def test_sweep_best_parameters_feed_the_tuned_strategy(experiment):
     assert sweep["best_value"] == pytest.approx(best["results"]["xner-sample-en:train"]["f1"])
     assert sweep["best_params"]["temperature"] == pytest.approx(best["sweep"]["params"]["temperature"])
     tuned = [r for r in records if r["model"] == "soft-kl-tuned" and r["kind"] == "student"]
-    assert tuned and all(r["params"]["temperature"] == pytest.approx(sweep["best_params"]["temperature"]) for r in tuned)
+    assert tuned and all(
+        r["params"]["temperature"] == pytest.approx(sweep["best_params"]["temperature"]) for r in tuned
+    )
     assert all(1.0 <= r["sweep"]["params"]["temperature"] <= 4.0 for r in trials)
     assert all(r["sweep"]["value"] == r["results"]["xner-sample-en:train"]["f1"] for r in trials)
     (final,) = [r for r in records if r["kind"] == "sweep"]
@@ -175,8 +215,15 @@ def test_interrupted_run_is_redone_alone(experiment, tmp_path):
 
 
 def test_report_writes_tables_charts_and_significance(experiment, tmp_path):
-    code, text = run_cli("experiment", "report", str(experiment["root"] / "out" / "results.jsonl"),
-                         "--output-dir", str(tmp_path), "--bootstrap-samples", "200")  # fmt: skip
+    code, text = run_cli(
+        "experiment",
+        "report",
+        str(experiment["root"] / "out" / "results.jsonl"),
+        "--output-dir",
+        str(tmp_path),
+        "--bootstrap-samples",
+        "200",
+    )
     assert code == 0, text
     report = json.loads((tmp_path / "report.json").read_text())
     labels = {row["configuration"] if "configuration" in row else row.get("label") for row in report["main"]}
@@ -189,11 +236,28 @@ def test_report_writes_tables_charts_and_significance(experiment, tmp_path):
     assert "europarl-ner-en" in markdown and "![" in markdown
 
 
-@pytest.mark.parametrize("name", ["offline-europe", "offline-africa", "conll2003", "paper-gpu", "minilm/offline-europe",
-                                  "minilm/offline-africa", "minilm/conll2003"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "offline-europe",
+        "offline-africa",
+        "conll2003",
+        "paper-gpu",
+        "minilm/offline-europe",
+        "minilm/offline-africa",
+        "minilm/conll2003",
+    ],
+)
 def test_shipped_configs_plan_cleanly(name, real_data_dir, tmp_path):
-    code, text = run_cli("experiment", "plan", str(REPO / "configs" / f"{name}.yaml"), "--output-dir", str(tmp_path),
-                         "--data-dir", str(real_data_dir))  # fmt: skip
+    code, text = run_cli(
+        "experiment",
+        "plan",
+        str(REPO / "configs" / f"{name}.yaml"),
+        "--output-dir",
+        str(tmp_path),
+        "--data-dir",
+        str(real_data_dir),
+    )
     assert code == 0, text
     assert "estimated time left" in text
 
@@ -217,7 +281,10 @@ def _config(**changes) -> dict:
     [
         ({"teachers.en.train": {"epochs": 2}}, "teachers.en.train: unknown key(s) ['epochs']"),
         ({"strategies.hard": {"teachers": ["nobody"]}}, "strategies.hard.teachers: unknown teacher 'nobody'"),
-        ({"languages.en.tests": [{"corpus": "europarl-ner"}]}, "languages.en.tests[0]: missing required key(s) ['domain']"),
+        (
+            {"languages.en.tests": [{"corpus": "europarl-ner"}]},
+            "languages.en.tests[0]: missing required key(s) ['domain']",
+        ),
         ({"languages.en.tests": [{"corpus": "europarl-ner", "domain": "maybe"}]}, "must be 'in' or 'out'"),
         ({"strategies.soft-kl": {"teachers": ["en"], "temprature": 2}}, "unknown key(s) ['temprature']"),
         ({"strategies.soft-kl": {"teachers": ["en"], "strategy": "soft-xx"}}, "is not one of"),
@@ -248,13 +315,18 @@ def test_run_identity_follows_what_decides_the_result():
     assert tweaked["soft-kl (full) en seed 1"] != ids["soft-kl (full) en seed 1"]
     assert tweaked["teacher en"] == ids["teacher en"]
     retaught = {r.label: r.run_id for r in plan(parse_experiment(_config(**{"teachers.en.train.seed": 4})))[0]}
-    assert retaught["teacher en"] != ids["teacher en"] and retaught["hard (full) en seed 1"] != ids["hard (full) en seed 1"]
+    assert (
+        retaught["teacher en"] != ids["teacher en"]
+        and retaught["hard (full) en seed 1"] != ids["hard (full) en seed 1"]
+    )
 
 
 def test_the_same_file_runs_under_accelerate_launch(tmp_path, real_data_dir):
     """Only the launcher changes: teacher, evaluation and student run as ``accelerate launch -m ...``."""
     texts = [" ".join(row) for row in load_corpus("xner-sample")["train"]["tokens"]]
-    config = tiny_config(build_tiny_bert(str(tmp_path / "tiny-bert"), texts, vocab_size=300), tmp_path / "out", real_data_dir)
+    config = tiny_config(
+        build_tiny_bert(str(tmp_path / "tiny-bert"), texts, vocab_size=300), tmp_path / "out", real_data_dir
+    )
     config["launcher"] = ["accelerate", *ACCELERATE_CPU_LAUNCH, "-m"]
     config["groups"] = [{"name": "main", "languages": ["en"], "strategies": ["hard"], "seeds": [1]}]
     path = tmp_path / "tiny.yaml"
@@ -267,7 +339,10 @@ def test_the_same_file_runs_under_accelerate_launch(tmp_path, real_data_dir):
     assert student["training"]["num_processes"] == 1
     for command in student["provenance"]["commands"]:
         assert os.path.basename(command[0]) == "accelerate" and command[1] == "launch"
-    assert [c[c.index("-m") + 1] for c in student["provenance"]["commands"]] == ["training.distill", "training.evaluation"]
+    assert [c[c.index("-m") + 1] for c in student["provenance"]["commands"]] == [
+        "training.distill",
+        "training.evaluation",
+    ]
 
 
 def test_cli_errors_are_one_line(tmp_path, capsys):
@@ -309,19 +384,31 @@ def test_translate_test_teacher_labels_target_text_and_teaches(tmp_path, real_da
     if shutil.which("apertium") is None:
         pytest.skip("Apertium is not installed (apt-get install apertium apertium-eng-spa)")
     texts = [" ".join(row) for row in load_corpus("xner-sample")["train"]["tokens"]]
-    config = tiny_config(build_tiny_bert(str(tmp_path / "tiny-bert"), texts, vocab_size=300), tmp_path / "out", real_data_dir)
+    config = tiny_config(
+        build_tiny_bert(str(tmp_path / "tiny-bert"), texts, vocab_size=300), tmp_path / "out", real_data_dir
+    )
     config["teachers"]["tt"] = {
-        "kind": "translate-test", "languages": ["es"], "model": "tiny", "tagger": "en",
-        "projection": {"translator": {"kind": "apertium"}, "aligner": {"kind": "eflomal"}, "method": {"name": "heuristic"},
-                       "max_samples": 40},
+        "kind": "translate-test",
+        "languages": ["es"],
+        "model": "tiny",
+        "tagger": "en",
+        "projection": {
+            "translator": {"kind": "apertium"},
+            "aligner": {"kind": "eflomal"},
+            "method": {"name": "heuristic"},
+            "max_samples": 40,
+        },
         "train": {"num_train_epochs": 1, "per_device_train_batch_size": 8, "max_length": 32, "seed": 3},
-    }  # fmt: skip
-    config["strategies"] = {"multi-teacher": {"teachers": ["en", "tt"], "teacher_weights": [1, 1]},
-                            "projected+kd": {"teachers": ["en"], "projected": "tt", "alpha": 1}}  # fmt: skip
+    }
+    config["strategies"] = {
+        "multi-teacher": {"teachers": ["en", "tt"], "teacher_weights": [1, 1]},
+        "projected+kd": {"teachers": ["en"], "projected": "tt", "alpha": 1},
+    }
     config["student"]["max_train_samples"] = 40
     config.pop("sweeps")
-    config["languages"] = {"es": {"train": {"corpus": "conll2002", "split": "train"},
-                                  "tests": [{"corpus": "conll2002", "domain": "in"}]}}  # fmt: skip
+    config["languages"] = {
+        "es": {"train": {"corpus": "conll2002", "split": "train"}, "tests": [{"corpus": "conll2002", "domain": "in"}]}
+    }
     config["groups"] = [{"name": "main", "languages": ["es"], "strategies": "all", "seeds": [1]}]
     path = tmp_path / "tt.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))
@@ -329,7 +416,11 @@ def test_translate_test_teacher_labels_target_text_and_teaches(tmp_path, real_da
     assert code == 0, text
     records = read_records(str(tmp_path / "out" / "results.jsonl"))
     assert sorted((r["kind"], r["model"]) for r in records) == [
-        ("student", "multi-teacher"), ("student", "projected+kd"), ("teacher", "en"), ("teacher", "tt")]
+        ("student", "multi-teacher"),
+        ("student", "projected+kd"),
+        ("teacher", "en"),
+        ("teacher", "tt"),
+    ]
     (projection,) = (tmp_path / "out" / "projections").iterdir()
     marker = json.loads((projection / "xner-run.json").read_text())
     assert marker["spec"]["mode"] == "translate-test" and marker["spec"]["data"]["corpus"] == "conll2002"

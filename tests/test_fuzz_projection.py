@@ -31,13 +31,35 @@ FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthChe
 # ------------------------------------------------------------------ strategies
 
 words = st.text(min_size=0, max_size=6)
-nasty_words = st.one_of(words, st.sampled_from(["\ufeff", "\u200d", "\u200b", "-DOCSTART-", "O", "B-PER", " ", "\t",
-                                                "<b id=\"e0\">", "</b>", "👨\u200d👩", "é", "\r", "."]))
+nasty_words = st.one_of(
+    words,
+    st.sampled_from(
+        [
+            "\ufeff",
+            "\u200d",
+            "\u200b",
+            "-DOCSTART-",
+            "O",
+            "B-PER",
+            " ",
+            "\t",
+            '<b id="e0">',
+            "</b>",
+            "👨\u200d👩",
+            "é",
+            "\r",
+            ".",
+        ]
+    ),
+)
 tags = st.sampled_from(["O", "B-PER", "I-PER", "B-LOC", "I-LOC", "B-X", "I-X", "I-", "X-PER", "B-PER ", "o", ""])
 labels = st.one_of(st.sampled_from(["PER", "LOC", "ORG", "MISC"]), st.text(max_size=4))
 index = st.integers(-3, 12)
-pair_like = st.one_of(st.lists(index, min_size=2, max_size=2), st.lists(index, max_size=4),
-                      st.lists(st.integers(-(2**70), 2**70), min_size=2, max_size=2))
+pair_like = st.one_of(
+    st.lists(index, min_size=2, max_size=2),
+    st.lists(index, max_size=4),
+    st.lists(st.integers(-(2**70), 2**70), min_size=2, max_size=2),
+)
 
 
 @st.composite
@@ -45,11 +67,16 @@ def conll_files(draw) -> bytes:
     if draw(st.booleans()):
         return draw(st.binary(max_size=120))
     sep = draw(st.sampled_from([" ", "\t", "  "]))
-    lines = draw(st.lists(st.one_of(
-        st.tuples(nasty_words, tags).map(lambda t: f"{t[0]}{sep}{t[1]}"),
-        st.sampled_from(["", "-DOCSTART- O", "# comment"]),
-        nasty_words,
-    ), max_size=8))
+    lines = draw(
+        st.lists(
+            st.one_of(
+                st.tuples(nasty_words, tags).map(lambda t: f"{t[0]}{sep}{t[1]}"),
+                st.sampled_from(["", "-DOCSTART- O", "# comment"]),
+                nasty_words,
+            ),
+            max_size=8,
+        )
+    )
     text = "\n".join(lines) + draw(st.sampled_from(["", "\n", "\r\n"]))
     data = text.encode(draw(st.sampled_from(["utf-8", "utf-8", "utf-16"])), errors="replace")
     return (b"\xef\xbb\xbf" if draw(st.booleans()) else b"") + data
@@ -89,16 +116,28 @@ def assert_projected(out, batch):
 
 
 @FUZZ
-@given(data=conll_files(), sep=st.sampled_from([None, " ", "\t"]), scheme=st.sampled_from(["iob1", "iob2"]),
-       on_invalid=st.sampled_from(["raise", "repair"]), given_labels=st.booleans())
+@given(
+    data=conll_files(),
+    sep=st.sampled_from([None, " ", "\t"]),
+    scheme=st.sampled_from(["iob1", "iob2"]),
+    on_invalid=st.sampled_from(["raise", "repair"]),
+    given_labels=st.booleans(),
+)
 def test_fuzz_read_conll(data, sep, scheme, on_invalid, given_labels):
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "fuzz.conll")
         with open(path, "wb") as handle:
             handle.write(data)
         try:
-            dd = read_conll(path, label_names=NAMES if given_labels else None, separator=sep, tag_scheme=scheme,
-                            on_invalid=on_invalid, comment_prefix="#", cache_dir=os.path.join(tmp, "cache"))
+            dd = read_conll(
+                path,
+                label_names=NAMES if given_labels else None,
+                separator=sep,
+                tag_scheme=scheme,
+                on_invalid=on_invalid,
+                comment_prefix="#",
+                cache_dir=os.path.join(tmp, "cache"),
+            )
         except UserError as err:
             assert "fuzz.conll" in str(err)
             return
@@ -166,8 +205,12 @@ def test_fuzz_align_then_project(batch):
         assert "row" in str(err) and "FuzzAligner" in str(err)
         return
     batch = {**batch, **aligned}
-    for method, params in [("heuristic", {}), ("candidates", {"solver": "greedy"}), ("candidates", {"solver": "ilp"}),
-                           ("candidates", {"solver": "bipartite", "max_ngram": 3})]:
+    for method, params in [
+        ("heuristic", {}),
+        ("candidates", {"solver": "greedy"}),
+        ("candidates", {"solver": "ilp"}),
+        ("candidates", {"solver": "bipartite", "max_ngram": 3}),
+    ]:
         assert_projected(Project(NAMES, method=method, **params)(batch), batch)
 
 
@@ -197,8 +240,15 @@ class FuzzTranslator:
         return out
 
 
-marked_text = st.lists(st.one_of(words, st.sampled_from(['<b id="e0">', '<b id="e1">', "</b>", "<b>", "<b id=e7>",
-                                                          "<B ID='e0'>", "</b ", " ", ".", "<i>"])), max_size=12).map("".join)
+marked_text = st.lists(
+    st.one_of(
+        words,
+        st.sampled_from(
+            ['<b id="e0">', '<b id="e1">', "</b>", "<b>", "<b id=e7>", "<B ID='e0'>", "</b ", " ", ".", "<i>"]
+        ),
+    ),
+    max_size=12,
+).map("".join)
 
 
 @FUZZ
@@ -211,8 +261,7 @@ def test_fuzz_backtranslate(batch, answers):
 
 
 @FUZZ
-@given(marked_text, st.lists(labels, max_size=3), st.sampled_from([None, "en", "fr", "ca", "de"]),
-       st.integers(0, 3))
+@given(marked_text, st.lists(labels, max_size=3), st.sampled_from([None, "en", "fr", "ca", "de"]), st.integers(0, 3))
 def test_fuzz_parse_marked(text, entity_labels, lang, piece_distance):
     words_out, spans, issues = parse_marked(text, entity_labels, lang, merge_distance=piece_distance)
     assert all(isinstance(w, str) and w for w in words_out)
@@ -226,8 +275,10 @@ def test_fuzz_parse_marked(text, entity_labels, lang, piece_distance):
 
 
 @FUZZ
-@given(st.lists(nasty_words, max_size=6), st.lists(st.fixed_dictionaries({"start": index, "end": index,
-                                                                         "label": labels}), max_size=3))
+@given(
+    st.lists(nasty_words, max_size=6),
+    st.lists(st.fixed_dictionaries({"start": index, "end": index, "label": labels}), max_size=3),
+)
 def test_fuzz_mark_entities_round_trip(tokens, spans):
     try:
         text = mark_entities(tokens, spans)
@@ -241,8 +292,10 @@ def test_fuzz_mark_entities_round_trip(tokens, spans):
 
 
 @FUZZ
-@given(st.lists(st.lists(nasty_words, max_size=5), min_size=1, max_size=4),
-       st.lists(st.one_of(words, st.none(), st.integers(), st.just("raise")), min_size=1, max_size=4))
+@given(
+    st.lists(st.lists(nasty_words, max_size=5), min_size=1, max_size=4),
+    st.lists(st.one_of(words, st.none(), st.integers(), st.just("raise")), min_size=1, max_size=4),
+)
 def test_fuzz_translate(rows, answers):
     class Answering:
         config = {"translator": "answering"}
@@ -261,7 +314,9 @@ def test_fuzz_translate(rows, answers):
 
 
 @FUZZ
-@given(st.text(max_size=40).map(lambda t: t.replace("x", "\u200d")), st.sampled_from([None, "en", "fr", "ca", "de", "zh"]))
+@given(
+    st.text(max_size=40).map(lambda t: t.replace("x", "\u200d")), st.sampled_from([None, "en", "fr", "ca", "de", "zh"])
+)
 def test_fuzz_word_split_keeps_grapheme_clusters(text, lang):
     tokens = split_words_with_offsets(text, lang)
     boundaries = {m.start() for m in _GRAPHEME.finditer(text)} | {len(text)}

@@ -37,11 +37,23 @@ ID2LABEL = dict(enumerate(STUDENT_LABELS))
 
 def teacher_results(base):
     """The results.json ``training.teacher`` writes (RunResults of a teacher), with local paths in it."""
-    return {"task": "teacher", "model_name_or_path": base, "label_names": STUDENT_LABELS,
-            "data": {"corpus": None, "dataset": os.path.join(os.path.dirname(base), "data"), "lang": None,
-                     "dataset_config": None, "tag_column": "ner_tags", "splits": {"train": "train"}},
-            "num_train_sentences": 3, "completed_steps": 2, "epochs": [{"epoch": 0, "step": 2}],
-            "args": {"output_dir": os.path.join(os.path.dirname(base), "teacher"), "model_name_or_path": base}}
+    return {
+        "task": "teacher",
+        "model_name_or_path": base,
+        "label_names": STUDENT_LABELS,
+        "data": {
+            "corpus": None,
+            "dataset": os.path.join(os.path.dirname(base), "data"),
+            "lang": None,
+            "dataset_config": None,
+            "tag_column": "ner_tags",
+            "splits": {"train": "train"},
+        },
+        "num_train_sentences": 3,
+        "completed_steps": 2,
+        "epochs": [{"epoch": 0, "step": 2}],
+        "args": {"output_dir": os.path.join(os.path.dirname(base), "teacher"), "model_name_or_path": base},
+    }
 
 
 def train_on_machine(machine, kind):
@@ -57,7 +69,11 @@ def train_on_machine(machine, kind):
                 parameter.copy_(torch.randn(parameter.shape, generator=generator) * 0.5)
     folder = str(machine / ("lora" if kind == "merged" else kind))
     save_student(model, folder, tokenizer)
-    results = teacher_results(encoder) if kind == "teacher" else training_results(encoder, ADAPTER if lora else None).to_dict()
+    results = (
+        teacher_results(encoder)
+        if kind == "teacher"
+        else training_results(encoder, ADAPTER if lora else None).to_dict()
+    )
     with open(os.path.join(folder, "results.json"), "w", encoding="utf-8") as handle:
         json.dump(results, handle)
     if kind == "merged":
@@ -90,8 +106,9 @@ def test_published_model_loads_everywhere_after_the_machine_moved(online, kind, 
     with torch.no_grad():
         expected_logits = local(**inputs).logits
     plain = local.merge_and_unload() if hasattr(local, "merge_and_unload") else local
-    expected_pipeline = pipeline("token-classification", model=plain, tokenizer=tokenizer,
-                                 aggregation_strategy="simple")(TEXTS)
+    expected_pipeline = pipeline(
+        "token-classification", model=plain, tokenizer=tokenizer, aggregation_strategy="simple"
+    )(TEXTS)
     expected_words = predict(folder, TEXTS)
     assert any(result["entities"] for result in expected_words)
 
@@ -119,7 +136,8 @@ def test_published_model_loads_everywhere_after_the_machine_moved(online, kind, 
     if kind == "lora":
         assert_logits(AutoPeftModelForTokenClassification.from_pretrained(repo))
         base = AutoModelForTokenClassification.from_pretrained(
-            BASE_ID, num_labels=len(ID2LABEL), id2label=ID2LABEL, label2id={v: k for k, v in ID2LABEL.items()})
+            BASE_ID, num_labels=len(ID2LABEL), id2label=ID2LABEL, label2id={v: k for k, v in ID2LABEL.items()}
+        )
         assert_logits(PeftModel.from_pretrained(base, repo))
     assert predict(repo, TEXTS) == expected_words
     capsys.readouterr()
@@ -138,8 +156,9 @@ def test_published_model_loads_everywhere_after_the_machine_moved(online, kind, 
 
 def _same_entities(got, want):
     for g, w in zip(got, want):
-        assert [(e["entity_group"], e["start"], e["end"]) for e in g] == [(e["entity_group"], e["start"], e["end"])
-                                                                          for e in w]
+        assert [(e["entity_group"], e["start"], e["end"]) for e in g] == [
+            (e["entity_group"], e["start"], e["end"]) for e in w
+        ]
         assert [e["score"] for e in g] == pytest.approx([e["score"] for e in w], abs=1e-4)
     return True
 

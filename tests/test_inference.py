@@ -102,8 +102,14 @@ def test_every_path_gives_the_same_tags_and_probabilities(models, reference, tmp
     data = Dataset.from_dict({"tokens": SENTENCES})
 
     # the Tag transform (translate-test), batch size 2
-    tagged = Tag(models["tagger"], tokens_column="tokens", probs_column="probs", batch_size=2,
-                 max_length=MAX_LENGTH, device="cpu").apply(data)  # fmt: skip
+    tagged = Tag(
+        models["tagger"],
+        tokens_column="tokens",
+        probs_column="probs",
+        batch_size=2,
+        max_length=MAX_LENGTH,
+        device="cpu",
+    ).apply(data)
     assert_same(tagged["probs"], probabilities)
     for entities, sentence_tags in zip(tagged["source_entities"], tags):
         assert entities == tags_to_spans(validate_iob2(sentence_tags, repair=True))
@@ -122,18 +128,25 @@ def test_every_path_gives_the_same_tags_and_probabilities(models, reference, tmp
     accelerator = Accelerator()
     features = tokenize_dataset(data, TokenAligner(tokenizer, MAX_LENGTH, label_column=None))
     loader = accelerator.prepare(build_dataloader(features, 5, TokenCollator(tokenizer.pad_token_id), shuffle=False))
-    gathered = predict_word_probabilities(model, loader, accelerator, [len(s) for s in SENTENCES], outside_id=OUTSIDE_ID)
+    gathered = predict_word_probabilities(
+        model, loader, accelerator, [len(s) for s in SENTENCES], outside_id=OUTSIDE_ID
+    )
     assert_same(gathered, probabilities)
 
     # the per-epoch evaluator: scored against the reference tags, every word must agree
-    evaluator = NerEvaluator(accelerator, {"dev": EvalSet(features, tags)}, dict(enumerate(LABELS)), 2,
-                             TokenCollator(tokenizer.pad_token_id))  # fmt: skip
+    evaluator = NerEvaluator(
+        accelerator, {"dev": EvalSet(features, tags)}, dict(enumerate(LABELS)), 2, TokenCollator(tokenizer.pad_token_id)
+    )
     metrics = evaluator(model)["dev"]
     assert metrics["accuracy"] == 1.0 and metrics["f1"] == 1.0
 
     # xner evaluate (the one evaluation core over test sets), batch size 1
-    test_set = evaluation.TestSet("dev", data.add_column("ner_tags", [[LABELS.index(t) for t in s] for s in tags]).cast_column(
-        "ner_tags", datasets.List(datasets.ClassLabel(names=LABELS))))
+    test_set = evaluation.TestSet(
+        "dev",
+        data.add_column("ner_tags", [[LABELS.index(t) for t in s] for s in tags]).cast_column(
+            "ner_tags", datasets.List(datasets.ClassLabel(names=LABELS))
+        ),
+    )
     prepared = evaluation.prepare_test_sets([test_set], tokenizer, labels, max_length=MAX_LENGTH)
     assert prepared["dev"].num_windows > len(SENTENCES)
     one = evaluation.evaluator_for(prepared, labels, accelerator, 1, TokenCollator(tokenizer.pad_token_id))
@@ -251,8 +264,21 @@ def test_distill_refuses_a_teacher_without_a_trained_head_before_anything_runs(m
     from xner.cli import main
 
     out = tmp_path / "student"
-    code = main(["distill", "--model_name_or_path", models["xlmr"], "--teacher", models["encoder"],
-                 "--output_dir", str(out), "--corpus", "xner-sample", "--max_train_steps", "2"])  # fmt: skip
+    code = main(
+        [
+            "distill",
+            "--model_name_or_path",
+            models["xlmr"],
+            "--teacher",
+            models["encoder"],
+            "--output_dir",
+            str(out),
+            "--corpus",
+            "xner-sample",
+            "--max_train_steps",
+            "2",
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2 and "Traceback" not in err
     assert err.strip().splitlines() == [

@@ -8,10 +8,25 @@ from projection.languages import nllb_code, script_of, to_iso1, to_iso3
 from xner.experiments.languages import language_info
 
 
-@pytest.mark.parametrize("iso1, iso3", [
-    ("gd", "gla"), ("ti", "tir"), ("fy", "fry"), ("qu", "que"), ("yi", "yid"), ("sd", "snd"), ("si", "sin"),
-    ("ug", "uig"), ("es", "spa"), ("de", "deu"), ("fa", "fas"), ("zh", "zho"), ("sw", "swa"), ("yo", "yor"),
-])
+@pytest.mark.parametrize(
+    "iso1, iso3",
+    [
+        ("gd", "gla"),
+        ("ti", "tir"),
+        ("fy", "fry"),
+        ("qu", "que"),
+        ("yi", "yid"),
+        ("sd", "snd"),
+        ("si", "sin"),
+        ("ug", "uig"),
+        ("es", "spa"),
+        ("de", "deu"),
+        ("fa", "fas"),
+        ("zh", "zho"),
+        ("sw", "swa"),
+        ("yo", "yor"),
+    ],
+)
 def test_iso1_and_iso3_round_trip(iso1, iso3):
     assert to_iso3(iso1) == iso3 and to_iso3(iso1.upper()) == iso3
     assert to_iso3(iso3) == iso3
@@ -25,14 +40,32 @@ def test_three_letter_codes_stay_as_given():
     assert to_iso3("ckb") == "ckb" and to_iso1("ckb") is None and to_iso1("ary") is None
 
 
-@pytest.mark.parametrize("code, nllb", [
-    ("ckb", "ckb_Arab"), ("uig", "uig_Arab"), ("ug", "uig_Arab"), ("ary", "ary_Arab"),
-    ("sd", "snd_Arab"), ("si", "sin_Sinh"), ("ti", "tir_Ethi"), ("gd", "gla_Latn"), ("fy", "fry_Latn"),
-    ("yi", "ydd_Hebr"), ("qu", "quy_Latn"),  # NLLB's members of the macrolanguages
-    ("sw", "swh_Latn"), ("ar", "arb_Arab"), ("fa", "pes_Arab"), ("zh", "zho_Hans"),
-    ("ko", "kor_Hang"),  # NLLB's script, not CLDR's "Kore"
-    ("ru", "rus_Cyrl"), ("hi", "hin_Deva"), ("ja", "jpn_Jpan"), ("am", "amh_Ethi"), ("es", "spa_Latn"),
-])
+@pytest.mark.parametrize(
+    "code, nllb",
+    [
+        ("ckb", "ckb_Arab"),
+        ("uig", "uig_Arab"),
+        ("ug", "uig_Arab"),
+        ("ary", "ary_Arab"),
+        ("sd", "snd_Arab"),
+        ("si", "sin_Sinh"),
+        ("ti", "tir_Ethi"),
+        ("gd", "gla_Latn"),
+        ("fy", "fry_Latn"),
+        ("yi", "ydd_Hebr"),
+        ("qu", "quy_Latn"),  # NLLB's members of the macrolanguages
+        ("sw", "swh_Latn"),
+        ("ar", "arb_Arab"),
+        ("fa", "pes_Arab"),
+        ("zh", "zho_Hans"),
+        ("ko", "kor_Hang"),  # NLLB's script, not CLDR's "Kore"
+        ("ru", "rus_Cyrl"),
+        ("hi", "hin_Deva"),
+        ("ja", "jpn_Jpan"),
+        ("am", "amh_Ethi"),
+        ("es", "spa_Latn"),
+    ],
+)
 def test_nllb_codes(code, nllb):
     assert nllb_code(code) == nllb
 

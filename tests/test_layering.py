@@ -18,8 +18,13 @@ PACKAGES = ("dataset_builders", "training", "projection", "model_cards", "xner")
 def test_import_contract_holds():
     pytest.importorskip("importlinter", reason="the test extra installs import-linter")
     lint = pathlib.Path(sys.executable).with_name("lint-imports")
-    done = subprocess.run([str(lint), "--config", str(REPO / "setup.cfg")], cwd=REPO, capture_output=True, text=True,
-                          env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"})
+    done = subprocess.run(
+        [str(lint), "--config", str(REPO / "setup.cfg")],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"},
+    )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
 
 

@@ -131,20 +131,57 @@ class Runs:
     def _train(self, kind: str, strategy: str | None) -> Trained:
         out = str(self.root / f"{kind}-{strategy or 'none'}")
         if kind == "teacher":
-            return train_through_library(teacher, [
-                "--model_name_or_path", self.encoder, "--dataset", self.projected, "--tag-column", "projected_tags",
-                "--output_dir", out, "--per_device_train_batch_size", "4", "--learning_rate", "1e-2",
-                "--max_train_steps", "3", "--seed", "1",
-            ])  # fmt: skip
+            return train_through_library(
+                teacher,
+                [
+                    "--model_name_or_path",
+                    self.encoder,
+                    "--dataset",
+                    self.projected,
+                    "--tag-column",
+                    "projected_tags",
+                    "--output_dir",
+                    out,
+                    "--per_device_train_batch_size",
+                    "4",
+                    "--learning_rate",
+                    "1e-2",
+                    "--max_train_steps",
+                    "3",
+                    "--seed",
+                    "1",
+                ],
+            )
         if kind == "merged":  # the LoRA run of the same strategy, merged as ``xner merge`` does
             lora = self.get("lora", strategy)
             distill.merge_student(lora.folder, out)
             return Trained(lora.model, lora.untrained, lora.tokenizer, out)
-        return train_through_library(distill, [
-            "--model_name_or_path", self.encoder, "--teacher", self.get("teacher").folder, "--dataset", self.projected,
-            "--strategy", strategy, *STRATEGY_FLAGS.get(strategy, []), "--student", kind, "--output_dir", out,
-            "--per_device_train_batch_size", "4", "--learning_rate", "1e-2", "--max_train_steps", "2", "--seed", "2",
-        ])  # fmt: skip
+        return train_through_library(
+            distill,
+            [
+                "--model_name_or_path",
+                self.encoder,
+                "--teacher",
+                self.get("teacher").folder,
+                "--dataset",
+                self.projected,
+                "--strategy",
+                strategy,
+                *STRATEGY_FLAGS.get(strategy, []),
+                "--student",
+                kind,
+                "--output_dir",
+                out,
+                "--per_device_train_batch_size",
+                "4",
+                "--learning_rate",
+                "1e-2",
+                "--max_train_steps",
+                "2",
+                "--seed",
+                "2",
+            ],
+        )
 
 
 @pytest.fixture(scope="module")
@@ -157,9 +194,13 @@ def runs(tmp_path_factory, sample) -> Runs:
     rows = sample.select(range(8))
     projected = datasets.Dataset.from_dict(
         {"tokens": rows["tokens"], "projected_tags": rows["ner_tags"]},
-        features=datasets.Features({"tokens": datasets.List(datasets.Value("string")),
-                                    "projected_tags": datasets.List(datasets.ClassLabel(names=LABELS))}),
-    )  # fmt: skip
+        features=datasets.Features(
+            {
+                "tokens": datasets.List(datasets.Value("string")),
+                "projected_tags": datasets.List(datasets.ClassLabel(names=LABELS)),
+            }
+        ),
+    )
     path = str(root / "projected")
     datasets.DatasetDict({"train": projected}).save_to_disk(path)
     return Runs(root, encoder, path)
@@ -199,7 +240,9 @@ class ModelKindTest:
             for entity in result["entities"]:
                 assert entity["score"] == pytest.approx(p[entity["start"] : entity["end"]].max(-1).mean(), abs=1e-4)
 
-        tagged = Tag(trained.folder, tokens_column="tokens", probs_column="probs", batch_size=2, device="cpu").apply(data)
+        tagged = Tag(trained.folder, tokens_column="tokens", probs_column="probs", batch_size=2, device="cpu").apply(
+            data
+        )
         assert_close(tagged["probs"], probabilities)
         assert tagged["source_entities"] == [tags_to_spans(validate_iob2(t, repair=True)) for t in tags]
 

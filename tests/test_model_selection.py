@@ -17,7 +17,12 @@ def test_default_is_translate_train_dev_where_an_mt_system_exists():
     assert selection.protocol == "translate-train-dev"
     dev = selection.dev
     assert (dev.dataset, dev.language, dev.gold, dev.mt_system, dev.needs_projection) == (
-        SOURCE, "es", False, "opus-mt-en-es", True)  # fmt: skip
+        SOURCE,
+        "es",
+        False,
+        "opus-mt-en-es",
+        True,
+    )
     # an already projected dev set is used as it is
     built = choose_selection(**AVAILABLE, mt_system="opus-mt-en-es", projected_dev="runs/dev-es-projected")
     assert (built.dev.dataset, built.dev.needs_projection) == ("runs/dev-es-projected", False)
@@ -36,7 +41,11 @@ def test_target_dev_is_refused_unless_explicitly_allowed():
         choose_selection("target-dev", **AVAILABLE, mt_system="opus-mt-en-es")
     selection = choose_selection("target-dev", **AVAILABLE, allow_target_dev=True)
     assert (selection.protocol, selection.dev.dataset, selection.dev.language, selection.dev.gold) == (
-        "target-dev", TARGET, "es", True)  # fmt: skip
+        "target-dev",
+        TARGET,
+        "es",
+        True,
+    )
     assert selection.record()["gold_target_dev_used"] is True
     with pytest.raises(UserError, match="needs a target dev set"):
         choose_selection("target-dev", source_dev=SOURCE, allow_target_dev=True)

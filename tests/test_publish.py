@@ -58,43 +58,68 @@ EN = {
 ES = {
     "train": [
         ("Maria Okafor voló de Lagos a Nairobi el lunes .", "B-PER I-PER O O B-LOC O B-LOC O O O"),
-        ("La Organización Mundial de la Salud abrió una oficina en Kigali .",
-         "O B-ORG I-ORG I-ORG I-ORG I-ORG O O O O B-LOC O"),
+        (
+            "La Organización Mundial de la Salud abrió una oficina en Kigali .",
+            "O B-ORG I-ORG I-ORG I-ORG I-ORG O O O O B-LOC O",
+        ),
         ("Las acciones de Sunrise Foods subieron tras el informe de Reuters .", "O O O B-ORG I-ORG O O O O O B-ORG O"),
     ],
     "test": [("Juan Perez visitó Madrid .", "B-PER I-PER O B-LOC O")],
 }
-FEATURES = datasets.Features({"tokens": datasets.List(datasets.Value("string")),
-                              "ner_tags": datasets.List(datasets.ClassLabel(names=NAMES))})
+FEATURES = datasets.Features(
+    {"tokens": datasets.List(datasets.Value("string")), "ner_tags": datasets.List(datasets.ClassLabel(names=NAMES))}
+)
 
 
 def corpus(rows):
-    return datasets.DatasetDict({
-        split: datasets.Dataset.from_dict({"tokens": [t.split() for t, _ in pairs],
-                                           "ner_tags": [[NAMES.index(x) for x in g.split()] for _, g in pairs]},
-                                          features=FEATURES)
-        for split, pairs in rows.items()
-    })
+    return datasets.DatasetDict(
+        {
+            split: datasets.Dataset.from_dict(
+                {
+                    "tokens": [t.split() for t, _ in pairs],
+                    "ner_tags": [[NAMES.index(x) for x in g.split()] for _, g in pairs],
+                },
+                features=FEATURES,
+            )
+            for split, pairs in rows.items()
+        }
+    )
 
 
 def make_projection_run(folder, method=None):
     """What ``run_projection`` writes, for a hand-made parallel corpus aligned by the monolingual aligner
     (the sentences share their names), with the settings recorded as they were used."""
-    config = ProjectionConfig(corpus="xner-sample", target_langs=["es"], aligner={"kind": "monolingual"},
-                              method=method or {"name": "heuristic"}, parallel_corpus="xner-sample-es",
-                              output_dir=str(folder))
+    config = ProjectionConfig(
+        corpus="xner-sample",
+        target_langs=["es"],
+        aligner={"kind": "monolingual"},
+        method=method or {"name": "heuristic"},
+        parallel_corpus="xner-sample-es",
+        output_dir=str(folder),
+    )
     source, target = corpus(EN), corpus(ES)
-    out = datasets.DatasetDict({
-        split: translate_train(source[split], MonolingualAligner(), config.method, parallel=target[split],
-                               target_lang="es")
-        for split in source
-    })
+    out = datasets.DatasetDict(
+        {
+            split: translate_train(
+                source[split], MonolingualAligner(), config.method, parallel=target[split], target_lang="es"
+            )
+            for split in source
+        }
+    )
     out.save_to_disk(os.path.join(folder, "es"))
-    summary = {"config": dataclasses.asdict(config), "languages": {"es": {
-        "path": os.path.join(folder, "es"), "seconds": 0.0,
-        "splits": {split: {**projection_summary(ds), "gold": gold_f1(ds, "translation_ner_tags")}
-                   for split, ds in out.items()},
-    }}}
+    summary = {
+        "config": dataclasses.asdict(config),
+        "languages": {
+            "es": {
+                "path": os.path.join(folder, "es"),
+                "seconds": 0.0,
+                "splits": {
+                    split: {**projection_summary(ds), "gold": gold_f1(ds, "translation_ner_tags")}
+                    for split, ds in out.items()
+                },
+            }
+        },
+    }
     with open(os.path.join(folder, "projection_summary.json"), "w", encoding="utf-8") as handle:
         json.dump(summary, handle, indent=2)
     return str(folder)
@@ -112,6 +137,7 @@ def saved(projection_run):
 
 # --------------------------------------------------------------------------- students
 
+
 @pytest.fixture(scope="module")
 def students(tmp_path_factory):
     root = tmp_path_factory.mktemp("students")
@@ -125,9 +151,10 @@ def students(tmp_path_factory):
             if "lora_B" in name or "modules_to_save" in name:
                 parameter.copy_(torch.randn(parameter.shape, generator=generator) * 0.5)
     folders = {"encoder": encoder}
-    for name, model, adapter in (("full", full, None),
-                                 ("lora", lora, {"r": 4, "lora_alpha": 8, "lora_dropout": 0.1,
-                                                 "target_modules": ["query", "value"]})):
+    for name, model, adapter in (
+        ("full", full, None),
+        ("lora", lora, {"r": 4, "lora_alpha": 8, "lora_dropout": 0.1, "target_modules": ["query", "value"]}),
+    ):
         folder = str(root / name)
         save_student(model, folder, tokenizer)
         results = training_results(encoder, adapter).to_dict()
@@ -154,9 +181,14 @@ def folder_files(folder, skip=()):
 
 # --------------------------------------------------------------------------- card patterns
 
-PLACEHOLDERS = {"{INT}": r"\d+", "{FLOAT}": r"\d+\.\d+", "{VERSION}": r"[\w.+-]+", "{ANY}": r"[^\n]*",
-                # a model card's widget: sentences of its evaluation data (tests/test_cards_spec.py checks them)
-                "{WIDGET}": r"(?:widget:\n(?:- text: [^\n]*\n(?:    [^\n]*\n)*)+)?"}
+PLACEHOLDERS = {
+    "{INT}": r"\d+",
+    "{FLOAT}": r"\d+\.\d+",
+    "{VERSION}": r"[\w.+-]+",
+    "{ANY}": r"[^\n]*",
+    # a model card's widget: sentences of its evaluation data (tests/test_cards_spec.py checks them)
+    "{WIDGET}": r"(?:widget:\n(?:- text: [^\n]*\n(?:    [^\n]*\n)*)+)?",
+}
 
 
 def card_pattern(expected: str) -> re.Pattern:
@@ -377,18 +409,25 @@ def test_card_and_layout_are_deterministic_and_the_same_offline(projection_run, 
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
     online = write_hub_dataset(projection_run, tmp_path / "online", repo_id="xner-test/sample-es")
     assert folder_files(offline) == folder_files(online)
-    assert sorted(folder_files(online)) == ["README.md", "data/es/test-00000-of-00001.parquet",
-                                            "data/es/train-00000-of-00001.parquet"]
+    assert sorted(folder_files(online)) == [
+        "README.md",
+        "data/es/test-00000-of-00001.parquet",
+        "data/es/train-00000-of-00001.parquet",
+    ]
     card = ProjectedDatasetCardData.from_projection(projection_run, repo_id="xner-test/sample-es")
     assert render_dataset_card(card) == render_dataset_card(
-        ProjectedDatasetCardData.from_projection(projection_run, repo_id="xner-test/sample-es"))
+        ProjectedDatasetCardData.from_projection(projection_run, repo_id="xner-test/sample-es")
+    )
     assert str(tmp_path) not in folder_files(online)["README.md"].decode()  # no local path in the card
 
 
 def test_hub_layout_loads_like_the_saved_dataset(projection_run, saved, tmp_path, hf_cache):
     folder = write_hub_dataset(projection_run, tmp_path / "layout", max_shard_size=500)  # tiny shards
     assert sorted(f for f in os.listdir(os.path.join(folder, "data", "es")) if f.startswith("train")) == [
-        "train-00000-of-00003.parquet", "train-00001-of-00003.parquet", "train-00002-of-00003.parquet"]
+        "train-00000-of-00003.parquet",
+        "train-00001-of-00003.parquet",
+        "train-00002-of-00003.parquet",
+    ]
     loaded = datasets.load_dataset(folder, "es", cache_dir=hf_cache)
     assert list(loaded) == list(saved)
     for split in saved:
@@ -617,26 +656,38 @@ def expected_model_card(kind: str, base_id: str = None) -> str:
 
     lora = kind == "lora"
     title = base_id or "encoder"
-    header = MODEL_CARD_YAML.replace("{LIBRARY}", "peft" if lora else "transformers").replace(
-        "{ADAPTER_TAGS}", "- peft\n- lora\n" if lora else "").replace("{KIND}", "LoRA adapter" if lora else "model")
+    header = (
+        MODEL_CARD_YAML.replace("{LIBRARY}", "peft" if lora else "transformers")
+        .replace("{ADAPTER_TAGS}", "- peft\n- lora\n" if lora else "")
+        .replace("{KIND}", "LoRA adapter" if lora else "model")
+    )
     header = header.replace("# encoder ", f"# {title} ").replace("- name: encoder ", f"- name: {title} ")
     if base_id:
         header = header.replace("datasets:\n", f"base_model: {base_id}\ndatasets:\n", 1)
     if lora:
-        header += (f"This repository holds a **LoRA adapter** (peft) over the base model `{base_id or 'encoder (local)'}`, "
-                   "with its\nclassification head.\n")
+        header += (
+            f"This repository holds a **LoRA adapter** (peft) over the base model `{base_id or 'encoder (local)'}`, "
+            "with its\nclassification head.\n"
+        )
     usage = LORA_USAGE.replace("{PEFT_MODEL}", PEFT_MODEL_USAGE.replace("{BASE}", base_id) if base_id else "")
     body = MODEL_CARD_BODY.replace("{USAGE}", usage if lora else FULL_USAGE).replace("{REPO}", f"tiny-{kind}")
     if base_id:
-        body = body.replace("- **Base model:** encoder (local)",
-                            f"- **Base model:** [{base_id}](https://huggingface.co/{base_id})")
-    body = body.replace("{STUDENT}", "LoRA adapter (`lora_alpha=8`, `lora_dropout=0.1`, `r=4`, "
-                                     "`target_modules=[query, value]`), classification head trained in full"
-                        if lora else "full fine-tune")
+        body = body.replace(
+            "- **Base model:** encoder (local)", f"- **Base model:** [{base_id}](https://huggingface.co/{base_id})"
+        )
+    body = body.replace(
+        "{STUDENT}",
+        "LoRA adapter (`lora_alpha=8`, `lora_dropout=0.1`, `r=4`, "
+        "`target_modules=[query, value]`), classification head trained in full"
+        if lora
+        else "full fine-tune",
+    )
     if lora:
-        body = body.replace("- Hinton, Vinyals and Dean (2015), Distilling the Knowledge in a Neural Network.\n",
-                            "- Hinton, Vinyals and Dean (2015), Distilling the Knowledge in a Neural Network.\n"
-                            "- Hu et al. (2022), LoRA: Low-Rank Adaptation of Large Language Models, ICLR 2022.\n")
+        body = body.replace(
+            "- Hinton, Vinyals and Dean (2015), Distilling the Knowledge in a Neural Network.\n",
+            "- Hinton, Vinyals and Dean (2015), Distilling the Knowledge in a Neural Network.\n"
+            "- Hu et al. (2022), LoRA: Low-Rank Adaptation of Large Language Models, ICLR 2022.\n",
+        )
     body = body.replace("{EXAMPLES}\n", LABEL_EXAMPLES if (data_dir() / "europarl-ner").is_dir() else "\n")
     return header + body
 
@@ -655,17 +706,33 @@ def test_model_card_is_filled_from_the_training_results(students, kind):
 def test_teacher_results_json_gives_a_card():
     """The results.json xner train-teacher writes (RunResults of a teacher) reads as training results."""
     teacher = {
-        "task": "teacher", "model_name_or_path": "xner-test/minilm", "label_names": NAMES,
-        "data": {"corpus": "conll2003", "lang": None, "dataset": None, "dataset_config": None, "domain": "news",
-                 "tag_column": "ner_tags", "splits": {"train": "train", "validation": "validation", "test": "test"}},
-        "num_train_sentences": 2000, "num_train_windows": 2001, "completed_steps": 750,
-        "epochs": [{"epoch": 0, "step": 250, "validation": {"f1": 0.7}, "test": {**METRICS, "f1": 0.6}},
-                   {"epoch": 1, "step": 500, "validation": {"f1": 0.8}, "test": METRICS}],
+        "task": "teacher",
+        "model_name_or_path": "xner-test/minilm",
+        "label_names": NAMES,
+        "data": {
+            "corpus": "conll2003",
+            "lang": None,
+            "dataset": None,
+            "dataset_config": None,
+            "domain": "news",
+            "tag_column": "ner_tags",
+            "splits": {"train": "train", "validation": "validation", "test": "test"},
+        },
+        "num_train_sentences": 2000,
+        "num_train_windows": 2001,
+        "completed_steps": 750,
+        "epochs": [
+            {"epoch": 0, "step": 250, "validation": {"f1": 0.7}, "test": {**METRICS, "f1": 0.6}},
+            {"epoch": 1, "step": 500, "validation": {"f1": 0.8}, "test": METRICS},
+        ],
         "best": {"split": "validation", "metric": "f1", "value": 0.8, "epoch": 1, "step": 500},
         "eval": {"validation": {"f1": 0.8}, "test": METRICS},  # the saved (best) epoch's scores
-        "learning_rate": 5e-5, "train_runtime_s": 50.0, "train_tokens_per_s": 900.0, "num_processes": 1,
+        "learning_rate": 5e-5,
+        "train_runtime_s": 50.0,
+        "train_tokens_per_s": 900.0,
+        "num_processes": 1,
         "args": {"learning_rate": 5e-5, "seed": 42, "output_dir": "/somewhere/local", "per_device_train_batch_size": 8},
-    }  # fmt: skip
+    }
     card = StudentCardData.from_training(teacher, model_id="xner-test/teacher-en", language=["en"])
     text = render_model_card(card)
     assert "by supervised fine-tuning." in text
@@ -677,8 +744,14 @@ def test_teacher_results_json_gives_a_card():
     assert "/somewhere/local" not in text
     assert "### Framework versions (of the environment that wrote this card)" in text
     # the object train_teacher returns gives the same card as its results.json
-    assert render_model_card(StudentCardData.from_training(RunResults.from_dict(teacher), model_id="xner-test/teacher-en",
-                                                           language=["en"])) == text  # fmt: skip
+    assert (
+        render_model_card(
+            StudentCardData.from_training(
+                RunResults.from_dict(teacher), model_id="xner-test/teacher-en", language=["en"]
+            )
+        )
+        == text
+    )
     with pytest.raises(ValueError, match=r"unknown key\(s\) \['typo'\]"):
         TrainingResults.from_dict({**teacher, "typo": 1})
     with pytest.raises(ValueError, match="lacks \\['task'\\]"):
@@ -687,15 +760,19 @@ def test_teacher_results_json_gives_a_card():
 
 def test_distill_results_json_gives_a_card(students):
     """A distillation's results.json reads as a card; ``xner merge`` (``merged_from``) marks a merged adapter."""
-    distilled = training_results(students["encoder"], {"r": 4, "lora_alpha": 8, "lora_dropout": 0.1,
-                                                       "target_modules": "default"}).to_dict()
+    distilled = training_results(
+        students["encoder"], {"r": 4, "lora_alpha": 8, "lora_dropout": 0.1, "target_modules": "default"}
+    ).to_dict()
     assert StudentCardData.from_training(distilled).is_adapter
-    merged = StudentCardData.from_training({**distilled, "merged_from": "/runs/lora-student"},
-                                           model_id="xner-test/merged")
+    merged = StudentCardData.from_training(
+        {**distilled, "merged_from": "/runs/lora-student"}, model_id="xner-test/merged"
+    )
     text = render_model_card(merged)
     assert not merged.is_adapter and merged.library_name == "transformers"
-    assert "- **Student:** LoRA adapter (`lora_alpha=8`, `lora_dropout=0.1`, `r=4`, `target_modules=default`) " \
-           "trained, then merged into the base model: a plain transformers model\n" in text
+    assert (
+        "- **Student:** LoRA adapter (`lora_alpha=8`, `lora_dropout=0.1`, `r=4`, `target_modules=default`) "
+        "trained, then merged into the base model: a plain transformers model\n" in text
+    )
     assert 'pipeline("token-classification", model="xner-test/merged"' in text and "- lora\n" not in text
     assert "- Hu et al. (2022), LoRA" in text and "/runs/lora-student" not in text
     # results.json written before cards read RunResults kept a copy of the card fields under "card"
@@ -715,6 +792,7 @@ def test_teacher_facts_come_from_the_teacher_folder(students, tmp_path):
 
 # --------------------------------------------------------------------------- round trips
 
+
 def test_dataset_round_trip_through_the_hub(online, projection_run, saved, tmp_path, hf_cache, caplog):
     caplog.set_level(logging.DEBUG)
     before = folder_files(projection_run)
@@ -730,7 +808,9 @@ def test_dataset_round_trip_through_the_hub(online, projection_run, saved, tmp_p
     assert remote == local
     # A folder already in Hub layout goes up as it is.
     publish_dataset(tmp_path / "layout", "xner-test/sample-es-copy")
-    assert {k: v for k, v in online.files("xner-test/sample-es-copy", "dataset").items() if k != ".gitattributes"} == local
+    assert {
+        k: v for k, v in online.files("xner-test/sample-es-copy", "dataset").items() if k != ".gitattributes"
+    } == local
     with pytest.raises(FileNotFoundError, match="expected projection output folder"):
         publish_dataset(tmp_path, "xner-test/nothing")
 
@@ -771,7 +851,9 @@ def test_student_round_trip_through_the_hub(online, students, kind, tmp_path, ca
     uploaded_results = json.loads(remote["results.json"])
     assert "hub_token" not in uploaded_results["args"]  # secrets never leave the machine
     assert uploaded_results["eval"] == json.loads(local["results.json"])["eval"]
-    assert uploaded_results["model_name_or_path"] == uploaded_results["student"]["base_model"] == BASE_ID  # not the local folder
+    assert (
+        uploaded_results["model_name_or_path"] == uploaded_results["student"]["base_model"] == BASE_ID
+    )  # not the local folder
 
     # Loaded the way users load it, the model computes what the local one does.
     inputs = AutoTokenizer.from_pretrained(repo)(TEXTS, padding=True, return_tensors="pt")
@@ -782,9 +864,11 @@ def test_student_round_trip_through_the_hub(online, students, kind, tmp_path, ca
         id2label = dict(enumerate(STUDENT_LABELS))
         label2id = {label: i for i, label in id2label.items()}
         remote_model = AutoPeftModelForTokenClassification.from_pretrained(
-            repo, num_labels=len(id2label), id2label=id2label, label2id=label2id)
+            repo, num_labels=len(id2label), id2label=id2label, label2id=label2id
+        )
         local_model = AutoPeftModelForTokenClassification.from_pretrained(
-            folder, num_labels=len(id2label), id2label=id2label, label2id=label2id)
+            folder, num_labels=len(id2label), id2label=id2label, label2id=label2id
+        )
     with torch.no_grad():
         torch.testing.assert_close(remote_model.eval()(**inputs).logits, local_model.eval()(**inputs).logits)
 
@@ -800,8 +884,22 @@ def test_student_round_trip_through_the_hub(online, students, kind, tmp_path, ca
 
 def test_cli_publish_and_predict(online, students, projection_run, tmp_path, capsys):
     assert main(["publish", "dataset", projection_run, "--repo-id", "xner-test/cli-dataset", "--private"]) == 0
-    assert main(["publish", "model", students["full"], "--repo-id", "xner-test/cli-model", "--base_model_id", BASE_ID,
-                 "--license", "apache-2.0"]) == 0
+    assert (
+        main(
+            [
+                "publish",
+                "model",
+                students["full"],
+                "--repo-id",
+                "xner-test/cli-model",
+                "--base_model_id",
+                BASE_ID,
+                "--license",
+                "apache-2.0",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out.splitlines()
     assert out[0].startswith(f"pushed {projection_run} to xner-test/cli-dataset: {online.endpoint}/datasets/")
     assert online.repo("xner-test/cli-dataset", "dataset").private
@@ -812,7 +910,10 @@ def test_cli_publish_and_predict(online, students, projection_run, tmp_path, cap
 
     seen = len(online.requests)
     assert main(["publish", "dataset", projection_run, projection_run, "--repo-id", "xner-test/clash"]) == 2
-    assert "xner publish: error: several runs give the same config name(s) ['es-heuristic-monolingual']" in capsys.readouterr().err
+    assert (
+        "xner publish: error: several runs give the same config name(s) ['es-heuristic-monolingual']"
+        in capsys.readouterr().err
+    )
     assert len(online.requests) == seen  # refused before any request
 
     expected = predict(students["full"], TEXTS[:2])
@@ -879,8 +980,11 @@ def test_failed_upload_leaves_no_local_state(online, projection_run, students, t
 def test_server_pages_trees_and_serves_ranges(online, projection_run):
     publish_dataset(projection_run, "xner-test/listing")
     api = HfApi(endpoint=online.endpoint)
-    files = sorted(f.path for f in api.list_repo_tree("xner-test/listing", repo_type="dataset", recursive=True)
-                   if isinstance(f, huggingface_hub.hf_api.RepoFile))
+    files = sorted(
+        f.path
+        for f in api.list_repo_tree("xner-test/listing", repo_type="dataset", recursive=True)
+        if isinstance(f, huggingface_hub.hf_api.RepoFile)
+    )
     assert files == sorted(online.files("xner-test/listing", "dataset"))  # 6 entries over pages of 3
     readme = online.files("xner-test/listing", "dataset")["README.md"]
     info = api.get_paths_info("xner-test/listing", ["README.md", "data"], repo_type="dataset")

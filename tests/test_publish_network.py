@@ -32,8 +32,11 @@ def silent_endpoint(monkeypatch):
 def test_publish_to_a_silent_endpoint_gives_up_and_names_it(silent_endpoint, tmp_path, capsys):
     run = make_projection_run(tmp_path / "run")
     started = time.monotonic()
-    with pytest.raises(HubUnreachableError, match=f"the Hub endpoint {silent_endpoint} did not answer "
-                                                  r"\(2 attempts, 0.5 s limit per request"):
+    with pytest.raises(
+        HubUnreachableError,
+        match=f"the Hub endpoint {silent_endpoint} did not answer "
+        r"\(2 attempts, 0.5 s limit per request",
+    ):
         publish_dataset(run, "xner-test/silent", attempts=2)
     assert time.monotonic() - started < 10
 
@@ -42,8 +45,10 @@ def test_publish_to_a_silent_endpoint_gives_up_and_names_it(silent_endpoint, tmp
     err = capsys.readouterr().err
     assert time.monotonic() - started < 15
     assert err.count("\n") == 1 and "Traceback" not in err
-    assert err.startswith(f"xner publish: error: pushing to xner-test/silent: the Hub endpoint {silent_endpoint} "
-                          "did not answer (3 attempts")
+    assert err.startswith(
+        f"xner publish: error: pushing to xner-test/silent: the Hub endpoint {silent_endpoint} "
+        "did not answer (3 attempts"
+    )
 
 
 def test_the_client_keeps_its_own_timeout_after_a_push(silent_endpoint, tmp_path):

@@ -15,7 +15,7 @@ import pytest
 from dataset_builders import CONLL, read_conll
 from dataset_builders.errors import UserError
 from projection.scores import validate_batch
-from projection.transforms import Align, Project, SourceEntities, Translate, add_parallel, projection_summary
+from projection.transforms import Align, Project, SourceEntities, Translate, projection_summary
 from projection.word_split import split_words, split_words_with_offsets
 
 datasets.disable_progress_bars()
@@ -84,15 +84,25 @@ def test_failed_translations_are_flagged_and_never_cached(tmp_path):
     assert second["alignment"][1] == [[0, 0]]  # the downstream step is not served from the failed run's cache
     # a fully successful step is cached as before
     third = Translate(HealingTranslator(), target_lang="xx").apply(source)
-    assert third.cache_files and third.cache_files == Translate(HealingTranslator(), target_lang="xx").apply(source).cache_files
+    assert (
+        third.cache_files
+        and third.cache_files == Translate(HealingTranslator(), target_lang="xx").apply(source).cache_files
+    )
 
 
 def test_rows_whose_translation_failed_count_as_flagged():
-    ds = datasets.Dataset.from_dict({
-        "tokens": [["Paris"], ["Lima"]],
-        "ner_tags": [ids("B-LOC"), ids("B-LOC")],
-    }, features=datasets.Features({"tokens": datasets.List(datasets.Value("string")),
-                                   "ner_tags": datasets.List(datasets.ClassLabel(names=NAMES))}))
+    ds = datasets.Dataset.from_dict(
+        {
+            "tokens": [["Paris"], ["Lima"]],
+            "ner_tags": [ids("B-LOC"), ids("B-LOC")],
+        },
+        features=datasets.Features(
+            {
+                "tokens": datasets.List(datasets.Value("string")),
+                "ner_tags": datasets.List(datasets.ClassLabel(names=NAMES)),
+            }
+        ),
+    )
     ds = SourceEntities().apply(ds)
     ds = ds.add_column("translation_tokens", [["París"], []])
     ds = ds.add_column("translation_error", ["", "RuntimeError: boom"])
@@ -106,8 +116,22 @@ def test_rows_whose_translation_failed_count_as_flagged():
 def test_cli_hf_translator_with_a_missing_model_fails_naming_it(tmp_path, capsys):
     out = tmp_path / "out"
     model = str(tmp_path / "nonexistent" / "model")
-    code, err = cli(["project", "--corpus", "xner-sample", "--target-langs", "de", "--translator", "hf",
-                     "--translator-model", model, "--output-dir", str(out)], capsys)
+    code, err = cli(
+        [
+            "project",
+            "--corpus",
+            "xner-sample",
+            "--target-langs",
+            "de",
+            "--translator",
+            "hf",
+            "--translator-model",
+            model,
+            "--output-dir",
+            str(out),
+        ],
+        capsys,
+    )
     assert code != 0
     assert model in err and "Traceback" not in err
     assert not (out / "de").exists()
@@ -150,8 +174,9 @@ def test_parallel_corpus_of_another_length_is_an_error_naming_both_files(tmp_pat
     from projection.pipelines import ProjectionConfig, run_projection
 
     data_dir = europarl(tmp_path, {"en": 4, "de": n_target})
-    config = ProjectionConfig(corpus="europarl-ner", target_langs=["de"], data_dir=data_dir, max_samples=2,
-                              output_dir=str(tmp_path / "out"))
+    config = ProjectionConfig(
+        corpus="europarl-ner", target_langs=["de"], data_dir=data_dir, max_samples=2, output_dir=str(tmp_path / "out")
+    )
     with pytest.raises(UserError) as err:
         run_projection(config)
     message = str(err.value)
@@ -165,14 +190,18 @@ def test_parallel_corpus_of_another_length_is_an_error_naming_both_files(tmp_pat
 
 def test_malformed_alignment_items_are_flagged_per_row_and_do_not_shift_links():
     tokens = [["John", "lives", "in", "Paris"], ["Ana"], ["Bob"]]
-    entities = [[{"start": 0, "end": 1, "label": "PER"}, {"start": 3, "end": 4, "label": "LOC"}],
-                [{"start": 0, "end": 1, "label": "PER"}], [{"start": 0, "end": 1, "label": "PER"}]]
+    entities = [
+        [{"start": 0, "end": 1, "label": "PER"}, {"start": 3, "end": 4, "label": "LOC"}],
+        [{"start": 0, "end": 1, "label": "PER"}],
+        [{"start": 0, "end": 1, "label": "PER"}],
+    ]
     alignments = [[[0, 0], [1, 1], [2, 2], [3, 3]], [[0, 0, 0]], [[0]]]
     errors = validate_batch(entities, [len(t) for t in tokens], tokens, alignments)
     assert errors[0] is None
     assert "[0, 0, 0]" in errors[1] and "[0]" in errors[2]
-    ds = datasets.Dataset.from_dict({"tokens": tokens, "source_entities": entities, "translation_tokens": tokens,
-                                     "alignment": alignments})
+    ds = datasets.Dataset.from_dict(
+        {"tokens": tokens, "source_entities": entities, "translation_tokens": tokens, "alignment": alignments}
+    )
     for method in ("heuristic", "candidates"):
         out = Project(NAMES, method=method)(ds[:])
         assert [NAMES[t] for t in out["projected_tags"][0]] == ["B-PER", "O", "O", "B-LOC"]
@@ -186,8 +215,12 @@ def test_malformed_alignment_items_are_flagged_per_row_and_do_not_shift_links():
 def test_an_entity_label_outside_the_label_set_flags_its_row():
     tokens = [["Paris"], ["Acme"]]
     entities = [[{"start": 0, "end": 1, "label": "LOC"}], [{"start": 0, "end": 1, "label": "PRODUCT"}]]
-    batch = {"tokens": tokens, "source_entities": entities, "translation_tokens": tokens,
-             "alignment": [[[0, 0]], [[0, 0]]]}
+    batch = {
+        "tokens": tokens,
+        "source_entities": entities,
+        "translation_tokens": tokens,
+        "alignment": [[[0, 0]], [[0, 0]]],
+    }
     for method in ("heuristic", "candidates"):
         out = Project(NAMES, method=method)(batch)
         assert [NAMES[t] for t in out["projected_tags"][0]] == ["B-LOC"]
@@ -219,8 +252,15 @@ def test_tab_separated_tags_with_trailing_spaces_are_the_same_label(tmp_path, hf
     assert ds["tokens"] == [["John", "Smith", "Paris"]]
 
 
-@pytest.mark.parametrize("emoji", ["\U0001f468\u200d\U0001f469\u200d\U0001f467", "\U0001f44d\U0001f3fd",
-                                   "\U0001f1e9\U0001f1ea", "\U0001f3f3\ufe0f\u200d\U0001f308"])
+@pytest.mark.parametrize(
+    "emoji",
+    [
+        "\U0001f468\u200d\U0001f469\u200d\U0001f467",
+        "\U0001f44d\U0001f3fd",
+        "\U0001f1e9\U0001f1ea",
+        "\U0001f3f3\ufe0f\u200d\U0001f308",
+    ],
+)
 def test_emoji_sequences_stay_one_word(emoji):
     words = split_words(f"Hola {emoji} amigos")
     assert words == ["Hola", emoji, "amigos"]
@@ -262,15 +302,18 @@ def project_args(tmp_path, *extra):
     return ["project", "--corpus", "xner-sample", "--target-langs", "de", "--output-dir", str(tmp_path / "out"), *extra]
 
 
-@pytest.mark.parametrize("yaml_text, named", [
-    ("corpus: xner-sample\ntarget_langs: [de\n", "line"),  # malformed YAML
-    ("aligner: {kind: eflomal, symetrization: union}\n", "symetrization"),
-    ("method: {name: heuristic, merge_distnce: 2}\n", "merge_distnce"),
-    ("translator: {kind: hf, model: x, num_beam: 4}\n", "num_beam"),
-    ("translator: {kind: hf}\n", "model"),
-    ("aligner: {kind: embedding}\n", "model"),
-    ("aligner: [eflomal]\n", "aligner"),
-])
+@pytest.mark.parametrize(
+    "yaml_text, named",
+    [
+        ("corpus: xner-sample\ntarget_langs: [de\n", "line"),  # malformed YAML
+        ("aligner: {kind: eflomal, symetrization: union}\n", "symetrization"),
+        ("method: {name: heuristic, merge_distnce: 2}\n", "merge_distnce"),
+        ("translator: {kind: hf, model: x, num_beam: 4}\n", "num_beam"),
+        ("translator: {kind: hf}\n", "model"),
+        ("aligner: {kind: embedding}\n", "model"),
+        ("aligner: [eflomal]\n", "aligner"),
+    ],
+)
 def test_cli_bad_project_config_is_one_line_naming_key_and_file(tmp_path, capsys, yaml_text, named):
     config = tmp_path / "project.yaml"
     config.write_text(yaml_text, encoding="utf-8")
@@ -281,12 +324,15 @@ def test_cli_bad_project_config_is_one_line_naming_key_and_file(tmp_path, capsys
     assert not (tmp_path / "out").exists()
 
 
-@pytest.mark.parametrize("extra, named", [
-    (["--translator", "hf"], "--translator-model"),
-    (["--aligner", "embedding", "--aligner-model", "/nonexistent/encoder"], "/nonexistent/encoder"),
-    (["--max-samples", "0"], "--max-samples"),
-    (["--max-samples", "-3"], "--max-samples"),
-])
+@pytest.mark.parametrize(
+    "extra, named",
+    [
+        (["--translator", "hf"], "--translator-model"),
+        (["--aligner", "embedding", "--aligner-model", "/nonexistent/encoder"], "/nonexistent/encoder"),
+        (["--max-samples", "0"], "--max-samples"),
+        (["--max-samples", "-3"], "--max-samples"),
+    ],
+)
 def test_cli_bad_project_arguments_are_refused_before_anything_is_written(tmp_path, capsys, extra, named):
     code, err = cli(project_args(tmp_path, *extra), capsys)
     assert code != 0 and "Traceback" not in err
@@ -304,8 +350,9 @@ def test_a_failed_language_leaves_every_finished_language_described_by_the_summa
     out = tmp_path / "out"
 
     def config(**kw):
-        return ProjectionConfig(corpus="europarl-ner", target_langs=["de", "es"], data_dir=data_dir,
-                                output_dir=str(out), **kw)
+        return ProjectionConfig(
+            corpus="europarl-ner", target_langs=["de", "es"], data_dir=data_dir, output_dir=str(out), **kw
+        )
 
     run_projection(config())
     assert len(datasets.load_from_disk(str(out / "de"))["test"]) == 4

@@ -26,8 +26,21 @@ def encoder(tmp_path_factory, sample):
 
 
 def teacher_args(encoder, output_dir, *extra):
-    return ["--model_name_or_path", encoder, "--output_dir", str(output_dir), "--per_device_train_batch_size", "4",
-            "--learning_rate", "1e-3", "--seed", "3", "--corpus", "xner-sample", *extra]  # fmt: skip
+    return [
+        "--model_name_or_path",
+        encoder,
+        "--output_dir",
+        str(output_dir),
+        "--per_device_train_batch_size",
+        "4",
+        "--learning_rate",
+        "1e-3",
+        "--seed",
+        "3",
+        "--corpus",
+        "xner-sample",
+        *extra,
+    ]
 
 
 def fresh_process():
@@ -42,7 +55,14 @@ def test_teacher_drops_rows_a_projection_flagged(encoder, sample, tmp_path):
     """The teacher applies distill's rule (training.features.projection_row_ok) to a projection's rows."""
     rows = sample.select(range(6))
     errors = [None, "translator failed", None, None, None, None]
-    stats = [{"error": None}, {"error": None}, {"error": "bad alignment"}, {"error": None}, {"error": None}, {"error": None}]
+    stats = [
+        {"error": None},
+        {"error": None},
+        {"error": "bad alignment"},
+        {"error": None},
+        {"error": None},
+        {"error": None},
+    ]
     train = rows.add_column("translation_error", errors).add_column("projection_stats", stats)
     train = train.rename_column("ner_tags", "projected_tags")
     path = str(tmp_path / "projected")
@@ -80,8 +100,21 @@ def test_a_checkpoint_cut_short_is_never_latest(encoder, tmp_path, monkeypatch):
     assert not (checkpoints / "step_4").exists()  # the cut one never took a complete checkpoint's name
 
     fresh_process()
-    assert teacher.main(teacher_args(encoder, out, "--max_train_steps", "5", "--checkpointing_steps", "2",
-                                     "--resume_from_checkpoint", "latest")) == 0  # fmt: skip
+    assert (
+        teacher.main(
+            teacher_args(
+                encoder,
+                out,
+                "--max_train_steps",
+                "5",
+                "--checkpointing_steps",
+                "2",
+                "--resume_from_checkpoint",
+                "latest",
+            )
+        )
+        == 0
+    )
     assert json.loads((out / "results.json").read_text())["completed_steps"] == 5
 
 
@@ -93,13 +126,17 @@ def test_garbage_or_truncated_checkpoints_are_one_line_errors(encoder, tmp_path)
     optimizer.write_bytes(optimizer.read_bytes()[:100])  # truncated after it was written
     fresh_process()
     with pytest.raises(UserError, match=r"--resume_from_checkpoint .*step_2.*optimizer\.bin"):
-        teacher.main(teacher_args(encoder, tmp_path / "b", "--max_train_steps", "3", "--resume_from_checkpoint", str(step_2)))
+        teacher.main(
+            teacher_args(encoder, tmp_path / "b", "--max_train_steps", "3", "--resume_from_checkpoint", str(step_2))
+        )
     garbage = tmp_path / "garbage"
     garbage.mkdir()
     (garbage / "model.safetensors").write_bytes(b"not a checkpoint")
     fresh_process()
     with pytest.raises(UserError, match=r"--resume_from_checkpoint .*garbage.*not a complete xner checkpoint"):
-        teacher.main(teacher_args(encoder, tmp_path / "c", "--max_train_steps", "3", "--resume_from_checkpoint", str(garbage)))
+        teacher.main(
+            teacher_args(encoder, tmp_path / "c", "--max_train_steps", "3", "--resume_from_checkpoint", str(garbage))
+        )
 
 
 # ------------------------------------------------------------------------ 10. output folder, atomic outputs
@@ -145,5 +182,7 @@ def test_checkpoints_hold_no_pickle_and_a_planted_one_is_refused(encoder, tmp_pa
         pickle.dump(_Payload(str(marker)), f)
     fresh_process()
     with pytest.raises(UserError, match=r"custom_checkpoint_0\.pkl.*--trust_checkpoint_pickles"):
-        teacher.main(teacher_args(encoder, tmp_path / "b", "--max_train_steps", "3", "--resume_from_checkpoint", str(step_2)))
+        teacher.main(
+            teacher_args(encoder, tmp_path / "b", "--max_train_steps", "3", "--resume_from_checkpoint", str(step_2))
+        )
     assert not marker.exists()

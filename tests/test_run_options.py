@@ -30,12 +30,23 @@ def declared_publisher(tmp_path, monkeypatch):
     run_options.set_publisher(None)
 
 
-def test_train_teacher_pushes_through_the_publisher(online, declared_publisher, encoder, dataset_dir, tmp_path,
-                                                    capsys):
+def test_train_teacher_pushes_through_the_publisher(online, declared_publisher, encoder, dataset_dir, tmp_path, capsys):
     out = tmp_path / "teacher"
     repo = "xner-test/pushed-teacher"
-    assert main(["train-teacher", *teacher_args(encoder, out, "--dataset", dataset_dir, "--max_train_steps", "2"),
-                 "--push_to_hub", "--hub_model_id", repo, "--base_model_id", BASE_ID]) == 0
+    assert (
+        main(
+            [
+                "train-teacher",
+                *teacher_args(encoder, out, "--dataset", dataset_dir, "--max_train_steps", "2"),
+                "--push_to_hub",
+                "--hub_model_id",
+                repo,
+                "--base_model_id",
+                BASE_ID,
+            ]
+        )
+        == 0
+    )
     assert f"pushed {out} to {repo}: " in capsys.readouterr().out
     files = online.files(repo)
     assert {"config.json", "model.safetensors", "results.json", "README.md"} <= set(files)
@@ -57,8 +68,21 @@ def test_push_to_hub_is_refused_before_training(declared_publisher, encoder, dat
 def test_hub_token_is_never_written(online, declared_publisher, encoder, dataset_dir, tmp_path):
     out = tmp_path / "teacher"
     secret = "hf_xnerNeverWritten0000000000000"
-    args = teacher_args(encoder, out, "--dataset", dataset_dir, "--max_train_steps", "1", "--push_to_hub",
-                        "--hub_model_id", "xner-test/token", "--base_model_id", BASE_ID, "--hub_token", secret)
+    args = teacher_args(
+        encoder,
+        out,
+        "--dataset",
+        dataset_dir,
+        "--max_train_steps",
+        "1",
+        "--push_to_hub",
+        "--hub_model_id",
+        "xner-test/token",
+        "--base_model_id",
+        BASE_ID,
+        "--hub_token",
+        secret,
+    )
     try:  # (the test server knows another token: whether it refuses the push does not matter here)
         teacher.main(args)
     except Exception:
@@ -76,8 +100,9 @@ def test_with_tracking_without_a_tracker_names_the_extra(encoder, dataset_dir, t
     with pytest.raises(UserError, match=r"no experiment tracker is installed; pip install 'xner\[tracking\]'"):
         teacher.main(teacher_args(encoder, tmp_path / "t", "--dataset", dataset_dir, "--with_tracking"))
     with pytest.raises(UserError, match="--report_to wandb: not installed"):
-        teacher.main(teacher_args(encoder, tmp_path / "t", "--dataset", dataset_dir, "--with_tracking",
-                                  "--report_to", "wandb"))
+        teacher.main(
+            teacher_args(encoder, tmp_path / "t", "--dataset", dataset_dir, "--with_tracking", "--report_to", "wandb")
+        )
     assert not (tmp_path / "t").exists()
 
 
@@ -86,8 +111,22 @@ def test_with_tracking_writes_tensorboard_scalars(encoder, dataset_dir, tmp_path
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     out = tmp_path / "tracked"
-    assert teacher.main(teacher_args(encoder, out, "--dataset", dataset_dir, "--max_train_steps", "3",
-                                     "--with_tracking", "--report_to", "tensorboard")) == 0
+    assert (
+        teacher.main(
+            teacher_args(
+                encoder,
+                out,
+                "--dataset",
+                dataset_dir,
+                "--max_train_steps",
+                "3",
+                "--with_tracking",
+                "--report_to",
+                "tensorboard",
+            )
+        )
+        == 0
+    )
     events = glob.glob(str(out / "**" / "events.out.tfevents.*"), recursive=True)
     assert events
     tags = {}

@@ -1,5 +1,6 @@
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from dataset_builders.schemes import (
     CONLL,
@@ -27,7 +28,12 @@ def test_label_names_order():
 def test_iob1_to_iob2_examples():
     # IOB1: I- starts an entity unless it follows one of the same type; B- only splits two adjacent ones.
     assert iob1_to_iob2(["I-PER", "I-PER", "O", "I-LOC", "B-LOC", "I-ORG"]) == [
-        "B-PER", "I-PER", "O", "B-LOC", "B-LOC", "B-ORG"
+        "B-PER",
+        "I-PER",
+        "O",
+        "B-LOC",
+        "B-LOC",
+        "B-ORG",
     ]
 
 

@@ -42,9 +42,14 @@ def test_plan_chains_students_into_teachers(tmp_path):
 def test_round_threshold_goes_into_the_strategy_parameters():
     plan = plan_rounds(SelfTrainingSchedule(rounds=2, threshold_start=0.9, threshold_end=0.6), ["t"], "out")
     assert plan[1].strategy_config({"name": "hard-confident", "threshold": 0.99}) == {
-        "name": "hard-confident", "threshold": pytest.approx(0.6)}  # fmt: skip
+        "name": "hard-confident",
+        "threshold": pytest.approx(0.6),
+    }
     unscheduled = plan_rounds(SelfTrainingSchedule(rounds=2), ["t"], "out")[1]
-    assert unscheduled.strategy_config({"name": "soft-kl", "temperature": 2.0}) == {"name": "soft-kl", "temperature": 2.0}
+    assert unscheduled.strategy_config({"name": "soft-kl", "temperature": 2.0}) == {
+        "name": "soft-kl",
+        "temperature": 2.0,
+    }
     with pytest.raises(UserError, match="needs a strategy with a threshold \\(hard-confident\\); 'soft-mse' has none"):
         plan[0].strategy_config({"name": "soft-mse"})
     with pytest.raises(UserError, match="'soft-kl' has none"):
@@ -54,11 +59,14 @@ def test_round_threshold_goes_into_the_strategy_parameters():
 
 @pytest.mark.parametrize(
     "params, message",
-    [({"rounds": 0}, "rounds must be an integer >= 1"), ({"rounds": 1.5}, "rounds must be an integer"),
-     ({"threshold_start": 1.2}, r"threshold_start must be in \[0, 1\]"),
-     ({"threshold_start": 0.9, "threshold_end": -0.1}, "threshold_end must be in"),
-     ({"threshold_end": 0.5}, "threshold_end needs threshold_start")],
-)  # fmt: skip
+    [
+        ({"rounds": 0}, "rounds must be an integer >= 1"),
+        ({"rounds": 1.5}, "rounds must be an integer"),
+        ({"threshold_start": 1.2}, r"threshold_start must be in \[0, 1\]"),
+        ({"threshold_start": 0.9, "threshold_end": -0.1}, "threshold_end must be in"),
+        ({"threshold_end": 0.5}, "threshold_end needs threshold_start"),
+    ],
+)
 def test_bad_schedules_are_user_errors(params, message):
     with pytest.raises(UserError, match=message):
         SelfTrainingSchedule(**params)

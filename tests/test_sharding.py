@@ -20,8 +20,8 @@ import torch
 from datasets import Dataset, load_from_disk
 
 from dataset_builders.errors import UserError
-from tests.tiny_models import build_tiny_bert
 from tests.accelerate_launch import REPO
+from tests.tiny_models import build_tiny_bert
 from training import devices
 from training.teacher_probs import (
     TeacherProbabilities,
@@ -45,7 +45,9 @@ MAX_LENGTH = 16
 @pytest.fixture(scope="module")
 def teacher_dir(tmp_path_factory):
     texts = [" ".join(s) for s in SENTENCES if s]
-    return build_tiny_bert(str(tmp_path_factory.mktemp("teacher") / "t"), texts, id2label=dict(enumerate(LABELS)), seed=3)
+    return build_tiny_bert(
+        str(tmp_path_factory.mktemp("teacher") / "t"), texts, id2label=dict(enumerate(LABELS)), seed=3
+    )
 
 
 def on_disk(path):
@@ -133,8 +135,10 @@ def sharded_equals_single(teacher_dir, tmp_path):
     single = add_teacher_probs(on_disk(tmp_path / "one"), [teacher(teacher_dir)], batch_size=2, num_proc=1)
     sharded = add_teacher_probs(on_disk(tmp_path / "two"), [teacher(teacher_dir)], batch_size=2, num_proc=2)
     # really two workers: one cache file per shard
-    assert sorted(f["filename"][-len("00000_of_00002.arrow"):] for f in sharded.cache_files) == [
-        "00000_of_00002.arrow", "00001_of_00002.arrow"]  # fmt: skip
+    assert sorted(f["filename"][-len("00000_of_00002.arrow") :] for f in sharded.cache_files) == [
+        "00000_of_00002.arrow",
+        "00001_of_00002.arrow",
+    ]
     assert all("_of_" not in f["filename"] for f in single.cache_files)
     assert sharded["tokens"] == single["tokens"] == SENTENCES  # row order kept
     assert sharded["teacher_tags"] == single["teacher_tags"]
@@ -194,8 +198,20 @@ def test_distill_passes_teacher_num_proc(monkeypatch, teacher_dir, tmp_path):
         raise Stop
 
     monkeypatch.setattr(distill, "add_teacher_probs", add_teacher_probs_spy)
-    args = ["--model_name_or_path", student, "--teacher", teacher_dir, "--output_dir", str(tmp_path / "out"),
-            "--corpus", "xner-sample", "--eval", "xner-sample:train", "--max_train_steps", "1"]  # fmt: skip
+    args = [
+        "--model_name_or_path",
+        student,
+        "--teacher",
+        teacher_dir,
+        "--output_dir",
+        str(tmp_path / "out"),
+        "--corpus",
+        "xner-sample",
+        "--eval",
+        "xner-sample:train",
+        "--max_train_steps",
+        "1",
+    ]
     for extra, expected in (([], None), (["--teacher_num_proc", "2"], 2)):
         with pytest.raises(Stop):
             distill.main(args + extra)
@@ -225,19 +241,55 @@ def test_accelerate_launch_computes_the_column_once_with_all_workers(sample, tmp
     from tests.tiny_models import build_tiny_xlmr
 
     texts = [" ".join(tokens) for tokens in sample["tokens"]]
-    teacher_path = build_tiny_bert(str(tmp_path / "teacher"), texts, id2label=dict(enumerate(CONLL.label_names)), seed=1)
+    teacher_path = build_tiny_bert(
+        str(tmp_path / "teacher"), texts, id2label=dict(enumerate(CONLL.label_names)), seed=1
+    )
     student = build_tiny_xlmr(str(tmp_path / "student"), texts, vocab_size=150)
     marks, out = tmp_path / "marks", tmp_path / "out"
     marks.mkdir()
     launcher = os.path.join(os.path.dirname(sys.executable), "accelerate")
     # --multi_gpu with ACCELERATE_USE_CPU: accelerate's way to several CPU processes (its --cpu launches one)
-    command = [launcher, "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1", "--mixed_precision",
-               "no", "--dynamo_backend", "no", "-m", "tests.test_sharding", str(marks), "--model_name_or_path",
-               student, "--teacher", teacher_path, "--output_dir", str(out), "--corpus", "xner-sample", "--eval",
-               "xner-sample:train", "--per_device_train_batch_size", "4", "--max_train_steps", "1", "--max_length",
-               "24", "--teacher_num_proc", "2"]  # fmt: skip
-    env = {**os.environ, "ACCELERATE_USE_CPU": "true", "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
-           "HF_HOME": str(tmp_path / "hf")}  # fmt: skip
+    command = [
+        launcher,
+        "launch",
+        "--multi_gpu",
+        "--num_processes",
+        "2",
+        "--num_machines",
+        "1",
+        "--mixed_precision",
+        "no",
+        "--dynamo_backend",
+        "no",
+        "-m",
+        "tests.test_sharding",
+        str(marks),
+        "--model_name_or_path",
+        student,
+        "--teacher",
+        teacher_path,
+        "--output_dir",
+        str(out),
+        "--corpus",
+        "xner-sample",
+        "--eval",
+        "xner-sample:train",
+        "--per_device_train_batch_size",
+        "4",
+        "--max_train_steps",
+        "1",
+        "--max_length",
+        "24",
+        "--teacher_num_proc",
+        "2",
+    ]
+    env = {
+        **os.environ,
+        "ACCELERATE_USE_CPU": "true",
+        "HF_HUB_OFFLINE": "1",
+        "HF_DATASETS_OFFLINE": "1",
+        "HF_HOME": str(tmp_path / "hf"),
+    }
     done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     with open(out / "results.json", encoding="utf-8") as f:

@@ -159,8 +159,12 @@ def test_from_config_validates_names_parameters_and_values():
     strategy = from_config("projected+kd", alpha=0.3, agree_only=True)
     assert from_config(**strategy.config()) == strategy
     assert strategy.config() == {
-        "name": "projected+kd", "alpha": 0.3, "soft_loss": "soft-mse", "temperature": 1.0, "agree_only": True,
-    }  # fmt: skip
+        "name": "projected+kd",
+        "alpha": 0.3,
+        "soft_loss": "soft-mse",
+        "temperature": 1.0,
+        "agree_only": True,
+    }
     with pytest.raises(UserError, match=r"unknown strategy 'soft'.*soft-mse, soft-kl, hard, hard-confident"):
         from_config("soft")
     with pytest.raises(ValueError, match=r"unknown parameter\(s\) \['treshold'\]; valid parameters: threshold"):
@@ -248,8 +252,11 @@ def test_voting_by_hand():
     # teacher argmax: 0 at word 1, 1 at word 2
     disagree_then_agree = make_batch([2, -100, 1])  # word 1: 2 != 0 -> soft; word 2: 1 == 1 -> CE
     check(Voting(), (kl_token(0) + minus_log_softmax(2, 1)) / 2, disagree_then_agree)
-    check(Voting(alpha=0.5, soft_loss="soft-mse"), (0.5 * mse_token(0) + minus_log_softmax(2, 1)) / 2,
-          make_batch([2, -100, 1]))  # fmt: skip
+    check(
+        Voting(alpha=0.5, soft_loss="soft-mse"),
+        (0.5 * mse_token(0) + minus_log_softmax(2, 1)) / 2,
+        make_batch([2, -100, 1]),
+    )
     agree_then_unprojected = make_batch([0, -100, -100])  # word 1 agrees; word 2 has no projection -> soft
     check(Voting(temperature=2.0), (minus_log_softmax(0, 0) + kl_token(2, 2.0)) / 2, agree_then_unprojected)
 

@@ -56,13 +56,15 @@ def test_kd_weight_reaches_the_head_sub_tokens(models):
     probs = [[[0.9] + [0.1 / 8] * 8, [0.1 / 8] * 8 + [0.9]]]
     data = datasets.Dataset.from_dict(
         {"tokens": [["Wolfgang", "x"]], TEACHER_PROBS: probs, TEACHER_TAGS: [[0, 8]], KD_WEIGHT: [[0.25, 0.75]]},
-        features=datasets.Features({
-            "tokens": datasets.List(datasets.Value("string")),
-            TEACHER_PROBS: datasets.List(datasets.List(datasets.Value("float32"))),
-            TEACHER_TAGS: datasets.List(datasets.ClassLabel(names=LABELS)),
-            KD_WEIGHT: datasets.List(datasets.Value("float32")),
-        }),
-    )  # fmt: skip
+        features=datasets.Features(
+            {
+                "tokens": datasets.List(datasets.Value("string")),
+                TEACHER_PROBS: datasets.List(datasets.List(datasets.Value("float32"))),
+                TEACHER_TAGS: datasets.List(datasets.ClassLabel(names=LABELS)),
+                KD_WEIGHT: datasets.List(datasets.Value("float32")),
+            }
+        ),
+    )
     row = student_features(data, tagger.tokenizer, LABELS, word_columns={KD_WEIGHT: 0.0})[0]
     heads = [i for i, h in enumerate(row["word_heads"]) if h]
     assert [row[KD_WEIGHT][i] for i in heads] == pytest.approx([0.25, 0.75])
@@ -84,8 +86,11 @@ class _OneProcess:
 def test_voting_statistics_per_epoch_are_counted_then_reset():
     recorder = distill.LossRecorder(Voting())
     teacher = torch.tensor([[[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.5, 0.5]]])
-    batch = {"teacher_probs": teacher, "kd_mask": torch.tensor([[True, True, True, False]]),
-             "labels": torch.tensor([[0, 0, -100, 1]])}  # fmt: skip
+    batch = {
+        "teacher_probs": teacher,
+        "kd_mask": torch.tensor([[True, True, True, False]]),
+        "labels": torch.tensor([[0, 0, -100, 1]]),
+    }
     recorder(type("Out", (), {"logits": torch.zeros(1, 4, 2, requires_grad=True)})(), batch)
     stats = recorder.epoch_statistics(_OneProcess())
     # three first sub-tokens, two with a projected tag, one of which agrees with the teacher argmax
@@ -114,8 +119,19 @@ def test_model_selection_adds_the_chosen_dev_set_and_refuses_gold_target_dev():
 
 
 def test_denoise_reweight_and_voting_record_their_summaries(models, projected, tmp_path):
-    args = distill_args(models, tmp_path, "--strategy", "voting", "--dataset", projected, "--denoise", "reweight",
-                        "--denoise_k", "3", steps=2)  # fmt: skip
+    args = distill_args(
+        models,
+        tmp_path,
+        "--strategy",
+        "voting",
+        "--dataset",
+        projected,
+        "--denoise",
+        "reweight",
+        "--denoise_k",
+        "3",
+        steps=2,
+    )
     assert distill.main(args) == 0
     results = results_of(tmp_path)
     summaries = results["data"]["denoising"]
@@ -127,8 +143,21 @@ def test_denoise_reweight_and_voting_record_their_summaries(models, projected, t
 
 
 def test_denoise_relabel_and_language_agnostic_selection(models, tmp_path):
-    args = distill_args(models, tmp_path, "--strategy", "hard", "--denoise", "relabel", "--denoise_threshold", "0.9",
-                        "--select_language_agnostic", "0.5", "--selection_source", "xner-sample:train", steps=1)  # fmt: skip
+    args = distill_args(
+        models,
+        tmp_path,
+        "--strategy",
+        "hard",
+        "--denoise",
+        "relabel",
+        "--denoise_threshold",
+        "0.9",
+        "--select_language_agnostic",
+        "0.5",
+        "--selection_source",
+        "xner-sample:train",
+        steps=1,
+    )
     assert distill.main(args) == 0
     results = results_of(tmp_path)
     (report,) = results["data"]["language_agnostic_selection"]
@@ -139,8 +168,19 @@ def test_denoise_relabel_and_language_agnostic_selection(models, tmp_path):
 
 
 def test_self_training_rounds_chain_students_as_teachers(models, tmp_path):
-    args = distill_args(models, tmp_path, "--strategy", "hard-confident", "--self_training_rounds", "2",
-                        "--self_training_threshold_start", "0.2", "--self_training_threshold_end", "0.1", steps=1)  # fmt: skip
+    args = distill_args(
+        models,
+        tmp_path,
+        "--strategy",
+        "hard-confident",
+        "--self_training_rounds",
+        "2",
+        "--self_training_threshold_start",
+        "0.2",
+        "--self_training_threshold_end",
+        "0.1",
+        steps=1,
+    )
     assert distill.main(args) == 0
     round0 = os.path.join(tmp_path, "rounds", "round-0")
     assert os.path.isfile(os.path.join(round0, "results.json"))
@@ -154,8 +194,17 @@ def test_self_training_rounds_chain_students_as_teachers(models, tmp_path):
 
 
 def test_selection_protocol_is_recorded_and_picks_the_checkpoint(models, tmp_path):
-    args = distill_args(models, tmp_path, "--strategy", "hard", "--selection", "source-dev", "--source_dev",
-                        "xner-sample:train", steps=1)  # fmt: skip
+    args = distill_args(
+        models,
+        tmp_path,
+        "--strategy",
+        "hard",
+        "--selection",
+        "source-dev",
+        "--source_dev",
+        "xner-sample:train",
+        steps=1,
+    )
     assert distill.main(args) == 0
     best = results_of(tmp_path)["best"]
     assert best["eval_set"] == "xner-sample:train" and best["selection"]["selection"] == "source-dev"
@@ -170,16 +219,41 @@ def test_the_new_options_are_offered_by_both_helps(capsys, entry):
     with pytest.raises(SystemExit):
         cli.main(["distill", "--help"]) if entry == "xner distill" else distill.main(["--help"])
     text = capsys.readouterr().out
-    for flag in ("--denoise", "--denoise_k", "--denoise_threshold", "--select_language_agnostic", "--selection_source",
-                 "--self_training_rounds", "--self_training_threshold_start", "--selection", "--allow_target_dev",
-                 "--source_dev", "--translate_train_dev", "--target_dev", "voting"):  # fmt: skip
+    for flag in (
+        "--denoise",
+        "--denoise_k",
+        "--denoise_threshold",
+        "--select_language_agnostic",
+        "--selection_source",
+        "--self_training_rounds",
+        "--self_training_threshold_start",
+        "--selection",
+        "--allow_target_dev",
+        "--source_dev",
+        "--translate_train_dev",
+        "--target_dev",
+        "voting",
+    ):
         assert flag in text
 
 
 def test_accelerate_launch_runs_voting_with_denoising_and_selection(models, projected, tmp_path):
     out = tmp_path / "launched"
-    args = distill_args(models, out, "--strategy", "voting", "--dataset", projected, "--denoise", "reweight",
-                        "--selection", "source-dev", "--source_dev", "xner-sample:train", steps=1)  # fmt: skip
+    args = distill_args(
+        models,
+        out,
+        "--strategy",
+        "voting",
+        "--dataset",
+        projected,
+        "--denoise",
+        "reweight",
+        "--selection",
+        "source-dev",
+        "--source_dev",
+        "xner-sample:train",
+        steps=1,
+    )
     run_accelerate_launch("training.distill", args, tmp_path)
     results = results_of(out)
     assert results["best"]["selection"]["selection"] == "source-dev" and results["data"]["denoising"]
@@ -196,7 +270,11 @@ def test_configs_offer_voting_and_the_both_direction_ensemble(name):
     experiment = load_experiment(os.path.join(os.path.dirname(os.path.dirname(__file__)), "configs", f"{name}.yaml"))
     ensemble = experiment.strategies["ensemble-both-directions"]
     assert ensemble.strategy == "multi-teacher" and len(ensemble.args["teacher_weights"]) == 3
-    assert [experiment.teachers[t].kind for t in ensemble.teachers] == ["model-transfer", "translate-train", "translate-test"]
+    assert [experiment.teachers[t].kind for t in ensemble.teachers] == [
+        "model-transfer",
+        "translate-train",
+        "translate-test",
+    ]
     assert experiment.strategies["voting"].projected == "tt"
     for strategy in ("soft-kl-denoised", "hard-relabelled", "soft-kl-agnostic", "self-training"):
         assert strategy in experiment.strategies

@@ -7,7 +7,6 @@ from hypothesis import strategies as st
 
 from projection.symmetrize import METHODS, symmetrize
 
-
 # --------------------------------------------------------------------------- hand-worked examples
 
 

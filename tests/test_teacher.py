@@ -33,10 +33,19 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def test_few_steps_save_a_model_with_labels(encoder, dataset_dir, tmp_path):
     out = tmp_path / "teacher"
-    assert teacher.main(teacher_args(encoder, out, "--dataset", dataset_dir, "--num_train_epochs", "2", "--checkpointing_steps", "epoch")) == 0
+    assert (
+        teacher.main(
+            teacher_args(
+                encoder, out, "--dataset", dataset_dir, "--num_train_epochs", "2", "--checkpointing_steps", "epoch"
+            )
+        )
+        == 0
+    )
     names = load_corpus("xner-sample")["train"].features["ner_tags"].feature.names
     model = AutoModelForTokenClassification.from_pretrained(out)
-    assert model.config.id2label == dict(enumerate(names)) and model.config.label2id == {n: i for i, n in enumerate(names)}
+    assert model.config.id2label == dict(enumerate(names)) and model.config.label2id == {
+        n: i for i, n in enumerate(names)
+    }
     assert AutoTokenizer.from_pretrained(out).is_fast
     results = json.loads((out / "results.json").read_text())
     assert [e["epoch"] for e in results["epochs"]] == [0, 1] and results["completed_steps"] == 10
@@ -48,11 +57,17 @@ def test_few_steps_save_a_model_with_labels(encoder, dataset_dir, tmp_path):
 def test_freeze_embeddings_keeps_them_and_trains_the_rest(encoder, dataset_dir, tmp_path):
     """``--freeze_embeddings`` (as distill's): the saved embeddings are the encoder's, the layers moved."""
     out = tmp_path / "teacher"
-    assert teacher.main(teacher_args(encoder, out, "--dataset", dataset_dir, "--max_train_steps", "3",
-                                     "--freeze_embeddings")) == 0
+    assert (
+        teacher.main(
+            teacher_args(encoder, out, "--dataset", dataset_dir, "--max_train_steps", "3", "--freeze_embeddings")
+        )
+        == 0
+    )
     before = AutoModelForTokenClassification.from_pretrained(encoder).state_dict()
     after = AutoModelForTokenClassification.from_pretrained(out).state_dict()
-    assert torch.equal(before["bert.embeddings.word_embeddings.weight"], after["bert.embeddings.word_embeddings.weight"])
+    assert torch.equal(
+        before["bert.embeddings.word_embeddings.weight"], after["bert.embeddings.word_embeddings.weight"]
+    )
     assert torch.equal(before["bert.embeddings.LayerNorm.weight"], after["bert.embeddings.LayerNorm.weight"])
     query = "bert.encoder.layer.0.attention.self.query.weight"
     assert not torch.allclose(before[query], after[query])
@@ -75,8 +90,10 @@ def loop_setup(encoder, sample, output_dir, accelerator=None, **config):
     evaluator = NerEvaluator(
         accelerator,
         {"validation": EvalSet(features.select(range(6)), [[names[t] for t in tags] for tags in dev["ner_tags"]])},
-        dict(enumerate(names)), batch_size=4, collator=collator,
-    )  # fmt: skip
+        dict(enumerate(names)),
+        batch_size=4,
+        collator=collator,
+    )
     loader = build_dataloader(features, 2, collator, shuffle=True, seed=0)
     return model, loader, config, accelerator, evaluator
 
@@ -136,20 +153,32 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(encoder, sampl
         loss = token_cross_entropy(outputs, batch)
         return loss * float("nan") if len(calls) == 3 else loss
 
-    model, loader, config, accelerator, evaluator = loop_setup(encoder, sample, tmp_path, checkpointing_steps=2, num_train_epochs=1)
+    model, loader, config, accelerator, evaluator = loop_setup(
+        encoder, sample, tmp_path, checkpointing_steps=2, num_train_epochs=1
+    )
     with pytest.raises(NonFiniteLossError, match=r"non-finite training loss \(nan\) at step 3 .*step_2") as error:
         train(model, loader, nan_at_step_3, config, accelerator, evaluate=evaluator)
     assert error.value.step == 3 and error.value.last_checkpoint.endswith("step_2")
     assert os.listdir(tmp_path / "checkpoints") == ["step_2"]
-    assert all(torch.isfinite(t).all() for t in load_file(tmp_path / "checkpoints" / "step_2" / "model.safetensors").values())
+    assert all(
+        torch.isfinite(t).all() for t in load_file(tmp_path / "checkpoints" / "step_2" / "model.safetensors").values()
+    )
 
     AcceleratorState._reset_state(True)
     GradientState._reset_state()
     model, loader, config, accelerator, evaluator = loop_setup(
-        encoder, sample, tmp_path, checkpointing_steps=2, num_train_epochs=1, resume_from_checkpoint=error.value.last_checkpoint
+        encoder,
+        sample,
+        tmp_path,
+        checkpointing_steps=2,
+        num_train_epochs=1,
+        resume_from_checkpoint=error.value.last_checkpoint,
     )
     state = train(model, loader, token_cross_entropy, config, accelerator, evaluate=evaluator)
-    assert state.completed_steps == 9 and AutoModelForTokenClassification.from_pretrained(tmp_path).config.id2label[1] == "B-PER"
+    assert (
+        state.completed_steps == 9
+        and AutoModelForTokenClassification.from_pretrained(tmp_path).config.id2label[1] == "B-PER"
+    )
 
 
 class RecordingTracker(GeneralTracker):
@@ -192,15 +221,35 @@ def test_data_errors_are_clear(encoder, dataset_dir, tmp_path):
 def test_register_adds_the_same_arguments_to_a_cli():
     parser = argparse.ArgumentParser(prog="xner")
     teacher.register(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(["train-teacher", "--corpus", "conll2003", "--model_name_or_path", "m", "--output_dir", "o",
-                              "--gradient_accumulation_steps", "4", "--data-dir", "d", "--label_all_tokens"])  # fmt: skip
-    assert args.func is teacher.run and args.gradient_accumulation_steps == 4 and args.data_dir == "d" and args.label_all_tokens
+    args = parser.parse_args(
+        [
+            "train-teacher",
+            "--corpus",
+            "conll2003",
+            "--model_name_or_path",
+            "m",
+            "--output_dir",
+            "o",
+            "--gradient_accumulation_steps",
+            "4",
+            "--data-dir",
+            "d",
+            "--label_all_tokens",
+        ]
+    )
+    assert (
+        args.func is teacher.run
+        and args.gradient_accumulation_steps == 4
+        and args.data_dir == "d"
+        and args.label_all_tokens
+    )
 
 
 def test_accelerate_launch_runs_the_teacher(encoder, dataset_dir, tmp_path):
     out = tmp_path / "launched"
-    run_accelerate_launch("training.teacher", teacher_args(encoder, out, "--dataset", dataset_dir, "--max_train_steps", "3"),
-                          tmp_path)  # fmt: skip
+    run_accelerate_launch(
+        "training.teacher", teacher_args(encoder, out, "--dataset", dataset_dir, "--max_train_steps", "3"), tmp_path
+    )
     results = json.loads((out / "results.json").read_text())
     assert results["completed_steps"] == 3 and results["num_processes"] == 1
     assert AutoModelForTokenClassification.from_pretrained(out).config.num_labels == len(results["label_names"])
@@ -212,11 +261,13 @@ def test_translate_train_data_trains_on_the_translated_words():
 
     from training.teacher import words_as_tokens
 
-    split = hf_datasets.Dataset.from_dict({
-        "tokens": [["John", "lives", "in", "New", "York"]],
-        "translation_tokens": [["John", "vive", "en", "Nueva", "York", "."]],
-        "projected_tags": [[1, 0, 0, 5, 6, 0]],
-    })  # fmt: skip
+    split = hf_datasets.Dataset.from_dict(
+        {
+            "tokens": [["John", "lives", "in", "New", "York"]],
+            "translation_tokens": [["John", "vive", "en", "Nueva", "York", "."]],
+            "projected_tags": [[1, 0, 0, 5, 6, 0]],
+        }
+    )
     data = hf_datasets.DatasetDict({"train": split})
     converted = words_as_tokens(data, "auto", "projected_tags")["train"]
     assert converted["tokens"] == [["John", "vive", "en", "Nueva", "York", "."]]

@@ -110,7 +110,9 @@ def test_transform_pickles_as_configuration_only(models):
     assert transform._tagger is not None and "_tagger" not in transform.__getstate__()
     copy = pickle.loads(pickle.dumps(transform))  # what a num_proc worker receives
     assert copy._tagger is None and len(pickle.dumps(transform)) < 10_000  # configuration, no weights
-    assert np.allclose(copy.word_probabilities(SENTENCES[:1])[0], transform.word_probabilities(SENTENCES[:1])[0], atol=1e-6)
+    assert np.allclose(
+        copy.word_probabilities(SENTENCES[:1])[0], transform.word_probabilities(SENTENCES[:1])[0], atol=1e-6
+    )
 
 
 def test_two_teachers_weighted_average(models, corpus):

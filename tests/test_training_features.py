@@ -127,7 +127,15 @@ def test_long_sentences_are_windowed_and_merged_back(tokenizers, family):
     tags = [[rng.randrange(len(LABELS)) for _ in s] for s in sentences]
     aligner = TokenAligner(tokenizers[family], max_length=16, stride=4, label_names=LABELS)
     features = tokenize_dataset(datasets.Dataset.from_dict({"tokens": sentences, "ner_tags": tags}), aligner)
-    assert set(features.column_names) == {"input_ids", "attention_mask", "labels", "word_ids", "word_heads", "sentence_id", "window_id"}
+    assert set(features.column_names) == {
+        "input_ids",
+        "attention_mask",
+        "labels",
+        "word_ids",
+        "word_heads",
+        "sentence_id",
+        "window_id",
+    }
     assert max(len(ids) for ids in features["input_ids"]) <= 16
     assert len(features) > len(sentences)  # the long ones were split
     windows = [features["window_id"][i] for i, s in enumerate(features["sentence_id"]) if s == 2]
@@ -158,8 +166,13 @@ def test_window_spans_cover_everything_within_limits():
 
 
 def test_word_probabilities_and_merge_errors():
-    features = {"input_ids": [[101, 7, 8, 9, 102]], "attention_mask": [[1] * 5], "sentence_id": [0],
-                "word_ids": [[-1, 0, 0, 2, -1]], "word_heads": [[0, 1, 0, 1, 0]]}
+    features = {
+        "input_ids": [[101, 7, 8, 9, 102]],
+        "attention_mask": [[1] * 5],
+        "sentence_id": [0],
+        "word_ids": [[-1, 0, 0, 2, -1]],
+        "word_heads": [[0, 1, 0, 1, 0]],
+    }
     logits = [np.array([[0.0, 0, 0], [2.0, 0, 0], [9, 9, 9], [0, 0, 3.0], [5, 5, 5]])]
     [probabilities] = word_probabilities(features, logits, [3], outside_id=0)
     assert probabilities.shape == (3, 3) and np.allclose(probabilities.sum(-1), 1, atol=1e-6)
@@ -196,19 +209,39 @@ def test_map_fingerprint_is_deterministic(tokenizers):
 
 def test_collator_pads_every_kind_of_column():
     collate = TokenCollator(pad_token_id=7, pad_to_multiple_of=4)
-    batch = collate([
-        {"input_ids": [1, 2, 3], "attention_mask": [1, 1, 1], "labels": [-100, 4, -100], "word_ids": [-1, 0, -1],
-         "word_heads": [0, 1, 0], "sentence_id": 3, "window_id": 0, "teacher_probs": [[0.0, 0.0], [0.3, 0.7], [0.0, 0.0]]},
-        {"input_ids": [1, 2, 5, 6, 3], "attention_mask": [1] * 5, "labels": [-100, 1, 2, 0, -100], "word_ids": [-1, 0, 1, 2, -1],
-         "word_heads": [0, 1, 1, 1, 0], "sentence_id": 4, "window_id": 1, "teacher_probs": [[0.0, 0.0]] + [[0.5, 0.5]] * 3 + [[0.0, 0.0]]},
-    ])  # fmt: skip
+    batch = collate(
+        [
+            {
+                "input_ids": [1, 2, 3],
+                "attention_mask": [1, 1, 1],
+                "labels": [-100, 4, -100],
+                "word_ids": [-1, 0, -1],
+                "word_heads": [0, 1, 0],
+                "sentence_id": 3,
+                "window_id": 0,
+                "teacher_probs": [[0.0, 0.0], [0.3, 0.7], [0.0, 0.0]],
+            },
+            {
+                "input_ids": [1, 2, 5, 6, 3],
+                "attention_mask": [1] * 5,
+                "labels": [-100, 1, 2, 0, -100],
+                "word_ids": [-1, 0, 1, 2, -1],
+                "word_heads": [0, 1, 1, 1, 0],
+                "sentence_id": 4,
+                "window_id": 1,
+                "teacher_probs": [[0.0, 0.0]] + [[0.5, 0.5]] * 3 + [[0.0, 0.0]],
+            },
+        ]
+    )
     assert batch["input_ids"].tolist()[0] == [1, 2, 3, 7, 7, 7, 7, 7]  # 5 -> multiple of 4
     assert batch["attention_mask"][0].tolist() == [1, 1, 1, 0, 0, 0, 0, 0]
     assert batch["labels"][0, 3:].tolist() == [-100] * 5 and batch["word_ids"][0, 3:].tolist() == [-1] * 5
     assert batch["word_heads"][1].tolist() == [0, 1, 1, 1, 0, 0, 0, 0]
     assert batch["sentence_id"].tolist() == [3, 4] and batch["window_id"].tolist() == [0, 1]
     assert batch["teacher_probs"].shape == (2, 8, 2) and batch["teacher_probs"].dtype == torch.float32
-    assert batch["teacher_probs"][0, 3:].abs().sum() == 0 and batch["teacher_probs"][0, 1].tolist() == pytest.approx([0.3, 0.7])
+    assert batch["teacher_probs"][0, 3:].abs().sum() == 0 and batch["teacher_probs"][0, 1].tolist() == pytest.approx(
+        [0.3, 0.7]
+    )
     assert batch["labels"].dtype == torch.long
     with pytest.raises(ValueError, match="entries for"):
         collate([{"input_ids": [1, 2], "labels": [1]}])
@@ -273,8 +306,11 @@ def test_real_corpora_round_trip_through_windows(real_data_dir, corpus, lang, sp
     data = load_corpus(corpus, data_dir=str(real_data_dir), lang=lang, splits=[split])[split]
     features = tokenize_dataset(data, TokenAligner(tokenizer, max_length=64, stride=16))
     assert len(features) > len(data)  # some sentences needed several windows
-    merged = word_predictions(features, one_hot_logits(features, data.features["ner_tags"].feature.num_classes),
-                              [len(t) for t in data["tokens"]])  # fmt: skip
+    merged = word_predictions(
+        features,
+        one_hot_logits(features, data.features["ner_tags"].feature.num_classes),
+        [len(t) for t in data["tokens"]],
+    )
     encoding = tokenizer(list(data["tokens"]), is_split_into_words=True, add_special_tokens=False)
     no_token = 0
     for k, gold in enumerate(data["ner_tags"]):

@@ -20,16 +20,35 @@ def tag_ids(*tags):
 
 @pytest.fixture
 def pairs():
-    features = datasets.Features({"tokens": datasets.List(datasets.Value("string")),
-                                  "ner_tags": datasets.List(datasets.ClassLabel(names=NAMES))})
-    source = datasets.Dataset.from_dict({
-        "tokens": [["Maria", "Okafor", "visited", "New", "York", "."], ["Hello", "Paris", "!"], ["Nothing", "here"]],
-        "ner_tags": [tag_ids("B-PER", "I-PER", "O", "B-LOC", "I-LOC", "O"), tag_ids("O", "B-LOC", "O"), tag_ids("O", "O")],
-    }, features=features)
-    target = datasets.Dataset.from_dict({
-        "tokens": [["Maria", "Okafor", "visitó", "Nueva", "York", "."], ["Hola", "París", "!"], ["Nada", "aquí"]],
-        "ner_tags": [tag_ids("B-PER", "I-PER", "O", "B-LOC", "I-LOC", "O"), tag_ids("O", "B-LOC", "O"), tag_ids("O", "O")],
-    }, features=features)
+    features = datasets.Features(
+        {"tokens": datasets.List(datasets.Value("string")), "ner_tags": datasets.List(datasets.ClassLabel(names=NAMES))}
+    )
+    source = datasets.Dataset.from_dict(
+        {
+            "tokens": [
+                ["Maria", "Okafor", "visited", "New", "York", "."],
+                ["Hello", "Paris", "!"],
+                ["Nothing", "here"],
+            ],
+            "ner_tags": [
+                tag_ids("B-PER", "I-PER", "O", "B-LOC", "I-LOC", "O"),
+                tag_ids("O", "B-LOC", "O"),
+                tag_ids("O", "O"),
+            ],
+        },
+        features=features,
+    )
+    target = datasets.Dataset.from_dict(
+        {
+            "tokens": [["Maria", "Okafor", "visitó", "Nueva", "York", "."], ["Hola", "París", "!"], ["Nada", "aquí"]],
+            "ner_tags": [
+                tag_ids("B-PER", "I-PER", "O", "B-LOC", "I-LOC", "O"),
+                tag_ids("O", "B-LOC", "O"),
+                tag_ids("O", "O"),
+            ],
+        },
+        features=features,
+    )
     return source, target
 
 
@@ -48,13 +67,27 @@ def test_source_entities_and_parallel_columns(pairs):
     assert ds[0]["source_entities"] == [{"start": 0, "end": 2, "label": "PER"}, {"start": 3, "end": 5, "label": "LOC"}]
     assert ds[0]["translation"] == "Maria Okafor visitó Nueva York."
     assert ds[1]["translation_tokens"] == ["Hola", "París", "!"]
-    assert ds.column_names == ["tokens", "ner_tags", "source_entities", "translation_tokens", "translation_ner_tags", "translation"]
+    assert ds.column_names == [
+        "tokens",
+        "ner_tags",
+        "source_entities",
+        "translation_tokens",
+        "translation_ner_tags",
+        "translation",
+    ]
     with pytest.raises(ValueError, match="differ in length: 3 source rows, 2 target rows"):
         add_parallel(source, target.select(range(2)))
 
 
-@pytest.mark.parametrize("method, params", [("heuristic", {}), ("candidates", {"solver": "greedy"}),
-                                            ("candidates", {"solver": "ilp"}), ("candidates", {"solver": "bipartite"})])
+@pytest.mark.parametrize(
+    "method, params",
+    [
+        ("heuristic", {}),
+        ("candidates", {"solver": "greedy"}),
+        ("candidates", {"solver": "ilp"}),
+        ("candidates", {"solver": "bipartite"}),
+    ],
+)
 def test_project_word_for_word(pairs, method, params):
     source, target = pairs
     ds = Align(DiagonalAligner()).apply(add_parallel(SourceEntities().apply(source), target))
@@ -63,8 +96,12 @@ def test_project_word_for_word(pairs, method, params):
     assert out[0]["projection_stats"] == {"entities": 2, "projected": 2, "dropped": 0, "error": ""}
     summary = projection_summary(out)
     assert summary["entities"] == 3 and summary["projected"] == 3 and summary["rows_with_error"] == 0
-    assert summary["per_type"] == {"LOC": {"source": 2, "projected_spans": 2}, "PER": {"source": 1, "projected_spans": 1},
-                                   "ORG": {"source": 0, "projected_spans": 0}, "MISC": {"source": 0, "projected_spans": 0}}
+    assert summary["per_type"] == {
+        "LOC": {"source": 2, "projected_spans": 2},
+        "PER": {"source": 1, "projected_spans": 1},
+        "ORG": {"source": 0, "projected_spans": 0},
+        "MISC": {"source": 0, "projected_spans": 0},
+    }
 
 
 def test_bad_rows_are_flagged_and_the_rest_projected(pairs):
@@ -93,9 +130,11 @@ def test_fingerprint_is_stable_and_cache_is_reused(pairs, tmp_path):
     add_parallel(SourceEntities().apply(source), target).save_to_disk(str(path))
     ds = Align(DiagonalAligner()).apply(datasets.load_from_disk(str(path)))
     assert Hasher.hash(Project(NAMES, method="candidates", solver="ilp")) == Hasher.hash(
-        Project(NAMES, method="candidates", solver="ilp"))
+        Project(NAMES, method="candidates", solver="ilp")
+    )
     assert Hasher.hash(Project(NAMES, method="candidates", solver="ilp")) != Hasher.hash(
-        Project(NAMES, method="candidates", solver="greedy"))
+        Project(NAMES, method="candidates", solver="greedy")
+    )
     first = Project(NAMES).apply(ds)
     second = Project(NAMES).apply(ds)
     assert first.cache_files and first.cache_files == second.cache_files
@@ -134,18 +173,28 @@ def test_translate_test_pipeline_with_real_components(tmp_path):
     """Spanish sentences -> Apertium to English -> a (tiny, untrained) tagger -> eflomal -> back to Spanish."""
     if shutil.which("apertium") is None:
         pytest.skip("apertium is not installed (apt-get install apertium apertium-eng-spa)")
-    from tests.tiny_models import build_tiny_bert
     from projection.eflomal_aligner import EflomalAligner
     from projection.pipelines import translate_test
     from projection.tagging import Tag
     from projection.translate_apertium import ApertiumTranslator
+    from tests.tiny_models import build_tiny_bert
 
     texts = ["María vive en Madrid .", "El Parlamento Europeo votó ayer .", "Juan trabaja en Barcelona con Ana ."] * 4
-    model = build_tiny_bert(str(tmp_path / "tagger"), ["Maria lives in Madrid", "The European Parliament voted"],
-                            id2label=dict(enumerate(NAMES)))
+    model = build_tiny_bert(
+        str(tmp_path / "tagger"),
+        ["Maria lives in Madrid", "The European Parliament voted"],
+        id2label=dict(enumerate(NAMES)),
+    )
     target = datasets.Dataset.from_dict({"tokens": [t.split() for t in texts]})
-    out = translate_test(target, ApertiumTranslator(("es", "en")), Tag(model), EflomalAligner(), {"name": "heuristic"},
-                         NAMES, source_lang="en")
+    out = translate_test(
+        target,
+        ApertiumTranslator(("es", "en")),
+        Tag(model),
+        EflomalAligner(),
+        {"name": "heuristic"},
+        NAMES,
+        source_lang="en",
+    )
     assert out[0]["translation"].startswith("María lives in Madrid")
     for row in out:
         assert len(row["projected_tags"]) == len(row["tokens"])
@@ -161,9 +210,27 @@ def test_cli_project_on_real_europarl(real_data_dir, tmp_path, capsys):
     from xner.cli import main
 
     out_dir = tmp_path / "out"
-    code = main(["project", "--corpus", "europarl-ner", "--data-dir", str(real_data_dir), "--target-langs", "es",
-                 "--aligner", "eflomal", "--method", "candidates", "--solver", "greedy", "--max-samples", "300",
-                 "--output-dir", str(out_dir)])
+    code = main(
+        [
+            "project",
+            "--corpus",
+            "europarl-ner",
+            "--data-dir",
+            str(real_data_dir),
+            "--target-langs",
+            "es",
+            "--aligner",
+            "eflomal",
+            "--method",
+            "candidates",
+            "--solver",
+            "greedy",
+            "--max-samples",
+            "300",
+            "--output-dir",
+            str(out_dir),
+        ]
+    )
     assert code == 0
     printed = capsys.readouterr().out
     assert "es/test: 300 rows" in printed
@@ -182,9 +249,30 @@ def test_cli_translate_train_with_apertium_and_backtranslation(real_data_dir, tm
     from xner.cli import main
 
     out_dir = tmp_path / "bt"
-    assert main(["project", "--corpus", "conll2003", "--data-dir", str(real_data_dir), "--splits", "validation",
-                 "--max-samples", "60", "--target-langs", "es", "--translator", "apertium",
-                 "--method", "backtranslation", "--output-dir", str(out_dir)]) == 0
+    assert (
+        main(
+            [
+                "project",
+                "--corpus",
+                "conll2003",
+                "--data-dir",
+                str(real_data_dir),
+                "--splits",
+                "validation",
+                "--max-samples",
+                "60",
+                "--target-langs",
+                "es",
+                "--translator",
+                "apertium",
+                "--method",
+                "backtranslation",
+                "--output-dir",
+                str(out_dir),
+            ]
+        )
+        == 0
+    )
     ds = datasets.load_from_disk(str(out_dir / "es"))["validation"]
     assert {"translation", "translation_tokens", "backtranslation", "projected_tags"} <= set(ds.column_names)
     stats = ds["projection_stats"]

@@ -95,7 +95,10 @@ def _wordpiece_vocab(texts: Iterable[str], normalizer, pre_tokenizer, vocab_size
                 pieces["##" + w[-n:]] += 1
     ordered = list(BERT_SPECIAL) + chars + ["##" + c for c in chars]
     ordered += [p for p, _ in sorted(pieces.items(), key=lambda kv: (-kv[1], kv[0])) if p not in set(ordered)]
-    return {piece: i for i, piece in enumerate(dict.fromkeys(ordered[: max(vocab_size, 2 * len(chars) + len(BERT_SPECIAL))]))}
+    return {
+        piece: i
+        for i, piece in enumerate(dict.fromkeys(ordered[: max(vocab_size, 2 * len(chars) + len(BERT_SPECIAL))]))
+    }
 
 
 def build_tiny_bert(
@@ -131,9 +134,9 @@ def build_tiny_bert(
         special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)],
     )
     tokenizer.decoder = decoders.WordPiece(prefix="##")
-    BertTokenizerFast(
-        tokenizer_object=tokenizer, do_lower_case=False, model_max_length=MAX_LENGTH
-    ).save_pretrained(path)
+    BertTokenizerFast(tokenizer_object=tokenizer, do_lower_case=False, model_max_length=MAX_LENGTH).save_pretrained(
+        path
+    )
     config = BertConfig(
         vocab_size=tokenizer.get_vocab_size(),
         hidden_size=hidden_size,

@@ -23,9 +23,9 @@ from typing import Any, Iterable, Literal, Optional, Sequence
 from transformers import SchedulerType
 
 from dataset_builders.errors import UserError
-from training.strategies import STRATEGIES
 from training.checkpoints import TRUST_HELP
 from training.run_options import Secret
+from training.strategies import STRATEGIES
 
 
 def _checked_number(text: str, convert, expected: str, valid, must_be: str):
@@ -77,8 +77,6 @@ def check_model_source(value: str, argument: str) -> str:
     if looks_like_path(value):
         raise UserError(f"{argument} {value}: no such model folder")
     return value
-
-
 
 
 # ------------------------------------------------------------------------------------ typed numbers
@@ -145,14 +143,15 @@ class DataArguments:
     max_train_samples: Optional[PositiveInt] = arg(help="keep the first N training sentences (of each source)")
     max_eval_samples: Optional[PositiveInt] = arg(help="keep the first N sentences of every evaluation set")
     text_column_name: str = arg(
-        "auto", aliases=["--text_column"],
+        "auto",
+        aliases=["--text_column"],
         help="words column of --dataset_name (default auto: the column projected_tags belong to -- translation_tokens "
         "after translate-train, tokens after translate-test -- or tokens)",
-    )  # fmt: skip
+    )
     max_length: Optional[PositiveInt] = arg(
         help="sub-tokens per window incl. special tokens (default: the tokenizer's limit); longer sentences are cut "
         "into overlapping windows, never truncated",
-    )  # fmt: skip
+    )
     stride: Optional[NonNegativeInt] = arg(help="sub-tokens shared by consecutive windows (default: a quarter)")
     preprocessing_num_workers: Optional[PositiveInt] = arg(help="processes for tokenisation")
 
@@ -164,12 +163,15 @@ class LabelArguments:
     _argument_group_name = "labels"
 
     label_column_name: str = arg(
-        "ner_tags", aliases=["--tag_column"],
+        "ner_tags",
+        aliases=["--tag_column"],
         help="ClassLabel tag column to train on (default: ner_tags; projected_tags for a projection)",
-    )  # fmt: skip
+    )
     validation_split: Optional[str] = arg(help="dev split for model selection (default: validation or dev if present)")
     test_split: Optional[str] = arg(help="test split evaluated every epoch (default: test if present)")
-    label_all_tokens: bool = arg(False, help="label every sub-token (B- becomes I- on continuation pieces), not only the first")
+    label_all_tokens: bool = arg(
+        False, help="label every sub-token (B- becomes I- on continuation pieces), not only the first"
+    )
 
 
 @dataclass
@@ -180,7 +182,7 @@ class ModelArguments:
         REQUIRED,
         help="the encoder (or token classifier) to start from: local folder or Hub id; for a student, a checkpoint "
         "with a head keeps its label order, which must be the teachers' label set",
-    )  # fmt: skip
+    )
     trust_remote_code: bool = arg(False, help="allow model code from the Hub (off: never run downloaded code)")
     ignore_mismatched_sizes: bool = arg(
         True, help="replace a checkpoint's classification head whose size differs from the label set (on by default)"
@@ -242,23 +244,26 @@ class TeacherArguments:
     _argument_group_name = "teachers"
 
     teacher: list[str] = arg(
-        REQUIRED, action="extend", metavar="PATH",
+        REQUIRED,
+        action="extend",
+        metavar="PATH",
         help="a token-classification teacher (folder or Hub id); repeat for several teachers",
-    )  # fmt: skip
+    )
     teacher_weights: Optional[str] = arg(help="comma-separated weights, one per --teacher (normalised)")
     teacher_similarities: Optional[str] = arg(
         help="comma-separated language similarities, one per --teacher; weights = softmax(s / T) (Wu et al. 2020)"
     )
     similarity_temperature: Optional[float] = arg(help="T of --teacher_similarities (default 1)")
     on_the_fly: bool = arg(
-        False, help="compute teacher probabilities inside each training step (teachers stay loaded) instead of "
+        False,
+        help="compute teacher probabilities inside each training step (teachers stay loaded) instead of "
         "once, as a cached dataset column",
-    )  # fmt: skip
+    )
     teacher_batch_size: PositiveInt = arg(64, help="windows per teacher forward pass")
     teacher_num_proc: Optional[PositiveInt] = arg(
         help="teacher processes, one per GPU (default: the number of GPUs when more than one, else 1); the main "
         "process computes the column with all of them, the other ranks read the cache",
-    )  # fmt: skip
+    )
 
 
 @dataclass
@@ -272,31 +277,36 @@ class StrategyArguments:
     threshold: Optional[float] = arg(help="hard-confident: minimum teacher probability kept")
     alpha: Optional[float] = arg(help="projected+kd: weight of the soft loss")
     agree_only: Optional[bool] = arg(
-        nargs="?", const=True,
+        nargs="?",
+        const=True,
         help="projected+kd: cross-entropy only where projected tag and teacher argmax agree",
-    )  # fmt: skip
+    )
     soft_loss: Optional[Literal["soft-mse", "soft-kl"]] = arg(help="multi-teacher, projected+kd: the soft loss")
     # issue 15: steps around the loss (training.denoise, training.selection, training.self_training)
     denoise: Literal["none", "reweight", "relabel"] = arg(
-        "none", help="neighbour-consistency denoising of the teacher labels (CoLaDa): reweight gives every word the "
+        "none",
+        help="neighbour-consistency denoising of the teacher labels (CoLaDa): reweight gives every word the "
         "share of its k nearest neighbours (teacher representations) agreeing with its tag as kd_weight; relabel also "
         "replaces a tag with the neighbours' majority where that share is below --denoise_threshold",
-    )  # fmt: skip
+    )
     denoise_k: PositiveInt = arg(10, help="--denoise: neighbours per word")
-    denoise_threshold: float = arg(0.5, help="--denoise relabel: relabel a word whose neighbours' support is below this")
+    denoise_threshold: float = arg(
+        0.5, help="--denoise relabel: relabel a word whose neighbours' support is below this"
+    )
     select_language_agnostic: Optional[float] = arg(
         help="keep this ratio (0, 1] of the training sentences a source/target language discriminator finds least "
         "language-specific (AdvPicker); needs --selection_source",
-    )  # fmt: skip
+    )
     selection_source: Optional[str] = arg(
         metavar="NAME[:split][@lang]",
         help="--select_language_agnostic: source-language text for the discriminator, e.g. conll2003:train@en "
         "(xner evaluate's test-set syntax; only its words are used)",
-    )  # fmt: skip
+    )
     self_training_rounds: PositiveInt = arg(
-        1, help="distillation rounds; the student of round r is the only teacher of round r+1 (intermediate students "
+        1,
+        help="distillation rounds; the student of round r is the only teacher of round r+1 (intermediate students "
         "under OUTPUT_DIR/rounds/round-R)",
-    )  # fmt: skip
+    )
     self_training_threshold_start: Optional[float] = arg(
         help="--self_training_rounds with hard-confident: threshold of round 0, moving linearly to the end value"
     )
@@ -321,34 +331,49 @@ class EvaluationArguments:
     _argument_group_name = "evaluation"
 
     eval: list[str] = arg(
-        [], action="extend", metavar="NAME[:split][@lang][=in|out]",
+        [],
+        action="extend",
+        metavar="NAME[:split][@lang][=in|out]",
         help="a gold-labelled test set evaluated every epoch, e.g. conll2002:test@es or europarl-ner@es=out "
         "(xner evaluate's --test syntax; split default: test); repeatable. Reported under NAME[-lang][:split]",
-    )  # fmt: skip
+    )
     eval_type_map: list[str] = arg(
-        [], action="extend", metavar="TYPE=TARGET", aliases=["--type_map"],
+        [],
+        action="extend",
+        metavar="TYPE=TARGET",
+        aliases=["--type_map"],
         help="explicit entity-type mapping for test sets whose scheme differs from the student's, applied to gold "
         "and predicted tags, e.g. MISC=O DATE=O (or MISC=O,DATE=O; O drops the type)",
-    )  # fmt: skip
+    )
     best_on: Optional[str] = arg(help="keep the epoch scoring best (F1) on this --eval set")
     selection: Optional[Literal["source-dev", "translate-train-dev", "target-dev"]] = arg(
         help="honest model selection (training.model_selection): which dev set picks the best epoch -- the source "
         "dev set (--source_dev), a translated-and-projected dev set (--translate_train_dev) or, only with "
         "--allow_target_dev, the gold target dev set (--target_dev); recorded in results.json and the card. "
         "Default with any of those given: translate-train-dev if --translate_train_dev, else source-dev",
-    )  # fmt: skip
+    )
     allow_target_dev: bool = arg(False, help="allow --selection target-dev (gold target labels: not zero-shot)")
-    source_dev: Optional[str] = arg(metavar="NAME[:split][@lang]", help="source-language gold dev set, e.g. conll2003:validation@en")
+    source_dev: Optional[str] = arg(
+        metavar="NAME[:split][@lang]", help="source-language gold dev set, e.g. conll2003:validation@en"
+    )
     translate_train_dev: Optional[str] = arg(
         metavar="PATH[:split]", help="the source dev set machine-translated and projected (a saved dataset)"
     )
-    target_dev: Optional[str] = arg(metavar="NAME[:split][@lang]", help="gold target-language dev set (see --allow_target_dev)")
+    target_dev: Optional[str] = arg(
+        metavar="NAME[:split][@lang]", help="gold target-language dev set (see --allow_target_dev)"
+    )
 
 
 def from_namespace(types: Iterable[type], namespace: Any) -> tuple:
     """The dataclasses ``types`` filled from a parsed namespace (the CLI edge: argparse stops here)."""
     return tuple(
-        t(**{f.name: getattr(namespace, f.name) for f in dataclasses.fields(t) if f.init and hasattr(namespace, f.name)})
+        t(
+            **{
+                f.name: getattr(namespace, f.name)
+                for f in dataclasses.fields(t)
+                if f.init and hasattr(namespace, f.name)
+            }
+        )
         for t in types
     )
 
@@ -401,8 +426,26 @@ def as_record(*objects: Any) -> dict:
 
 
 __all__ = [
-    "DataArguments", "EvaluationArguments", "HubArguments", "LabelArguments", "LoopArguments", "ModelArguments",
-    "NonNegativeInt", "PositiveFloat", "PositiveInt", "StrategyArguments", "StudentArguments", "TeacherArguments",
-    "arg", "as_record", "check_model_source", "field_names", "from_namespace", "looks_like_path", "non_negative_int",
-    "positive_float", "positive_int", "to_flags",
-]  # fmt: skip
+    "DataArguments",
+    "EvaluationArguments",
+    "HubArguments",
+    "LabelArguments",
+    "LoopArguments",
+    "ModelArguments",
+    "NonNegativeInt",
+    "PositiveFloat",
+    "PositiveInt",
+    "StrategyArguments",
+    "StudentArguments",
+    "TeacherArguments",
+    "arg",
+    "as_record",
+    "check_model_source",
+    "field_names",
+    "from_namespace",
+    "looks_like_path",
+    "non_negative_int",
+    "positive_float",
+    "positive_int",
+    "to_flags",
+]

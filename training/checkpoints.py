@@ -45,7 +45,16 @@ TRUST_HELP = (
 # Files xner has accelerate write with torch.save and load back with weights_only=True (tensors and plain values only).
 SAFE_PICKLES = ("optimizer.bin", "scheduler.bin", "scaler.pt")
 PICKLE_SUFFIXES = (".pkl", ".pickle", ".bin", ".pt", ".pth", ".ckpt")
-LOAD_ERRORS = (OSError, RuntimeError, ValueError, KeyError, TypeError, EOFError, pickle.UnpicklingError, SafetensorError)
+LOAD_ERRORS = (
+    OSError,
+    RuntimeError,
+    ValueError,
+    KeyError,
+    TypeError,
+    EOFError,
+    pickle.UnpicklingError,
+    SafetensorError,
+)
 
 
 def rng_file(process_index: int) -> str:
@@ -72,8 +81,13 @@ def save_checkpoint(accelerator, path: str, state: dict) -> str:
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
         files = {f: os.path.getsize(os.path.join(partial, f)) for f in sorted(os.listdir(partial))}
-        manifest = {"format": FORMAT, "accelerator_step": accelerator.step, "num_processes": accelerator.num_processes,
-                    "files": files, **state}  # fmt: skip
+        manifest = {
+            "format": FORMAT,
+            "accelerator_step": accelerator.step,
+            "num_processes": accelerator.num_processes,
+            "files": files,
+            **state,
+        }
         with open(os.path.join(partial, STATE_FILE), "w", encoding="utf-8") as f:
             json.dump(manifest, f, indent=1)
             f.flush()
@@ -96,7 +110,10 @@ def _save_rng(path: str) -> None:
     }
     if torch.cuda.is_available():
         tensors.update({f"cuda_{i}": s for i, s in enumerate(torch.cuda.get_rng_state_all())})
-    metadata = {"python": json.dumps([version, gauss]), "numpy": json.dumps([kind, int(pos), int(has_gauss), float(cached)])}
+    metadata = {
+        "python": json.dumps([version, gauss]),
+        "numpy": json.dumps([kind, int(pos), int(has_gauss), float(cached)]),
+    }
     save_file(tensors, path, metadata=metadata)
 
 
@@ -163,7 +180,11 @@ def resolve_checkpoint(path: str, output_dir: str, argument: str = "--resume_fro
     complete = complete_checkpoints(root)
     if not complete:
         others = sorted(n for n in (os.listdir(root) if os.path.isdir(root) else []) if not n.startswith("."))
-        hint = f" (incomplete or of an earlier xner: {', '.join(others)}; give one by path, with {TRUST_FLAG} if you trust it)" if others else ""
+        hint = (
+            f" (incomplete or of an earlier xner: {', '.join(others)}; give one by path, with {TRUST_FLAG} if you trust it)"
+            if others
+            else ""
+        )
         raise UserError(f"{argument} latest: no complete checkpoint under {root}{hint}")
     return complete[-1]
 
@@ -175,12 +196,15 @@ def foreign_pickles(path: str, manifest: Optional[dict]) -> list[str]:
     """Pickle files in a checkpoint that xner did not write (all of them when it has no manifest)."""
     written = set(manifest["files"]) if manifest else set()
     return sorted(
-        name for name in os.listdir(path)
+        name
+        for name in os.listdir(path)
         if name.lower().endswith(PICKLE_SUFFIXES) and not (name in written and name in SAFE_PICKLES)
-    )  # fmt: skip
+    )
 
 
-def check_checkpoint(path: str, *, trust_pickles: bool = False, argument: str = "--resume_from_checkpoint") -> Optional[dict]:
+def check_checkpoint(
+    path: str, *, trust_pickles: bool = False, argument: str = "--resume_from_checkpoint"
+) -> Optional[dict]:
     """Refuse, in one line naming ``argument``, a checkpoint that is incomplete, damaged or holds pickles xner did
     not write (unless ``trust_pickles``), without loading anything; returns its manifest (None: legacy, trusted)."""
     where = f"{argument} {path}"
@@ -189,11 +213,15 @@ def check_checkpoint(path: str, *, trust_pickles: bool = False, argument: str = 
     manifest = read_manifest(path)
     foreign = foreign_pickles(path, manifest)
     if foreign and not trust_pickles:
-        raise UserError(f"{where} holds pickle files xner did not write ({', '.join(foreign)}); loading them can run "
-                        f"arbitrary code: pass {TRUST_FLAG} only if you trust where the checkpoint comes from")  # fmt: skip
+        raise UserError(
+            f"{where} holds pickle files xner did not write ({', '.join(foreign)}); loading them can run "
+            f"arbitrary code: pass {TRUST_FLAG} only if you trust where the checkpoint comes from"
+        )
     if manifest is None and not trust_pickles:
-        raise UserError(f"{where} is not a complete xner checkpoint (no valid {STATE_FILE}): it was cut short "
-                        f"or written by another program")  # fmt: skip
+        raise UserError(
+            f"{where} is not a complete xner checkpoint (no valid {STATE_FILE}): it was cut short "
+            f"or written by another program"
+        )
     if manifest is not None and not foreign:
         problem = damage(path, manifest)
         if problem:
@@ -202,8 +230,14 @@ def check_checkpoint(path: str, *, trust_pickles: bool = False, argument: str = 
     return None
 
 
-def load_checkpoint(accelerator, path: str, *, trust_pickles: bool = False, legacy_objects: Sequence[Any] = (),
-                    argument: str = "--resume_from_checkpoint") -> Optional[dict]:  # fmt: skip
+def load_checkpoint(
+    accelerator,
+    path: str,
+    *,
+    trust_pickles: bool = False,
+    legacy_objects: Sequence[Any] = (),
+    argument: str = "--resume_from_checkpoint",
+) -> Optional[dict]:
     """Restore model, optimizer, scheduler, RNG and step from ``path``; returns xner's saved state.
 
     Returns None when a checkpoint without xner's state was loaded the old way (``trust_pickles``):
@@ -218,8 +252,10 @@ def load_checkpoint(accelerator, path: str, *, trust_pickles: bool = False, lega
             accelerator.load_state(path)
             return None
         if manifest.get("num_processes") != accelerator.num_processes:
-            raise UserError(f"{where} was written by {manifest.get('num_processes')} processes; this run has "
-                            f"{accelerator.num_processes}: resume with the same number")  # fmt: skip
+            raise UserError(
+                f"{where} was written by {manifest.get('num_processes')} processes; this run has "
+                f"{accelerator.num_processes}: resume with the same number"
+            )
         accelerator.load_state(path, load_kwargs={"weights_only": True})
         _load_rng(os.path.join(path, rng_file(accelerator.process_index)))
         accelerator.step = int(manifest["accelerator_step"])
@@ -231,6 +267,16 @@ def load_checkpoint(accelerator, path: str, *, trust_pickles: bool = False, lega
 
 
 __all__ = [
-    "FORMAT", "STATE_FILE", "TRUST_FLAG", "TRUST_HELP", "check_checkpoint", "complete_checkpoints", "foreign_pickles", "load_checkpoint",
-    "read_manifest", "resolve_checkpoint", "rng_file", "save_checkpoint",
-]  # fmt: skip
+    "FORMAT",
+    "STATE_FILE",
+    "TRUST_FLAG",
+    "TRUST_HELP",
+    "check_checkpoint",
+    "complete_checkpoints",
+    "foreign_pickles",
+    "load_checkpoint",
+    "read_manifest",
+    "resolve_checkpoint",
+    "rng_file",
+    "save_checkpoint",
+]

@@ -52,7 +52,9 @@ class TokenCollator:
             for value, length in zip(values, lengths):
                 if value.shape[0] != length:
                     raise ValueError(f"column {name!r} has {value.shape[0]} entries for {length} input_ids")
-            padded = torch.full((len(rows), width, *values[0].shape[1:]), pad_values.get(name, 0), dtype=values[0].dtype)
+            padded = torch.full(
+                (len(rows), width, *values[0].shape[1:]), pad_values.get(name, 0), dtype=values[0].dtype
+            )
             for i, value in enumerate(values):
                 padded[i, : value.shape[0]] = value
             batch[name] = padded

@@ -108,9 +108,7 @@ def _faiss_neighbours(unit: np.ndarray, k: int) -> np.ndarray:
     return np.take_along_axis(found, keep, axis=1).astype(np.int64)
 
 
-def nearest_neighbours(
-    vectors: ArrayLike, k: int, *, backend: str = "exact", memory_mb: float = 256.0
-) -> np.ndarray:
+def nearest_neighbours(vectors: ArrayLike, k: int, *, backend: str = "exact", memory_mb: float = 256.0) -> np.ndarray:
     """``(n, k)`` indices of each row's k most cosine-similar other rows, most similar first.
 
     ``k`` must be < n. ``backend``: ``"exact"`` (chunked brute force; each block of query rows
@@ -382,7 +380,9 @@ def denoise(
     return mapped, summary
 
 
-def apply_relabels(batch: dict[str, list], probs_column: str = "teacher_probs", tags_column: str = "teacher_tags") -> dict[str, list]:
+def apply_relabels(
+    batch: dict[str, list], probs_column: str = "teacher_probs", tags_column: str = "teacher_tags"
+) -> dict[str, list]:
     """Batched map function for ``mode="relabel"``: a word whose ``denoised_tags`` differs from its teacher
     argmax gets a one-hot distribution on the new tag (and that tag in ``tags_column``), so every
     strategy -- hard or soft -- learns the corrected label; other words keep the teacher's distribution."""
@@ -399,6 +399,14 @@ def apply_relabels(batch: dict[str, list], probs_column: str = "teacher_probs", 
 
 
 __all__ = [
-    "apply_relabels", "DENOISED_TAGS", "KD_WEIGHT", "NeighbourConsistency", "NeighbourDenoising", "NeighbourVotes", "denoise",
-    "faiss_available", "nearest_neighbours", "summarise",
-]  # fmt: skip
+    "apply_relabels",
+    "DENOISED_TAGS",
+    "KD_WEIGHT",
+    "NeighbourConsistency",
+    "NeighbourDenoising",
+    "NeighbourVotes",
+    "denoise",
+    "faiss_available",
+    "nearest_neighbours",
+    "summarise",
+]

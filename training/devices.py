@@ -96,8 +96,7 @@ def worker_start_method(num_proc: Optional[int], uses_device: bool = True) -> It
         multiprocess.set_start_method(previous, force=True)
 
 
-def sharded_map(ds, function: Callable, num_proc: Optional[int] = None, *, uses_device: bool = True,
-                **map_kwargs: Any):  # fmt: skip
+def sharded_map(ds, function: Callable, num_proc: Optional[int] = None, *, uses_device: bool = True, **map_kwargs: Any):
     """``ds.map(function, with_rank=uses_device, num_proc=...)`` on a Dataset or DatasetDict.
 
     ``function(batch, rank)`` picks its device with :func:`rank_device` (rank is None in-process).
@@ -109,4 +108,12 @@ def sharded_map(ds, function: Callable, num_proc: Optional[int] = None, *, uses_
         return ds.map(function, with_rank=uses_device, num_proc=num_proc, **map_kwargs)
 
 
-__all__ = ["cuda_device_count", "default_num_proc", "fork_safe_threads", "pool_size", "rank_device", "sharded_map", "worker_start_method"]
+__all__ = [
+    "cuda_device_count",
+    "default_num_proc",
+    "fork_safe_threads",
+    "pool_size",
+    "rank_device",
+    "sharded_map",
+    "worker_start_method",
+]

@@ -68,12 +68,12 @@ checked before anything loads; the final files are staged and published together
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import gc
 import json
 import logging
 import os
 import time
-import dataclasses
 from dataclasses import dataclass
 from typing import Any, Mapping, Optional, Sequence
 
@@ -87,11 +87,20 @@ from dataset_builders.corpora import corpus_spec, load_corpus
 from dataset_builders.error_report import run_reporting_errors
 from dataset_builders.errors import UserError
 from training.arguments import (
-    DataArguments, EvaluationArguments, HubArguments, LoopArguments, ModelArguments, StrategyArguments,
-    StudentArguments, TeacherArguments, as_record, from_namespace,
-)  # fmt: skip
+    DataArguments,
+    EvaluationArguments,
+    HubArguments,
+    LoopArguments,
+    ModelArguments,
+    StrategyArguments,
+    StudentArguments,
+    TeacherArguments,
+    as_record,
+    from_namespace,
+)
 from training.assets import resolve_model_name
 from training.collate import TokenCollator, build_dataloader
+from training.denoise import DENOISED_TAGS, KD_WEIGHT, NeighbourDenoising, apply_relabels, denoise
 from training.evaluation import TestSpec, evaluator_for, load_test_set, parse_type_map, prepare_test_sets
 from training.features import (
     IGNORE_INDEX,
@@ -101,17 +110,16 @@ from training.features import (
     projection_row_ok,
     tokenize_dataset,
 )
-from training.denoise import DENOISED_TAGS, KD_WEIGHT, NeighbourDenoising, apply_relabels, denoise
 from training.inference import WordTagger, has_trained_labels, labels_of, load_tokenizer
+from training.loop import LoopConfig, NerEvaluator, make_accelerator, train
 from training.model_selection import choose_selection
+from training.outputs import OutputFolder, check_output_dir
+from training.results import RESULTS_FILE, RunResults, framework_versions, peak_memory_mb
+from training.run_options import check_run_options, push_at_end
 from training.selection import select_language_agnostic
 from training.self_training import SelfTrainingSchedule, plan_rounds, round_cache_key
-from training.loop import LoopConfig, NerEvaluator, make_accelerator, train
-from training.outputs import OutputFolder, check_output_dir
-from training.run_options import check_run_options, push_at_end
 from training.strategies import STRATEGIES, MultiTeacher, from_config, normalise_weights, similarity_weights
 from training.students import LoraSettings, build_student, is_adapter, merge_adapter, save_student
-from training.results import RESULTS_FILE, RunResults, framework_versions, peak_memory_mb
 from training.teacher import check_arguments, load_dataset_dict, loop_config
 from training.teacher_probs import (
     TEACHER_PROBS,
@@ -132,8 +140,16 @@ DEFAULT_LEARNING_RATE = {"full": 5e-5, "lora": 5e-4}
 # --------------------------------------------------------------------------------------------- CLI
 
 
-ARGUMENTS = (DataArguments, ModelArguments, TeacherArguments, StrategyArguments, StudentArguments,
-             EvaluationArguments, LoopArguments, HubArguments)  # fmt: skip
+ARGUMENTS = (
+    DataArguments,
+    ModelArguments,
+    TeacherArguments,
+    StrategyArguments,
+    StudentArguments,
+    EvaluationArguments,
+    LoopArguments,
+    HubArguments,
+)
 DESCRIPTION = __doc__.split("\n\n")[0]
 
 
@@ -168,9 +184,11 @@ def add_merge_arguments(parser: argparse.ArgumentParser) -> None:
 def register(subparsers) -> None:
     """Add ``distill`` and ``merge`` to the ``xner`` command."""
     parser = subparsers.add_parser(
-        "distill", help="distil a student from teachers on unlabelled text", description=DESCRIPTION,
+        "distill",
+        help="distil a student from teachers on unlabelled text",
+        description=DESCRIPTION,
         parents=[build_parser(add_help=False)],
-    )  # fmt: skip
+    )
     parser.set_defaults(func=run)
     merge = subparsers.add_parser(
         "merge",
@@ -199,7 +217,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         parser = argparse.ArgumentParser(prog=f"{PROG} merge")
         add_merge_arguments(parser)
         return run_merge(parser.parse_args(argv[1:]))
-    parsed = build_parser(prog=PROG, description=DESCRIPTION).parse_args_into_dataclasses(argv, look_for_args_file=False)
+    parsed = build_parser(prog=PROG, description=DESCRIPTION).parse_args_into_dataclasses(
+        argv, look_for_args_file=False
+    )
     return run_typed(DistillArguments(*parsed))
 
 
@@ -300,7 +320,9 @@ class Evaluations:
     """The ``evaluate`` callback of the loop: the one evaluator (:func:`training.evaluation.evaluator_for`)
     over the ``--eval`` sets, plus the epoch's mean training loss."""
 
-    def __init__(self, accelerator: Accelerator, evaluator: Optional[NerEvaluator], recorder: Optional["LossRecorder"] = None):
+    def __init__(
+        self, accelerator: Accelerator, evaluator: Optional[NerEvaluator], recorder: Optional["LossRecorder"] = None
+    ):
         self.accelerator, self.evaluator, self.recorder = accelerator, evaluator, recorder
 
     def __call__(self, model: torch.nn.Module) -> dict[str, dict]:
@@ -340,9 +362,22 @@ def load_training_text(args: DataArguments, needs_tags: bool) -> list[TextPart]:
         words = _first(data[args.train_split], args.max_train_samples)
         dropped = [c for c in words.column_names if c != "tokens"]
         words = words.select_columns(["tokens"])
-        parts.append(TextPart(f"{args.corpus}-{args.lang}" if args.lang else args.corpus, words, False,
-                              {"kind": "corpus", "corpus": args.corpus, "lang": args.lang, "split": args.train_split,
-                               "text_column": "tokens", "dropped_columns": dropped, "num_sentences": len(words)}))  # fmt: skip
+        parts.append(
+            TextPart(
+                f"{args.corpus}-{args.lang}" if args.lang else args.corpus,
+                words,
+                False,
+                {
+                    "kind": "corpus",
+                    "corpus": args.corpus,
+                    "lang": args.lang,
+                    "split": args.train_split,
+                    "text_column": "tokens",
+                    "dropped_columns": dropped,
+                    "num_sentences": len(words),
+                },
+            )
+        )
     if args.dataset_name:
         data = load_dataset_dict(args.dataset_name, args.dataset_config_name)
         if args.train_split not in data:
@@ -350,7 +385,9 @@ def load_training_text(args: DataArguments, needs_tags: bool) -> list[TextPart]:
         split = data[args.train_split]
         has_tags = PROJECTED_TAGS in split.column_names
         if needs_tags and not has_tags:
-            raise ValueError(f"strategy projected+kd needs a {PROJECTED_TAGS!r} column; {args.dataset_name} has {split.column_names}")
+            raise ValueError(
+                f"strategy projected+kd needs a {PROJECTED_TAGS!r} column; {args.dataset_name} has {split.column_names}"
+            )
         split = _first(split, args.max_train_samples)
         flagged = 0
         if {"translation_error", "projection_stats"} & set(split.column_names):
@@ -362,10 +399,23 @@ def load_training_text(args: DataArguments, needs_tags: bool) -> list[TextPart]:
         words = split.select_columns(keep)
         if column != "tokens":
             words = words.rename_column(column, "tokens")
-        parts.append(TextPart(os.path.basename(os.path.normpath(args.dataset_name)), words, needs_tags,
-                              {"kind": "dataset", "dataset": args.dataset_name, "dataset_config": args.dataset_config_name,
-                               "split": args.train_split, "text_column": column, "projected_tags": needs_tags,
-                               "flagged_rows_dropped": flagged, "num_sentences": len(words)}))  # fmt: skip
+        parts.append(
+            TextPart(
+                os.path.basename(os.path.normpath(args.dataset_name)),
+                words,
+                needs_tags,
+                {
+                    "kind": "dataset",
+                    "dataset": args.dataset_name,
+                    "dataset_config": args.dataset_config_name,
+                    "split": args.train_split,
+                    "text_column": column,
+                    "projected_tags": needs_tags,
+                    "flagged_rows_dropped": flagged,
+                    "num_sentences": len(words),
+                },
+            )
+        )
     if needs_tags and not any(p.has_tags for p in parts):
         raise ValueError("strategy projected+kd needs projected tags: give --dataset_name with a projected_tags column")
     return parts
@@ -405,8 +455,13 @@ class LossRecorder:
     """The loop's ``loss_fn``: the strategy on the student logits (teacher probabilities added on the fly
     when asked), recording the first micro-batch loss and per-epoch means without a device sync per step."""
 
-    def __init__(self, strategy, on_the_fly: Optional[OnTheFlyTeachers] = None,
-                 sentences: Optional[Sequence[Sequence[str]]] = None, label_columns: Optional[Sequence[int]] = None):  # fmt: skip
+    def __init__(
+        self,
+        strategy,
+        on_the_fly: Optional[OnTheFlyTeachers] = None,
+        sentences: Optional[Sequence[Sequence[str]]] = None,
+        label_columns: Optional[Sequence[int]] = None,
+    ):
         self.strategy, self.on_the_fly = strategy, on_the_fly
         self.sentences, self.label_columns = sentences, label_columns
         self.first: Optional[torch.Tensor] = None
@@ -433,17 +488,23 @@ class LossRecorder:
         if not counts:
             return stats
         if accelerator.num_processes > 1:
-            summed = accelerator.reduce(torch.tensor(list(counts.values()), dtype=torch.float64, device=accelerator.device), "sum")
+            summed = accelerator.reduce(
+                torch.tensor(list(counts.values()), dtype=torch.float64, device=accelerator.device), "sum"
+            )
             counts = dict(zip(counts, (int(v) for v in summed.tolist())))
         stats.update(counts)
         if "disagreement_rate" in stats:  # derived: recomputed from the summed counts
-            stats["disagreement_rate"] = 1.0 - counts["agree"] / counts["projected"] if counts.get("projected") else None
+            stats["disagreement_rate"] = (
+                1.0 - counts["agree"] / counts["projected"] if counts.get("projected") else None
+            )
         return stats
 
     def epoch_mean(self, accelerator: Accelerator) -> Optional[float]:
         """Mean micro-batch loss since the last call, averaged over processes (a collective)."""
         total = self.total if self.total is not None else torch.zeros((), device=accelerator.device)
-        sums = accelerator.reduce(torch.stack([total.float(), torch.tensor(float(self.count), device=total.device)]), "sum")
+        sums = accelerator.reduce(
+            torch.stack([total.float(), torch.tensor(float(self.count), device=total.device)]), "sum"
+        )
         self.total, self.count = None, 0
         return float(sums[0] / sums[1]) if float(sums[1]) else None
 
@@ -455,7 +516,9 @@ def resolve_labels(teachers: Sequence[TeacherProbabilities], student_base: str) 
         try:
             check_label_sets(teacher.labels, labels)
         except ValueError as err:
-            raise ValueError(f"teachers {teachers[0].model_name_or_path} and {teacher.model_name_or_path}: {err}") from None
+            raise ValueError(
+                f"teachers {teachers[0].model_name_or_path} and {teacher.model_name_or_path}: {err}"
+            ) from None
     config = AutoConfig.from_pretrained(student_base)
     student = labels_of(config)
     if has_trained_labels(student):
@@ -484,14 +547,30 @@ def model_selection(evaluation: EvaluationArguments, data: DataArguments) -> tup
     dev set added), the ``--best_on`` key and the record for results.json (``best.selection``) and the card."""
     dev_sets = (evaluation.source_dev, evaluation.translate_train_dev, evaluation.target_dev)
     if evaluation.selection is None and not any(dev_sets):
-        reason = "--best_on given without --selection: protocol not stated" if evaluation.best_on else "none: the final epoch is kept"
-        return list(evaluation.eval), evaluation.best_on, {"selection": None, "dev_set": evaluation.best_on, "reason": reason}
+        reason = (
+            "--best_on given without --selection: protocol not stated"
+            if evaluation.best_on
+            else "none: the final epoch is kept"
+        )
+        return (
+            list(evaluation.eval),
+            evaluation.best_on,
+            {"selection": None, "dev_set": evaluation.best_on, "reason": reason},
+        )
     if evaluation.best_on:
-        raise UserError("give --best_on or --selection (with --source_dev/--translate_train_dev/--target_dev), not both")
+        raise UserError(
+            "give --best_on or --selection (with --source_dev/--translate_train_dev/--target_dev), not both"
+        )
     source_lang = TestSpec.parse(evaluation.source_dev).lang if evaluation.source_dev else None
-    chosen = choose_selection(evaluation.selection, source_dev=evaluation.source_dev, source_lang=source_lang,
-                              target_lang=data.lang, projected_dev=evaluation.translate_train_dev,
-                              target_dev=evaluation.target_dev, allow_target_dev=evaluation.allow_target_dev)  # fmt: skip
+    chosen = choose_selection(
+        evaluation.selection,
+        source_dev=evaluation.source_dev,
+        source_lang=source_lang,
+        target_lang=data.lang,
+        projected_dev=evaluation.translate_train_dev,
+        target_dev=evaluation.target_dev,
+        allow_target_dev=evaluation.allow_target_dev,
+    )
     spec = chosen.dev.dataset
     specs = list(evaluation.eval)
     if spec not in specs:
@@ -501,9 +580,13 @@ def model_selection(evaluation: EvaluationArguments, data: DataArguments) -> tup
 
 def _teacher_tagger(arguments: DistillArguments, accelerator: Accelerator) -> WordTagger:
     """The first teacher as a word tagger, for representations (denoising, language-agnostic selection)."""
-    return WordTagger.from_pretrained(arguments.teachers.teacher[0], device=str(accelerator.device),
-                                      batch_size=arguments.teachers.teacher_batch_size,
-                                      max_length=arguments.data.max_length, stride=arguments.data.stride)  # fmt: skip
+    return WordTagger.from_pretrained(
+        arguments.teachers.teacher[0],
+        device=str(accelerator.device),
+        batch_size=arguments.teachers.teacher_batch_size,
+        max_length=arguments.data.max_length,
+        stride=arguments.data.stride,
+    )
 
 
 def select_training_text(arguments: DistillArguments, parts: Sequence[TextPart], accelerator: Accelerator):
@@ -515,17 +598,25 @@ def select_training_text(arguments: DistillArguments, parts: Sequence[TextPart],
             raise UserError("--selection_source is only used with --select_language_agnostic RATIO")
         return list(parts), None
     if not source:
-        raise UserError("--select_language_agnostic needs --selection_source (source-language text, e.g. conll2003:train@en)")
-    source_words = load_test_set(TestSpec.parse(source).check(), arguments.data.data_dir, arguments.data.max_train_samples).dataset["tokens"]
+        raise UserError(
+            "--select_language_agnostic needs --selection_source (source-language text, e.g. conll2003:train@en)"
+        )
+    source_words = load_test_set(
+        TestSpec.parse(source).check(), arguments.data.data_dir, arguments.data.max_train_samples
+    ).dataset["tokens"]
     tagger = _teacher_tagger(arguments, accelerator)
     source_vectors = tagger.sentence_vectors(source_words)
     kept, reports = [], []
     for part in parts:
-        words, report = select_language_agnostic(part.words, source_vectors, tagger.sentence_vectors(part.words["tokens"]),
-                                                  ratio, seed=arguments.loop.seed)  # fmt: skip
+        words, report = select_language_agnostic(
+            part.words, source_vectors, tagger.sentence_vectors(part.words["tokens"]), ratio, seed=arguments.loop.seed
+        )
         report = {"part": part.name, "source": source, "source_sentences": len(source_words), **report}
-        kept.append(dataclasses.replace(part, words=words, info={**part.info, "num_sentences": len(words),
-                                                                  "selected_from": len(part.words)}))  # fmt: skip
+        kept.append(
+            dataclasses.replace(
+                part, words=words, info={**part.info, "num_sentences": len(words), "selected_from": len(part.words)}
+            )
+        )
         reports.append(report)
     del tagger
     gc.collect()
@@ -560,13 +651,16 @@ class TeacherSignal:
     denoising: Optional[list] = None  # one summary per training-text part (--denoise)
 
 
-def teacher_signal(arguments: DistillArguments, strategy, parts: Sequence[TextPart], tokenizer,
-                   accelerator: Accelerator) -> TeacherSignal:  # fmt: skip
+def teacher_signal(
+    arguments: DistillArguments, strategy, parts: Sequence[TextPart], tokenizer, accelerator: Accelerator
+) -> TeacherSignal:
     """Step 2: the teachers' word-level distributions on the training text, aligned to the student's windows."""
     data, teacher_args = arguments.data, arguments.teachers
     device = str(accelerator.device)
-    teachers = [TeacherProbabilities(path, batch_size=teacher_args.teacher_batch_size, device=device)
-                for path in teacher_args.teacher]  # fmt: skip
+    teachers = [
+        TeacherProbabilities(path, batch_size=teacher_args.teacher_batch_size, device=device)
+        for path in teacher_args.teacher
+    ]
     weights = resolve_teacher_weights(teacher_args, strategy, len(teachers))
     labels = resolve_labels(teachers, resolve_model_name(arguments.model.model_name_or_path))
     aligner_args = dict(max_length=data.max_length, stride=data.stride)
@@ -582,13 +676,19 @@ def teacher_signal(arguments: DistillArguments, strategy, parts: Sequence[TextPa
             label_column = PROJECTED_TAGS if part.has_tags else None
             if teacher_args.on_the_fly:
                 aligner = TokenAligner(tokenizer, label_column=label_column, **aligner_args)
-                features = tokenize_dataset(part.words, aligner, num_proc=data.preprocessing_num_workers,
-                                            desc=f"student features {part.name}")  # fmt: skip
+                features = tokenize_dataset(
+                    part.words, aligner, num_proc=data.preprocessing_num_workers, desc=f"student features {part.name}"
+                )
                 sentences += part.words["tokens"]
             else:
                 clock = time.perf_counter()
-                with_probs = add_teacher_probs(part.words, teachers, weights, num_proc=teacher_args.teacher_num_proc,
-                                               desc=f"teacher probabilities {part.name}")  # fmt: skip
+                with_probs = add_teacher_probs(
+                    part.words,
+                    teachers,
+                    weights,
+                    num_proc=teacher_args.teacher_num_proc,
+                    desc=f"teacher probabilities {part.name}",
+                )
                 seconds += time.perf_counter() - clock
                 word_columns = None
                 if denoising:
@@ -597,8 +697,9 @@ def teacher_signal(arguments: DistillArguments, strategy, parts: Sequence[TextPa
                     with_probs, summary = denoise_part(with_probs, arguments, tagger.word_representations)
                     summaries.append({"part": part.name, **summary})
                     word_columns = {KD_WEIGHT: 0.0}
-                features = student_features(with_probs, tokenizer, labels, label_column=label_column,
-                                            word_columns=word_columns, **aligner_args)  # fmt: skip
+                features = student_features(
+                    with_probs, tokenizer, labels, label_column=label_column, word_columns=word_columns, **aligner_args
+                )
             if strategy.needs_projected_labels and not part.has_tags:
                 features = _with_ignored_labels(features)
             feature_parts.append(features)
@@ -623,10 +724,16 @@ def build_student_model(student: StudentArguments, model: ModelArguments, labels
     lora = None
     if student.student == "lora":
         targets = [m.strip() for m in student.lora_target_modules.split(",")] if student.lora_target_modules else None
-        lora = LoraSettings(r=student.lora_r, lora_alpha=student.lora_alpha, lora_dropout=student.lora_dropout,
-                            target_modules=targets)  # fmt: skip
-    built = build_student(model.model_name_or_path, labels, lora=lora, freeze_embeddings=model.freeze_embeddings,
-                          freeze_layers=model.freeze_layers)  # fmt: skip
+        lora = LoraSettings(
+            r=student.lora_r, lora_alpha=student.lora_alpha, lora_dropout=student.lora_dropout, target_modules=targets
+        )
+    built = build_student(
+        model.model_name_or_path,
+        labels,
+        lora=lora,
+        freeze_embeddings=model.freeze_embeddings,
+        freeze_layers=model.freeze_layers,
+    )
     return built, lora
 
 
@@ -642,8 +749,9 @@ def distill(arguments: DistillArguments) -> RunResults:
         if options.self_training_threshold_end is not None:
             raise UserError("--self_training_threshold_end needs --self_training_threshold_start")
         return distill_round(arguments)
-    schedule = SelfTrainingSchedule(options.self_training_rounds, options.self_training_threshold_start,
-                                    options.self_training_threshold_end)  # fmt: skip
+    schedule = SelfTrainingSchedule(
+        options.self_training_rounds, options.self_training_threshold_start, options.self_training_threshold_end
+    )
     schedule.check_strategy(options.strategy)
     previous: list = []
     results = None
@@ -651,16 +759,30 @@ def distill(arguments: DistillArguments) -> RunResults:
         later = settings.index > 0  # one teacher from round 1 on: the first round's weights no longer apply
         round_arguments = dataclasses.replace(
             arguments,
-            teachers=dataclasses.replace(arguments.teachers, teacher=list(settings.teachers),
-                                         **({"teacher_weights": None, "teacher_similarities": None} if later else {})),
-            strategy=dataclasses.replace(options, threshold=settings.threshold if settings.threshold is not None
-                                         else options.threshold),
+            teachers=dataclasses.replace(
+                arguments.teachers,
+                teacher=list(settings.teachers),
+                **({"teacher_weights": None, "teacher_similarities": None} if later else {}),
+            ),
+            strategy=dataclasses.replace(
+                options, threshold=settings.threshold if settings.threshold is not None else options.threshold
+            ),
             loop=dataclasses.replace(arguments.loop, output_dir=settings.output_dir),
-        )  # fmt: skip
-        record = {"schedule": dataclasses.asdict(schedule), "round": settings.record(), "previous_rounds": list(previous)}
+        )
+        record = {
+            "schedule": dataclasses.asdict(schedule),
+            "round": settings.record(),
+            "previous_rounds": list(previous),
+        }
         results = distill_round(round_arguments, self_training=record)
-        previous.append({**settings.record(), "cache_key": results.student["self_training"]["round"].get("cache_key"),
-                         "eval": results.eval, "best": results.best})  # fmt: skip
+        previous.append(
+            {
+                **settings.record(),
+                "cache_key": results.student["self_training"]["round"].get("cache_key"),
+                "eval": results.eval,
+                "best": results.best,
+            }
+        )
     return results
 
 
@@ -676,8 +798,13 @@ def distill_round(arguments: DistillArguments, self_training: Optional[dict] = N
     specs = [TestSpec.parse(e).check() for e in eval_specs]
     best_split = _best_key(best_on, specs)
     type_map = parse_type_map(evaluation.eval_type_map, "--eval_type_map")
-    config = loop_config(loop, "xner-distill", DEFAULT_LEARNING_RATE[arguments.student.student],
-                         best_split=best_split, metric_for_best="f1")  # fmt: skip
+    config = loop_config(
+        loop,
+        "xner-distill",
+        DEFAULT_LEARNING_RATE[arguments.student.student],
+        best_split=best_split,
+        metric_for_best="f1",
+    )
     check_arguments(arguments.model.model_name_or_path, loop, [("--teacher", t) for t in arguments.teachers.teacher])
     accelerator = make_accelerator(config)
     if not accelerator.is_local_main_process:
@@ -689,33 +816,61 @@ def distill_round(arguments: DistillArguments, self_training: Optional[dict] = N
     with accelerator.main_process_first():
         parts, kept = select_training_text(arguments, parts, accelerator)
     if self_training is not None:  # this round's cache key: its teachers' content, the round, the text
-        key = round_cache_key(arguments.teachers.teacher, self_training["round"]["index"],
-                              "+".join(p.words._fingerprint for p in parts))  # fmt: skip
+        key = round_cache_key(
+            arguments.teachers.teacher, self_training["round"]["index"], "+".join(p.words._fingerprint for p in parts)
+        )
         self_training = {**self_training, "round": {**self_training["round"], "cache_key": key}}
     signal = teacher_signal(arguments, strategy, parts, tokenizer, accelerator)  # 2. teacher signal
     with accelerator.main_process_first():
         test_sets = [load_test_set(spec, data.data_dir, data.max_eval_samples) for spec in specs]
         # the map is applied whenever given (type_map_all), as --eval_type_map always did
-        prepared = prepare_test_sets(test_sets, tokenizer, signal.labels, type_map=type_map, type_map_all=True,
-                                     model_name="student", num_proc=data.preprocessing_num_workers,
-                                     max_length=data.max_length, stride=data.stride)  # fmt: skip
+        prepared = prepare_test_sets(
+            test_sets,
+            tokenizer,
+            signal.labels,
+            type_map=type_map,
+            type_map_all=True,
+            model_name="student",
+            num_proc=data.preprocessing_num_workers,
+            max_length=data.max_length,
+            stride=data.stride,
+        )
     model, lora = build_student_model(arguments.student, arguments.model, signal.labels, loop.seed)  # 3. student
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     total = sum(p.numel() for p in model.parameters())
 
     low_precision = accelerator.mixed_precision in ("fp16", "bf16", "fp8")  # 4. training
     collator = TokenCollator(tokenizer.pad_token_id, pad_to_multiple_of=8 if low_precision else None)
-    train_dl = build_dataloader(signal.features, loop.per_device_train_batch_size, collator, shuffle=True, seed=loop.seed)
-    evaluator = evaluator_for(prepared, signal.labels, accelerator, loop.per_device_eval_batch_size, collator) if prepared else None
+    train_dl = build_dataloader(
+        signal.features, loop.per_device_train_batch_size, collator, shuffle=True, seed=loop.seed
+    )
+    evaluator = (
+        evaluator_for(prepared, signal.labels, accelerator, loop.per_device_eval_batch_size, collator)
+        if prepared
+        else None
+    )
     evaluations = Evaluations(accelerator, evaluator, signal.recorder)
-    hparams = {**arguments.record(), "learning_rate": config.learning_rate, "teacher": ",".join(arguments.teachers.teacher),
-               "eval": ",".join(eval_specs), "eval_type_map": ",".join(evaluation.eval_type_map),
-               **{f"strategy_{k}": v for k, v in strategy.config().items() if not isinstance(v, list)}}  # fmt: skip
+    hparams = {
+        **arguments.record(),
+        "learning_rate": config.learning_rate,
+        "teacher": ",".join(arguments.teachers.teacher),
+        "eval": ",".join(eval_specs),
+        "eval_type_map": ",".join(evaluation.eval_type_map),
+        **{f"strategy_{k}": v for k, v in strategy.config().items() if not isinstance(v, list)},
+    }
     outputs = OutputFolder(loop.output_dir, RESULTS_FILE, accelerator.is_main_process)
     config.model_dir = staging = outputs.begin(resuming=bool(loop.resume_from_checkpoint))
     accelerator.wait_for_everyone()
-    state = train(model, train_dl, signal.recorder, config, accelerator, evaluate=evaluations, tokenizer=tokenizer,
-                  hparams=hparams)  # fmt: skip
+    state = train(
+        model,
+        train_dl,
+        signal.recorder,
+        config,
+        accelerator,
+        evaluate=evaluations,
+        tokenizer=tokenizer,
+        hparams=hparams,
+    )
 
     unwrapped = accelerator.unwrap_model(model)
     if accelerator.is_main_process and lora is not None:
@@ -728,49 +883,94 @@ def distill_round(arguments: DistillArguments, self_training: Optional[dict] = N
         for teacher in signal.teachers:
             teacher.unload()
 
-    student = {"lora": lora, "trainable": trainable, "total": total,
-               "saved_as": "adapter" if is_adapter(staging) else "model"}  # fmt: skip
-    results = distill_results(arguments, strategy, signal, parts, prepared, state, config, accelerator,  # 5. results
-                              student=student, wall_time_s=time.perf_counter() - started)  # fmt: skip
+    student = {
+        "lora": lora,
+        "trainable": trainable,
+        "total": total,
+        "saved_as": "adapter" if is_adapter(staging) else "model",
+    }
+    results = distill_results(
+        arguments,
+        strategy,
+        signal,
+        parts,
+        prepared,
+        state,
+        config,
+        accelerator,  # 5. results
+        student=student,
+        wall_time_s=time.perf_counter() - started,
+    )
     # issue-15 steps, where they belong: what changed the training data, which protocol picked the
     # checkpoint, the student's self-training lineage, what the strategy counted per epoch
-    results.data.update({k: v for k, v in (("language_agnostic_selection", kept), ("denoising", signal.denoising)) if v})
+    results.data.update(
+        {k: v for k, v in (("language_agnostic_selection", kept), ("denoising", signal.denoising)) if v}
+    )
     results.best["selection"] = selection
     if self_training is not None:
         results.student["self_training"] = self_training
-    statistics = [{k[len("strategy_"):]: v for k, v in h.get("train", {}).items() if k.startswith("strategy_")}
-                  for h in state.history]  # fmt: skip
+    statistics = [
+        {k[len("strategy_") :]: v for k, v in h.get("train", {}).items() if k.startswith("strategy_")}
+        for h in state.history
+    ]
     if any(statistics):
         results.train_loss["strategy_statistics"] = statistics
     if accelerator.is_main_process:
         results.write(staging)
         outputs.publish()
-        summary = {key: round(m["f1"], 4) for key, m in (results.eval or {}).items() if isinstance(m, dict) and "f1" in m}
+        summary = {
+            key: round(m["f1"], 4) for key, m in (results.eval or {}).items() if isinstance(m, dict) and "f1" in m
+        }
         accelerator.print(f"{strategy.name} student ({arguments.student.student}) -> {loop.output_dir}; F1: {summary}")
     return results
 
 
-def distill_results(arguments: DistillArguments, strategy, signal: TeacherSignal, parts: Sequence[TextPart],
-                    prepared: Mapping, state, config: LoopConfig, accelerator: Accelerator, *, student: Mapping,
-                    wall_time_s: float) -> RunResults:  # fmt: skip
+def distill_results(
+    arguments: DistillArguments,
+    strategy,
+    signal: TeacherSignal,
+    parts: Sequence[TextPart],
+    prepared: Mapping,
+    state,
+    config: LoopConfig,
+    accelerator: Accelerator,
+    *,
+    student: Mapping,
+    wall_time_s: float,
+) -> RunResults:
     """Step 5: what the run did, as :class:`training.results.RunResults`."""
     data, student_args, lora = arguments.data, arguments.student, student["lora"]
     train_domain = corpus_spec(data.corpus).domain or None if data.corpus else None
     saved_entry = None
     if state.history:
-        saved_entry = next((h for h in state.history if h["step"] == state.best_step), None) if state.best_metric is not None else state.history[-1]  # fmt: skip
+        saved_entry = (
+            next((h for h in state.history if h["step"] == state.best_step), None)
+            if state.best_metric is not None
+            else state.history[-1]
+        )
     peak_rss, peak_gpu = peak_memory_mb()
     return RunResults(
         task="distillation",
         model_name_or_path=arguments.model.model_name_or_path,
         label_names=list(signal.labels),
-        data={"corpus": data.corpus, "lang": data.lang, "dataset": data.dataset_name,
-              "dataset_config": data.dataset_config_name, "domain": train_domain},
+        data={
+            "corpus": data.corpus,
+            "lang": data.lang,
+            "dataset": data.dataset_name,
+            "dataset_config": data.dataset_config_name,
+            "domain": train_domain,
+        },
         student={
             "base_model": arguments.model.model_name_or_path,
             "kind": student_args.student,
-            "lora": None if lora is None else {"r": lora.r, "lora_alpha": lora.lora_alpha, "lora_dropout": lora.lora_dropout,
-                                               "target_modules": lora.target_modules or "default"},
+            "lora": None
+            if lora is None
+            else {
+                "r": lora.r,
+                "lora_alpha": lora.lora_alpha,
+                "lora_dropout": lora.lora_dropout,
+                "target_modules": lora.target_modules or "default",
+            },
             "freeze_embeddings": arguments.model.freeze_embeddings,
             "freeze_layers": arguments.model.freeze_layers,
             "trainable_parameters": student["trainable"],
@@ -779,20 +979,29 @@ def distill_results(arguments: DistillArguments, strategy, signal: TeacherSignal
             "saved_as": student["saved_as"],
         },
         strategy=strategy.config(),
-        teachers=[{"model": t.model_name_or_path, "weight": w, "label_names": list(t.labels), "fingerprint": t.fingerprint}
-                  for t, w in zip(signal.teachers, signal.weights)],
+        teachers=[
+            {"model": t.model_name_or_path, "weight": w, "label_names": list(t.labels), "fingerprint": t.fingerprint}
+            for t, w in zip(signal.teachers, signal.weights)
+        ],
         teacher_probabilities="on-the-fly" if arguments.teachers.on_the_fly else "precomputed",
         teacher_probabilities_seconds=signal.seconds,
         train_data=[p.info for p in parts],
         num_train_sentences=sum(len(p.words) for p in parts),
         num_train_windows=len(signal.features),
         eval_sets={key: p.info(train_domain) for key, p in prepared.items()},
-        best={"eval_set": config.best_split or None, "metric": config.metric_for_best, "value": state.best_metric,
-              "epoch": state.best_epoch, "step": state.best_step},
+        best={
+            "eval_set": config.best_split or None,
+            "metric": config.metric_for_best,
+            "value": state.best_metric,
+            "epoch": state.best_epoch,
+            "step": state.best_step,
+        },
         epochs=state.history,
         eval=None if saved_entry is None else {k: v for k, v in saved_entry.items() if k not in ("train",)},
-        train_loss={"first": None if signal.recorder.first is None else float(signal.recorder.first),
-                    "per_epoch": [h.get("train", {}).get("loss") for h in state.history]},
+        train_loss={
+            "first": None if signal.recorder.first is None else float(signal.recorder.first),
+            "per_epoch": [h.get("train", {}).get("loss") for h in state.history],
+        },
         learning_rate=config.learning_rate,
         completed_steps=state.completed_steps,
         train_runtime_s=state.train_seconds,
@@ -807,14 +1016,30 @@ def distill_results(arguments: DistillArguments, strategy, signal: TeacherSignal
         train_domain=train_domain,
         framework_versions=framework_versions(lora is not None),
         args=arguments.record(),
-    )  # fmt: skip
+    )
 
 
 __all__ = [
-    "ARGUMENTS", "DistillArguments", "Evaluations", "LossRecorder", "TeacherSignal", "build_parser",
-    "build_student_model", "choose_text_column", "distill", "distill_results", "load_training_text", "main",
-    "merge_student", "register", "run", "run_merge", "run_typed", "strategy_from_args", "teacher_signal",
-]  # fmt: skip
+    "ARGUMENTS",
+    "DistillArguments",
+    "Evaluations",
+    "LossRecorder",
+    "TeacherSignal",
+    "build_parser",
+    "build_student_model",
+    "choose_text_column",
+    "distill",
+    "distill_results",
+    "load_training_text",
+    "main",
+    "merge_student",
+    "register",
+    "run",
+    "run_merge",
+    "run_typed",
+    "strategy_from_args",
+    "teacher_signal",
+]
 
 
 if __name__ == "__main__":

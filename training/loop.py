@@ -236,8 +236,21 @@ def train(
     if config.with_tracking:
         accelerator.init_trackers(config.project_name, _trackable({**dataclasses.asdict(config), **(hparams or {})}))
 
-    run = _Run(model, train_dl, sampler, optimizer, scheduler, loss_fn, config, accelerator, state,
-               evaluate, tokenizer, tuple(model_input_names), max_steps)  # fmt: skip
+    run = _Run(
+        model,
+        train_dl,
+        sampler,
+        optimizer,
+        scheduler,
+        loss_fn,
+        config,
+        accelerator,
+        state,
+        evaluate,
+        tokenizer,
+        tuple(model_input_names),
+        max_steps,
+    )
     try:
         run.epochs(num_epochs)
     finally:
@@ -333,8 +346,9 @@ class _Run:
             losses = accelerator.gather(loss.detach().float().reshape(1))
             if not torch.isfinite(losses).all():
                 bad = losses[~torch.isfinite(losses)][0].item()
-                raise NonFiniteLossError(bad, state.completed_steps + 1, epoch, state.batches_in_epoch + 1,
-                                         state.last_checkpoint)  # fmt: skip
+                raise NonFiniteLossError(
+                    bad, state.completed_steps + 1, epoch, state.batches_in_epoch + 1, state.last_checkpoint
+                )
             accelerator.backward(loss)
             if accelerator.sync_gradients and self.config.max_grad_norm:
                 accelerator.clip_grad_norm_(self.model.parameters(), self.config.max_grad_norm)
@@ -349,7 +363,9 @@ class _Run:
             self.step_losses.append(losses.mean().item())
             if accelerator.sync_gradients:
                 loss_value = sum(self.step_losses) / len(self.step_losses)  # mean over the accumulated micro-batches
-                accelerator.log({"train_loss": loss_value, "lr": self.scheduler.get_last_lr()[0]}, step=state.completed_steps + 1)
+                accelerator.log(
+                    {"train_loss": loss_value, "lr": self.scheduler.get_last_lr()[0]}, step=state.completed_steps + 1
+                )
                 self.step_losses.clear()
 
     def _checkpoint_due(self) -> bool:
@@ -358,7 +374,9 @@ class _Run:
 
     def _count_tokens(self) -> None:
         """Fold every process' token counts into the state (a collective: call it on all processes)."""
-        counts = self.accelerator.reduce(torch.tensor([self.tokens, self.padded], device=self.accelerator.device), "sum")
+        counts = self.accelerator.reduce(
+            torch.tensor([self.tokens, self.padded], device=self.accelerator.device), "sum"
+        )
         self.state.train_tokens += int(counts[0])
         self.state.padded_tokens += int(counts[1])
         self.tokens = self.padded = 0
@@ -374,8 +392,11 @@ class _Run:
             save_checkpoint(self.accelerator, path, saved)
         except OSError as err:  # a full disk: the partial folder is never taken for a checkpoint
             self.state.last_checkpoint = previous
-            raise OSError(err.errno, f"writing checkpoint {path} failed ({err.strerror or err}); last complete "
-                                     f"checkpoint: {previous or 'none'}") from err  # fmt: skip
+            raise OSError(
+                err.errno,
+                f"writing checkpoint {path} failed ({err.strerror or err}); last complete "
+                f"checkpoint: {previous or 'none'}",
+            ) from err
 
     def end_of_epoch(self, epoch: int) -> None:
         if self.evaluate is None:
@@ -385,7 +406,9 @@ class _Run:
             metrics = self.evaluate(self.model)
         self.model.train()
         state.history.append({"epoch": epoch, "step": state.completed_steps, **metrics})
-        summary = {f"{split}_{k}": v for split, m in metrics.items() for k, v in m.items() if isinstance(v, (int, float))}
+        summary = {
+            f"{split}_{k}": v for split, m in metrics.items() for k, v in m.items() if isinstance(v, (int, float))
+        }
         if self.accelerator.is_local_main_process:
             self.progress.write(f"epoch {epoch} step {state.completed_steps}: " + json.dumps(summary))
         if config.with_tracking:
@@ -445,9 +468,13 @@ class NerEvaluator:
         eval_set = self.sets[split]
         num_words = [len(tags) for tags in eval_set.references]
         probabilities = predict_word_probabilities(
-            model, self.dataloaders[split], self.accelerator, num_words,
-            outside_id=self.outside_id, model_input_names=self.model_input_names,
-        )  # fmt: skip
+            model,
+            self.dataloaders[split],
+            self.accelerator,
+            num_words,
+            outside_id=self.outside_id,
+            model_input_names=self.model_input_names,
+        )
         tags = tags_of(probabilities, self.labels)
         return eval_set.map_predictions(tags) if eval_set.map_predictions else tags
 
@@ -459,7 +486,16 @@ class NerEvaluator:
 
 
 __all__ = [
-    "EvalSet", "LoopConfig", "LoopState", "MODEL_INPUT_NAMES", "NerEvaluator", "NonFiniteLossError",
-    "default_optimizer", "make_accelerator", "resolve_checkpoint", "resume",
-    "save_pretrained_model", "train",
-]  # fmt: skip
+    "EvalSet",
+    "LoopConfig",
+    "LoopState",
+    "MODEL_INPUT_NAMES",
+    "NerEvaluator",
+    "NonFiniteLossError",
+    "default_optimizer",
+    "make_accelerator",
+    "resolve_checkpoint",
+    "resume",
+    "save_pretrained_model",
+    "train",
+]

@@ -43,4 +43,3 @@ def entity_scores(
     """Entity-level scores of tagged sentences in the one result schema (:func:`scores_of`)."""
     metric = metric or load_metric()
     return scores_of(metric.compute(predictions=predictions, references=references, zero_division=0))
-

@@ -79,8 +79,11 @@ class RunResults:
         unknown = sorted(set(values) - {f.name for f in fields})
         if unknown:
             raise ValueError(f"unknown key(s) {unknown} in results.json; known: {sorted(f.name for f in fields)}")
-        missing = [f.name for f in fields if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
-                   and f.name not in values]  # fmt: skip
+        missing = [
+            f.name
+            for f in fields
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING and f.name not in values
+        ]
         if missing:
             raise ValueError(f"results.json lacks {missing} (not a results.json of xner train-teacher or distill)")
         return cls(**values)

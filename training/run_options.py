@@ -67,8 +67,10 @@ def check_run_options(hub: Any, loop: Any) -> None:
     if not hub.hub_model_id:
         raise UserError("--push_to_hub needs --hub_model_id user-or-org/name")
     if find_publisher() is None:
-        raise UserError(f"--push_to_hub: no publisher installed (entry point group {PUBLISHERS_GROUP!r}); "
-                        "install xner itself (pip install xner), which provides model_cards")
+        raise UserError(
+            f"--push_to_hub: no publisher installed (entry point group {PUBLISHERS_GROUP!r}); "
+            "install xner itself (pip install xner), which provides model_cards"
+        )
 
 
 def check_trackers(report_to: str) -> None:
@@ -81,8 +83,10 @@ def check_trackers(report_to: str) -> None:
         raise UserError(f"--with_tracking: no experiment tracker is installed; {TRACKING_EXTRA} (tensorboard)")
     missing = [name for name in wanted if name != "all" and name not in available]
     if missing:
-        raise UserError(f"--report_to {','.join(missing)}: not installed (available: "
-                        f"{', '.join(sorted(available)) or 'none'}); {TRACKING_EXTRA} brings tensorboard")
+        raise UserError(
+            f"--report_to {','.join(missing)}: not installed (available: "
+            f"{', '.join(sorted(available)) or 'none'}); {TRACKING_EXTRA} brings tensorboard"
+        )
 
 
 def push_at_end(hub: Any, output_dir: str) -> Any:
@@ -95,11 +99,19 @@ def push_at_end(hub: Any, output_dir: str) -> Any:
         return None
     publisher = find_publisher()
     token = hub.hub_token.value if hub.hub_token else None
-    info = publisher(output_dir, hub.hub_model_id, token=token, private=hub.hub_private_repo,
-                     base_model_id=hub.base_model_id)
+    info = publisher(
+        output_dir, hub.hub_model_id, token=token, private=hub.hub_private_repo, base_model_id=hub.base_model_id
+    )
     print(f"pushed {output_dir} to {hub.hub_model_id}: {getattr(info, 'commit_url', info)}")
     return info
 
 
-__all__ = ["PUBLISHERS_GROUP", "Secret", "check_run_options", "check_trackers",
-           "find_publisher", "push_at_end", "set_publisher"]
+__all__ = [
+    "PUBLISHERS_GROUP",
+    "Secret",
+    "check_run_options",
+    "check_trackers",
+    "find_publisher",
+    "push_at_end",
+    "set_publisher",
+]

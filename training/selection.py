@@ -175,16 +175,21 @@ def select_language_agnostic(
         "kept": int(n_keep),
         "total": len(dataset),
         "discriminator_accuracy": float(correct / (len(source_prob) + len(target_prob))),
-        "cutoff": float(target_prob[kept].min() if criterion == "source-probability"
-                        else np.abs(target_prob[kept] - 0.5).max()),
+        "cutoff": float(
+            target_prob[kept].min() if criterion == "source-probability" else np.abs(target_prob[kept] - 0.5).max()
+        ),
         "mean_source_probability_kept": float(target_prob[kept].mean()),
         "mean_source_probability_all": float(target_prob.mean()),
         "discriminator": {"hidden_size": hidden_size, "epochs": epochs, "learning_rate": learning_rate, "seed": seed},
-    }  # fmt: skip
+    }
     return dataset.select(kept.tolist()), report
 
 
 __all__ = [
-    "CRITERIA", "LanguageDiscriminator", "keep_count", "rank_target", "select_language_agnostic",
+    "CRITERIA",
+    "LanguageDiscriminator",
+    "keep_count",
+    "rank_target",
+    "select_language_agnostic",
     "train_discriminator",
-]  # fmt: skip
+]

@@ -94,7 +94,9 @@ class SelfTrainingSchedule:
         if strategy not in STRATEGIES:
             raise UserError(f"unknown strategy {strategy!r}; valid strategies: {', '.join(STRATEGIES)}")
         if "threshold" not in {f.name for f in dataclasses.fields(STRATEGIES[strategy])}:
-            takes = [name for name, cls in STRATEGIES.items() if "threshold" in {f.name for f in dataclasses.fields(cls)}]
+            takes = [
+                name for name, cls in STRATEGIES.items() if "threshold" in {f.name for f in dataclasses.fields(cls)}
+            ]
             raise UserError(
                 f"a self-training threshold schedule needs a strategy with a threshold ({', '.join(takes)}); "
                 f"{strategy!r} has none"
@@ -184,6 +186,10 @@ def teacher_probs_cache_file(cache_dir: str, key: str, split: str = "train") -> 
 
 
 __all__ = [
-    "RoundSettings", "SelfTrainingSchedule", "plan_rounds", "round_cache_key", "round_dir",
+    "RoundSettings",
+    "SelfTrainingSchedule",
+    "plan_rounds",
+    "round_cache_key",
+    "round_dir",
     "teacher_probs_cache_file",
-]  # fmt: skip
+]

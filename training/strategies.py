@@ -89,7 +89,9 @@ def _selected(student_logits: torch.Tensor, batch: Batch, strategy: str) -> Sele
     if weights is None:
         return Selected(student_logits[mask].float(), teacher[mask].float(), None, mask)
     if weights.shape != mask.shape:
-        raise ValueError(f"kd_weight has shape {tuple(weights.shape)}; one weight per token {tuple(mask.shape)} is needed")
+        raise ValueError(
+            f"kd_weight has shape {tuple(weights.shape)}; one weight per token {tuple(mask.shape)} is needed"
+        )
     mask = mask & (weights > 0)
     return Selected(student_logits[mask].float(), teacher[mask].float(), weights[mask].float(), mask)
 
@@ -446,6 +448,19 @@ def from_config(name: str, **params: Any) -> DistillationLoss:
 
 
 __all__ = [
-    "DistillationLoss", "Hard", "HardConfident", "IGNORE_INDEX", "MultiTeacher", "ProjectedKD", "SOFT_LOSSES",
-    "STRATEGIES", "Selected", "SoftKL", "SoftMSE", "Voting", "from_config", "normalise_weights", "similarity_weights",
-]  # fmt: skip
+    "DistillationLoss",
+    "Hard",
+    "HardConfident",
+    "IGNORE_INDEX",
+    "MultiTeacher",
+    "ProjectedKD",
+    "SOFT_LOSSES",
+    "STRATEGIES",
+    "Selected",
+    "SoftKL",
+    "SoftMSE",
+    "Voting",
+    "from_config",
+    "normalise_weights",
+    "similarity_weights",
+]

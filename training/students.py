@@ -100,9 +100,7 @@ def head_module_names(model: PreTrainedModel) -> list[str]:
     """Names of the task-head modules: the model's children with parameters outside its encoder."""
     encoder = model.base_model
     return [
-        name
-        for name, child in model.named_children()
-        if child is not encoder and any(True for _ in child.parameters())
+        name for name, child in model.named_children() if child is not encoder and any(True for _ in child.parameters())
     ]
 
 
@@ -253,6 +251,15 @@ def merge_adapter(adapter_dir: str, output_dir: str) -> str:
 
 
 __all__ = [
-    "LORA_TARGET_MODULES", "LoraSettings", "build_student", "encoder_layers", "freeze", "head_module_names",
-    "is_adapter", "load_student", "lora_target_modules", "merge_adapter", "save_student",
-]  # fmt: skip
+    "LORA_TARGET_MODULES",
+    "LoraSettings",
+    "build_student",
+    "encoder_layers",
+    "freeze",
+    "head_module_names",
+    "is_adapter",
+    "load_student",
+    "lora_target_modules",
+    "merge_adapter",
+    "save_student",
+]

@@ -35,9 +35,15 @@ from dataset_builders.corpora import corpus_spec, load_corpus
 from dataset_builders.error_report import run_reporting_errors
 from dataset_builders.errors import UserError
 from training.arguments import (
-    DataArguments, HubArguments, LabelArguments, LoopArguments, ModelArguments, as_record, check_model_source,
+    DataArguments,
+    HubArguments,
+    LabelArguments,
+    LoopArguments,
+    ModelArguments,
+    as_record,
+    check_model_source,
     from_namespace,
-)  # fmt: skip
+)
 from training.assets import resolve_model_name
 from training.checkpoints import check_checkpoint, resolve_checkpoint
 from training.collate import TokenCollator, build_dataloader
@@ -74,15 +80,19 @@ def build_parser(**kwargs) -> HfArgumentParser:
 def register(subparsers) -> None:
     """Add ``train-teacher`` to the ``xner`` command (the same options, from the same dataclasses)."""
     parser = subparsers.add_parser(
-        "train-teacher", help="fine-tune a token-classification teacher", description=DESCRIPTION,
+        "train-teacher",
+        help="fine-tune a token-classification teacher",
+        description=DESCRIPTION,
         parents=[build_parser(add_help=False)],
-    )  # fmt: skip
+    )
     parser.set_defaults(func=run)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """``python -m training.teacher ARGS``; errors propagate (the ``__main__`` block reports them in one line)."""
-    parsed = build_parser(prog=PROG, description=DESCRIPTION).parse_args_into_dataclasses(argv, look_for_args_file=False)
+    parsed = build_parser(prog=PROG, description=DESCRIPTION).parse_args_into_dataclasses(
+        argv, look_for_args_file=False
+    )
     return run_typed(*parsed)
 
 
@@ -91,8 +101,9 @@ def run(namespace) -> int:
     return run_typed(*from_namespace(ARGUMENTS, namespace))
 
 
-def run_typed(data: DataArguments, labels: LabelArguments, model: ModelArguments, loop: LoopArguments,
-              hub: HubArguments) -> int:  # fmt: skip
+def run_typed(
+    data: DataArguments, labels: LabelArguments, model: ModelArguments, loop: LoopArguments, hub: HubArguments
+) -> int:
     check_run_options(hub, loop)  # a push or tracker that cannot happen is refused before training
     train_teacher(data, model, loop, labels)
     push_at_end(hub, loop.output_dir)
@@ -139,7 +150,9 @@ def words_as_tokens(data: datasets.DatasetDict, text_column: str, tag_column: st
     for name, split in data.items():
         column = choose_text_column(split, text_column)
         if column != "tokens":
-            split = split.remove_columns([c for c in ("tokens",) if c in split.column_names]).rename_column(column, "tokens")
+            split = split.remove_columns([c for c in ("tokens",) if c in split.column_names]).rename_column(
+                column, "tokens"
+            )
         out[name] = split
     return datasets.DatasetDict(out)
 
@@ -188,21 +201,34 @@ def token_cross_entropy(outputs, batch) -> torch.Tensor:
     return total / (labels != IGNORE_INDEX).sum().clamp_min(1)
 
 
-def loop_config(loop: LoopArguments, project_name: str = "xner-teacher", learning_rate: float = 5e-5,
-                **overrides) -> LoopConfig:  # fmt: skip
+def loop_config(
+    loop: LoopArguments, project_name: str = "xner-teacher", learning_rate: float = 5e-5, **overrides
+) -> LoopConfig:
     """The loop's settings from the command line's (``learning_rate``: the default when none was given)."""
     return LoopConfig(
-        output_dir=loop.output_dir, num_train_epochs=loop.num_train_epochs, max_train_steps=loop.max_train_steps,
-        gradient_accumulation_steps=loop.gradient_accumulation_steps, learning_rate=loop.learning_rate or learning_rate,
-        weight_decay=loop.weight_decay, lr_scheduler_type=loop.lr_scheduler_type,
-        num_warmup_steps=loop.num_warmup_steps, max_grad_norm=loop.max_grad_norm or None,
-        checkpointing_steps=loop.checkpointing_steps, resume_from_checkpoint=loop.resume_from_checkpoint,
-        with_tracking=loop.with_tracking, report_to=loop.report_to, project_name=project_name,
-        mixed_precision=loop.mixed_precision, trust_checkpoint_pickles=loop.trust_checkpoint_pickles, **overrides,
-    )  # fmt: skip
+        output_dir=loop.output_dir,
+        num_train_epochs=loop.num_train_epochs,
+        max_train_steps=loop.max_train_steps,
+        gradient_accumulation_steps=loop.gradient_accumulation_steps,
+        learning_rate=loop.learning_rate or learning_rate,
+        weight_decay=loop.weight_decay,
+        lr_scheduler_type=loop.lr_scheduler_type,
+        num_warmup_steps=loop.num_warmup_steps,
+        max_grad_norm=loop.max_grad_norm or None,
+        checkpointing_steps=loop.checkpointing_steps,
+        resume_from_checkpoint=loop.resume_from_checkpoint,
+        with_tracking=loop.with_tracking,
+        report_to=loop.report_to,
+        project_name=project_name,
+        mixed_precision=loop.mixed_precision,
+        trust_checkpoint_pickles=loop.trust_checkpoint_pickles,
+        **overrides,
+    )
 
 
-def check_arguments(model_name_or_path: str, loop: LoopArguments, model_arguments: Sequence[tuple[str, str]] = ()) -> None:
+def check_arguments(
+    model_name_or_path: str, loop: LoopArguments, model_arguments: Sequence[tuple[str, str]] = ()
+) -> None:
     """What can be checked before anything loads: model sources, the output folder, the checkpoint to resume."""
     for argument, value in [("--model_name_or_path", model_name_or_path), *model_arguments]:
         check_model_source(value, argument)
@@ -218,8 +244,9 @@ def load_model(model: ModelArguments, names: Sequence[str]):
     The model may be named by a short asset name (:func:`training.assets.resolve_model_name`)."""
     id2label = dict(enumerate(names))
     name, remote = resolve_model_name(model.model_name_or_path), model.trust_remote_code
-    config = AutoConfig.from_pretrained(name, id2label=id2label, label2id={n: i for i, n in id2label.items()},
-                                        trust_remote_code=remote)  # fmt: skip
+    config = AutoConfig.from_pretrained(
+        name, id2label=id2label, label2id={n: i for i, n in id2label.items()}, trust_remote_code=remote
+    )
     tokenizer = load_tokenizer(name)
     classifier = AutoModelForTokenClassification.from_pretrained(
         name, config=config, ignore_mismatched_sizes=model.ignore_mismatched_sizes, trust_remote_code=remote
@@ -252,8 +279,14 @@ def train_teacher(
     classifier, tokenizer = load_model(model, names)
 
     train_data = _first(splits_data[splits["train"]], data.max_train_samples)
-    aligner = TokenAligner(tokenizer, max_length=data.max_length, stride=data.stride, label_column=labels.label_column_name,
-                           label_all_subtokens=labels.label_all_tokens, label_names=names)  # fmt: skip
+    aligner = TokenAligner(
+        tokenizer,
+        max_length=data.max_length,
+        stride=data.stride,
+        label_column=labels.label_column_name,
+        label_all_subtokens=labels.label_all_tokens,
+        label_names=names,
+    )
     eval_aligner = TokenAligner(tokenizer, max_length=aligner.max_length, stride=aligner.stride, label_column=None)
     eval_sets = {}
     with accelerator.main_process_first():
@@ -267,16 +300,28 @@ def train_teacher(
 
     low_precision = accelerator.mixed_precision in ("fp16", "bf16", "fp8")
     collator = TokenCollator(tokenizer.pad_token_id, pad_to_multiple_of=8 if low_precision else None)
-    train_dl = build_dataloader(train_features, loop.per_device_train_batch_size, collator, shuffle=True, seed=loop.seed)
+    train_dl = build_dataloader(
+        train_features, loop.per_device_train_batch_size, collator, shuffle=True, seed=loop.seed
+    )
     evaluator = None
     if eval_sets:
-        evaluator = NerEvaluator(accelerator, eval_sets, dict(enumerate(names)), loop.per_device_eval_batch_size, collator)
+        evaluator = NerEvaluator(
+            accelerator, eval_sets, dict(enumerate(names)), loop.per_device_eval_batch_size, collator
+        )
     outputs = OutputFolder(loop.output_dir, RESULTS_FILE, accelerator.is_main_process)
     config.model_dir = outputs.begin(resuming=bool(loop.resume_from_checkpoint))
     accelerator.wait_for_everyone()
     record = as_record(data, labels, model, loop)
-    state = train(classifier, train_dl, token_cross_entropy, config, accelerator, evaluate=evaluator,
-                  tokenizer=tokenizer, hparams=record)  # fmt: skip
+    state = train(
+        classifier,
+        train_dl,
+        token_cross_entropy,
+        config,
+        accelerator,
+        evaluate=evaluator,
+        tokenizer=tokenizer,
+        hparams=record,
+    )
 
     domain = corpus_spec(data.corpus).domain or None if data.corpus else None
     peak_rss, peak_gpu = peak_memory_mb()
@@ -284,14 +329,27 @@ def train_teacher(
         task="teacher",
         model_name_or_path=model.model_name_or_path,
         label_names=names,
-        data={"corpus": data.corpus, "lang": data.lang, "dataset": data.dataset_name,
-              "dataset_config": data.dataset_config_name, "domain": domain, "tag_column": labels.label_column_name,
-              "text_column": data.text_column_name, "splits": splits, "flagged_rows_dropped": flagged},
+        data={
+            "corpus": data.corpus,
+            "lang": data.lang,
+            "dataset": data.dataset_name,
+            "dataset_config": data.dataset_config_name,
+            "domain": domain,
+            "tag_column": labels.label_column_name,
+            "text_column": data.text_column_name,
+            "splits": splits,
+            "flagged_rows_dropped": flagged,
+        },
         num_train_sentences=len(train_data),
         num_train_windows=len(train_features),
         epochs=state.history,
-        best={"split": config.best_split, "metric": config.metric_for_best, "value": state.best_metric,
-              "epoch": state.best_epoch, "step": state.best_step},
+        best={
+            "split": config.best_split,
+            "metric": config.metric_for_best,
+            "value": state.best_metric,
+            "epoch": state.best_epoch,
+            "step": state.best_step,
+        },
         eval=_saved_scores(state),
         completed_steps=state.completed_steps,
         learning_rate=config.learning_rate,
@@ -307,11 +365,13 @@ def train_teacher(
         train_domain=domain,
         framework_versions=framework_versions(adapter=False),
         args=record,
-    )  # fmt: skip
+    )
     if accelerator.is_main_process:
         results.write(outputs.staging)
         outputs.publish()
-        accelerator.print(f"best {config.best_split} {config.metric_for_best}: {state.best_metric} -> {loop.output_dir}")
+        accelerator.print(
+            f"best {config.best_split} {config.metric_for_best}: {state.best_metric} -> {loop.output_dir}"
+        )
     return results
 
 
@@ -319,7 +379,11 @@ def _saved_scores(state) -> Optional[dict]:
     """The evaluation of the saved model: the best epoch's (the last one's without model selection)."""
     if not state.history:
         return None
-    entry = next((h for h in state.history if h["step"] == state.best_step), None) if state.best_metric is not None else None
+    entry = (
+        next((h for h in state.history if h["step"] == state.best_step), None)
+        if state.best_metric is not None
+        else None
+    )
     entry = entry or state.history[-1]
     return {k: v for k, v in entry.items() if k not in ("epoch", "step", "train")}
 

@@ -154,9 +154,13 @@ class TeacherProbabilities:
             return
         device = device or self._device or ("cuda" if torch.cuda.is_available() else "cpu")
         self._tagger = WordTagger.from_pretrained(
-            self.model_name_or_path, revision=self.revision, device=device,
-            batch_size=self.batch_size, max_length=self.max_length, stride=self.stride,
-        )  # fmt: skip
+            self.model_name_or_path,
+            revision=self.revision,
+            device=device,
+            batch_size=self.batch_size,
+            max_length=self.max_length,
+            stride=self.stride,
+        )
 
     def unload(self) -> None:
         """Free the model (before the next teacher or the student is loaded)."""
@@ -280,8 +284,9 @@ def add_teacher_probs(
     if isinstance(dataset, datasets.DatasetDict):
         return datasets.DatasetDict(
             {
-                split: add_teacher_probs(ds, teachers, weights, batch_size=batch_size, num_proc=num_proc,
-                                         desc=f"{desc} {split}")  # fmt: skip
+                split: add_teacher_probs(
+                    ds, teachers, weights, batch_size=batch_size, num_proc=num_proc, desc=f"{desc} {split}"
+                )
                 for split, ds in dataset.items()
             }
         )
@@ -339,9 +344,7 @@ class OnTheFlyTeachers:
     Teachers stay loaded next to the student, so this trades memory for disk.
     """
 
-    def __init__(
-        self, teachers: Sequence[Union[str, TeacherProbabilities]], weights: Optional[Sequence[float]] = None
-    ):
+    def __init__(self, teachers: Sequence[Union[str, TeacherProbabilities]], weights: Optional[Sequence[float]] = None):
         self.teachers = [_as_teacher(t) for t in teachers]
         self.labels, self.label_columns = _teacher_columns(self.teachers)
         self.weights = _resolve_weights(weights, len(self.teachers))
@@ -455,7 +458,18 @@ def student_features(
 
 
 __all__ = [
-    "CombineTeachers", "OnTheFlyTeachers", "ReorderLabels", "TEACHER_PROBS", "TEACHER_TAGS",
-    "TeacherProbabilities", "add_teacher_probs", "check_label_sets", "combine_teacher_probs", "model_fingerprint",
-    "spread_to_subtokens", "student_features", "teacher_labels", "teacher_num_proc",
-]  # fmt: skip
+    "CombineTeachers",
+    "OnTheFlyTeachers",
+    "ReorderLabels",
+    "TEACHER_PROBS",
+    "TEACHER_TAGS",
+    "TeacherProbabilities",
+    "add_teacher_probs",
+    "check_label_sets",
+    "combine_teacher_probs",
+    "model_fingerprint",
+    "spread_to_subtokens",
+    "student_features",
+    "teacher_labels",
+    "teacher_num_proc",
+]

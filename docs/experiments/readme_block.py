@@ -45,7 +45,9 @@ def artifact_minutes(name: str) -> float:
     os.chdir(REPO)
     try:
         experiment = load_experiment(CONFIGS[name][0])
-        runs, _ = plan(experiment, records=read_records(experiment.results_path), sweep_results=sweep_results_of(experiment))
+        runs, _ = plan(
+            experiment, records=read_records(experiment.results_path), sweep_results=sweep_results_of(experiment)
+        )
         seconds = 0.0
         for run in runs:
             if run.kind in ("teacher-train", "projection"):
@@ -59,8 +61,23 @@ def artifact_minutes(name: str) -> float:
 def block(name: str, title: str) -> str:
     store = os.path.join("xner-output", "experiments", name, "results.jsonl")
     out = os.path.join("docs", "experiments", name)
-    subprocess.run([sys.executable, "-m", "xner", "experiment", "report", store, "--output_dir", out,
-                    "--title", f"{name} -- {title}"], cwd=REPO, check=True, capture_output=True)  # fmt: skip
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "xner",
+            "experiment",
+            "report",
+            store,
+            "--output_dir",
+            out,
+            "--title",
+            f"{name} -- {title}",
+        ],
+        cwd=REPO,
+        check=True,
+        capture_output=True,
+    )
     with open(os.path.join(REPO, out, "report.md"), encoding="utf-8") as handle:
         markdown = handle.read()
     with open(os.path.join(REPO, out, "report.json"), encoding="utf-8") as handle:
@@ -69,21 +86,29 @@ def block(name: str, title: str) -> str:
     overview = section(markdown, "Overview").split("\n\n", 1)[-1]
     charts = [f"![{c}]({out}/{entry['file']})" for c, entry in report.get("charts", {}).items() if entry.get("file")]
     lines = [
-        f"#### {title} (`{CONFIGS[name][0]}`)", "",
+        f"#### {title} (`{CONFIGS[name][0]}`)",
+        "",
         "```console",
         f"$ xner experiment run {CONFIGS[name][0]}",
         f"$ xner experiment report {store} --output_dir {out}",
-        "```", "",
+        "```",
+        "",
         f"{compute['runs']} recorded runs (evaluations, students, sweep trials): {compute['wall_time_s'] / 60:.0f} min "
         f"of wall time on 2 CPU cores, {compute['wall_time_s'] / 60 + artifact_minutes(name):.0f} min with the "
         f"teachers' training and projection; peak RSS {compute['peak_rss_mb']:.0f} MB. Full report: "
-        f"[{out}/report.md]({out}/report.md).", "",
-        "F1 (%), mean ± std over seeds (number of seeds in brackets):", "",
-        overview, "",
-        "Findings (generated from the numbers):", "",
-        section(markdown, "Findings"), "",
-        " ".join(charts[:2]), "",
-    ]  # fmt: skip
+        f"[{out}/report.md]({out}/report.md).",
+        "",
+        "F1 (%), mean ± std over seeds (number of seeds in brackets):",
+        "",
+        overview,
+        "",
+        "Findings (generated from the numbers):",
+        "",
+        section(markdown, "Findings"),
+        "",
+        " ".join(charts[:2]),
+        "",
+    ]
     return "\n".join(lines)
 
 

@@ -7,8 +7,8 @@ starts an entity); ``mode="strict"`` with ``scheme="IOB2"`` counts only well-for
 
 import datasets
 import evaluate
-from seqeval.metrics import accuracy_score, classification_report
 from seqeval import scheme as seqeval_scheme
+from seqeval.metrics import accuracy_score, classification_report
 
 _DESCRIPTION = """Entity-level (chunk) precision, recall and F1, micro-averaged overall and per entity type,
 plus token accuracy, computed with seqeval."""
@@ -42,22 +42,33 @@ class SeqevalMetric(evaluate.Metric):
             ),
         )
 
-    def _compute(self, predictions, references, suffix=False, scheme=None, mode=None,
-                 sample_weight=None, zero_division="warn"):
+    def _compute(
+        self, predictions, references, suffix=False, scheme=None, mode=None, sample_weight=None, zero_division="warn"
+    ):
         for i, (p, r) in enumerate(zip(predictions, references)):
             if len(p) != len(r):
                 raise ValueError(f"sentence {i}: {len(p)} predicted tags for {len(r)} reference tags")
         scheme_cls = getattr(seqeval_scheme, scheme) if scheme is not None else None
         report = classification_report(
-            y_true=references, y_pred=predictions, suffix=suffix, output_dict=True, scheme=scheme_cls,
-            mode=mode, sample_weight=sample_weight, zero_division=zero_division,
+            y_true=references,
+            y_pred=predictions,
+            suffix=suffix,
+            output_dict=True,
+            scheme=scheme_cls,
+            mode=mode,
+            sample_weight=sample_weight,
+            zero_division=zero_division,
         )
         report.pop("macro avg", None)
         report.pop("weighted avg", None)
         overall = report.pop("micro avg")
         result = {
-            label: {"precision": float(s["precision"]), "recall": float(s["recall"]), "f1": float(s["f1-score"]),
-                    "number": int(s["support"])}
+            label: {
+                "precision": float(s["precision"]),
+                "recall": float(s["recall"]),
+                "f1": float(s["f1-score"]),
+                "number": int(s["support"]),
+            }
             for label, s in report.items()
         }
         result["overall_precision"] = float(overall["precision"])

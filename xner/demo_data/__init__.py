@@ -33,8 +33,13 @@ FILES = {
     "es-test-parliament": "es.test-parliament.conll",
 }
 
-DOMAINS = {"en-train": "news", "es-train": "news", "es-unlabelled": "news", "es-test": "news",
-           "es-test-parliament": "parliament"}
+DOMAINS = {
+    "en-train": "news",
+    "es-train": "news",
+    "es-unlabelled": "news",
+    "es-test": "news",
+    "es-test-parliament": "parliament",
+}
 
 
 def path(key: str) -> str:

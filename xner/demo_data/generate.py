@@ -85,7 +85,9 @@ def names(label: str, text: str) -> list[Name]:
 
 
 POOLS: dict[str, list[Name]] = {
-    "inst": names("ORG", """
+    "inst": names(
+        "ORG",
+        """
         the European Commission | la Comisión Europea
         the European Parliament | el Parlamento Europeo
         the European Union | la Unión Europea
@@ -108,8 +110,11 @@ POOLS: dict[str, list[Name]] = {
         the Ministry of Education | el Ministerio de Educación
         the World Trade Organization | la Organización Mundial del Comercio
         the European Space Agency | la Agencia Espacial Europea
-    """),
-    "cbank": names("ORG", """
+    """,
+    ),
+    "cbank": names(
+        "ORG",
+        """
         the European Central Bank | el Banco Central Europeo
         the Bank of Spain | el Banco de España
         the Bank of England | el Banco de Inglaterra
@@ -120,8 +125,11 @@ POOLS: dict[str, list[Name]] = {
         the Central Bank of Argentina | el Banco Central de la República Argentina
         the Central Bank of Brazil | el Banco Central de Brasil
         the Bank of Portugal | el Banco de Portugal
-    """),
-    "company": names("ORG", """
+    """,
+    ),
+    "company": names(
+        "ORG",
+        """
         Telefónica
         Iberdrola
         Repsol
@@ -152,8 +160,11 @@ POOLS: dict[str, list[Name]] = {
         Cemex
         Samsung
         Amazon
-    """),
-    "airline": names("ORG", """
+    """,
+    ),
+    "airline": names(
+        "ORG",
+        """
         Iberia
         Air Europa
         Lufthansa
@@ -164,8 +175,11 @@ POOLS: dict[str, list[Name]] = {
         Ryanair
         Aeroméxico
         Air France
-    """),
-    "club": names("ORG", """
+    """,
+    ),
+    "club": names(
+        "ORG",
+        """
         Real Madrid | el Real Madrid
         FC Barcelona | el FC Barcelona
         Atlético de Madrid | el Atlético de Madrid
@@ -182,8 +196,11 @@ POOLS: dict[str, list[Name]] = {
         Celta Vigo | el Celta de Vigo
         Real Sociedad | la Real Sociedad
         Villarreal | el Villarreal
-    """),
-    "party": names("ORG", """
+    """,
+    ),
+    "party": names(
+        "ORG",
+        """
         the Socialist Party | el Partido Socialista
         the People 's Party | el Partido Popular
         the Green Party | el Partido Verde
@@ -194,8 +211,11 @@ POOLS: dict[str, list[Name]] = {
         the Christian Democratic Union | la Unión Demócrata Cristiana
         the Broad Front | el Frente Amplio
         the Workers Party | el Partido de los Trabajadores
-    """),
-    "media": names("ORG", """
+    """,
+    ),
+    "media": names(
+        "ORG",
+        """
         El País
         Reuters
         the BBC | la BBC
@@ -210,8 +230,11 @@ POOLS: dict[str, list[Name]] = {
         Spanish Television | Televisión Española
         Radio Nacional de España
         El Tiempo
-    """),
-    "univ": names("ORG", """
+    """,
+    ),
+    "univ": names(
+        "ORG",
+        """
         the University of Salamanca | la Universidad de Salamanca
         the Complutense University of Madrid | la Universidad Complutense de Madrid
         the University of Buenos Aires | la Universidad de Buenos Aires
@@ -222,8 +245,11 @@ POOLS: dict[str, list[Name]] = {
         the University of Chile | la Universidad de Chile
         Harvard University | la Universidad de Harvard
         the University of Granada | la Universidad de Granada
-    """),
-    "museum": names("ORG", """
+    """,
+    ),
+    "museum": names(
+        "ORG",
+        """
         the Prado Museum | el Museo del Prado
         the Reina Sofía Museum | el Museo Reina Sofía
         the Guggenheim Museum | el Museo Guggenheim
@@ -232,8 +258,11 @@ POOLS: dict[str, list[Name]] = {
         the Thyssen Museum | el Museo Thyssen
         the National Museum of Anthropology | el Museo Nacional de Antropología
         the Picasso Museum | el Museo Picasso
-    """),
-    "court": names("ORG", """
+    """,
+    ),
+    "court": names(
+        "ORG",
+        """
         the Supreme Court | el Tribunal Supremo
         the National High Court | la Audiencia Nacional
         the Constitutional Court | el Tribunal Constitucional
@@ -242,31 +271,43 @@ POOLS: dict[str, list[Name]] = {
         the High Court of Justice of Andalusia | el Tribunal Superior de Justicia de Andalucía
         the Inter-American Court of Human Rights | la Corte Interamericana de Derechos Humanos
         the Court of Auditors | el Tribunal de Cuentas
-    """),
-    "regulator": names("ORG", """
+    """,
+    ),
+    "regulator": names(
+        "ORG",
+        """
         the European Commission | la Comisión Europea
         the CNMC | la CNMC
         the National Markets and Competition Commission | la Comisión Nacional de los Mercados y la Competencia
         the Federal Trade Commission | la Comisión Federal de Comercio
         the Competition and Markets Authority | la Autoridad de Competencia y Mercados
         the Bank of Spain | el Banco de España
-    """),
-    "stat": names("ORG", """
+    """,
+    ),
+    "stat": names(
+        "ORG",
+        """
         the National Statistics Institute | el Instituto Nacional de Estadística
         Eurostat
         the INE | el INE
         the National Institute of Statistics and Geography | el Instituto Nacional de Estadística y Geografía
         the Office for National Statistics | la Oficina Nacional de Estadística
         the National Institute of Statistics and Censuses | el Instituto Nacional de Estadística y Censos
-    """),
-    "emerg": names("ORG", """
+    """,
+    ),
+    "emerg": names(
+        "ORG",
+        """
         the Red Cross | la Cruz Roja
         the Civil Guard | la Guardia Civil
         the Military Emergency Unit | la Unidad Militar de Emergencias
         Civil Protection | Protección Civil
         the National Police | la Policía Nacional
-    """),
-    "ngo": names("ORG", """
+    """,
+    ),
+    "ngo": names(
+        "ORG",
+        """
         UNICEF | Unicef
         Doctors Without Borders | Médicos Sin Fronteras
         Save the Children
@@ -276,8 +317,11 @@ POOLS: dict[str, list[Name]] = {
         Caritas | Cáritas
         Human Rights Watch
         Greenpeace
-    """),
-    "union": names("ORG", """
+    """,
+    ),
+    "union": names(
+        "ORG",
+        """
         the UGT | la UGT
         CCOO
         the General Confederation of Labour | la Confederación General del Trabajo
@@ -285,15 +329,21 @@ POOLS: dict[str, list[Name]] = {
         the CGT | la CGT
         the Federation of Metal Workers | la Federación de Trabajadores del Metal
         the Teachers Union | el Sindicato de Docentes
-    """),
-    "weather": names("ORG", """
+    """,
+    ),
+    "weather": names(
+        "ORG",
+        """
         the State Meteorological Agency | la Agencia Estatal de Meteorología
         AEMET | la AEMET
         the National Meteorological Service | el Servicio Meteorológico Nacional
         Météo-France
         the World Meteorological Organization | la Organización Meteorológica Mundial
-    """),
-    "rail": names("ORG", """
+    """,
+    ),
+    "rail": names(
+        "ORG",
+        """
         Renfe
         Adif
         the SNCF | la SNCF
@@ -301,8 +351,11 @@ POOLS: dict[str, list[Name]] = {
         Eurostar
         Ouigo
         Iryo
-    """),
-    "team": names("ORG", """
+    """,
+    ),
+    "team": names(
+        "ORG",
+        """
         Movistar Team | el Movistar Team
         UAE Team Emirates | el UAE Team Emirates
         Ineos Grenadiers | el Ineos Grenadiers
@@ -310,8 +363,11 @@ POOLS: dict[str, list[Name]] = {
         Soudal Quick-Step | el Soudal Quick-Step
         Caja Rural | el Caja Rural
         Euskaltel-Euskadi | el Euskaltel-Euskadi
-    """),
-    "city": names("LOC", """
+    """,
+    ),
+    "city": names(
+        "LOC",
+        """
         Madrid
         Barcelona
         Seville | Sevilla
@@ -358,8 +414,11 @@ POOLS: dict[str, list[Name]] = {
         Warsaw | Varsovia
         Marseille | Marsella
         San Sebastián
-    """),
-    "country": names("LOC", """
+    """,
+    ),
+    "country": names(
+        "LOC",
+        """
         Spain | España
         France | Francia
         Germany | Alemania
@@ -396,8 +455,11 @@ POOLS: dict[str, list[Name]] = {
         Algeria | Argelia
         Norway | Noruega
         India | la India
-    """),
-    "region": names("LOC", """
+    """,
+    ),
+    "region": names(
+        "LOC",
+        """
         the Middle East | Oriente Próximo
         the Sahel | el Sahel
         Latin America | América Latina
@@ -411,8 +473,11 @@ POOLS: dict[str, list[Name]] = {
         the Amazon | la Amazonía
         Central Asia | Asia Central
         the Mediterranean | el Mediterráneo
-    """),
-    "area": names("LOC", """
+    """,
+    ),
+    "area": names(
+        "LOC",
+        """
         Andalusia | Andalucía
         Catalonia | Cataluña
         the Basque Country | el País Vasco
@@ -431,8 +496,11 @@ POOLS: dict[str, list[Name]] = {
         Antioquia
         Chiapas
         Yucatán
-    """),
-    "stadium": names("LOC", """
+    """,
+    ),
+    "stadium": names(
+        "LOC",
+        """
         the Santiago Bernabéu | el Santiago Bernabéu
         the Camp Nou | el Camp Nou
         Wembley
@@ -442,8 +510,11 @@ POOLS: dict[str, list[Name]] = {
         Anfield
         the Azteca Stadium | el Estadio Azteca
         the Monumental | el Monumental
-    """),
-    "event_win": names("MISC", """
+    """,
+    ),
+    "event_win": names(
+        "MISC",
+        """
         the Tour de France | el Tour de Francia
         the Champions League | la Liga de Campeones
         the World Cup | el Mundial
@@ -456,8 +527,11 @@ POOLS: dict[str, list[Name]] = {
         the Europa League | la Liga Europa
         the Princess of Asturias Award | el Premio Princesa de Asturias
         the Cervantes Prize | el Premio Cervantes
-    """),
-    "event_held": names("MISC", """
+    """,
+    ),
+    "event_held": names(
+        "MISC",
+        """
         the Mobile World Congress | el Mobile World Congress
         the Olympic Games | los Juegos Olímpicos
         the San Sebastián Film Festival | el Festival de Cine de San Sebastián
@@ -469,31 +543,43 @@ POOLS: dict[str, list[Name]] = {
         the Pan American Games | los Juegos Panamericanos
         the Cádiz Carnival | el Carnaval de Cádiz
         the Ibero-American Summit | la Cumbre Iberoamericana
-    """),
-    "festival": names("MISC", """
+    """,
+    ),
+    "festival": names(
+        "MISC",
+        """
         the Cannes Film Festival | el Festival de Cannes
         the San Sebastián Film Festival | el Festival de Cine de San Sebastián
         the Berlinale | la Berlinale
         the Málaga Film Festival | el Festival de Málaga
         the Venice Film Festival | el Festival de Venecia
         the Guadalajara Film Festival | el Festival de Cine de Guadalajara
-    """),
-    "fair": names("MISC", """
+    """,
+    ),
+    "fair": names(
+        "MISC",
+        """
         the Madrid Book Fair | la Feria del Libro de Madrid
         the Guadalajara International Book Fair | la Feria Internacional del Libro de Guadalajara
         the Frankfurt Book Fair | la Feria del Libro de Fráncfort
         the Buenos Aires Book Fair | la Feria del Libro de Buenos Aires
         the Bogotá International Book Fair | la Feria Internacional del Libro de Bogotá
-    """),
-    "award": names("MISC", """
+    """,
+    ),
+    "award": names(
+        "MISC",
+        """
         the Princess of Asturias Award | el Premio Princesa de Asturias
         the Cervantes Prize | el Premio Cervantes
         the Nobel Prize in Chemistry | el Premio Nobel de Química
         the National Research Prize | el Premio Nacional de Investigación
         the Pritzker Prize | el Premio Pritzker
         the Nobel Prize in Medicine | el Premio Nobel de Medicina
-    """),
-    "product": names("MISC", """
+    """,
+    ),
+    "product": names(
+        "MISC",
+        """
         the PlayStation 5 | la PlayStation 5
         the Galaxy S24 | el Galaxy S24
         the Model Y | el Model Y
@@ -502,8 +588,11 @@ POOLS: dict[str, list[Name]] = {
         the Cupra Born | el Cupra Born
         the Pixel 9 | el Pixel 9
         the Xbox Series X | la Xbox Series X
-    """),
-    "race": names("MISC", """
+    """,
+    ),
+    "race": names(
+        "MISC",
+        """
         the Tour de France | el Tour de Francia
         the Vuelta a España | la Vuelta a España
         the Tour of Flanders | el Tour de Flandes
@@ -511,8 +600,11 @@ POOLS: dict[str, list[Name]] = {
         Paris-Roubaix | la París-Roubaix
         the Tour of the Basque Country | la Vuelta al País Vasco
         the Tour of Catalonia | la Volta a Cataluña
-    """),
-    "tourn": names("MISC", """
+    """,
+    ),
+    "tourn": names(
+        "MISC",
+        """
         Roland Garros
         Wimbledon
         the US Open | el Abierto de Estados Unidos
@@ -520,8 +612,11 @@ POOLS: dict[str, list[Name]] = {
         the Madrid Open | el Masters de Madrid
         the Davis Cup | la Copa Davis
         the Godó Tournament | el Torneo Godó
-    """),
-    "cup": names("MISC", """
+    """,
+    ),
+    "cup": names(
+        "MISC",
+        """
         the Champions League | la Liga de Campeones
         the Copa del Rey | la Copa del Rey
         the Europa League | la Liga Europa
@@ -529,9 +624,12 @@ POOLS: dict[str, list[Name]] = {
         the World Cup | el Mundial
         the Club World Cup | el Mundial de Clubes
         the Spanish Super Cup | la Supercopa de España
-    """),
+    """,
+    ),
     # Parliamentary debate (out-of-domain test set): Spanish only.
-    "porg": names("ORG", """
+    "porg": names(
+        "ORG",
+        """
         la Comisión
         el Consejo
         la Comisión Europea
@@ -547,8 +645,11 @@ POOLS: dict[str, list[Name]] = {
         Europol
         la Oficina Europea de Lucha contra el Fraude
         el Banco Central Europeo
-    """),
-    "pgroup": names("ORG", """
+    """,
+    ),
+    "pgroup": names(
+        "ORG",
+        """
         el Grupo del Partido Popular Europeo
         el Grupo Socialista
         el Grupo de los Verdes/Alianza Libre Europea
@@ -556,8 +657,11 @@ POOLS: dict[str, list[Name]] = {
         el Grupo Confederal de la Izquierda Unitaria Europea
         el Grupo de los Conservadores y Reformistas Europeos
         el Grupo Unión por la Europa de las Naciones
-    """),
-    "pcomm": names("ORG", """
+    """,
+    ),
+    "pcomm": names(
+        "ORG",
+        """
         la Comisión de Presupuestos
         la Comisión de Asuntos Exteriores
         la Comisión de Agricultura y Desarrollo Rural
@@ -568,15 +672,21 @@ POOLS: dict[str, list[Name]] = {
         la Comisión de Medio Ambiente , Salud Pública y Seguridad Alimentaria
         la Comisión de Desarrollo Regional
         la Comisión de Peticiones
-    """),
-    "pfund": names("ORG", """
+    """,
+    ),
+    "pfund": names(
+        "ORG",
+        """
         el Fondo de Solidaridad
         el Fondo Social Europeo
         el Fondo Europeo de Desarrollo Regional
         el Fondo de Cohesión
         el Fondo Europeo Agrícola de Garantía
-    """),
-    "pmisc": names("MISC", """
+    """,
+    ),
+    "pmisc": names(
+        "MISC",
+        """
         el Tratado de Lisboa
         el Tratado de Niza
         la Estrategia de Lisboa
@@ -590,15 +700,21 @@ POOLS: dict[str, list[Name]] = {
         el Reglamento de Dublín
         el Pacto Verde Europeo
         el Acuerdo de Schengen
-    """),
-    "ppolicy": names("MISC", """
+    """,
+    ),
+    "ppolicy": names(
+        "MISC",
+        """
         la Política Agrícola Común
         la Política Pesquera Común
         el Pacto Verde Europeo
         la Directiva Marco del Agua
         el Reglamento de Pesca
-    """),
-    "pprog": names("MISC", """
+    """,
+    ),
+    "pprog": names(
+        "MISC",
+        """
         Erasmus
         Horizonte 2020
         LIFE
@@ -606,8 +722,11 @@ POOLS: dict[str, list[Name]] = {
         Sócrates
         Galileo
         Copernicus
-    """),
-    "ploc": names("LOC", """
+    """,
+    ),
+    "ploc": names(
+        "LOC",
+        """
         Irlanda
         Grecia
         Chipre
@@ -640,8 +759,11 @@ POOLS: dict[str, list[Name]] = {
         España
         Francia
         Italia
-    """),
-    "pcity": names("LOC", """
+    """,
+    ),
+    "pcity": names(
+        "LOC",
+        """
         Estrasburgo
         Bruselas
         Luxemburgo
@@ -649,7 +771,8 @@ POOLS: dict[str, list[Name]] = {
         Copenhague
         Tampere
         Salónica
-    """),
+    """,
+    ),
 }
 # Generic slots: any name of these pools.
 POOLS["org"] = POOLS["inst"] + POOLS["company"] + POOLS["party"] + POOLS["ngo"] + POOLS["union"]
@@ -702,11 +825,29 @@ def _list(text: str) -> list[str]:
 FIRST_NAMES = {"f": _list(FEMALE), "m": _list(MALE)}
 LAST_NAMES = _list(SURNAMES)
 
-DAYS = [("Monday", "lunes"), ("Tuesday", "martes"), ("Wednesday", "miércoles"), ("Thursday", "jueves"),
-        ("Friday", "viernes"), ("Saturday", "sábado"), ("Sunday", "domingo")]
-MONTHS = [("January", "enero"), ("February", "febrero"), ("March", "marzo"), ("April", "abril"), ("May", "mayo"),
-          ("June", "junio"), ("July", "julio"), ("August", "agosto"), ("September", "septiembre"),
-          ("October", "octubre"), ("November", "noviembre"), ("December", "diciembre")]
+DAYS = [
+    ("Monday", "lunes"),
+    ("Tuesday", "martes"),
+    ("Wednesday", "miércoles"),
+    ("Thursday", "jueves"),
+    ("Friday", "viernes"),
+    ("Saturday", "sábado"),
+    ("Sunday", "domingo"),
+]
+MONTHS = [
+    ("January", "enero"),
+    ("February", "febrero"),
+    ("March", "marzo"),
+    ("April", "abril"),
+    ("May", "mayo"),
+    ("June", "junio"),
+    ("July", "julio"),
+    ("August", "agosto"),
+    ("September", "septiembre"),
+    ("October", "octubre"),
+    ("November", "noviembre"),
+    ("December", "diciembre"),
+]
 
 # ------------------------------------------------------------------------------------------ templates
 # Tokens are separated by single spaces. {kindN[:form]} is a slot (the same slot in both languages);
@@ -716,118 +857,227 @@ MONTHS = [("January", "enero"), ("February", "febrero"), ("March", "marzo"), ("A
 # agreeing with the gender of slot p1).
 
 NEWS = [
-    ("{p1} , the chief executive of {company1} , said on {day1} that the group will open a new office in {city1} .",
-     "{p1} , [p1:consejero_delegado|consejera_delegada] {company1:de} , afirmó el {day1} que el grupo abrirá una nueva oficina en {city1} ."),
-    ("Shares of {company1} rose {pct1} percent on {day1} after the company reported record profits in {country1} .",
-     "Las acciones {company1:de} subieron un {pct1} por ciento el {day1} después de que la compañía anunciara beneficios récord en {country1} ."),
-    ("The {nat1} government approved new measures against inflation on {day1} .",
-     "El Gobierno {nat1:ms} aprobó el {day1} nuevas medidas contra la inflación ."),
-    ("{p1} will travel to {city1} next week to meet representatives of {inst1} .",
-     "{p1} viajará la próxima semana a {city1} para reunirse con representantes {inst1:de} ."),
-    ("{cbank1} kept interest rates unchanged at its meeting in {city1} on {day1} .",
-     "{cbank1} mantuvo los tipos de interés sin cambios en su reunión del {day1} en {city1} ."),
-    ("According to {media1} , {p1} has resigned as president of {club1} .",
-     "Según {media1} , {p1} ha dimitido como [p1:presidente|presidenta] {club1:de} ."),
-    ("{club1} beat {club2} {score1} in {city1} on {day1} and moved to the top of the table .",
-     "{club1} venció {club2:a} por {score1} el {day1} en {city1} y se colocó líder de la clasificación ."),
-    ("{event_held1} will take place in {city1} in {month1} {year1} .",
-     "{event_held1} [event_held1~se_celebrará|se_celebrarán] en {city1} en {month1} de {year1} ."),
-    ("{p1} , who was born in {city1} , won {event_win1} in {year1} .",
-     "{p1} , [p1:nacido|nacida] en {city1} , ganó {event_win1} en {year1} ."),
-    ("Police arrested two men in {city1} on {day1} in connection with a fraud against {company1} .",
-     "La policía detuvo el {day1} en {city1} a dos hombres en relación con un fraude contra {company1} ."),
-    ("{p1} , the {nat1} foreign minister , met {p2} in {city1} on {day1} to discuss the crisis in {region1} .",
-     "[p1:El_ministro|La_ministra] de Asuntos Exteriores {nat1:s@p1} , {p1} , se reunió el {day1} en {city1} con {p2} para analizar la crisis en {region1} ."),
-    ("{company1} plans to invest {money1} million euros in a new plant near {city1} , the company said in a statement .",
-     "{company1} prevé invertir {money1} millones de euros en una nueva planta cerca de {city1} , según informó la empresa en un comunicado ."),
-    ("{inst1} warned on {day1} that the economy of {country1} could slow down this year .",
-     "{inst1} advirtió el {day1} de que la economía {country1:de} podría desacelerarse este año ."),
-    ("{p1} , a [p1:spokesman|spokeswoman] for {party1} , criticised the decision of {court1} .",
-     "{p1} , portavoz {party1:de} , criticó la decisión {court1:de} ."),
-    ("Thousands of people marched through the streets of {city1} on {day1} to protest against the closure of the {company1:bare} factory .",
-     "Miles de personas se manifestaron el {day1} por las calles de {city1} para protestar contra el cierre de la fábrica {company1:de} ."),
-    ("{p1} scored twice as {club1} won {score1} against {club2} at {stadium1} .",
-     "{p1} marcó dos goles en la victoria {club1:de} por {score1} ante {club2} en {stadium1} ."),
-    ("An exhibition on {p1} at {museum1} in {city1} has attracted more than {thousands1} visitors .",
-     "Una exposición sobre {p1} en {museum1} de {city1} ha atraído a más de {thousands1} visitantes ."),
-    ("{p1} has been appointed the new coach of {club1} , the club announced on {day1} .",
-     "{p1} ha sido [p1:nombrado_nuevo_entrenador|nombrada_nueva_entrenadora] {club1:de} , según anunció el club el {day1} ."),
-    ("The airline {airline1} will cancel {num1} flights to {city1} on {day1} because of a pilots strike .",
-     "La aerolínea {airline1} cancelará el {day1} {num1} vuelos a {city1} por una huelga de pilotos ."),
-    ("{p1} , a professor at {univ1} , will receive {award1} in {city1} next month .",
-     "{p1} , [p1:catedrático|catedrática] {univ1:de} , recibirá el próximo mes {award1} en {city1} ."),
-    ("{country1} and {country2} signed a trade agreement in {city1} on {day1} .",
-     "{country1} y {country2} firmaron el {day1} en {city1} un acuerdo comercial ."),
-    ("{company1} has agreed to buy its rival {company2} for {money1} million euros , sources close to the deal told {media1} .",
-     "{company1} ha acordado comprar a su rival {company2} por {money1} millones de euros , según fuentes cercanas a la operación citadas por {media1} ."),
-    ("{p1} , the leader of {party1} , called for early elections in {country1} .",
-     "{p1} , [p1:líder|líder] {party1:de} , pidió elecciones anticipadas en {country1} ."),
-    ("Heavy rain caused flooding in {area1} and forced the closure of several roads near {city1} .",
-     "Las fuertes lluvias provocaron inundaciones en {area1} y obligaron a cerrar varias carreteras cerca de {city1} ."),
-    ("{company1} said on {day1} that it would cut {big1} jobs in {country1} .",
-     "{company1} anunció el {day1} que recortará {big1} empleos en {country1} ."),
-    ("The {cup1:bare} final between {club1} and {club2} will be played at {stadium1} .",
-     "La final {cup1:de} entre {club1} y {club2} se jugará en {stadium1} ."),
-    ("{p1} told reporters in {city1} that {org1} would support the plan .",
-     "{p1} dijo a los periodistas en {city1} que {org1} apoyaría el plan ."),
-    ("The mayor of {city1} , {p1} , opened the new metro line on {day1} .",
-     "[p1:El_alcalde|La_alcaldesa] de {city1} , {p1} , inauguró el {day1} la nueva línea de metro ."),
-    ("{regulator1} has opened an investigation into {company1} for alleged breaches of competition rules .",
-     "{regulator1} ha abierto una investigación a {company1} por un supuesto incumplimiento de las normas de competencia ."),
-    ("{product1} will go on sale in {country1} in {month1} , the company announced .",
-     "{product1} saldrá a la venta en {country1} en {month1} , anunció la compañía ."),
-    ("Inflation in {country1} fell to {pct1} percent in {month1} , according to {stat1} .",
-     "La inflación en {country1} bajó al {pct1} por ciento en {month1} , según {stat1} ."),
-    ("The trial of former minister {p1} began on {day1} at {court1} in {city1} .",
-     "El juicio contra [p1:el_exministro|la_exministra] {p1} comenzó el {day1} en {court1} , en {city1} ."),
-    ("{p1} , the {nat1} writer , presented [p1:his|her] latest novel at {fair1} .",
-     "[p1:El_escritor|La_escritora] {nat1:s@p1} {p1} presentó su última novela en {fair1} ."),
-    ("{org1} has called an emergency meeting in {city1} after the attack in {city2} .",
-     "{org1} ha convocado una reunión de urgencia en {city1} tras el atentado de {city2} ."),
-    ("More than {num1} people were evacuated from their homes in {area1} because of a forest fire , {emerg1} said .",
-     "Más de {num1} personas fueron evacuadas de sus casas en {area1} por un incendio forestal , según informó {emerg1} ."),
-    ("{p1} ( {team1:bare} ) won the stage of {race1} on {day1} ahead of {p2} .",
-     "{p1} ( {team1:bare} ) ganó el {day1} la etapa {race1:de} por delante de {p2} ."),
-    ("{company1} will build a data centre in {city1} with an investment of {money1} million dollars .",
-     "{company1} construirá un centro de datos en {city1} con una inversión de {money1} millones de dólares ."),
-    ("The {nat1} Prime Minister , {p1} , arrived in {city1} on {day1} for a two-day official visit .",
-     "[p1:El_primer_ministro|La_primera_ministra] {nat1:s@p1} , {p1} , llegó el {day1} a {city1} para una visita oficial de dos días ."),
-    ("{p1} said in an interview with {media1} that {country1} must reduce its dependence on gas from {country2} .",
-     "{p1} afirmó en una entrevista con {media1} que {country1} [country1~debe|deben] reducir su dependencia del gas {country2:de} ."),
-    ("Firefighters are still fighting a fire that broke out on {day1} in a warehouse of {company1} in {city1} .",
-     "Los bomberos siguen luchando contra un incendio declarado el {day1} en un almacén {company1:de} en {city1} ."),
-    ("{ngo1} warned that millions of children in {region1} are at risk of hunger .",
-     "{ngo1} advirtió de que millones de niños en {region1} corren riesgo de pasar hambre ."),
-    ("The agreement between {org1} and {org2} was signed in {city1} in the presence of {p1} .",
-     "El acuerdo entre {org1} y {org2} se firmó en {city1} en presencia de {p1} ."),
-    ("{p1} , the {nat1} tennis player , reached the final of {tourn1} after beating {p2} .",
-     "[p1:El_tenista|La_tenista] {nat1:s@p1} {p1} alcanzó la final {tourn1:de} tras vencer a {p2} ."),
-    ("Temperatures in {city1} reached {num1} degrees on {day1} , the highest figure since {year1} , according to {weather1} .",
-     "Las temperaturas en {city1} alcanzaron los {num1} grados el {day1} , la cifra más alta desde {year1} , según {weather1} ."),
-    ("{p1} will present [p1:his|her] new film at {festival1} in {month1} .",
-     "{p1} presentará su nueva película en {festival1} en {month1} ."),
-    ("{inst1} approved an aid package of {money1} million euros for farmers in {area1} .",
-     "{inst1} aprobó un paquete de ayudas de {money1} millones de euros para los agricultores de {area1} ."),
-    ("Why did {company1} decide to leave {country1} ?",
-     "¿ Por qué decidió {company1} abandonar {country1} ?"),
-    ("\" We will not accept these conditions , \" said {p1} , the leader of {union1} .",
-     "« No aceptaremos estas condiciones » , afirmó {p1} , [p1:líder|líder] {union1:de} ."),
-    ("{p1} ( {city1} , {year1} ) is one of the most influential architects in {country1} .",
-     "{p1} ( {city1} , {year1} ) es [p1:uno|una] de los arquitectos más influyentes {country1:de} ."),
-    ("The new high-speed line between {city1} and {city2} will cut the journey to less than two hours , {rail1} said .",
-     "La nueva línea de alta velocidad entre {city1} y {city2} reducirá el trayecto a menos de dos horas , según {rail1} ."),
-    ("On {day1} , {p1} visited the {nat1} troops deployed in {country1} .",
-     "El {day1} , {p1} visitó a las tropas {nat1:fp} desplegadas en {country1} ."),
-    ("{company1} , which is based in {city1} , has {thousands1} employees in {num1} countries .",
-     "{company1} , con sede en {city1} , tiene {thousands1} empleados en {num1} países ."),
-    ("{p1} , the new ambassador of {country1} to {country2} , presented [p1:his|her] credentials on {day1} .",
-     "{p1} , [p1:nuevo_embajador|nueva_embajadora] {country1:de} en {country2} , presentó el {day1} sus cartas credenciales ."),
-    ("The {nat1} striker {p1} has signed a four-year contract with {club1} .",
-     "[p1:El_delantero|La_delantera] {nat1:s@p1} {p1} ha firmado un contrato de cuatro años con {club1} ."),
-    ("{p1} and {p2} , researchers at {univ1} , have developed a new test for the disease .",
-     "{p1} y {p2} , investigadores {univ1:de} , han desarrollado una nueva prueba para la enfermedad ."),
-    ("Exports from {country1} to {region1} grew by {pct1} percent last year , {stat1} reported on {day1} .",
-     "Las exportaciones {country1:de} a {region1} crecieron un {pct1} por ciento el año pasado , informó el {day1} {stat1} ."),
+    (
+        "{p1} , the chief executive of {company1} , said on {day1} that the group will open a new office in {city1} .",
+        "{p1} , [p1:consejero_delegado|consejera_delegada] {company1:de} , afirmó el {day1} que el grupo abrirá una nueva oficina en {city1} .",
+    ),
+    (
+        "Shares of {company1} rose {pct1} percent on {day1} after the company reported record profits in {country1} .",
+        "Las acciones {company1:de} subieron un {pct1} por ciento el {day1} después de que la compañía anunciara beneficios récord en {country1} .",
+    ),
+    (
+        "The {nat1} government approved new measures against inflation on {day1} .",
+        "El Gobierno {nat1:ms} aprobó el {day1} nuevas medidas contra la inflación .",
+    ),
+    (
+        "{p1} will travel to {city1} next week to meet representatives of {inst1} .",
+        "{p1} viajará la próxima semana a {city1} para reunirse con representantes {inst1:de} .",
+    ),
+    (
+        "{cbank1} kept interest rates unchanged at its meeting in {city1} on {day1} .",
+        "{cbank1} mantuvo los tipos de interés sin cambios en su reunión del {day1} en {city1} .",
+    ),
+    (
+        "According to {media1} , {p1} has resigned as president of {club1} .",
+        "Según {media1} , {p1} ha dimitido como [p1:presidente|presidenta] {club1:de} .",
+    ),
+    (
+        "{club1} beat {club2} {score1} in {city1} on {day1} and moved to the top of the table .",
+        "{club1} venció {club2:a} por {score1} el {day1} en {city1} y se colocó líder de la clasificación .",
+    ),
+    (
+        "{event_held1} will take place in {city1} in {month1} {year1} .",
+        "{event_held1} [event_held1~se_celebrará|se_celebrarán] en {city1} en {month1} de {year1} .",
+    ),
+    (
+        "{p1} , who was born in {city1} , won {event_win1} in {year1} .",
+        "{p1} , [p1:nacido|nacida] en {city1} , ganó {event_win1} en {year1} .",
+    ),
+    (
+        "Police arrested two men in {city1} on {day1} in connection with a fraud against {company1} .",
+        "La policía detuvo el {day1} en {city1} a dos hombres en relación con un fraude contra {company1} .",
+    ),
+    (
+        "{p1} , the {nat1} foreign minister , met {p2} in {city1} on {day1} to discuss the crisis in {region1} .",
+        "[p1:El_ministro|La_ministra] de Asuntos Exteriores {nat1:s@p1} , {p1} , se reunió el {day1} en {city1} con {p2} para analizar la crisis en {region1} .",
+    ),
+    (
+        "{company1} plans to invest {money1} million euros in a new plant near {city1} , the company said in a statement .",
+        "{company1} prevé invertir {money1} millones de euros en una nueva planta cerca de {city1} , según informó la empresa en un comunicado .",
+    ),
+    (
+        "{inst1} warned on {day1} that the economy of {country1} could slow down this year .",
+        "{inst1} advirtió el {day1} de que la economía {country1:de} podría desacelerarse este año .",
+    ),
+    (
+        "{p1} , a [p1:spokesman|spokeswoman] for {party1} , criticised the decision of {court1} .",
+        "{p1} , portavoz {party1:de} , criticó la decisión {court1:de} .",
+    ),
+    (
+        "Thousands of people marched through the streets of {city1} on {day1} to protest against the closure of the {company1:bare} factory .",
+        "Miles de personas se manifestaron el {day1} por las calles de {city1} para protestar contra el cierre de la fábrica {company1:de} .",
+    ),
+    (
+        "{p1} scored twice as {club1} won {score1} against {club2} at {stadium1} .",
+        "{p1} marcó dos goles en la victoria {club1:de} por {score1} ante {club2} en {stadium1} .",
+    ),
+    (
+        "An exhibition on {p1} at {museum1} in {city1} has attracted more than {thousands1} visitors .",
+        "Una exposición sobre {p1} en {museum1} de {city1} ha atraído a más de {thousands1} visitantes .",
+    ),
+    (
+        "{p1} has been appointed the new coach of {club1} , the club announced on {day1} .",
+        "{p1} ha sido [p1:nombrado_nuevo_entrenador|nombrada_nueva_entrenadora] {club1:de} , según anunció el club el {day1} .",
+    ),
+    (
+        "The airline {airline1} will cancel {num1} flights to {city1} on {day1} because of a pilots strike .",
+        "La aerolínea {airline1} cancelará el {day1} {num1} vuelos a {city1} por una huelga de pilotos .",
+    ),
+    (
+        "{p1} , a professor at {univ1} , will receive {award1} in {city1} next month .",
+        "{p1} , [p1:catedrático|catedrática] {univ1:de} , recibirá el próximo mes {award1} en {city1} .",
+    ),
+    (
+        "{country1} and {country2} signed a trade agreement in {city1} on {day1} .",
+        "{country1} y {country2} firmaron el {day1} en {city1} un acuerdo comercial .",
+    ),
+    (
+        "{company1} has agreed to buy its rival {company2} for {money1} million euros , sources close to the deal told {media1} .",
+        "{company1} ha acordado comprar a su rival {company2} por {money1} millones de euros , según fuentes cercanas a la operación citadas por {media1} .",
+    ),
+    (
+        "{p1} , the leader of {party1} , called for early elections in {country1} .",
+        "{p1} , [p1:líder|líder] {party1:de} , pidió elecciones anticipadas en {country1} .",
+    ),
+    (
+        "Heavy rain caused flooding in {area1} and forced the closure of several roads near {city1} .",
+        "Las fuertes lluvias provocaron inundaciones en {area1} y obligaron a cerrar varias carreteras cerca de {city1} .",
+    ),
+    (
+        "{company1} said on {day1} that it would cut {big1} jobs in {country1} .",
+        "{company1} anunció el {day1} que recortará {big1} empleos en {country1} .",
+    ),
+    (
+        "The {cup1:bare} final between {club1} and {club2} will be played at {stadium1} .",
+        "La final {cup1:de} entre {club1} y {club2} se jugará en {stadium1} .",
+    ),
+    (
+        "{p1} told reporters in {city1} that {org1} would support the plan .",
+        "{p1} dijo a los periodistas en {city1} que {org1} apoyaría el plan .",
+    ),
+    (
+        "The mayor of {city1} , {p1} , opened the new metro line on {day1} .",
+        "[p1:El_alcalde|La_alcaldesa] de {city1} , {p1} , inauguró el {day1} la nueva línea de metro .",
+    ),
+    (
+        "{regulator1} has opened an investigation into {company1} for alleged breaches of competition rules .",
+        "{regulator1} ha abierto una investigación a {company1} por un supuesto incumplimiento de las normas de competencia .",
+    ),
+    (
+        "{product1} will go on sale in {country1} in {month1} , the company announced .",
+        "{product1} saldrá a la venta en {country1} en {month1} , anunció la compañía .",
+    ),
+    (
+        "Inflation in {country1} fell to {pct1} percent in {month1} , according to {stat1} .",
+        "La inflación en {country1} bajó al {pct1} por ciento en {month1} , según {stat1} .",
+    ),
+    (
+        "The trial of former minister {p1} began on {day1} at {court1} in {city1} .",
+        "El juicio contra [p1:el_exministro|la_exministra] {p1} comenzó el {day1} en {court1} , en {city1} .",
+    ),
+    (
+        "{p1} , the {nat1} writer , presented [p1:his|her] latest novel at {fair1} .",
+        "[p1:El_escritor|La_escritora] {nat1:s@p1} {p1} presentó su última novela en {fair1} .",
+    ),
+    (
+        "{org1} has called an emergency meeting in {city1} after the attack in {city2} .",
+        "{org1} ha convocado una reunión de urgencia en {city1} tras el atentado de {city2} .",
+    ),
+    (
+        "More than {num1} people were evacuated from their homes in {area1} because of a forest fire , {emerg1} said .",
+        "Más de {num1} personas fueron evacuadas de sus casas en {area1} por un incendio forestal , según informó {emerg1} .",
+    ),
+    (
+        "{p1} ( {team1:bare} ) won the stage of {race1} on {day1} ahead of {p2} .",
+        "{p1} ( {team1:bare} ) ganó el {day1} la etapa {race1:de} por delante de {p2} .",
+    ),
+    (
+        "{company1} will build a data centre in {city1} with an investment of {money1} million dollars .",
+        "{company1} construirá un centro de datos en {city1} con una inversión de {money1} millones de dólares .",
+    ),
+    (
+        "The {nat1} Prime Minister , {p1} , arrived in {city1} on {day1} for a two-day official visit .",
+        "[p1:El_primer_ministro|La_primera_ministra] {nat1:s@p1} , {p1} , llegó el {day1} a {city1} para una visita oficial de dos días .",
+    ),
+    (
+        "{p1} said in an interview with {media1} that {country1} must reduce its dependence on gas from {country2} .",
+        "{p1} afirmó en una entrevista con {media1} que {country1} [country1~debe|deben] reducir su dependencia del gas {country2:de} .",
+    ),
+    (
+        "Firefighters are still fighting a fire that broke out on {day1} in a warehouse of {company1} in {city1} .",
+        "Los bomberos siguen luchando contra un incendio declarado el {day1} en un almacén {company1:de} en {city1} .",
+    ),
+    (
+        "{ngo1} warned that millions of children in {region1} are at risk of hunger .",
+        "{ngo1} advirtió de que millones de niños en {region1} corren riesgo de pasar hambre .",
+    ),
+    (
+        "The agreement between {org1} and {org2} was signed in {city1} in the presence of {p1} .",
+        "El acuerdo entre {org1} y {org2} se firmó en {city1} en presencia de {p1} .",
+    ),
+    (
+        "{p1} , the {nat1} tennis player , reached the final of {tourn1} after beating {p2} .",
+        "[p1:El_tenista|La_tenista] {nat1:s@p1} {p1} alcanzó la final {tourn1:de} tras vencer a {p2} .",
+    ),
+    (
+        "Temperatures in {city1} reached {num1} degrees on {day1} , the highest figure since {year1} , according to {weather1} .",
+        "Las temperaturas en {city1} alcanzaron los {num1} grados el {day1} , la cifra más alta desde {year1} , según {weather1} .",
+    ),
+    (
+        "{p1} will present [p1:his|her] new film at {festival1} in {month1} .",
+        "{p1} presentará su nueva película en {festival1} en {month1} .",
+    ),
+    (
+        "{inst1} approved an aid package of {money1} million euros for farmers in {area1} .",
+        "{inst1} aprobó un paquete de ayudas de {money1} millones de euros para los agricultores de {area1} .",
+    ),
+    ("Why did {company1} decide to leave {country1} ?", "¿ Por qué decidió {company1} abandonar {country1} ?"),
+    (
+        '" We will not accept these conditions , " said {p1} , the leader of {union1} .',
+        "« No aceptaremos estas condiciones » , afirmó {p1} , [p1:líder|líder] {union1:de} .",
+    ),
+    (
+        "{p1} ( {city1} , {year1} ) is one of the most influential architects in {country1} .",
+        "{p1} ( {city1} , {year1} ) es [p1:uno|una] de los arquitectos más influyentes {country1:de} .",
+    ),
+    (
+        "The new high-speed line between {city1} and {city2} will cut the journey to less than two hours , {rail1} said .",
+        "La nueva línea de alta velocidad entre {city1} y {city2} reducirá el trayecto a menos de dos horas , según {rail1} .",
+    ),
+    (
+        "On {day1} , {p1} visited the {nat1} troops deployed in {country1} .",
+        "El {day1} , {p1} visitó a las tropas {nat1:fp} desplegadas en {country1} .",
+    ),
+    (
+        "{company1} , which is based in {city1} , has {thousands1} employees in {num1} countries .",
+        "{company1} , con sede en {city1} , tiene {thousands1} empleados en {num1} países .",
+    ),
+    (
+        "{p1} , the new ambassador of {country1} to {country2} , presented [p1:his|her] credentials on {day1} .",
+        "{p1} , [p1:nuevo_embajador|nueva_embajadora] {country1:de} en {country2} , presentó el {day1} sus cartas credenciales .",
+    ),
+    (
+        "The {nat1} striker {p1} has signed a four-year contract with {club1} .",
+        "[p1:El_delantero|La_delantera] {nat1:s@p1} {p1} ha firmado un contrato de cuatro años con {club1} .",
+    ),
+    (
+        "{p1} and {p2} , researchers at {univ1} , have developed a new test for the disease .",
+        "{p1} y {p2} , investigadores {univ1:de} , han desarrollado una nueva prueba para la enfermedad .",
+    ),
+    (
+        "Exports from {country1} to {region1} grew by {pct1} percent last year , {stat1} reported on {day1} .",
+        "Las exportaciones {country1:de} a {region1} crecieron un {pct1} por ciento el año pasado , informó el {day1} {stat1} .",
+    ),
 ]
 
 PARLIAMENT = [
@@ -990,7 +1240,7 @@ def render(template: str, lang: str, filler: Filler) -> list[tuple[str, str]]:
             kind, index = key[:-1], key[-1]
             value = filler.value(kind, index)
             options = options.split("|")
-            pick = (_is_plural(value) if mode == "~" else _gender(value) == "f")
+            pick = _is_plural(value) if mode == "~" else _gender(value) == "f"
             out += _tag(options[int(pick)].replace("_", " ").split(), None)
         else:
             out.append((token, "O"))
@@ -1040,8 +1290,12 @@ def generate(seed: int = SEED, sizes: Optional[dict] = None) -> dict[str, list]:
     seen: set = set()
     out: dict[str, list] = {}
     train_templates = [t for k, t in enumerate(NEWS) if k % HELD_OUT_TEMPLATE_EVERY != HELD_OUT_TEMPLATE_EVERY - 1]
-    plan = [("parallel", train_templates, False, 1), ("unlabelled", NEWS, True, 2), ("test", NEWS, True, 3),
-            ("test_parliament", PARLIAMENT, True, 4)]
+    plan = [
+        ("parallel", train_templates, False, 1),
+        ("unlabelled", NEWS, True, 2),
+        ("test", NEWS, True, 3),
+        ("test_parliament", PARLIAMENT, True, 4),
+    ]
     for name, templates, held_out, stream in plan:
         rng = random.Random(seed * 100 + stream)
         rows: list = []

@@ -86,9 +86,7 @@ def paired_bootstrap(
     """Paired bootstrap of ``F1(a) - F1(b)`` over the sentences of one test set (see the module docstring)."""
     a, b = _as_counts(counts_a, "counts_a"), _as_counts(counts_b, "counts_b")
     if a.shape[0] != b.shape[0]:
-        raise ValueError(
-            f"the test sets differ: system a has {a.shape[0]} sentence counts, system b has {b.shape[0]}"
-        )
+        raise ValueError(f"the test sets differ: system a has {a.shape[0]} sentence counts, system b has {b.shape[0]}")
     if a.shape[0] == 0:
         raise ValueError("no test sentences to resample")
     if samples < 1:
@@ -99,18 +97,23 @@ def paired_bootstrap(
     delta = f1_a - f1_b
     rng = np.random.default_rng(seed)
     both = np.concatenate([a, b], axis=1)  # one product gives both systems' totals
-    deltas = np.concatenate(
-        [_f1(t[:, :3]) - _f1(t[:, 3:]) for t in _resample_totals(both, samples, rng)]
-    )
+    deltas = np.concatenate([_f1(t[:, :3]) - _f1(t[:, 3:]) for t in _resample_totals(both, samples, rng)])
     sign = np.sign(delta)
     against = int(np.count_nonzero(deltas * sign <= 0))  # all of them when delta == 0
     p_value = min(1.0, 2.0 * (1 + against) / (samples + 1))
     tail = (1 - confidence) / 2 * 100
     ci_low, ci_high = np.percentile(deltas, [tail, 100 - tail])
     return BootstrapResult(
-        f1_a=f1_a, f1_b=f1_b, delta=delta, ci_low=float(ci_low), ci_high=float(ci_high),
-        p_value=p_value, samples=samples, sentences=a.shape[0], confidence=confidence,
-    )  # fmt: skip
+        f1_a=f1_a,
+        f1_b=f1_b,
+        delta=delta,
+        ci_low=float(ci_low),
+        ci_high=float(ci_high),
+        p_value=p_value,
+        samples=samples,
+        sentences=a.shape[0],
+        confidence=confidence,
+    )
 
 
 def pool_seeds(counts_per_seed: Sequence) -> np.ndarray:

@@ -76,8 +76,7 @@ def run_child(command: Sequence[str], **popen) -> Iterator[subprocess.Popen]:
     block raises (an error, Ctrl-C, SIGTERM), the child's group is stopped before the exception goes on."""
     parent = os.getpid()
     with _terminate_raises():
-        process = subprocess.Popen(list(command), process_group=0, preexec_fn=lambda: _die_with_parent(parent),
-                                   **popen)  # fmt: skip
+        process = subprocess.Popen(list(command), process_group=0, preexec_fn=lambda: _die_with_parent(parent), **popen)
         try:
             yield process
         except BaseException:

@@ -24,14 +24,20 @@ from dataset_builders.cli_flags import add_flag
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("file", help="an experiment YAML file (see configs/)")
     add_flag(parser, "--output_dir", help="results and logs (default: the file's output_dir)")
-    add_flag(parser, "--artifacts_dir",
-             help="teachers, projections, students (default: the file's artifacts_dir, else --output_dir)")  # fmt: skip
+    add_flag(
+        parser,
+        "--artifacts_dir",
+        help="teachers, projections, students (default: the file's artifacts_dir, else --output_dir)",
+    )
     add_flag(parser, "--data_dir", help="folder of the corpora (default: $XNER_DATA_DIR or ../shared/data)")
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("experiment", help="plan, run, sweep and report experiments defined in YAML",
-                                   description=__doc__.split("\n\n")[0])  # fmt: skip
+    parser = subparsers.add_parser(
+        "experiment",
+        help="plan, run, sweep and report experiments defined in YAML",
+        description=__doc__.split("\n\n")[0],
+    )
     verbs = parser.add_subparsers(dest="experiment_command", metavar="VERB", required=True)
     p = verbs.add_parser("plan", help="validate an experiment file and list its runs with a cost estimate")
     _common(p)
@@ -39,8 +45,11 @@ def register(subparsers) -> None:
     p = verbs.add_parser("run", help="run an experiment (skipping finished runs)")
     _common(p)
     p.add_argument("--group", action="append", help="only this group (repeatable)")
-    p.add_argument("--wait", action="store_true",
-                   help="if another run holds the results store, wait for it to end (default: refuse at once)")
+    p.add_argument(
+        "--wait",
+        action="store_true",
+        help="if another run holds the results store, wait for it to end (default: refuse at once)",
+    )
     p.set_defaults(func=run_run)
     p = verbs.add_parser("sweep", help="tune strategy parameters on dev F1 with Optuna")
     _common(p)
@@ -62,7 +71,9 @@ def _load(args: argparse.Namespace):
     from xner.experiments.config import load_experiment
 
     datasets.disable_progress_bars()
-    return load_experiment(args.file, output_dir=args.output_dir, data_dir=args.data_dir, artifacts_dir=args.artifacts_dir)
+    return load_experiment(
+        args.file, output_dir=args.output_dir, data_dir=args.data_dir, artifacts_dir=args.artifacts_dir
+    )
 
 
 def run_plan(args: argparse.Namespace) -> int:
@@ -83,8 +94,16 @@ def run_plan(args: argparse.Namespace) -> int:
     planner = Planner(experiment)
     for name, sweep in experiment.sweeps.items():  # priced as trials of the strategy's own settings
         strategy = dataclasses.replace(experiment.strategies[sweep.strategy], sweep=None)
-        one = planner.student(strategy, sweep.lang, sweep.student, sweep.seed, None, tests=[sweep.dev],
-                              run_kind="trial", eval_limit=sweep.max_eval_samples)  # fmt: skip
+        one = planner.student(
+            strategy,
+            sweep.lang,
+            sweep.student,
+            sweep.seed,
+            None,
+            tests=[sweep.dev],
+            run_kind="trial",
+            eval_limit=sweep.max_eval_samples,
+        )
         left = remaining_trials(experiment, name)
         sweep_time[f"{name} ({left} of {sweep.trials} trials left)"] = left * one.estimate_s
     print(describe(experiment, runs, pending, finished_runs(experiment.results_path), sweep_time))
@@ -94,7 +113,7 @@ def run_plan(args: argparse.Namespace) -> int:
 def run_run(args: argparse.Namespace) -> int:
     from dataset_builders.errors import UserError
     from xner.experiments.children import Terminated
-    from xner.experiments.runner import Runner, RunFailed
+    from xner.experiments.runner import RunFailed, Runner
 
     experiment = _load(args)
     unknown = sorted(set(args.group or []) - {g.name for g in experiment.groups})
@@ -105,8 +124,10 @@ def run_run(args: argparse.Namespace) -> int:
     except RunFailed as err:  # the log file named in the message has the traceback
         raise UserError(f"{err}; finished runs are kept: run the same command again to continue") from err
     except (Terminated, KeyboardInterrupt) as err:  # the run in progress was stopped with its processes
-        raise UserError(f"{str(err) or 'interrupted'}; the run in progress was stopped, finished runs are kept: run the "
-                        f"same command again to continue") from None  # fmt: skip
+        raise UserError(
+            f"{str(err) or 'interrupted'}; the run in progress was stopped, finished runs are kept: run the "
+            f"same command again to continue"
+        ) from None
     print(f"{totals['done']} runs done, {totals['skipped']} skipped; results: {experiment.results_path}")
     return 0
 
@@ -138,7 +159,9 @@ def run_report(args: argparse.Namespace) -> int:
         records += read_records(path)
     output_dir = args.output_dir or os.path.join(os.path.dirname(os.path.abspath(paths[0])), "report")
     written = write_report(records, output_dir, title=args.title, samples=args.samples, alpha=args.alpha)
-    with open(written["report.md"] if "report.md" in written else next(iter(written.values())), encoding="utf-8") as handle:
+    with open(
+        written["report.md"] if "report.md" in written else next(iter(written.values())), encoding="utf-8"
+    ) as handle:
         print(handle.read())
     print("wrote " + ", ".join(written.values()))
     return 0

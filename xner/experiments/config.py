@@ -122,23 +122,59 @@ def training_flags(script: str, values: Mapping[str, Any]) -> list[str]:
 
 
 # Arguments the harness sets itself; a file setting them would be silently overridden.
-HARNESS_OWNED = frozenset({
-    "output_dir", "model_name_or_path", "corpus", "lang", "dataset", "dataset_config", "dataset_name",
-    "dataset_config_name", "data_dir", "teacher",
-    "eval", "seed", "strategy", "student", "resume_from_checkpoint", "best_on",
-})  # fmt: skip
+HARNESS_OWNED = frozenset(
+    {
+        "output_dir",
+        "model_name_or_path",
+        "corpus",
+        "lang",
+        "dataset",
+        "dataset_config",
+        "dataset_name",
+        "dataset_config_name",
+        "data_dir",
+        "teacher",
+        "eval",
+        "seed",
+        "strategy",
+        "student",
+        "resume_from_checkpoint",
+        "best_on",
+    }
+)
 # The required arguments of each script, which the harness always passes (values do not matter here).
-HARNESS_REQUIRED = {"teacher": {"output_dir": "-", "model_name_or_path": "-"},
-                    "distill": {"output_dir": "-", "model_name_or_path": "-", "teacher": ["-"]}}  # fmt: skip
+HARNESS_REQUIRED = {
+    "teacher": {"output_dir": "-", "model_name_or_path": "-"},
+    "distill": {"output_dir": "-", "model_name_or_path": "-", "teacher": ["-"]},
+}
 
 # Ranges the scripts' argparse types do not express: a value outside fails at run time (or trains nonsense).
-POSITIVE = ("num_train_epochs", "max_train_steps", "per_device_train_batch_size", "per_device_eval_batch_size",
-            "learning_rate", "gradient_accumulation_steps", "max_train_samples", "max_eval_samples", "max_length",
-            "preprocessing_num_workers", "temperature", "similarity_temperature", "teacher_batch_size", "lora_r",
-            "lora_alpha")  # fmt: skip
+POSITIVE = (
+    "num_train_epochs",
+    "max_train_steps",
+    "per_device_train_batch_size",
+    "per_device_eval_batch_size",
+    "learning_rate",
+    "gradient_accumulation_steps",
+    "max_train_samples",
+    "max_eval_samples",
+    "max_length",
+    "preprocessing_num_workers",
+    "temperature",
+    "similarity_temperature",
+    "teacher_batch_size",
+    "lora_r",
+    "lora_alpha",
+)
 NON_NEGATIVE = ("weight_decay", "num_warmup_steps", "max_grad_norm", "alpha", "freeze_layers", "stride", "seed")
-UNIT_INTERVAL = ("threshold", "lora_dropout", "denoise_threshold", "self_training_threshold_start",
-                 "self_training_threshold_end", "select_language_agnostic")  # fmt: skip
+UNIT_INTERVAL = (
+    "threshold",
+    "lora_dropout",
+    "denoise_threshold",
+    "self_training_threshold_start",
+    "self_training_threshold_end",
+    "select_language_agnostic",
+)
 WEIGHT_LISTS = ("teacher_weights",)
 
 
@@ -187,8 +223,12 @@ def check_training_value(script: str, key: str, value: Any, where: str) -> None:
             numbers = [float(w) for w in weights if not isinstance(w, bool)]
         except (TypeError, ValueError):
             numbers = []
-        if len(numbers) != len(weights) or not numbers or any(not (math.isfinite(w) and w >= 0) for w in numbers) \
-                or sum(numbers) <= 0:
+        if (
+            len(numbers) != len(weights)
+            or not numbers
+            or any(not (math.isfinite(w) and w >= 0) for w in numbers)
+            or sum(numbers) <= 0
+        ):
             raise ConfigError(f"{where}.{key}: non-negative numbers with a positive sum, got {value!r}")
         return
     if isinstance(value, (dict, list, tuple)):
@@ -270,8 +310,13 @@ class TestSet:
         return f"{self.corpus}:{self.split}{lang}={self.domain}"
 
     def identity(self) -> dict:
-        return {"corpus": self.corpus, "split": self.split, "lang": self.lang, "domain": self.domain,
-                "type_map": dict(self.type_map)}  # fmt: skip
+        return {
+            "corpus": self.corpus,
+            "split": self.split,
+            "lang": self.lang,
+            "domain": self.domain,
+            "type_map": dict(self.type_map),
+        }
 
 
 @dataclasses.dataclass(frozen=True)
@@ -392,8 +437,24 @@ class Experiment:
 # -------------------------------------------------------------------------------------------- loading
 
 
-TOP_KEYS = ("name", "description", "output_dir", "artifacts_dir", "data_dir", "launcher", "models", "source", "teachers", "student",
-            "strategies", "languages", "groups", "sweeps", "evaluation", "cost")  # fmt: skip
+TOP_KEYS = (
+    "name",
+    "description",
+    "output_dir",
+    "artifacts_dir",
+    "data_dir",
+    "launcher",
+    "models",
+    "source",
+    "teachers",
+    "student",
+    "strategies",
+    "languages",
+    "groups",
+    "sweeps",
+    "evaluation",
+    "cost",
+)
 
 
 class UniqueKeyLoader(yaml.SafeLoader):
@@ -431,8 +492,9 @@ def read_yaml(path: str) -> Any:
             raise ConfigError(f"{path} is not UTF-8 text ({err.reason} at byte {err.start})") from None
 
 
-def load_experiment(path: str, output_dir: Optional[str] = None, data_dir: Optional[str] = None,
-                    artifacts_dir: Optional[str] = None) -> Experiment:
+def load_experiment(
+    path: str, output_dir: Optional[str] = None, data_dir: Optional[str] = None, artifacts_dir: Optional[str] = None
+) -> Experiment:
     """Read and validate an experiment file; ``output_dir``/``data_dir`` override the file's."""
     if not os.path.isfile(path):
         raise FileNotFoundError(f"experiment file {path} does not exist")
@@ -462,8 +524,13 @@ def _test_set(values: Mapping, lang: str, where: str) -> TestSet:
     for key, target in type_map.items():
         if target is not None and not isinstance(target, str):
             raise ConfigError(f"{where}.type_map.{key}: a type name or O, got {target!r}")
-    return TestSet(corpus, values["domain"], values.get("split", "test"), values.get("lang", lang),
-                   {k: (None if v in (None, "O") else v) for k, v in type_map.items()})  # fmt: skip
+    return TestSet(
+        corpus,
+        values["domain"],
+        values.get("split", "test"),
+        values.get("lang", lang),
+        {k: (None if v in (None, "O") else v) for k, v in type_map.items()},
+    )
 
 
 def _known_corpus(corpus: str, where: str, split: Optional[str] = None) -> None:
@@ -501,10 +568,14 @@ def parse_experiment(raw: Any, path: Optional[str] = None) -> Experiment:
     if not isinstance(launcher, list) or not all(isinstance(part, str) for part in launcher):
         raise ConfigError(f"launcher: a command (string or list of strings) ending in -m, got {launcher!r}")
     if not launcher or launcher[-1] != "-m":
-        raise ConfigError(f"launcher: a command that runs a module, ending in -m (python -m, accelerate launch ... -m), got {launcher}")
+        raise ConfigError(
+            f"launcher: a command that runs a module, ending in -m (python -m, accelerate launch ... -m), got {launcher}"
+        )
 
     evaluation = dict(raw.get("evaluation") or {})
-    _check_keys(evaluation, ("max_eval_samples", "per_device_eval_batch_size", "max_length", "bootstrap_samples"), "evaluation")
+    _check_keys(
+        evaluation, ("max_eval_samples", "per_device_eval_batch_size", "max_length", "bootstrap_samples"), "evaluation"
+    )
     for key, value in evaluation.items():
         if value is not None:
             _integer(value, f"evaluation.{key}", minimum=1)
@@ -518,7 +589,9 @@ def parse_experiment(raw: Any, path: Optional[str] = None) -> Experiment:
     teachers: dict[str, Teacher] = {}
     for name, values in (raw["teachers"] or {}).items():
         w = f"teachers.{name}"
-        _check_keys(values, ("kind", "model", "train", "languages", "projection", "tagger"), w, required=("kind", "model"))
+        _check_keys(
+            values, ("kind", "model", "train", "languages", "projection", "tagger"), w, required=("kind", "model")
+        )
         kind = values["kind"]
         if values["model"] not in models:
             check_model(values["model"], f"{w}.model")
@@ -528,12 +601,19 @@ def parse_experiment(raw: Any, path: Optional[str] = None) -> Experiment:
         projection = values.get("projection")
         if kind == "model-transfer":
             if projection or values.get("languages"):
-                raise ConfigError(f"{w}: a model-transfer teacher is trained on the source corpus; no projection/languages")
+                raise ConfigError(
+                    f"{w}: a model-transfer teacher is trained on the source corpus; no projection/languages"
+                )
         else:
             if not projection or not values.get("languages"):
-                raise ConfigError(f"{w}: a {kind} teacher needs projection: {{translator, aligner, method}} and languages")
-            _check_keys(projection, ("translator", "aligner", "method", "max_samples", "num_proc", "tagger_type_map"),
-                        f"{w}.projection")  # fmt: skip
+                raise ConfigError(
+                    f"{w}: a {kind} teacher needs projection: {{translator, aligner, method}} and languages"
+                )
+            _check_keys(
+                projection,
+                ("translator", "aligner", "method", "max_samples", "num_proc", "tagger_type_map"),
+                f"{w}.projection",
+            )
             for key in ("max_samples", "num_proc"):
                 if projection.get(key) is not None:
                     _integer(projection[key], f"{w}.projection.{key}", minimum=1)
@@ -542,14 +622,24 @@ def parse_experiment(raw: Any, path: Optional[str] = None) -> Experiment:
                 if isinstance(spec, Mapping) and spec.get("model") is not None:
                     check_model(models.get(spec["model"], spec["model"]), f"{w}.projection.{part}.model")
         if values.get("languages") is not None and (
-                isinstance(values["languages"], str) or not isinstance(values["languages"], list)):
+            isinstance(values["languages"], str) or not isinstance(values["languages"], list)
+        ):
             raise ConfigError(f"{w}.languages: a list of language codes, got {values['languages']!r}")
         if kind == "translate-test" and not values.get("tagger"):
             raise ConfigError(f"{w}.tagger: a translate-test teacher needs the name of the source teacher that tags")
-        teachers[name] = Teacher(name, kind, values["model"], train, list(values["languages"]) if values.get("languages") else None,
-                                 dict(projection) if projection else None, values.get("tagger"))  # fmt: skip
+        teachers[name] = Teacher(
+            name,
+            kind,
+            values["model"],
+            train,
+            list(values["languages"]) if values.get("languages") else None,
+            dict(projection) if projection else None,
+            values.get("tagger"),
+        )
     for teacher in teachers.values():
-        if teacher.tagger is not None and (teacher.tagger not in teachers or teachers[teacher.tagger].kind != "model-transfer"):
+        if teacher.tagger is not None and (
+            teacher.tagger not in teachers or teachers[teacher.tagger].kind != "model-transfer"
+        ):
             raise ConfigError(f"teachers.{teacher.name}.tagger: {teacher.tagger!r} is not a model-transfer teacher")
 
     student = dict(raw.get("student") or {})
@@ -561,8 +651,11 @@ def parse_experiment(raw: Any, path: Optional[str] = None) -> Experiment:
         check_model(base["model"], "student.model")
     if base.get("kind", "full") not in STUDENT_KINDS:
         raise ConfigError(f"student.kind: one of {STUDENT_KINDS}")
-    student = {**base, "args": _check_training_args(student, "distill", "student"),
-               "lora": _check_training_args(lora, "distill", "student.lora")}  # fmt: skip
+    student = {
+        **base,
+        "args": _check_training_args(student, "distill", "student"),
+        "lora": _check_training_args(lora, "distill", "student.lora"),
+    }
 
     strategies: dict[str, Strategy] = {}
     for name, values in (raw["strategies"] or {}).items():
@@ -570,7 +663,9 @@ def parse_experiment(raw: Any, path: Optional[str] = None) -> Experiment:
         values = dict(values or {})
         loss = values.pop("strategy", name)
         if loss not in STRATEGY_NAMES:
-            raise ConfigError(f"{w}: strategy {loss!r} is not one of {STRATEGY_NAMES} (set strategy: for a custom name)")
+            raise ConfigError(
+                f"{w}: strategy {loss!r} is not one of {STRATEGY_NAMES} (set strategy: for a custom name)"
+            )
         names = values.pop("teachers", None)
         if not names or not isinstance(names, list):
             raise ConfigError(f"{w}.teachers: a list of the teacher names this strategy learns from, got {names!r}")
@@ -580,8 +675,10 @@ def parse_experiment(raw: Any, path: Optional[str] = None) -> Experiment:
         projected = values.pop("projected", None)
         if loss in PROJECTED_LOSSES:
             if projected not in teachers or teachers[projected].kind == "model-transfer":
-                raise ConfigError(f"{w}.projected: {loss} needs the name of a translate-train/-test teacher "
-                                  f"whose projected data gives the labels")  # fmt: skip
+                raise ConfigError(
+                    f"{w}.projected: {loss} needs the name of a translate-train/-test teacher "
+                    f"whose projected data gives the labels"
+                )
         elif projected is not None:
             raise ConfigError(f"{w}.projected: only {' and '.join(PROJECTED_LOSSES)} use projected data")
         if loss == "multi-teacher" and len(names) < 2:
@@ -590,7 +687,9 @@ def parse_experiment(raw: Any, path: Optional[str] = None) -> Experiment:
         if "teacher_weights" in values and isinstance(values["teacher_weights"], list):
             if len(values["teacher_weights"]) != len(names):
                 raise ConfigError(f"{w}.teacher_weights: one weight per teacher ({len(names)})")
-        strategies[name] = Strategy(name, loss, list(names), _check_training_args(values, "distill", w), projected, sweep)
+        strategies[name] = Strategy(
+            name, loss, list(names), _check_training_args(values, "distill", w), projected, sweep
+        )
 
     languages: dict[str, Language] = {}
     for code, values in (raw["languages"] or {}).items():
@@ -610,8 +709,12 @@ def parse_experiment(raw: Any, path: Optional[str] = None) -> Experiment:
     sweeps: dict[str, Sweep] = {}
     for name, values in (raw.get("sweeps") or {}).items():
         w = f"sweeps.{name}"
-        _check_keys(values, ("strategy", "lang", "dev", "trials", "space", "seed", "student", "max_eval_samples"), w,
-                    required=("strategy", "lang", "dev", "trials", "space"))  # fmt: skip
+        _check_keys(
+            values,
+            ("strategy", "lang", "dev", "trials", "space", "seed", "student", "max_eval_samples"),
+            w,
+            required=("strategy", "lang", "dev", "trials", "space"),
+        )
         if values["strategy"] not in strategies:
             raise ConfigError(f"{w}.strategy: unknown strategy {values['strategy']!r}")
         if values["lang"] not in languages:
@@ -622,7 +725,7 @@ def parse_experiment(raw: Any, path: Optional[str] = None) -> Experiment:
         space = dict(space)
         for param, spec in space.items():
             _check_space(spec, f"{w}.space.{param}")
-            for bound in (spec if isinstance(spec, list) else [spec["low"], spec["high"]]):
+            for bound in spec if isinstance(spec, list) else [spec["low"], spec["high"]]:
                 check_training_value("distill", param, bound, f"{w}.space")
         _integer(values["trials"], f"{w}.trials", minimum=1)
         if values.get("seed") is not None:
@@ -632,8 +735,17 @@ def parse_experiment(raw: Any, path: Optional[str] = None) -> Experiment:
         kind = values.get("student", student.get("kind", "full"))
         if kind not in STUDENT_KINDS:
             raise ConfigError(f"{w}.student: one of {STUDENT_KINDS}")
-        sweeps[name] = Sweep(name, values["strategy"], values["lang"], dev, int(values["trials"]), space,
-                             int(values.get("seed", 0)), kind, values.get("max_eval_samples"))  # fmt: skip
+        sweeps[name] = Sweep(
+            name,
+            values["strategy"],
+            values["lang"],
+            dev,
+            int(values["trials"]),
+            space,
+            int(values.get("seed", 0)),
+            kind,
+            values.get("max_eval_samples"),
+        )
     for strategy in strategies.values():
         if strategy.sweep is not None and strategy.sweep not in sweeps:
             raise ConfigError(f"strategies.{strategy.name}.sweep: unknown sweep {strategy.sweep!r}")
@@ -641,14 +753,18 @@ def parse_experiment(raw: Any, path: Optional[str] = None) -> Experiment:
     groups: list[Group] = []
     for i, values in enumerate(raw["groups"] or []):
         w = f"groups[{i}]"
-        _check_keys(values, ("name", "languages", "strategies", "students", "seeds", "teachers_zero_shot"), w,
-                    required=("name", "languages", "strategies", "seeds"))  # fmt: skip
+        _check_keys(
+            values,
+            ("name", "languages", "strategies", "students", "seeds", "teachers_zero_shot"),
+            w,
+            required=("name", "languages", "strategies", "seeds"),
+        )
         if not isinstance(values["name"], str) or not values["name"]:
             raise ConfigError(f"{w}.name: a non-empty string, got {values['name']!r}")
         langs = values["languages"]
         if langs != "all" and not isinstance(langs, list):
             raise ConfigError(f"{w}.languages: a list of language codes or 'all', got {langs!r}")
-        langs = list(languages) if langs == "all" else [str(l) for l in langs]
+        langs = list(languages) if langs == "all" else [str(lang) for lang in langs]
         for lang in langs:
             if lang not in languages:
                 raise ConfigError(f"{w}.languages: {lang!r} is not under languages:")
@@ -665,7 +781,9 @@ def parse_experiment(raw: Any, path: Optional[str] = None) -> Experiment:
             if chosen.get("domain") is not None and chosen["domain"] not in DOMAINS:
                 raise ConfigError(f"{w}.strategies.domain: must be 'in' or 'out', got {chosen['domain']!r}")
         elif not isinstance(chosen, list):
-            raise ConfigError(f"{w}.strategies: a list of strategy names, 'all' or {{best: N, of: GROUP}}, got {chosen!r}")
+            raise ConfigError(
+                f"{w}.strategies: a list of strategy names, 'all' or {{best: N, of: GROUP}}, got {chosen!r}"
+            )
         else:
             for name in chosen:
                 if name not in strategies:
@@ -690,12 +808,25 @@ def parse_experiment(raw: Any, path: Optional[str] = None) -> Experiment:
         raise ConfigError("groups: names must be unique")
 
     experiment = Experiment(
-        name=str(raw["name"]), path=path, description=str(raw.get("description", "")).strip(),
+        name=str(raw["name"]),
+        path=path,
+        description=str(raw.get("description", "")).strip(),
         output_dir=raw.get("output_dir") or os.path.join("xner-output", "experiments", str(raw["name"])),
-        artifacts_dir=raw.get("artifacts_dir"), data_dir=raw.get("data_dir"), launcher=list(launcher), models=models, source=source, teachers=teachers,
-        student=student, strategies=strategies, languages=languages, groups=groups, sweeps=sweeps,
-        evaluation=evaluation, cost=cost, raw=raw,
-    )  # fmt: skip
+        artifacts_dir=raw.get("artifacts_dir"),
+        data_dir=raw.get("data_dir"),
+        launcher=list(launcher),
+        models=models,
+        source=source,
+        teachers=teachers,
+        student=student,
+        strategies=strategies,
+        languages=languages,
+        groups=groups,
+        sweeps=sweeps,
+        evaluation=evaluation,
+        cost=cost,
+        raw=raw,
+    )
     for group in groups:
         if isinstance(group.strategies, list):
             for lang in group.languages:
@@ -720,6 +851,22 @@ def _check_space(spec: Any, where: str) -> None:
         raise ConfigError(f"{where}: a log scale needs low > 0")
 
 
-__all__ = ["ConfigError", "Experiment", "Group", "Language", "Strategy", "Sweep", "Teacher", "TestSet", "TextSource",
-           "check_model", "check_training_value", "training_flags", "load_experiment", "parse_experiment", "read_yaml",
-           "stable_hash", "training_arguments"]  # fmt: skip
+__all__ = [
+    "ConfigError",
+    "Experiment",
+    "Group",
+    "Language",
+    "Strategy",
+    "Sweep",
+    "Teacher",
+    "TestSet",
+    "TextSource",
+    "check_model",
+    "check_training_value",
+    "training_flags",
+    "load_experiment",
+    "parse_experiment",
+    "read_yaml",
+    "stable_hash",
+    "training_arguments",
+]

@@ -91,8 +91,12 @@ def _first_n(size: int, limit: Optional[int]) -> int:
 class Planner:
     """Builds runs with memoisation: a teacher used by many students is one run."""
 
-    def __init__(self, experiment: Experiment, sweep_results: Optional[Mapping[str, dict]] = None,
-                 records: Sequence[Mapping] = ()):  # fmt: skip
+    def __init__(
+        self,
+        experiment: Experiment,
+        sweep_results: Optional[Mapping[str, dict]] = None,
+        records: Sequence[Mapping] = (),
+    ):
         self.x = experiment
         self.sizes = Sizes(experiment.data_dir)
         self.sweep_results = dict(sweep_results or {})
@@ -130,8 +134,11 @@ class Planner:
         epochs = float(train.get("num_train_epochs", 3))
         if teacher.kind == "model-transfer":
             src = self.x.source
-            spec = {"model": self.model_ref(teacher.model), "data": {"corpus": src.corpus, "split": src.split, "lang": src.lang},
-                    "train": train}  # fmt: skip
+            spec = {
+                "model": self.model_ref(teacher.model),
+                "data": {"corpus": src.corpus, "split": src.split, "lang": src.lang},
+                "train": train,
+            }
             n = _first_n(self.sizes.known(src.corpus, src.split, src.lang), train.get("max_train_samples"))
             depends, label = [], f"teacher {name}"
         else:
@@ -140,8 +147,17 @@ class Planner:
             n = _first_n(projection.info["sentences"], train.get("max_train_samples"))
             depends, label = [projection.run_id], f"teacher {name} ({lang})"
         seconds = n * epochs / self.cost["teacher_train_sentences_per_s"] + self.cost["process_overhead_s"]
-        return self._add(Run("teacher-train", label, spec, lang=None if teacher.kind == "model-transfer" else lang,
-                             depends=depends, estimate_s=seconds, info={"teacher": name, "sentences": n}))  # fmt: skip
+        return self._add(
+            Run(
+                "teacher-train",
+                label,
+                spec,
+                lang=None if teacher.kind == "model-transfer" else lang,
+                depends=depends,
+                estimate_s=seconds,
+                info={"teacher": name, "sentences": n},
+            )
+        )
 
     def projection(self, name: str, lang: str) -> Run:
         teacher = self.x.teachers[name]
@@ -161,16 +177,40 @@ class Planner:
         n = _first_n(size, projection.get("max_samples"))
         spec = {"mode": teacher.kind, "lang": lang, "data": data, "projection": projection}
         seconds = n / self.cost["projection_sentences_per_s"]
-        return self._add(Run("projection", f"projection {name} ({lang})", spec, lang=lang, depends=depends,
-                             estimate_s=seconds, info={"teacher": name, "sentences": n}))  # fmt: skip
+        return self._add(
+            Run(
+                "projection",
+                f"projection {name} ({lang})",
+                spec,
+                lang=lang,
+                depends=depends,
+                estimate_s=seconds,
+                info={"teacher": name, "sentences": n},
+            )
+        )
 
     def teacher_eval(self, name: str, lang: str, group: str) -> Run:
         teacher_run = self.teacher(name, lang if self.x.teachers[name].languages else None)
         tests = self.x.languages[lang].tests
-        spec = {"model": teacher_run.run_id, "lang": lang, "tests": [t.identity() for t in tests], **self.eval_settings()}
+        spec = {
+            "model": teacher_run.run_id,
+            "lang": lang,
+            "tests": [t.identity() for t in tests],
+            **self.eval_settings(),
+        }
         seconds = self.eval_seconds(tests) + self.cost["process_overhead_s"]
-        return self._add(Run("teacher-eval", f"teacher {name} zero-shot ({lang})", spec, lang=lang,
-                             depends=[teacher_run.run_id], estimate_s=seconds, info={"teacher": name}), group)  # fmt: skip
+        return self._add(
+            Run(
+                "teacher-eval",
+                f"teacher {name} zero-shot ({lang})",
+                spec,
+                lang=lang,
+                depends=[teacher_run.run_id],
+                estimate_s=seconds,
+                info={"teacher": name},
+            ),
+            group,
+        )
 
     # ---- students
     def strategy_args(self, strategy: Strategy) -> Optional[dict]:
@@ -190,9 +230,18 @@ class Planner:
         args.update(strategy_args)  # a strategy (or sweep) may set the learning rate, rank, epochs
         return args
 
-    def student(self, strategy: Strategy, lang: str, kind: str, seed: int, group: Optional[str],
-                tests: Optional[Sequence[TestSet]] = None, extra_args: Optional[Mapping] = None,
-                run_kind: str = "student", eval_limit: Optional[int] = None) -> Optional[Run]:  # fmt: skip
+    def student(
+        self,
+        strategy: Strategy,
+        lang: str,
+        kind: str,
+        seed: int,
+        group: Optional[str],
+        tests: Optional[Sequence[TestSet]] = None,
+        extra_args: Optional[Mapping] = None,
+        run_kind: str = "student",
+        eval_limit: Optional[int] = None,
+    ) -> Optional[Run]:
         strategy_args = self.strategy_args(strategy)
         if strategy_args is None:
             return None
@@ -204,23 +253,50 @@ class Planner:
         args = self.student_args(kind, strategy_args)
         text = language.train
         spec = {
-            "strategy": strategy.strategy, "model": self.model_ref(self.x.student["model"]), "kind": kind,
-            "teachers": [t.run_id for t in teachers], "projected": projected.run_id if projected else None,
-            "text": {"corpus": text.corpus, "split": text.split, "lang": text.lang}, "args": args, "seed": seed,
-            "tests": [t.identity() for t in tests], **self.eval_settings(eval_limit),
-        }  # fmt: skip
+            "strategy": strategy.strategy,
+            "model": self.model_ref(self.x.student["model"]),
+            "kind": kind,
+            "teachers": [t.run_id for t in teachers],
+            "projected": projected.run_id if projected else None,
+            "text": {"corpus": text.corpus, "split": text.split, "lang": text.lang},
+            "args": args,
+            "seed": seed,
+            "tests": [t.identity() for t in tests],
+            **self.eval_settings(eval_limit),
+        }
         n = _first_n(self.sizes.known(text.corpus, text.split, text.lang), args.get("max_train_samples"))
         n_projected = _first_n(projected.info["sentences"], args.get("max_train_samples")) if projected else 0
         epochs = float(args.get("num_train_epochs", 3))
         rate = self.cost["train_sentences_per_s"] * (self.cost["lora_speedup"] if kind == "lora" else 1.0)
-        seconds = ((n + n_projected) * epochs / rate + (n + n_projected) * len(teachers) / self.cost["teacher_probs_sentences_per_s"]
-                   + self.eval_seconds(tests, eval_limit) + 2 * self.cost["process_overhead_s"])  # fmt: skip
+        seconds = (
+            (n + n_projected) * epochs / rate
+            + (n + n_projected) * len(teachers) / self.cost["teacher_probs_sentences_per_s"]
+            + self.eval_seconds(tests, eval_limit)
+            + 2 * self.cost["process_overhead_s"]
+        )
         depends = [t.run_id for t in teachers] + ([projected.run_id] if projected else [])
         label = f"{strategy.name} ({kind}) {lang} seed {seed}"
-        return self._add(Run(run_kind, label, spec, lang=lang, seed=seed, depends=depends, estimate_s=seconds,
-                             info={"strategy": strategy.name, "student_kind": kind, "teachers": list(strategy.teachers),
-                                   "args": args, "sentences": n, "tests": tests,
-                                   "max_eval_samples": self.eval_settings(eval_limit)["max_eval_samples"]}), group)  # fmt: skip
+        return self._add(
+            Run(
+                run_kind,
+                label,
+                spec,
+                lang=lang,
+                seed=seed,
+                depends=depends,
+                estimate_s=seconds,
+                info={
+                    "strategy": strategy.name,
+                    "student_kind": kind,
+                    "teachers": list(strategy.teachers),
+                    "args": args,
+                    "sentences": n,
+                    "tests": tests,
+                    "max_eval_samples": self.eval_settings(eval_limit)["max_eval_samples"],
+                },
+            ),
+            group,
+        )
 
     def group_strategies(self, group: Group) -> Optional[list[str]]:
         if isinstance(group.strategies, list):
@@ -243,8 +319,14 @@ class Planner:
             runs = dict(self.runs)  # the sample run only prices the pending ones; it is not planned
             sample = self.student(first, group.languages[0], group.students[0], group.seeds[0], None)
             self.runs = runs
-            self.pending.append(Pending(group.name, f"the best {chosen['best']} strategies of group {chosen['of']!r} "
-                                        f"(known once it has run)", count, count * (sample.estimate_s if sample else 0)))  # fmt: skip
+            self.pending.append(
+                Pending(
+                    group.name,
+                    f"the best {chosen['best']} strategies of group {chosen['of']!r} (known once it has run)",
+                    count,
+                    count * (sample.estimate_s if sample else 0),
+                )
+            )
             return
         for lang in group.languages:
             strategies = [self.x.strategies[s] for s in names if self.x.covers(self.x.strategies[s], lang)]
@@ -258,8 +340,14 @@ class Planner:
                             runs = dict(self.runs)  # priced with the strategy's own parameters, not planned
                             sample = self.student(dataclasses.replace(strategy, sweep=None), lang, kind, seed, None)
                             self.runs = runs
-                            self.pending.append(Pending(group.name, f"{strategy.name} ({kind}): parameters from "
-                                                        f"sweep {strategy.sweep!r} (not run yet)", 1, sample.estimate_s))  # fmt: skip
+                            self.pending.append(
+                                Pending(
+                                    group.name,
+                                    f"{strategy.name} ({kind}): parameters from sweep {strategy.sweep!r} (not run yet)",
+                                    1,
+                                    sample.estimate_s,
+                                )
+                            )
 
 
 def best_strategies(records: Sequence[Mapping], chosen: Mapping, experiment: Experiment) -> Optional[list[str]]:
@@ -284,8 +372,13 @@ def best_strategies(records: Sequence[Mapping], chosen: Mapping, experiment: Exp
     return [name for name in ranked if name in experiment.strategies][: int(chosen["best"])]
 
 
-def plan(experiment: Experiment, *, records: Sequence[Mapping] = (), sweep_results: Optional[Mapping] = None,
-         groups: Optional[Sequence[str]] = None) -> tuple[list[Run], list[Pending]]:  # fmt: skip
+def plan(
+    experiment: Experiment,
+    *,
+    records: Sequence[Mapping] = (),
+    sweep_results: Optional[Mapping] = None,
+    groups: Optional[Sequence[str]] = None,
+) -> tuple[list[Run], list[Pending]]:
     """All runs of ``experiment`` (or of ``groups``) in dependency order, and what cannot be listed yet."""
     planner = Planner(experiment, sweep_results, records)
     for group in experiment.groups:
@@ -332,12 +425,19 @@ def format_duration(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
-def describe(experiment: Experiment, runs: Sequence[Run], pending: Sequence[Pending], finished: Mapping[str, Any] = (),
-             sweep_trials: Optional[Mapping[str, float]] = None) -> str:  # fmt: skip
+def describe(
+    experiment: Experiment,
+    runs: Sequence[Run],
+    pending: Sequence[Pending],
+    finished: Mapping[str, Any] = (),
+    sweep_trials: Optional[Mapping[str, float]] = None,
+) -> str:
     """The text ``xner experiment plan`` prints."""
     finished = set(finished)
-    lines = [f"experiment {experiment.name} ({experiment.path or 'in memory'}), config {experiment.config_hash}",
-             f"results: {experiment.results_path}; artifacts: {experiment.artifacts}"]  # fmt: skip
+    lines = [
+        f"experiment {experiment.name} ({experiment.path or 'in memory'}), config {experiment.config_hash}",
+        f"results: {experiment.results_path}; artifacts: {experiment.artifacts}",
+    ]
     if experiment.description:
         lines.append(experiment.description.splitlines()[0])
     todo = 0.0
@@ -365,10 +465,21 @@ def describe(experiment: Experiment, runs: Sequence[Run], pending: Sequence[Pend
         counts[run.kind] = counts.get(run.kind, 0) + 1
     summary = ", ".join(f"{n} {kind}" for kind, n in counts.items())
     lines.append("")
-    lines.append(f"{len(runs)} runs ({summary}); {sum(1 for r in runs if r.run_id in finished or r.info.get('artifact_done'))} done; "
-                 f"estimated time left: {format_duration(todo)} (rates: {dict(experiment.cost)})")  # fmt: skip
+    lines.append(
+        f"{len(runs)} runs ({summary}); {sum(1 for r in runs if r.run_id in finished or r.info.get('artifact_done'))} done; "
+        f"estimated time left: {format_duration(todo)} (rates: {dict(experiment.cost)})"
+    )
     return "\n".join(lines)
 
 
-__all__ = ["Pending", "Planner", "Run", "best_strategies", "describe", "format_duration", "order", "plan",
-           "sweep_results_of"]  # fmt: skip
+__all__ = [
+    "Pending",
+    "Planner",
+    "Run",
+    "best_strategies",
+    "describe",
+    "format_duration",
+    "order",
+    "plan",
+    "sweep_results_of",
+]

@@ -135,9 +135,18 @@ def _run(record: Mapping, index: int) -> _Run:
         raise ValueError(f"{name} has no results")
     parsed = {test: _result(raw, f"{name}, test set {test!r},") for test, raw in results.items()}
     return _Run(
-        str(record["run_id"]), record["kind"], record["model"], student_kind, record["lang"], seed,
-        list(teachers), record.get("base_model"), dict(params), parsed, record.get("experiment"),
-    )  # fmt: skip
+        str(record["run_id"]),
+        record["kind"],
+        record["model"],
+        student_kind,
+        record["lang"],
+        seed,
+        list(teachers),
+        record.get("base_model"),
+        dict(params),
+        parsed,
+        record.get("experiment"),
+    )
 
 
 def _check_sweep(record: Mapping, index: int) -> dict:
@@ -216,12 +225,21 @@ def _main_rows(cells, domains, order) -> list[dict]:
         f1s = [by_seed[s].f1 for s in seeds]
         precisions = [by_seed[s].precision for s in seeds]
         recalls = [by_seed[s].recall for s in seeds]
-        rows.append({
-            "configuration": label, "lang": lang, "test_set": test, "domain": domains[(lang, test)],
-            "seeds": seeds, "n_seeds": len(seeds), "f1_values": f1s, "f1_mean": _mean(f1s), "f1_std": _std(f1s),
-            "precision_mean": _mean(precisions) if None not in precisions else None,
-            "recall_mean": _mean(recalls) if None not in recalls else None,
-        })  # fmt: skip
+        rows.append(
+            {
+                "configuration": label,
+                "lang": lang,
+                "test_set": test,
+                "domain": domains[(lang, test)],
+                "seeds": seeds,
+                "n_seeds": len(seeds),
+                "f1_values": f1s,
+                "f1_mean": _mean(f1s),
+                "f1_std": _std(f1s),
+                "precision_mean": _mean(precisions) if None not in precisions else None,
+                "recall_mean": _mean(recalls) if None not in recalls else None,
+            }
+        )
     return rows
 
 
@@ -232,20 +250,31 @@ def _robustness(main_rows, order) -> dict:
     rows = []
     for (label, lang), by_domain in sorted(per_lang.items(), key=lambda kv: (order[kv[0][0]], kv[0][1])):
         f1_in, f1_out = _mean(by_domain["in"]), _mean(by_domain["out"])
-        rows.append({
-            "configuration": label, "lang": lang, "in_f1": f1_in, "out_f1": f1_out,
-            "n_in_sets": len(by_domain["in"]), "n_out_sets": len(by_domain["out"]),
-            "drop": f1_in - f1_out if f1_in is not None and f1_out is not None else None,
-        })  # fmt: skip
+        rows.append(
+            {
+                "configuration": label,
+                "lang": lang,
+                "in_f1": f1_in,
+                "out_f1": f1_out,
+                "n_in_sets": len(by_domain["in"]),
+                "n_out_sets": len(by_domain["out"]),
+                "drop": f1_in - f1_out if f1_in is not None and f1_out is not None else None,
+            }
+        )
     by_config = []
     for label in sorted({r["configuration"] for r in rows}, key=order.get):
         both = [r for r in rows if r["configuration"] == label and r["drop"] is not None]
         if both:
-            by_config.append({
-                "configuration": label, "n_languages": len(both), "languages": [r["lang"] for r in both],
-                "in_f1": _mean(r["in_f1"] for r in both), "out_f1": _mean(r["out_f1"] for r in both),
-                "drop": _mean(r["drop"] for r in both),
-            })  # fmt: skip
+            by_config.append(
+                {
+                    "configuration": label,
+                    "n_languages": len(both),
+                    "languages": [r["lang"] for r in both],
+                    "in_f1": _mean(r["in_f1"] for r in both),
+                    "out_f1": _mean(r["out_f1"] for r in both),
+                    "drop": _mean(r["drop"] for r in both),
+                }
+            )
     return {"rows": rows, "by_configuration": by_config}
 
 
@@ -263,25 +292,47 @@ def _teacher_vs_student(main_rows, configs, notes) -> dict:
             missing.add((row["configuration"], teacher, row["lang"], row["test_set"]))
             continue
         if len(found) > 1:
-            notes.append(f"teacher {teacher!r} has several configurations on {row['lang']}/{row['test_set']}; "
-                         f"{found[0]['configuration']!r} is compared with {row['configuration']!r}")  # fmt: skip
+            notes.append(
+                f"teacher {teacher!r} has several configurations on {row['lang']}/{row['test_set']}; "
+                f"{found[0]['configuration']!r} is compared with {row['configuration']!r}"
+            )
         t = found[0]
-        rows.append({
-            "configuration": row["configuration"], "lang": row["lang"], "test_set": row["test_set"],
-            "domain": row["domain"], "teacher": teacher, "teacher_configuration": t["configuration"],
-            "student_f1": row["f1_mean"], "teacher_f1": t["f1_mean"], "delta": row["f1_mean"] - t["f1_mean"],
-            "student_seeds": row["n_seeds"], "teacher_seeds": t["n_seeds"],
-        })  # fmt: skip
+        rows.append(
+            {
+                "configuration": row["configuration"],
+                "lang": row["lang"],
+                "test_set": row["test_set"],
+                "domain": row["domain"],
+                "teacher": teacher,
+                "teacher_configuration": t["configuration"],
+                "student_f1": row["f1_mean"],
+                "teacher_f1": t["f1_mean"],
+                "delta": row["f1_mean"] - t["f1_mean"],
+                "student_seeds": row["n_seeds"],
+                "teacher_seeds": t["n_seeds"],
+            }
+        )
     for label, teacher, lang, test in sorted(missing):
         notes.append(f"no zero-shot result of teacher {teacher!r} on {lang}/{test} to compare {label!r} with")
     by_config = []
     for label in dict.fromkeys(r["configuration"] for r in rows):
         deltas = [r["delta"] for r in rows if r["configuration"] == label]
-        by_config.append({"configuration": label, "n": len(deltas), "delta_mean": _mean(deltas),
-                          "wins": sum(d > 0 for d in deltas), "losses": sum(d < 0 for d in deltas)})  # fmt: skip
+        by_config.append(
+            {
+                "configuration": label,
+                "n": len(deltas),
+                "delta_mean": _mean(deltas),
+                "wins": sum(d > 0 for d in deltas),
+                "losses": sum(d < 0 for d in deltas),
+            }
+        )
     deltas = [r["delta"] for r in rows]
-    overall = {"n": len(deltas), "delta_mean": _mean(deltas), "wins": sum(d > 0 for d in deltas),
-               "losses": sum(d < 0 for d in deltas)}  # fmt: skip
+    overall = {
+        "n": len(deltas),
+        "delta_mean": _mean(deltas),
+        "wins": sum(d > 0 for d in deltas),
+        "losses": sum(d < 0 for d in deltas),
+    }
     return {"rows": rows, "by_configuration": by_config, "overall": overall}
 
 
@@ -290,15 +341,26 @@ def _per_type(cells, order) -> list[dict]:
     for (label, lang, test), by_seed in sorted(cells.items(), key=lambda kv: (order[kv[0][0]], kv[0][1], kv[0][2])):
         for entity in sorted({t for r in by_seed.values() for t in r.per_type}):
             f1s = [r.per_type[entity] for r in by_seed.values() if entity in r.per_type]
-            rows.append({"configuration": label, "lang": lang, "test_set": test, "type": entity,
-                         "f1_mean": _mean(f1s), "f1_std": _std(f1s), "n_seeds": len(f1s)})  # fmt: skip
+            rows.append(
+                {
+                    "configuration": label,
+                    "lang": lang,
+                    "test_set": test,
+                    "type": entity,
+                    "f1_mean": _mean(f1s),
+                    "f1_std": _std(f1s),
+                    "n_seeds": len(f1s),
+                }
+            )
     return rows
 
 
 def _families(robustness_rows, langs, order) -> dict:
     infos = {lang: language_info(lang) for lang in langs}
-    languages = [{"code": i.code, "name": i.name, "family": i.family, "branch": i.branch, "script": i.script}
-                 for i in infos.values()]  # fmt: skip
+    languages = [
+        {"code": i.code, "name": i.name, "family": i.family, "branch": i.branch, "script": i.script}
+        for i in infos.values()
+    ]
     grouped = {}
     for attribute in ("family", "script"):
         buckets: dict[tuple, list] = defaultdict(list)
@@ -306,10 +368,15 @@ def _families(robustness_rows, langs, order) -> dict:
             if row["in_f1"] is not None:
                 buckets[(getattr(infos[row["lang"]], attribute), row["configuration"])].append(row)
         grouped[attribute] = [
-            {attribute: group, "configuration": label, "n_languages": len(rows),
-             "languages": [r["lang"] for r in rows], "f1_mean": _mean(r["in_f1"] for r in rows)}
+            {
+                attribute: group,
+                "configuration": label,
+                "n_languages": len(rows),
+                "languages": [r["lang"] for r in rows],
+                "f1_mean": _mean(r["in_f1"] for r in rows),
+            }
             for (group, label), rows in sorted(buckets.items(), key=lambda kv: (kv[0][0], order[kv[0][1]]))
-        ]  # fmt: skip
+        ]
     return {"languages": languages, "by_family": grouped["family"], "by_script": grouped["script"]}
 
 
@@ -317,8 +384,10 @@ def _rankings(main_rows, order) -> dict[tuple, list[dict]]:
     ranking: dict[tuple, list[dict]] = defaultdict(list)
     for row in main_rows:
         ranking[(row["lang"], row["test_set"])].append(row)
-    return {key: sorted(rows, key=lambda r: (-r["f1_mean"], order[r["configuration"]]))
-            for key, rows in sorted(ranking.items())}  # fmt: skip
+    return {
+        key: sorted(rows, key=lambda r: (-r["f1_mean"], order[r["configuration"]]))
+        for key, rows in sorted(ranking.items())
+    }
 
 
 def _significance(rankings, cells, samples, alpha, seed) -> dict:
@@ -341,14 +410,27 @@ def _significance(rankings, cells, samples, alpha, seed) -> dict:
             except ValueError as error:
                 skipped.append(f"{pair}: {error}")
                 continue
-            rows.append({
-                "lang": lang, "test_set": test, "domain": best["domain"], "best": best["configuration"],
-                "other": other["configuration"], "other_rank": rank, "pooling": "shared seeds" if shared else "all seeds",
-                "seeds_best": use_a, "seeds_other": use_b, "sentences": result.sentences,
-                "f1_best_pooled": result.f1_a, "f1_other_pooled": result.f1_b, "delta": result.delta,
-                "ci_low": result.ci_low, "ci_high": result.ci_high, "p_value": result.p_value,
-                "significant": result.p_value < alpha,
-            })  # fmt: skip
+            rows.append(
+                {
+                    "lang": lang,
+                    "test_set": test,
+                    "domain": best["domain"],
+                    "best": best["configuration"],
+                    "other": other["configuration"],
+                    "other_rank": rank,
+                    "pooling": "shared seeds" if shared else "all seeds",
+                    "seeds_best": use_a,
+                    "seeds_other": use_b,
+                    "sentences": result.sentences,
+                    "f1_best_pooled": result.f1_a,
+                    "f1_other_pooled": result.f1_b,
+                    "delta": result.delta,
+                    "ci_low": result.ci_low,
+                    "ci_high": result.ci_high,
+                    "p_value": result.p_value,
+                    "significant": result.p_value < alpha,
+                }
+            )
     return {"rows": rows, "skipped": skipped}
 
 
@@ -369,12 +451,18 @@ def _sweeps(records: list[tuple[Mapping, dict]]) -> list[dict]:
             best, source = max(scored, key=lambda rs: rs[1]["value"]), "best trial"
         else:
             best, source = None, None
-        rows.append({
-            "name": name, "lang": lang, "models": sorted({str(r.get("model")) for r, _ in group["trials"]}),
-            "n_trials": len({r.get("run_id") for r, _ in group["trials"]}),
-            "best_value": best[1]["value"] if best else None, "best_params": dict(best[0].get("params") or {}) if best else None,
-            "best_trial": best[1].get("trial") if best else None, "source": source,
-        })  # fmt: skip
+        rows.append(
+            {
+                "name": name,
+                "lang": lang,
+                "models": sorted({str(r.get("model")) for r, _ in group["trials"]}),
+                "n_trials": len({r.get("run_id") for r, _ in group["trials"]}),
+                "best_value": best[1]["value"] if best else None,
+                "best_params": dict(best[0].get("params") or {}) if best else None,
+                "best_trial": best[1].get("trial") if best else None,
+                "source": source,
+            }
+        )
     return rows
 
 
@@ -398,8 +486,10 @@ def _lead_text(test_row, alpha) -> str:
         return "; the lead was not tested for significance (see Significance)."
     if test_row["delta"] <= 0:
         # Pooled counts can order two close systems differently from their mean F1.
-        return (f"; the paired bootstrap on counts pooled over seeds does not confirm the lead "
-                f"(pooled Δ = {_pts(test_row['delta'])} points, p = {_p(test_row['p_value'])}).")  # fmt: skip
+        return (
+            f"; the paired bootstrap on counts pooled over seeds does not confirm the lead "
+            f"(pooled Δ = {_pts(test_row['delta'])} points, p = {_p(test_row['p_value'])})."
+        )
     if test_row["significant"]:
         return f"; the lead is significant (paired bootstrap p = {_p(test_row['p_value'])} < {alpha})."
     return f"; the lead is not significant (paired bootstrap p = {_p(test_row['p_value'])} >= {alpha})."
@@ -412,10 +502,12 @@ def _student_findings(report, student_rankings, alpha) -> list[str]:
     for (lang, test), ranked in student_rankings.items():
         best, second = ranked[0], ranked[1]
         where = f"{lang} / {test} ({'in-domain' if best['domain'] == 'in' else 'out-of-domain'})"
-        findings.append(f"Best student on {where}: {best['configuration']} ({_pct(best['f1_mean'])}%), "
-                        f"{_pts(best['f1_mean'] - second['f1_mean'])} points over {second['configuration']} "
-                        f"({_pct(second['f1_mean'])}%)"
-                        + _lead_text(tests.get((lang, test, best["configuration"], second["configuration"])), alpha))  # fmt: skip
+        findings.append(
+            f"Best student on {where}: {best['configuration']} ({_pct(best['f1_mean'])}%), "
+            f"{_pts(best['f1_mean'] - second['f1_mean'])} points over {second['configuration']} "
+            f"({_pct(second['f1_mean'])}%)"
+            + _lead_text(tests.get((lang, test, best["configuration"], second["configuration"])), alpha)
+        )
     return findings
 
 
@@ -428,22 +520,30 @@ def _findings(report, rankings, alpha) -> list[str]:
         wins[best["configuration"]] += 1
         where = f"{lang} / {test} ({'in-domain' if best['domain'] == 'in' else 'out-of-domain'})"
         if len(ranked) == 1:
-            findings.append(f"{where}: {best['configuration']} is the only configuration evaluated "
-                            f"({_pct(best['f1_mean'])}% mean F1).")  # fmt: skip
+            findings.append(
+                f"{where}: {best['configuration']} is the only configuration evaluated "
+                f"({_pct(best['f1_mean'])}% mean F1)."
+            )
             continue
         second = ranked[1]
         lead = best["f1_mean"] - second["f1_mean"]
-        text = (f"{where}: {best['configuration']} has the highest mean F1 ({_pct(best['f1_mean'])}%), "
-                f"{_pts(lead)} points over the runner-up {second['configuration']} ({_pct(second['f1_mean'])}%)")  # fmt: skip
-        findings.append(text + _lead_text(tests.get((lang, test, best["configuration"], second["configuration"])), alpha))
+        text = (
+            f"{where}: {best['configuration']} has the highest mean F1 ({_pct(best['f1_mean'])}%), "
+            f"{_pts(lead)} points over the runner-up {second['configuration']} ({_pct(second['f1_mean'])}%)"
+        )
+        findings.append(
+            text + _lead_text(tests.get((lang, test, best["configuration"], second["configuration"])), alpha)
+        )
     if len(rankings) > 1:
         counts = ", ".join(f"{label} {n}" for label, n in sorted(wins.items(), key=lambda kv: -kv[1]))
         findings.insert(0, f"Best configuration per language x test set ({len(rankings)} in all): {counts}.")
     by_config = report["robustness"]["by_configuration"]
     if by_config:
         smallest = min(by_config, key=lambda r: r["drop"])
-        text = (f"Smallest in- vs out-of-domain drop: {smallest['configuration']} ({_pts(smallest['drop'])} points "
-                f"averaged over {smallest['n_languages']} language(s))")  # fmt: skip
+        text = (
+            f"Smallest in- vs out-of-domain drop: {smallest['configuration']} ({_pts(smallest['drop'])} points "
+            f"averaged over {smallest['n_languages']} language(s))"
+        )
         if len(by_config) > 1:
             largest = max(by_config, key=lambda r: r["drop"])
             text += f"; largest: {largest['configuration']} ({_pts(largest['drop'])} points)"
@@ -451,18 +551,24 @@ def _findings(report, rankings, alpha) -> list[str]:
     overall = report["teacher_vs_student"]["overall"]
     if overall["n"]:
         relation = "above" if overall["delta_mean"] > 0 else "below" if overall["delta_mean"] < 0 else "equal to"
-        per_config = "; ".join(f"{r['configuration']} {_pts(r['delta_mean'])} ({r['wins']}/{r['n']} higher)"
-                               for r in report["teacher_vs_student"]["by_configuration"])  # fmt: skip
-        findings.append(f"Students vs their zero-shot teacher: on average {_pts(overall['delta_mean'])} points "
-                        f"({relation} the teacher), higher in {overall['wins']} of {overall['n']} comparisons; "
-                        f"per configuration: {per_config}.")  # fmt: skip
+        per_config = "; ".join(
+            f"{r['configuration']} {_pts(r['delta_mean'])} ({r['wins']}/{r['n']} higher)"
+            for r in report["teacher_vs_student"]["by_configuration"]
+        )
+        findings.append(
+            f"Students vs their zero-shot teacher: on average {_pts(overall['delta_mean'])} points "
+            f"({relation} the teacher), higher in {overall['wins']} of {overall['n']} comparisons; "
+            f"per configuration: {per_config}."
+        )
     families: dict[str, list[dict]] = defaultdict(list)
     for row in report["families"]["by_family"]:
         families[row["family"]].append(row)
     for family, rows in families.items():
         best = max(rows, key=lambda r: r["f1_mean"])
-        findings.append(f"{family} ({', '.join(best['languages'])}): highest mean in-domain F1 for "
-                        f"{best['configuration']} ({_pct(best['f1_mean'])}%).")  # fmt: skip
+        findings.append(
+            f"{family} ({', '.join(best['languages'])}): highest mean in-domain F1 for "
+            f"{best['configuration']} ({_pct(best['f1_mean'])}%)."
+        )
     return findings
 
 
@@ -471,13 +577,20 @@ def _findings(report, rankings, alpha) -> list[str]:
 
 def _compute(records: list) -> dict:
     """What the recorded runs cost (their own wall time and peak memory; teacher training is not a record)."""
-    facts = [r.get("provenance") or {} for r in records
-             if isinstance(r, Mapping) and r.get("kind") in ("teacher", "student", "trial")]
+    facts = [
+        r.get("provenance") or {}
+        for r in records
+        if isinstance(r, Mapping) and r.get("kind") in ("teacher", "student", "trial")
+    ]
     walls = [f["wall_time_s"] for f in facts if _is_number(f.get("wall_time_s"))]
     rss = [f["peak_rss_mb"] for f in facts if _is_number(f.get("peak_rss_mb"))]
     gpu = [f["peak_gpu_memory_mb"] for f in facts if _is_number(f.get("peak_gpu_memory_mb"))]
-    return {"runs": len(walls), "wall_time_s": sum(walls) if walls else None, "peak_rss_mb": max(rss) if rss else None,
-            "peak_gpu_memory_mb": max(gpu) if gpu else None}  # fmt: skip
+    return {
+        "runs": len(walls),
+        "wall_time_s": sum(walls) if walls else None,
+        "peak_rss_mb": max(rss) if rss else None,
+        "peak_gpu_memory_mb": max(gpu) if gpu else None,
+    }
 
 
 def build_report(records: Iterable[Mapping], *, samples: int = 1000, alpha: float = 0.05, seed: int = 0) -> dict:
@@ -506,10 +619,19 @@ def build_report(records: Iterable[Mapping], *, samples: int = 1000, alpha: floa
 
     configs: dict[str, dict] = {}
     for run in sorted(runs, key=lambda r: (r.kind != "teacher", r.label)):
-        configs.setdefault(run.label, {
-            "label": run.label, "kind": run.kind, "model": run.model, "student_kind": run.student_kind,
-            "teachers": run.teachers, "base_model": run.base_model, "variant": run.variant, "run_ids": [],
-        })["run_ids"].append(run.run_id)  # fmt: skip
+        configs.setdefault(
+            run.label,
+            {
+                "label": run.label,
+                "kind": run.kind,
+                "model": run.model,
+                "student_kind": run.student_kind,
+                "teachers": run.teachers,
+                "base_model": run.base_model,
+                "variant": run.variant,
+                "run_ids": [],
+            },
+        )["run_ids"].append(run.run_id)
     order = {label: i for i, label in enumerate(configs)}
 
     cells: dict[tuple, dict] = defaultdict(dict)
@@ -518,30 +640,40 @@ def build_report(records: Iterable[Mapping], *, samples: int = 1000, alpha: floa
         for test, result in run.results.items():
             key = (run.label, run.lang, test)
             if run.seed in cells[key]:
-                notes.append(f"{run.label!r} has two runs with seed {run.seed} on {run.lang}/{test}; "
-                             f"run {run.run_id!r} is used")  # fmt: skip
+                notes.append(
+                    f"{run.label!r} has two runs with seed {run.seed} on {run.lang}/{test}; run {run.run_id!r} is used"
+                )
             cells[key][run.seed] = result
             if domains.setdefault((run.lang, test), result.domain) != result.domain:
-                notes.append(f"{run.lang}/{test} is labelled both in- and out-of-domain; "
-                             f"{domains[(run.lang, test)]!r} is used")  # fmt: skip
+                notes.append(
+                    f"{run.lang}/{test} is labelled both in- and out-of-domain; {domains[(run.lang, test)]!r} is used"
+                )
 
     main = _main_rows(cells, domains, order)
     rankings = _rankings(main, order)
-    experiments = sorted({e for e in [r.experiment for r in runs] + [s.get("experiment") for s, _ in sweeps]
-                          if isinstance(e, str)})  # fmt: skip
+    experiments = sorted(
+        {e for e in [r.experiment for r in runs] + [s.get("experiment") for s, _ in sweeps] if isinstance(e, str)}
+    )
     report: dict[str, Any] = {
         "format": REPORT_FORMAT,
         "title": "Experiment report" + (f": {', '.join(experiments)}" if experiments else ""),
-        "settings": {"samples": samples, "alpha": alpha, "seed": seed,
-                     "p_value": "two-sided: min(1, 2 (1 + k) / (samples + 1)), k = resamples whose delta is 0 "
-                                "or of the opposite sign to the observed delta"},  # fmt: skip
+        "settings": {
+            "samples": samples,
+            "alpha": alpha,
+            "seed": seed,
+            "p_value": "two-sided: min(1, 2 (1 + k) / (samples + 1)), k = resamples whose delta is 0 "
+            "or of the opposite sign to the observed delta",
+        },
         "summary": {
-            "records": len(runs) + len(sweeps), "runs": len(runs), "sweep_records": len(sweeps),
+            "records": len(runs) + len(sweeps),
+            "runs": len(runs),
+            "sweep_records": len(sweeps),
             "experiments": experiments,
-            "languages": sorted({r.lang for r in runs}), "test_sets": sorted({t for r in runs for t in r.results}),
+            "languages": sorted({r.lang for r in runs}),
+            "test_sets": sorted({t for r in runs for t in r.results}),
             "configurations": list(configs),
             "compute": _compute(records),
-        },  # fmt: skip
+        },
         "configurations": list(configs.values()),
         "main": main,
     }
@@ -559,7 +691,6 @@ def build_report(records: Iterable[Mapping], *, samples: int = 1000, alpha: floa
     report["findings"] = _findings(report, rankings, alpha) + _student_findings(report, student_rankings, alpha)
     report["notes"] = notes
     return report
-
 
 
 # ------------------------------------------------------------------------------------- markdown
@@ -610,102 +741,200 @@ def render_markdown(report: Mapping) -> str:
     """The report (from :func:`build_report` or :func:`write_report`) as markdown."""
     s = report["summary"]
     out = [f"# {report.get('title') or 'Experiment report'}", ""]
-    out += [f"Built from {s['runs']} teacher/student run(s) and {s['sweep_records']} sweep record(s): "
-            f"{len(s['configurations'])} configuration(s), {len(s['languages'])} language(s), "
-            f"{len(s['test_sets'])} test set(s). F1 is in %, mean ± sample std (ddof=1) over seeds, "
-            "n = number of seeds; differences are in percentage points.", ""]  # fmt: skip
+    out += [
+        f"Built from {s['runs']} teacher/student run(s) and {s['sweep_records']} sweep record(s): "
+        f"{len(s['configurations'])} configuration(s), {len(s['languages'])} language(s), "
+        f"{len(s['test_sets'])} test set(s). F1 is in %, mean ± sample std (ddof=1) over seeds, "
+        "n = number of seeds; differences are in percentage points.",
+        "",
+    ]
     compute = s.get("compute") or {}
     if compute.get("wall_time_s") is not None:
         memory = f", peak RSS {compute['peak_rss_mb']:.0f} MB" if compute.get("peak_rss_mb") is not None else ""
         gpu = f", peak GPU memory {compute['peak_gpu_memory_mb']:.0f} MB" if compute.get("peak_gpu_memory_mb") else ""
-        out += [f"Compute: {compute['runs']} recorded runs (evaluations, students, trials) took "
-                f"{compute['wall_time_s'] / 60:.1f} min of wall time in all{memory}{gpu}.", ""]
+        out += [
+            f"Compute: {compute['runs']} recorded runs (evaluations, students, trials) took "
+            f"{compute['wall_time_s'] / 60:.1f} min of wall time in all{memory}{gpu}.",
+            "",
+        ]
 
     out += ["## Findings", ""] + [f"- {f}" for f in report["findings"]] + [""]
 
-    out += ["## Overview", "", "F1 (%) per configuration (rows) and language / test set (columns); "
-            "mean ± std over seeds, with the number of seeds in brackets when there are several.", ""]
+    out += [
+        "## Overview",
+        "",
+        "F1 (%) per configuration (rows) and language / test set (columns); "
+        "mean ± std over seeds, with the number of seeds in brackets when there are several.",
+        "",
+    ]
     out += _overview(report["main"])
     out += ["## Main results", ""]
-    out += _table(["Configuration", "Language", "Test set", "Domain", "F1 (%)", "n"],
-                  [[r["configuration"], r["lang"], r["test_set"], r["domain"], _f1_cell(r["f1_mean"], r["f1_std"]),
-                    r["n_seeds"]] for r in report["main"]])  # fmt: skip
+    out += _table(
+        ["Configuration", "Language", "Test set", "Domain", "F1 (%)", "n"],
+        [
+            [
+                r["configuration"],
+                r["lang"],
+                r["test_set"],
+                r["domain"],
+                _f1_cell(r["f1_mean"], r["f1_std"]),
+                r["n_seeds"],
+            ]
+            for r in report["main"]
+        ],
+    )
     out += _chart_lines(report, "f1", "F1")
 
     rob = report["robustness"]
     out += ["## Robustness (in- vs out-of-domain)", "", "Drop = mean in-domain F1 - mean out-of-domain F1.", ""]
-    out += _table(["Configuration", "Language", "In-domain F1", "Out-of-domain F1", "Drop"],
-                  [[r["configuration"], r["lang"], _pct(r["in_f1"]), _pct(r["out_f1"]), _pts(r["drop"])]
-                   for r in rob["rows"]])  # fmt: skip
+    out += _table(
+        ["Configuration", "Language", "In-domain F1", "Out-of-domain F1", "Drop"],
+        [[r["configuration"], r["lang"], _pct(r["in_f1"]), _pct(r["out_f1"]), _pts(r["drop"])] for r in rob["rows"]],
+    )
     if rob["by_configuration"]:
         out += ["Averaged over the languages with both in- and out-of-domain test sets:", ""]
-        out += _table(["Configuration", "Languages", "In-domain F1", "Out-of-domain F1", "Drop"],
-                      [[r["configuration"], r["n_languages"], _pct(r["in_f1"]), _pct(r["out_f1"]), _pts(r["drop"])]
-                       for r in rob["by_configuration"]])  # fmt: skip
+        out += _table(
+            ["Configuration", "Languages", "In-domain F1", "Out-of-domain F1", "Drop"],
+            [
+                [r["configuration"], r["n_languages"], _pct(r["in_f1"]), _pct(r["out_f1"]), _pts(r["drop"])]
+                for r in rob["by_configuration"]
+            ],
+        )
     out += _chart_lines(report, "robustness", "Robustness")
 
     tvs = report["teacher_vs_student"]
     out += ["## Teacher vs student", ""]
     if tvs["rows"]:
         out += ["Δ = student mean F1 - zero-shot F1 of its (first) teacher on the same language and test set.", ""]
-        out += _table(["Student", "Language", "Test set", "Domain", "Teacher", "Student F1", "Teacher F1", "Δ"],
-                      [[r["configuration"], r["lang"], r["test_set"], r["domain"], r["teacher"], _pct(r["student_f1"]),
-                        _pct(r["teacher_f1"]), _pts(r["delta"])] for r in tvs["rows"]])  # fmt: skip
-        out += _table(["Student", "Comparisons", "Mean Δ", "Higher", "Lower"],
-                      [[r["configuration"], r["n"], _pts(r["delta_mean"]), r["wins"], r["losses"]]
-                       for r in tvs["by_configuration"]])  # fmt: skip
+        out += _table(
+            ["Student", "Language", "Test set", "Domain", "Teacher", "Student F1", "Teacher F1", "Δ"],
+            [
+                [
+                    r["configuration"],
+                    r["lang"],
+                    r["test_set"],
+                    r["domain"],
+                    r["teacher"],
+                    _pct(r["student_f1"]),
+                    _pct(r["teacher_f1"]),
+                    _pts(r["delta"]),
+                ]
+                for r in tvs["rows"]
+            ],
+        )
+        out += _table(
+            ["Student", "Comparisons", "Mean Δ", "Higher", "Lower"],
+            [
+                [r["configuration"], r["n"], _pts(r["delta_mean"]), r["wins"], r["losses"]]
+                for r in tvs["by_configuration"]
+            ],
+        )
     else:
         out += ["No student result has a zero-shot result of its teacher to compare with.", ""]
 
     out += ["## Per-type F1", ""]
     if report["per_type"]:
-        out += _table(["Configuration", "Language", "Test set", "Type", "F1 (%)", "n"],
-                      [[r["configuration"], r["lang"], r["test_set"], r["type"], _f1_cell(r["f1_mean"], r["f1_std"]),
-                        r["n_seeds"]] for r in report["per_type"]])  # fmt: skip
+        out += _table(
+            ["Configuration", "Language", "Test set", "Type", "F1 (%)", "n"],
+            [
+                [
+                    r["configuration"],
+                    r["lang"],
+                    r["test_set"],
+                    r["type"],
+                    _f1_cell(r["f1_mean"], r["f1_std"]),
+                    r["n_seeds"],
+                ]
+                for r in report["per_type"]
+            ],
+        )
     else:
         out += ["No per-type scores in the records.", ""]
 
     fam = report["families"]
     out += ["## Languages by family and script", ""]
-    out += _table(["Code", "Name", "Family", "Branch", "Script"],
-                  [[r["code"], r["name"], r["family"], r["branch"], r["script"]] for r in fam["languages"]])
+    out += _table(
+        ["Code", "Name", "Family", "Branch", "Script"],
+        [[r["code"], r["name"], r["family"], r["branch"], r["script"]] for r in fam["languages"]],
+    )
     for key, title in (("family", "Family"), ("script", "Script")):
         rows = fam[f"by_{key}"]
         if rows:
             out += [f"Mean in-domain F1 per configuration, averaged over the languages of each {key}:", ""]
-            out += _table([title, "Configuration", "Languages", "F1 (%)"],
-                          [[r[key], r["configuration"], ", ".join(r["languages"]), _pct(r["f1_mean"])] for r in rows])
+            out += _table(
+                [title, "Configuration", "Languages", "F1 (%)"],
+                [[r[key], r["configuration"], ", ".join(r["languages"]), _pct(r["f1_mean"])] for r in rows],
+            )
     out += _chart_lines(report, "families", "Families")
 
     sig, settings = report["significance"], report["settings"]
-    out += ["## Significance", "",
-            f"Paired bootstrap over test sentences ({settings['samples']} resamples), best configuration per "
-            "language and test set against each other one; per-sentence counts are summed over the seeds the two "
-            "configurations share (all their seeds when they share none). Δ is the F1 of the pooled counts; "
-            f"p is {settings['p_value']}; significant means p < {settings['alpha']}.", ""]  # fmt: skip
+    out += [
+        "## Significance",
+        "",
+        f"Paired bootstrap over test sentences ({settings['samples']} resamples), best configuration per "
+        "language and test set against each other one; per-sentence counts are summed over the seeds the two "
+        "configurations share (all their seeds when they share none). Δ is the F1 of the pooled counts; "
+        f"p is {settings['p_value']}; significant means p < {settings['alpha']}.",
+        "",
+    ]
     if sig["rows"]:
-        out += _table(["Language", "Test set", "Best", "Compared with", "Seeds", "Δ F1", "95% CI", "p", "Significant"],
-                      [[r["lang"], r["test_set"], r["best"], r["other"], r["pooling"], _pts(r["delta"]),
-                        f"[{_pts(r['ci_low'])}, {_pts(r['ci_high'])}]", _p(r["p_value"]),
-                        "yes" if r["significant"] else "no"] for r in sig["rows"]])  # fmt: skip
+        out += _table(
+            ["Language", "Test set", "Best", "Compared with", "Seeds", "Δ F1", "95% CI", "p", "Significant"],
+            [
+                [
+                    r["lang"],
+                    r["test_set"],
+                    r["best"],
+                    r["other"],
+                    r["pooling"],
+                    _pts(r["delta"]),
+                    f"[{_pts(r['ci_low'])}, {_pts(r['ci_high'])}]",
+                    _p(r["p_value"]),
+                    "yes" if r["significant"] else "no",
+                ]
+                for r in sig["rows"]
+            ],
+        )
     else:
         out += ["No pair of configurations could be tested.", ""]
     out += [f"- skipped: {s}" for s in sig["skipped"]] + ([""] if sig["skipped"] else [])
     among = report.get("student_significance") or {"rows": [], "skipped": []}
     if among["rows"]:
         out += ["Among students only (which strategy transfers best), the best student against each other one:", ""]
-        out += _table(["Language", "Test set", "Best student", "Compared with", "Seeds", "Δ F1", "95% CI", "p",
-                       "Significant"],
-                      [[r["lang"], r["test_set"], r["best"], r["other"], r["pooling"], _pts(r["delta"]),
-                        f"[{_pts(r['ci_low'])}, {_pts(r['ci_high'])}]", _p(r["p_value"]),
-                        "yes" if r["significant"] else "no"] for r in among["rows"]])  # fmt: skip
+        out += _table(
+            ["Language", "Test set", "Best student", "Compared with", "Seeds", "Δ F1", "95% CI", "p", "Significant"],
+            [
+                [
+                    r["lang"],
+                    r["test_set"],
+                    r["best"],
+                    r["other"],
+                    r["pooling"],
+                    _pts(r["delta"]),
+                    f"[{_pts(r['ci_low'])}, {_pts(r['ci_high'])}]",
+                    _p(r["p_value"]),
+                    "yes" if r["significant"] else "no",
+                ]
+                for r in among["rows"]
+            ],
+        )
 
     out += ["## Sweeps", ""]
     if report["sweeps"]:
-        out += _table(["Sweep", "Language", "Trials", "Best dev F1", "Best params", "From"],
-                      [[r["name"], r["lang"] or "-", r["n_trials"], _pct(r["best_value"]),
-                        json.dumps(r["best_params"], sort_keys=True) if r["best_params"] is not None else "-",
-                        r["source"] or "-"] for r in report["sweeps"]])  # fmt: skip
+        out += _table(
+            ["Sweep", "Language", "Trials", "Best dev F1", "Best params", "From"],
+            [
+                [
+                    r["name"],
+                    r["lang"] or "-",
+                    r["n_trials"],
+                    _pct(r["best_value"]),
+                    json.dumps(r["best_params"], sort_keys=True) if r["best_params"] is not None else "-",
+                    r["source"] or "-",
+                ]
+                for r in report["sweeps"]
+            ],
+        )
     else:
         out += ["No sweep records.", ""]
 
@@ -767,7 +996,7 @@ def _chart_f1(report, colours, Figure):
         ax.tick_params(labelsize=FONT_SIZE)
         if ax.get_subplotspec().is_first_col():
             ax.set_ylabel("F1 (%)", fontsize=FONT_SIZE)
-    for ax in axes[len(langs):]:
+    for ax in axes[len(langs) :]:
         ax.set_visible(False)
     _legend(figure, configs, colours)
     return figure
@@ -793,15 +1022,27 @@ def _chart_robustness(report, colours, Figure):
         ax.bar(position - 0.2, 100 * row["in_f1"], 0.4, color=colour)
         ax.bar(position + 0.2, 100 * row["out_f1"], 0.4, facecolor="white", edgecolor=colour, hatch="///")
     # Each pair averages over its configuration's languages: say how many, as they may differ.
-    ax.set_xticks(x, labels=[f"{r['configuration']} (n={r['n_languages']})" for r in rows], rotation=30, ha="right",
-                  fontsize=FONT_SIZE)
+    ax.set_xticks(
+        x,
+        labels=[f"{r['configuration']} (n={r['n_languages']})" for r in rows],
+        rotation=30,
+        ha="right",
+        fontsize=FONT_SIZE,
+    )
     ax.set_ylim(0, _y_top(100 * max(r["in_f1"], r["out_f1"]) for r in rows))
     ax.tick_params(labelsize=FONT_SIZE)
     ax.set_ylabel("mean F1 (%)", fontsize=FONT_SIZE)
     ax.set_title("In- vs out-of-domain F1, mean over the n languages with both", fontsize=FONT_SIZE + 1)
-    ax.legend(handles=[Patch(facecolor="grey", label="in-domain"),
-                       Patch(facecolor="white", edgecolor="grey", hatch="///", label="out-of-domain")],
-              fontsize=FONT_SIZE, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
+    ax.legend(
+        handles=[
+            Patch(facecolor="grey", label="in-domain"),
+            Patch(facecolor="white", edgecolor="grey", hatch="///", label="out-of-domain"),
+        ],
+        fontsize=FONT_SIZE,
+        loc="upper left",
+        bbox_to_anchor=(1.0, 1.0),
+        frameon=False,
+    )
     return figure
 
 
@@ -823,14 +1064,19 @@ def _chart_families(report, colours, Figure):
         # Each bar averages its own languages of the family: n on every bar, as bars side by side may differ.
         for position, family, height in zip(x, families, heights):
             if (family, label) in cell:
-                ax.text(position, height + top * 0.01, f"{cell[(family, label)]['n_languages']}", ha="center",
-                        va="bottom", fontsize=FONT_SIZE)
+                ax.text(
+                    position,
+                    height + top * 0.01,
+                    f"{cell[(family, label)]['n_languages']}",
+                    ha="center",
+                    va="bottom",
+                    fontsize=FONT_SIZE,
+                )
     ax.set_xticks(np.arange(len(families)), labels=families, fontsize=FONT_SIZE)
     ax.set_ylim(0, top)
     ax.tick_params(labelsize=FONT_SIZE)
     ax.set_ylabel("mean in-domain F1 (%)", fontsize=FONT_SIZE)
-    ax.set_title("Mean in-domain F1 per language family (number on a bar: languages it averages)",
-                 fontsize=FONT_SIZE)
+    ax.set_title("Mean in-domain F1 per language family (number on a bar: languages it averages)", fontsize=FONT_SIZE)
     _legend(figure, configs, colours)
     return figure
 
@@ -869,9 +1115,13 @@ def redraw_charts(output_dir: str) -> dict[str, dict]:
 
 
 def write_report(
-    records: Iterable[Mapping], output_dir: str, *, title: Optional[str] = None, samples: int = 1000,
+    records: Iterable[Mapping],
+    output_dir: str,
+    *,
+    title: Optional[str] = None,
+    samples: int = 1000,
     alpha: float = 0.05,
-) -> dict[str, str]:  # fmt: skip
+) -> dict[str, str]:
     """Write ``report.md``, ``report.json`` and the PNG charts to ``output_dir``; file name -> path written."""
     report = build_report(records, samples=samples, alpha=alpha)
     if title:

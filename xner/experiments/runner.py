@@ -38,7 +38,9 @@ MARKER = "xner-run.json"
 ARTIFACTS_LOCK = ".xner-artifacts.lock"
 ARTIFACT_FOLDERS = {"teacher-train": "teachers", "projection": "projections", "student": "students", "trial": "trials"}
 # Progress bars and load reports are kept in the run's log file, not echoed.
-NOISE = re.compile(r"\d+%\||it/s\]|s/it\]|^\s*(\x1b\[A)+\s*$|^\s*\[A|LOAD REPORT|^Key\s+\||^-+\+|UNEXPECTED|MISSING|^Notes:")
+NOISE = re.compile(
+    r"\d+%\||it/s\]|s/it\]|^\s*(\x1b\[A)+\s*$|^\s*\[A|LOAD REPORT|^Key\s+\||^-+\+|UNEXPECTED|MISSING|^Notes:"
+)
 
 
 class RunFailed(RuntimeError):
@@ -132,8 +134,9 @@ class Runner:
             log.write(f"$ {' '.join(command)}\n")
             log.flush()
             # The child ends with this process: on an error, Ctrl-C or SIGTERM here its process group is stopped.
-            with run_child(command, env=self.env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                           errors="replace") as process:  # fmt: skip
+            with run_child(
+                command, env=self.env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace"
+            ) as process:
                 for line in process.stdout:
                     log.write(line)
                     if line.strip() and not NOISE.search(line):
@@ -143,9 +146,12 @@ class Runner:
                 _, status, usage = os.wait4(process.pid, 0)
                 process.returncode = os.waitstatus_to_exitcode(status)
         if process.returncode:
-            raise RunFailed(f"{run.label} ({run.run_id}) failed with exit status {process.returncode}; "
-                            f"log: {log_path}")  # fmt: skip
-        return {"command": command, "wall_time_s": time.perf_counter() - started, "peak_rss_mb": usage.ru_maxrss / 1024.0}
+            raise RunFailed(f"{run.label} ({run.run_id}) failed with exit status {process.returncode}; log: {log_path}")
+        return {
+            "command": command,
+            "wall_time_s": time.perf_counter() - started,
+            "peak_rss_mb": usage.ru_maxrss / 1024.0,
+        }
 
     # ------------------------------------------------------------------------------------ run kinds
     def model_path(self, run_id: str) -> str:
@@ -159,11 +165,23 @@ class Runner:
         teacher = self.x.teachers[run.info["teacher"]]
         data = run.spec["data"]
         if isinstance(data, dict):
-            source = {"corpus": data["corpus"], "train_split": data["split"], "lang": data["lang"], "data_dir": self.x.data_dir}
+            source = {
+                "corpus": data["corpus"],
+                "train_split": data["split"],
+                "lang": data["lang"],
+                "data_dir": self.x.data_dir,
+            }
         else:
             source = {"dataset_name": os.path.join(self.x.artifacts, "projections", data, "view")}
-        args = training_flags("teacher", {"model_name_or_path": self.x.resolve_model(teacher.model), "output_dir": out,
-                                          **source, **run.spec["train"]})  # fmt: skip
+        args = training_flags(
+            "teacher",
+            {
+                "model_name_or_path": self.x.resolve_model(teacher.model),
+                "output_dir": out,
+                **source,
+                **run.spec["train"],
+            },
+        )
         facts = self.launch(run, "training.teacher", args)
         marker.update(wall_time_s=facts["wall_time_s"], peak_rss_mb=facts["peak_rss_mb"])
         return facts
@@ -183,14 +201,25 @@ class Runner:
         if teacher.kind == "translate-test":
             tagger = {"model": self.model_path(data["tagger"])}
             if options.get("tagger_type_map"):
-                tagger["type_map"] = {k: (None if v in (None, "O") else v) for k, v in options["tagger_type_map"].items()}
+                tagger["type_map"] = {
+                    k: (None if v in (None, "O") else v) for k, v in options["tagger_type_map"].items()
+                }
         started = time.perf_counter()
         config = ProjectionConfig(
-            corpus=data["corpus"], target_langs=[lang], mode=teacher.kind, source_lang=self.x.source.lang or "en",
-            data_dir=self.x.data_dir, splits=[data["split"]], translator=options.get("translator", {"kind": "apertium"}),
-            aligner=options.get("aligner", {"kind": "eflomal"}), method=options.get("method", {"name": "heuristic"}),
-            tagger=tagger, max_samples=options.get("max_samples"), num_proc=options.get("num_proc"), output_dir=out,
-        )  # fmt: skip
+            corpus=data["corpus"],
+            target_langs=[lang],
+            mode=teacher.kind,
+            source_lang=self.x.source.lang or "en",
+            data_dir=self.x.data_dir,
+            splits=[data["split"]],
+            translator=options.get("translator", {"kind": "apertium"}),
+            aligner=options.get("aligner", {"kind": "eflomal"}),
+            method=options.get("method", {"name": "heuristic"}),
+            tagger=tagger,
+            max_samples=options.get("max_samples"),
+            num_proc=options.get("num_proc"),
+            output_dir=out,
+        )
         summary = run_projection(config)
         training_view(os.path.join(out, lang), os.path.join(out, "view"), teacher.kind)
         seconds = time.perf_counter() - started
@@ -211,12 +240,16 @@ class Runner:
                     raise ValueError(f"test sets of {run.lang} map {key} differently ({type_map[key]} vs {value})")
                 type_map[key] = value
         args = evaluation_command_line(
-            [f"{name}={model_dir}"], [t.spec for t in tests], output_dir=out, data_dir=self.x.data_dir,
-            type_map=type_map, sentence_scores=True,
+            [f"{name}={model_dir}"],
+            [t.spec for t in tests],
+            output_dir=out,
+            data_dir=self.x.data_dir,
+            type_map=type_map,
+            sentence_scores=True,
             per_device_eval_batch_size=self.x.evaluation.get("per_device_eval_batch_size", 32),
             max_eval_samples=run.info.get("max_eval_samples", self.x.evaluation.get("max_eval_samples")) or None,
             max_length=self.x.evaluation.get("max_length") or None,
-        )  # fmt: skip
+        )
         facts = self.launch(run, "training.evaluation", args)
         with open(os.path.join(out, "evaluation.json"), encoding="utf-8") as handle:
             evaluation = json.load(handle)["models"][0]["test_sets"]
@@ -224,10 +257,24 @@ class Runner:
         for test in tests:
             got = evaluation[test.name]
             results[test.name] = {
-                "corpus": test.corpus, "split": test.split, "lang": test.lang, "domain": test.domain,
-                **{k: got[k] for k in ("num_sentences", "num_entities", "precision", "recall", "f1", "per_type",
-                                       "type_map", "sentence_counts")},
-            }  # fmt: skip
+                "corpus": test.corpus,
+                "split": test.split,
+                "lang": test.lang,
+                "domain": test.domain,
+                **{
+                    k: got[k]
+                    for k in (
+                        "num_sentences",
+                        "num_entities",
+                        "precision",
+                        "recall",
+                        "f1",
+                        "per_type",
+                        "type_map",
+                        "sentence_counts",
+                    )
+                },
+            }
         return results, facts
 
     def evaluate_teacher(self, run: Run, runs: Mapping[str, Run]) -> dict:
@@ -236,9 +283,21 @@ class Runner:
         tests = self.x.languages[run.lang].tests
         results, facts = self.evaluate(run, model_dir, tests, run.info["teacher"])
         teacher = self.x.teachers[run.info["teacher"]]
-        record = self.record(run, results, [facts], started, model=run.info["teacher"], strategy=None, params={},
-                             teachers=[run.info["teacher"]], teacher_runs=[run.spec["model"]], student_kind=None,
-                             base_model=teacher.model, seed=None, artifact=model_dir)  # fmt: skip
+        record = self.record(
+            run,
+            results,
+            [facts],
+            started,
+            model=run.info["teacher"],
+            strategy=None,
+            params={},
+            teachers=[run.info["teacher"]],
+            teacher_runs=[run.spec["model"]],
+            student_kind=None,
+            base_model=teacher.model,
+            seed=None,
+            artifact=model_dir,
+        )
         with open(os.path.join(model_dir, MARKER), encoding="utf-8") as handle:  # what training the teacher cost
             trained = json.load(handle)
         record["training"] = {k: trained.get(k) for k in ("wall_time_s", "peak_rss_mb", "finished_at")}
@@ -251,13 +310,22 @@ class Runner:
         spec = run.spec
         text = spec["text"]
         values = {
-            "model_name_or_path": self.x.resolve_model(self.x.student["model"]), "seed": spec["seed"],
-            "strategy": spec["strategy"], "student": spec["kind"], "teacher": [self.model_path(t) for t in spec["teachers"]],
-            "corpus": text["corpus"], "train_split": text["split"], "lang": text["lang"], "data_dir": self.x.data_dir,
-            "dataset_name": (os.path.join(self.x.artifacts, "projections", spec["projected"], run.lang)
-                             if spec["projected"] else None),
+            "model_name_or_path": self.x.resolve_model(self.x.student["model"]),
+            "seed": spec["seed"],
+            "strategy": spec["strategy"],
+            "student": spec["kind"],
+            "teacher": [self.model_path(t) for t in spec["teachers"]],
+            "corpus": text["corpus"],
+            "train_split": text["split"],
+            "lang": text["lang"],
+            "data_dir": self.x.data_dir,
+            "dataset_name": (
+                os.path.join(self.x.artifacts, "projections", spec["projected"], run.lang)
+                if spec["projected"]
+                else None
+            ),
             **spec["args"],
-        }  # fmt: skip
+        }
         with staged(out) as staging:  # a student is complete in its folder, or not there
             args = training_flags("distill", {**values, "output_dir": staging})
             train_facts = self.launch(run, "training.distill", args)
@@ -269,33 +337,77 @@ class Runner:
         sweep = run.info.get("sweep")
         if sweep is not None:  # a trial: its value is the dev F1
             sweep = {**sweep, "value": next(iter(results.values()))["f1"]}
-        record = self.record(run, results, [train_facts, eval_facts], started, model=strategy.name,
-                             strategy=strategy.strategy, params=spec["args"], teachers=list(strategy.teachers),
-                             teacher_runs=list(spec["teachers"]), student_kind=spec["kind"],
-                             base_model=self.x.student["model"], seed=spec["seed"], artifact=out, sweep=sweep,
-                             training={k: distilled.get(k) for k in ("num_train_sentences", "completed_steps",
-                                       "train_runtime_s", "train_tokens_per_s", "teacher_probabilities_seconds",
-                                       "peak_gpu_memory_mb", "num_processes")}
-                             | {"trainable_parameters": distilled["student"]["trainable_parameters"]})  # fmt: skip
+        record = self.record(
+            run,
+            results,
+            [train_facts, eval_facts],
+            started,
+            model=strategy.name,
+            strategy=strategy.strategy,
+            params=spec["args"],
+            teachers=list(strategy.teachers),
+            teacher_runs=list(spec["teachers"]),
+            student_kind=spec["kind"],
+            base_model=self.x.student["model"],
+            seed=spec["seed"],
+            artifact=out,
+            sweep=sweep,
+            training={
+                k: distilled.get(k)
+                for k in (
+                    "num_train_sentences",
+                    "completed_steps",
+                    "train_runtime_s",
+                    "train_tokens_per_s",
+                    "teacher_probabilities_seconds",
+                    "peak_gpu_memory_mb",
+                    "num_processes",
+                )
+            }
+            | {"trainable_parameters": distilled["student"]["trainable_parameters"]},
+        )
         append_record(self.x.results_path, record)
         return record
 
-    def record(self, run: Run, results: dict, facts: Sequence[dict], started: str, *, artifact: str,
-               sweep: Optional[dict] = None, training: Optional[dict] = None, **fields) -> dict:  # fmt: skip
+    def record(
+        self,
+        run: Run,
+        results: dict,
+        facts: Sequence[dict],
+        started: str,
+        *,
+        artifact: str,
+        sweep: Optional[dict] = None,
+        training: Optional[dict] = None,
+        **fields,
+    ) -> dict:
         kind = {"teacher-eval": "teacher", "student": "student", "trial": "trial"}[run.kind]
         return {
-            "experiment": self.x.name, "config_hash": self.x.config_hash, "run_id": run.run_id, "kind": kind,
-            "groups": list(run.groups), "lang": run.lang, **fields, "sweep": sweep, "results": results,
+            "experiment": self.x.name,
+            "config_hash": self.x.config_hash,
+            "run_id": run.run_id,
+            "kind": kind,
+            "groups": list(run.groups),
+            "lang": run.lang,
+            **fields,
+            "sweep": sweep,
+            "results": results,
             "training": training,
             "provenance": {
                 "wall_time_s": sum(f["wall_time_s"] for f in facts),
                 "peak_rss_mb": max(f["peak_rss_mb"] for f in facts),
                 "peak_gpu_memory_mb": (training or {}).get("peak_gpu_memory_mb"),
-                "started_at": started, "finished_at": _now(), "versions": self.versions, "host": self.host,
-                "commands": [f["command"] for f in facts], "artifact": artifact, "depends": list(run.depends),
-                "spec": run.spec, "launcher": self.x.launcher,
+                "started_at": started,
+                "finished_at": _now(),
+                "versions": self.versions,
+                "host": self.host,
+                "commands": [f["command"] for f in facts],
+                "artifact": artifact,
+                "depends": list(run.depends),
+                "spec": run.spec,
+                "launcher": self.x.launcher,
             },
-        }  # fmt: skip
+        }
 
     # ------------------------------------------------------------------------------------ driving
     def execute(self, runs: Sequence[Run]) -> dict:
@@ -308,11 +420,17 @@ class Runner:
             self.echo(f"{skipped} of {len(runs)} runs already done (skipped)")
         left = sum(r.estimate_s for r in todo)
         for i, run in enumerate(todo, 1):
-            self.echo(f"[{time.strftime('%H:%M:%S')}] ({i}/{len(todo)}) {run.label} -- {run.run_id} "
-                      f"(estimate {format_duration(run.estimate_s)}, {format_duration(left)} left)")  # fmt: skip
-            handler = {"teacher-train": self.train_teacher, "projection": self.project,
-                       "teacher-eval": self.evaluate_teacher, "student": self.train_student,
-                       "trial": self.train_student}[run.kind]  # fmt: skip
+            self.echo(
+                f"[{time.strftime('%H:%M:%S')}] ({i}/{len(todo)}) {run.label} -- {run.run_id} "
+                f"(estimate {format_duration(run.estimate_s)}, {format_duration(left)} left)"
+            )
+            handler = {
+                "teacher-train": self.train_teacher,
+                "projection": self.project,
+                "teacher-eval": self.evaluate_teacher,
+                "student": self.train_student,
+                "trial": self.train_student,
+            }[run.kind]
             clock = time.perf_counter()
             record = handler(run, by_id)
             left -= run.estimate_s
@@ -336,13 +454,20 @@ class Runner:
         for group in self.x.groups:
             if groups is not None and group.name not in groups:
                 continue
-            needed = {self.x.strategies[s].sweep for s in (group.strategies if isinstance(group.strategies, list) else self.x.strategies)
-                      if self.x.strategies[s].sweep}  # fmt: skip
+            needed = {
+                self.x.strategies[s].sweep
+                for s in (group.strategies if isinstance(group.strategies, list) else self.x.strategies)
+                if self.x.strategies[s].sweep
+            }
             for name in sorted(needed):
                 run_sweep(self.x, name, runner=self)
             self.echo(f"== group {group.name}")
-            runs, pending = plan(self.x, records=read_records(self.x.results_path),
-                                 sweep_results=sweep_results_of(self.x), groups=[group.name])  # fmt: skip
+            runs, pending = plan(
+                self.x,
+                records=read_records(self.x.results_path),
+                sweep_results=sweep_results_of(self.x),
+                groups=[group.name],
+            )
             if pending:
                 raise RuntimeError(f"group {group.name}: cannot expand: {[p.reason for p in pending]}")
             counts = self.execute(runs)
@@ -355,7 +480,9 @@ class Runner:
         import yaml
 
         with open(os.path.join(self.x.output_dir, "experiment.yaml"), "w", encoding="utf-8") as handle:
-            yaml.safe_dump({**self.x.raw, "config_hash": self.x.config_hash}, handle, sort_keys=False, allow_unicode=True)
+            yaml.safe_dump(
+                {**self.x.raw, "config_hash": self.x.config_hash}, handle, sort_keys=False, allow_unicode=True
+            )
 
 
 def training_rows(projected, mode: str):
@@ -380,5 +507,13 @@ def training_view(projected_dir: str, view_dir: str, mode: str) -> None:
     datasets.DatasetDict({"train": training_rows(data[next(iter(data))], mode)}).save_to_disk(view_dir)
 
 
-__all__ = ["MARKER", "RunFailed", "Runner", "artifact_dir", "artifact_step", "experiment_lock", "training_rows",
-           "training_view"]
+__all__ = [
+    "MARKER",
+    "RunFailed",
+    "Runner",
+    "artifact_dir",
+    "artifact_step",
+    "experiment_lock",
+    "training_rows",
+    "training_view",
+]

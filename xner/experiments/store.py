@@ -148,8 +148,9 @@ def locked(path: str, wait: bool = False, echo: Callable[[str], None] = print) -
             echo(f"waiting for {holder} to release {path} ...")
             fcntl.flock(fd, fcntl.LOCK_EX)
         since = datetime.datetime.now().strftime("%Y-%m-%d %H:%M:%S")
-        command = " ".join(["xner" if os.path.basename(sys.argv[0]) in ("xner", "__main__.py") else sys.argv[0],
-                            *sys.argv[1:]])  # fmt: skip
+        command = " ".join(
+            ["xner" if os.path.basename(sys.argv[0]) in ("xner", "__main__.py") else sys.argv[0], *sys.argv[1:]]
+        )
         facts = json.dumps({"pid": os.getpid(), "command": command, "since": since}).encode()
         os.ftruncate(fd, 0)
         os.pwrite(fd, facts, 0)
@@ -181,5 +182,14 @@ def host_facts() -> dict:
     return facts
 
 
-__all__ = ["RECORD_FORMAT", "RESULTS_FILE", "append_record", "finished_runs", "host_facts", "iter_records", "locked",
-           "package_versions", "read_records"]  # fmt: skip
+__all__ = [
+    "RECORD_FORMAT",
+    "RESULTS_FILE",
+    "append_record",
+    "finished_runs",
+    "host_facts",
+    "iter_records",
+    "locked",
+    "package_versions",
+    "read_records",
+]

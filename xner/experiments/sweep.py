@@ -53,8 +53,9 @@ def load_study(experiment: Experiment, name: str):
     journal, _ = sweep_paths(experiment, name)
     storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(journal))
     sampler = optuna.samplers.TPESampler(seed=experiment.sweeps[name].seed)
-    return optuna.create_study(study_name=name, storage=storage, direction="maximize", sampler=sampler,
-                               load_if_exists=True)  # fmt: skip
+    return optuna.create_study(
+        study_name=name, storage=storage, direction="maximize", sampler=sampler, load_if_exists=True
+    )
 
 
 def remaining_trials(experiment: Experiment, name: str) -> int:
@@ -94,8 +95,17 @@ def run_sweep(experiment: Experiment, name: str, runner=None, echo=print, wait: 
 
     def objective(trial) -> float:
         params = {key: suggest(trial, key, spec) for key, spec in sweep.space.items()}
-        run = planner.student(strategy, sweep.lang, sweep.student, sweep.seed, None, tests=[sweep.dev],
-                              extra_args=params, run_kind="trial", eval_limit=sweep.max_eval_samples)  # fmt: skip
+        run = planner.student(
+            strategy,
+            sweep.lang,
+            sweep.student,
+            sweep.seed,
+            None,
+            tests=[sweep.dev],
+            extra_args=params,
+            run_kind="trial",
+            eval_limit=sweep.max_eval_samples,
+        )
         run.info["sweep"] = {"name": name, "trial": trial.number, "params": params}
         known = finished_runs(experiment.results_path).get(run.run_id)
         if known is None:  # the same setting drawn again (or recorded before a crash) is not retrained
@@ -109,9 +119,18 @@ def run_sweep(experiment: Experiment, name: str, runner=None, echo=print, wait: 
         study.optimize(objective, n_trials=missing, catch=())
     complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     best = study.best_trial
-    result = {"name": name, "strategy": sweep.strategy, "lang": sweep.lang, "dev": sweep.dev.name,
-              "best_params": best.params, "best_value": best.value, "best_trial": best.number,
-              "trials": len(complete), "space": sweep.space, "seed": sweep.seed}  # fmt: skip
+    result = {
+        "name": name,
+        "strategy": sweep.strategy,
+        "lang": sweep.lang,
+        "dev": sweep.dev.name,
+        "best_params": best.params,
+        "best_value": best.value,
+        "best_trial": best.number,
+        "trials": len(complete),
+        "space": sweep.space,
+        "seed": sweep.seed,
+    }
     previous = None
     if os.path.isfile(best_path):
         with open(best_path, encoding="utf-8") as handle:
@@ -121,15 +140,33 @@ def run_sweep(experiment: Experiment, name: str, runner=None, echo=print, wait: 
             json.dump(result, handle, indent=2)
         run_id = f"sweep-{stable_hash(result)}"
         if run_id not in finished_runs(experiment.results_path):
-            append_record(experiment.results_path, {
-                "experiment": experiment.name, "config_hash": experiment.config_hash, "run_id": run_id,
-                "kind": "sweep", "groups": [], "lang": sweep.lang, "model": sweep.strategy,
-                "strategy": strategy.strategy, "params": best.params, "teachers": list(strategy.teachers),
-                "student_kind": sweep.student, "seed": sweep.seed,
-                "sweep": {"name": name, "trial": best.number, "value": best.value, "trials": len(complete),
-                          "dev": sweep.dev.name, "space": sweep.space},
-                "results": {}, "provenance": {"versions": runner.versions, "host": runner.host},
-            })  # fmt: skip
+            append_record(
+                experiment.results_path,
+                {
+                    "experiment": experiment.name,
+                    "config_hash": experiment.config_hash,
+                    "run_id": run_id,
+                    "kind": "sweep",
+                    "groups": [],
+                    "lang": sweep.lang,
+                    "model": sweep.strategy,
+                    "strategy": strategy.strategy,
+                    "params": best.params,
+                    "teachers": list(strategy.teachers),
+                    "student_kind": sweep.student,
+                    "seed": sweep.seed,
+                    "sweep": {
+                        "name": name,
+                        "trial": best.number,
+                        "value": best.value,
+                        "trials": len(complete),
+                        "dev": sweep.dev.name,
+                        "space": sweep.space,
+                    },
+                    "results": {},
+                    "provenance": {"versions": runner.versions, "host": runner.host},
+                },
+            )
     echo(f"    best of {len(complete)} trials: {best.params} (dev F1 {100 * best.value:.1f}) -> {best_path}")
     return result
 
