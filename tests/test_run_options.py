@@ -12,8 +12,8 @@ import os
 import pytest
 
 from dataset_builders.errors import UserError
-from tests.fixtures.training import teacher_args
-from training import run_options, teacher
+from tests.fixtures.training import distill_args, teacher_args
+from training import distill, run_options, teacher
 from xner.cli import main
 
 BASE_ID = "xner-test/tiny-encoder"
@@ -53,6 +53,20 @@ def test_train_teacher_pushes_through_the_publisher(online, declared_publisher, 
     assert f"\nbase_model: {BASE_ID}\n" in files["README.md"].decode()
     assert str(tmp_path).encode() not in b"".join(files.values())
     assert json.loads(files["results.json"])["model_name_or_path"] == BASE_ID
+
+
+@pytest.mark.parametrize("entry", ["xner distill", "python -m training.distill"])
+def test_distill_pushes_a_lora_student_through_the_publisher(online, declared_publisher, models, tmp_path, entry):
+    out = tmp_path / "student"
+    repo = f"xner-test/pushed-student-{'cli' if entry == 'xner distill' else 'module'}"
+    args = distill_args(models, out, "--student", "lora", steps=2)
+    args += ["--push_to_hub", "--hub_model_id", repo, "--base_model_id", BASE_ID]
+    assert (main(["distill", *args]) if entry == "xner distill" else distill.main(args)) == 0
+    files = online.files(repo)
+    assert {"adapter_config.json", "config.json", "results.json", "README.md"} <= set(files)
+    assert f"\nbase_model: {BASE_ID}\n" in files["README.md"].decode()
+    assert str(tmp_path).encode() not in b"".join(files.values())  # no path of this machine went up
+    assert json.loads(files["results.json"])["student"]["kind"] == "lora"
 
 
 def test_push_to_hub_is_refused_before_training(declared_publisher, encoder, dataset_dir, tmp_path, monkeypatch):
