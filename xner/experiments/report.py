@@ -706,6 +706,28 @@ def _table(headers: list[str], rows: list[list]) -> list[str]:
     return lines + [""]
 
 
+def _significance_table(rows: list, best: str) -> list[str]:
+    """Paired-bootstrap rows (the best configuration against each other one) as a Markdown table."""
+    header = ["Language", "Test set", best, "Compared with", "Seeds", "Δ F1", "95% CI", "p", "Significant"]
+    return _table(
+        header,
+        [
+            [
+                r["lang"],
+                r["test_set"],
+                r["best"],
+                r["other"],
+                r["pooling"],
+                _pts(r["delta"]),
+                f"[{_pts(r['ci_low'])}, {_pts(r['ci_high'])}]",
+                _p(r["p_value"]),
+                "yes" if r["significant"] else "no",
+            ]
+            for r in rows
+        ],
+    )
+
+
 def _f1_cell(mean: Optional[float], std: Optional[float]) -> str:
     return _pct(mean) if std is None else f"{_pct(mean)} ± {_pct(std)}"
 
@@ -878,46 +900,14 @@ def render_markdown(report: Mapping) -> str:
         "",
     ]
     if sig["rows"]:
-        out += _table(
-            ["Language", "Test set", "Best", "Compared with", "Seeds", "Δ F1", "95% CI", "p", "Significant"],
-            [
-                [
-                    r["lang"],
-                    r["test_set"],
-                    r["best"],
-                    r["other"],
-                    r["pooling"],
-                    _pts(r["delta"]),
-                    f"[{_pts(r['ci_low'])}, {_pts(r['ci_high'])}]",
-                    _p(r["p_value"]),
-                    "yes" if r["significant"] else "no",
-                ]
-                for r in sig["rows"]
-            ],
-        )
+        out += _significance_table(sig["rows"], "Best")
     else:
         out += ["No pair of configurations could be tested.", ""]
     out += [f"- skipped: {s}" for s in sig["skipped"]] + ([""] if sig["skipped"] else [])
     among = report.get("student_significance") or {"rows": [], "skipped": []}
     if among["rows"]:
         out += ["Among students only (which strategy transfers best), the best student against each other one:", ""]
-        out += _table(
-            ["Language", "Test set", "Best student", "Compared with", "Seeds", "Δ F1", "95% CI", "p", "Significant"],
-            [
-                [
-                    r["lang"],
-                    r["test_set"],
-                    r["best"],
-                    r["other"],
-                    r["pooling"],
-                    _pts(r["delta"]),
-                    f"[{_pts(r['ci_low'])}, {_pts(r['ci_high'])}]",
-                    _p(r["p_value"]),
-                    "yes" if r["significant"] else "no",
-                ]
-                for r in among["rows"]
-            ],
-        )
+        out += _significance_table(among["rows"], "Best student")
 
     out += ["## Sweeps", ""]
     if report["sweeps"]:
