@@ -16,31 +16,13 @@ import pytest
 from accelerate.state import AcceleratorState, GradientState
 
 from dataset_builders.errors import UserError
-from tests.tiny_models import build_tiny_bert
+from tests.fixtures.training import teacher_args as shared_teacher_args
 from training import loop, teacher
 
 
-@pytest.fixture(scope="module")
-def encoder(tmp_path_factory, sample):
-    return build_tiny_bert(str(tmp_path_factory.mktemp("encoder")), [" ".join(t) for t in sample["tokens"]])
-
-
 def teacher_args(encoder, output_dir, *extra):
-    return [
-        "--model_name_or_path",
-        encoder,
-        "--output_dir",
-        str(output_dir),
-        "--per_device_train_batch_size",
-        "4",
-        "--learning_rate",
-        "1e-3",
-        "--seed",
-        "3",
-        "--corpus",
-        "xner-sample",
-        *extra,
-    ]
+    """The shared teacher arguments on the built-in sample corpus (``encoder`` is the shared fixture)."""
+    return shared_teacher_args(encoder, output_dir, "--corpus", "xner-sample", *extra)
 
 
 def fresh_process():
