@@ -2,6 +2,7 @@
 built from a synthetic results store."""
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -11,6 +12,7 @@ from xner.experiments.languages import language_info
 from xner.experiments.report import build_report, render_markdown, write_report
 from xner.experiments.store import append_record, read_records
 
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 SENTENCES = 120
 
@@ -143,6 +145,42 @@ def test_encoder_coverage_splits_the_african_languages_of_the_offline_config():
     assert language_info("sw").encoder == language_info("swa").encoder == "seen"
     assert all(language_info(c).encoder == "seen" for c in ("en", "es", "nl", "de"))
     assert language_info("xx-unknown").encoder == "unseen"
+
+
+@pytest.mark.parametrize(
+    "config, seen",
+    [
+        ("configs/offline-africa.yaml", {"hau", "swa", "xho"}),
+        ("configs/offline-europe.yaml", {"es", "nl", "de"}),
+        ("configs/conll2003.yaml", {"en"}),
+    ],
+)
+def test_encoder_coverage_of_every_language_of_the_e5_configs(config, seen):
+    """The e5 configs' languages, in the corpus's code form and the other one, against XLM-R's CC-100 list."""
+    import langcodes
+    import yaml
+
+    with open(os.path.join(REPO, config), encoding="utf-8") as handle:
+        languages = set(yaml.safe_load(handle)["languages"])
+    assert seen <= languages
+    for code in languages:
+        expected = "seen" if code in seen else "unseen"
+        other = langcodes.Language.get(code)
+        other = other.to_alpha3() if len(code) == 2 else other.language
+        info, other_info = language_info(code), language_info(other)
+        assert info.encoder == other_info.encoder == expected, (code, other)
+        assert info.family != "unknown" and info.name == other_info.name, (code, other)
+
+
+def test_encoder_coverage_of_other_masakhaner_languages():
+    for code in ("amh", "am", "som", "so", "hau", "ha", "swa", "sw", "xho", "xh"):
+        assert language_info(code).encoder == "seen", code
+    for code in ("yor", "ibo", "kin", "zul", "wol", "luo", "ewe", "lug", "nya", "sna", "tsn", "twi", "fon", "bam"):
+        assert language_info(code).encoder == "unseen", code
+    for code in ("bbj", "mos", "pcm"):
+        assert language_info(code).encoder == "unseen", code
+    assert (language_info("amh").family, language_info("amh").script) == ("Afro-Asiatic", "Ethiopic")
+    assert (language_info("so").name, language_info("so").branch) == ("Somali", "Cushitic")
 
 
 def test_unknown_language_does_not_fail():
@@ -359,6 +397,60 @@ def test_family_and_script_grouping(report):
     )
 
 
+def test_encoder_coverage_grouping(report):
+    """es, hau, swa are CC-100 languages, yor is not; each group averages the languages' in-domain F1."""
+    families = report["families"]
+    assert {r["code"]: r["encoder"] for r in families["languages"]} == {
+        "es": "seen",
+        "hau": "seen",
+        "swa": "seen",
+        "yor": "unseen",
+    }
+    by_encoder = families["by_encoder"]
+    teacher_seen = _row(by_encoder, encoder="seen", configuration="teacher en")
+    assert teacher_seen["n_languages"] == 3 and sorted(teacher_seen["languages"]) == ["es", "hau", "swa"]
+    assert teacher_seen["f1_mean"] == pytest.approx(np.mean([TEACHER["es"][0], TEACHER["swa"], TEACHER["hau"]]))
+    teacher_unseen = _row(by_encoder, encoder="unseen", configuration="teacher en")
+    assert teacher_unseen["n_languages"] == 1 and teacher_unseen["f1_mean"] == pytest.approx(TEACHER["yor"])
+    full_seen = _row(by_encoder, encoder="seen", configuration="soft-kl (full)")
+    assert full_seen["n_languages"] == 2
+    assert full_seen["f1_mean"] == pytest.approx(np.mean([np.mean(FULL_ES_IN), np.mean(FULL_SWA)]))
+    assert _row(by_encoder, encoder="unseen", configuration="soft-kl (full)")["f1_mean"] == pytest.approx(
+        np.mean(FULL_YOR)
+    )
+    assert [r["encoder"] for r in by_encoder if r["configuration"] == "soft-kl (lora)"] == ["seen"]
+    # The cross table: within Niger-Congo, swa (seen) against yor (unseen).
+    cross = families["by_family_encoder"]
+    nc_seen = _row(cross, family="Niger-Congo", encoder="seen", configuration="soft-kl (full)")
+    assert nc_seen["languages"] == ["swa"] and nc_seen["f1_mean"] == pytest.approx(np.mean(FULL_SWA))
+    nc_unseen = _row(cross, family="Niger-Congo", encoder="unseen", configuration="teacher en")
+    assert nc_unseen["languages"] == ["yor"] and nc_unseen["f1_mean"] == pytest.approx(TEACHER["yor"])
+    assert _row(cross, family="Afro-Asiatic", encoder="seen", configuration="teacher en")["languages"] == ["hau"]
+    assert not [r for r in cross if r["family"] == "Indo-European" and r["encoder"] == "unseen"]
+
+
+def test_encoder_coverage_findings(report):
+    teacher_seen = np.mean([TEACHER["es"][0], TEACHER["swa"], TEACHER["hau"]])
+    full_seen = np.mean([np.mean(FULL_ES_IN), np.mean(FULL_SWA)])
+    overall = (
+        "Languages the encoder saw in pre-training (es, hau, swa) vs not (yor), mean in-domain F1: "
+        f"teacher en {100 * teacher_seen:.1f}% (n=3) vs {100 * TEACHER['yor']:.1f}% (n=1), "
+        f"{100 * (teacher_seen - TEACHER['yor']):+.1f} points; "
+        f"soft-kl (full) {100 * full_seen:.1f}% (n=2) vs {100 * np.mean(FULL_YOR):.1f}% (n=1), "
+        f"{100 * (full_seen - np.mean(FULL_YOR)):+.1f} points; "
+        f"the seen ones score higher for {int(teacher_seen > TEACHER['yor']) + int(full_seen > np.mean(FULL_YOR))} "
+        "of 2 configuration(s)."
+    )
+    assert overall in report["findings"]
+    within = [f for f in report["findings"] if f.startswith("Within ")]
+    assert len(within) == 1  # only Niger-Congo has both seen and unseen languages
+    assert within[0].startswith("Within Niger-Congo, languages the encoder saw in pre-training (swa) vs not (yor)")
+    assert f"teacher en {100 * TEACHER['swa']:.1f}% (n=1) vs {100 * TEACHER['yor']:.1f}% (n=1)" in within[0]
+    # Without an unseen language there is nothing to compare.
+    records = [_record("t", "teacher", "en", "es", 1, {"conll-es": _result(0.6, "in")})]
+    assert not [f for f in build_report(records, samples=50)["findings"] if "saw in pre-training" in f]
+
+
 def test_significance_uses_shared_seeds(report):
     rows = report["significance"]["rows"]
     row = _row(rows, lang="es", test_set="conll-es", other="soft-kl (lora)")
@@ -415,8 +507,8 @@ def test_variants_of_a_configuration_are_kept_apart(tmp_path):
 def test_write_report_markdown_json_and_charts(store, tmp_path):
     out = tmp_path / "report"
     paths = write_report(read_records(store), str(out), title="Synthetic", samples=200)
-    assert set(paths) == {"report.md", "report.json", "f1.png", "robustness.png", "families.png"}
-    for name in ("f1.png", "robustness.png", "families.png"):
+    assert set(paths) == {"report.md", "report.json", "f1.png", "robustness.png", "families.png", "coverage.png"}
+    for name in ("f1.png", "robustness.png", "families.png", "coverage.png"):
         data = (out / name).read_bytes()
         assert data.startswith(PNG_SIGNATURE) and len(data) > 1000
     markdown = (out / "report.md").read_text()
@@ -429,9 +521,16 @@ def test_write_report_markdown_json_and_charts(store, tmp_path):
         f"| soft-kl (lora) | es | {100 * np.mean(LORA_ES_IN):.1f} | {100 * np.mean(LORA_ES_OUT):.1f} | {drop:+.1f} |"
         in markdown
     )
-    assert "| yor | Yoruba | Niger-Congo | Volta-Niger | Latin |" in markdown
+    assert "| yor | Yoruba | Niger-Congo | Volta-Niger | Latin | unseen |" in markdown
+    assert f"| unseen | soft-kl (full) | yor | {100 * np.mean(FULL_YOR):.1f} |" in markdown
+    assert f"| Niger-Congo | seen | teacher en | swa | {100 * TEACHER['swa']:.1f} |" in markdown
     assert "| temp | es | 3 | 70.0 |" in markdown
-    for embed in ("![F1](f1.png)", "![Robustness](robustness.png)", "![Families](families.png)"):
+    for embed in (
+        "![F1](f1.png)",
+        "![Robustness](robustness.png)",
+        "![Families](families.png)",
+        "![Encoder coverage](coverage.png)",
+    ):
         assert embed in markdown
     saved = json.loads((out / "report.json").read_text())
     assert saved["title"] == "Synthetic"
@@ -456,6 +555,7 @@ def test_chart_without_data_is_skipped_and_said(tmp_path):
     markdown = (tmp_path / "report.md").read_text()
     assert "*No Robustness chart: no configuration has both in- and out-of-domain results.*" in markdown
     assert (tmp_path / "f1.png").read_bytes().startswith(PNG_SIGNATURE)
+    assert "*No Encoder coverage chart: every language with in-domain results is seen by the encoder.*" in markdown
 
 
 def test_mismatched_sentence_counts_are_skipped_with_a_note():
@@ -552,7 +652,12 @@ def _drawn(report, name):
 
     from xner.experiments import report as module
 
-    draw = {"f1": module._chart_f1, "robustness": module._chart_robustness, "families": module._chart_families}[name]
+    draw = {
+        "f1": module._chart_f1,
+        "robustness": module._chart_robustness,
+        "families": module._chart_families,
+        "coverage": module._chart_coverage,
+    }[name]
     labels = [c["label"] for c in report["configurations"]]
     colours = {label: colormaps["tab10"](i) for i, label in enumerate(labels)}
     with rc_context({"font.size": module.FONT_SIZE}):
@@ -562,7 +667,7 @@ def _drawn(report, name):
     return figure, canvas.get_renderer()
 
 
-@pytest.mark.parametrize("name", ["f1", "robustness", "families"])
+@pytest.mark.parametrize("name", ["f1", "robustness", "families", "coverage"])
 def test_charts_are_legible_at_readme_width(report, name, tmp_path):
     figure, renderer = _drawn(report, name)
     texts = [
@@ -590,6 +695,10 @@ def test_bars_that_average_languages_say_how_many(report):
     annotations = sorted(t.get_text() for t in ax.texts)
     assert annotations == sorted(str(r["n_languages"]) for r in report["families"]["by_family"])
     assert len(set(annotations)) > 1  # the synthetic store averages different numbers of languages
+    figure, _ = _drawn(report, "coverage")
+    assert [t.get_text() for t in figure.axes[0].get_xticklabels()] == ["seen", "unseen"]
+    annotations = sorted(t.get_text() for t in figure.axes[0].texts)
+    assert annotations == sorted(str(r["n_languages"]) for r in report["families"]["by_encoder"])
     figure, _ = _drawn(report, "robustness")
     labels = [t.get_text() for t in figure.axes[0].get_xticklabels()]
     assert labels == [f"{r['configuration']} (n={r['n_languages']})" for r in report["robustness"]["by_configuration"]]

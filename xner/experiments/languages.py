@@ -77,6 +77,9 @@ _TABLE: dict[str, tuple[str, str, str, str]] = {
     "bbj": ("Ghomala'", NC, "Grassfields", "Latin"),
     "luo": ("Dholuo", "Nilo-Saharan", "Western Nilotic", "Latin"),
     "pcm": ("Nigerian Pidgin", "Creole", "English-based creole", "Latin"),
+    # MasakhaNER 1.0 and other African corpora
+    "amh": ("Amharic", AA, "Semitic", "Ethiopic"),
+    "som": ("Somali", AA, "Cushitic", "Latin"),
     # PAN-X (WikiANN) languages of XTREME
     "ar": ("Arabic", AA, "Semitic", "Arabic"),
     "he": ("Hebrew", AA, "Semitic", "Hebrew"),

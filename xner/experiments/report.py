@@ -38,7 +38,7 @@ from xner.experiments.languages import language_info
 REPORT_FORMAT = "xner-experiment-report/1"
 MAIN_KINDS = ("teacher", "student")
 SWEEP_KINDS = ("trial", "sweep")
-CHARTS = {"f1": "f1.png", "robustness": "robustness.png", "families": "families.png"}
+CHARTS = {"f1": "f1.png", "robustness": "robustness.png", "families": "families.png", "coverage": "coverage.png"}
 
 
 # --------------------------------------------------------------------------------------- records
@@ -355,21 +355,40 @@ def _per_type(cells, order) -> list[dict]:
     return rows
 
 
+# Report key -> the LanguageInfo attributes its rows are grouped by. "encoder" (seen / unseen in the
+# encoder's pre-training) next to "family" tells a language the encoder never saw from one that is
+# typologically far from English; the family x encoder cross table separates the two within a family.
+GROUPINGS = {
+    "by_family": ("family",),
+    "by_script": ("script",),
+    "by_encoder": ("encoder",),
+    "by_family_encoder": ("family", "encoder"),
+}
+
+
 def _families(robustness_rows, langs, order) -> dict:
     infos = {lang: language_info(lang) for lang in langs}
     languages = [
-        {"code": i.code, "name": i.name, "family": i.family, "branch": i.branch, "script": i.script}
+        {
+            "code": i.code,
+            "name": i.name,
+            "family": i.family,
+            "branch": i.branch,
+            "script": i.script,
+            "encoder": i.encoder,
+        }
         for i in infos.values()
     ]
     grouped = {}
-    for attribute in ("family", "script"):
+    for key, attributes in GROUPINGS.items():
         buckets: dict[tuple, list] = defaultdict(list)
         for row in robustness_rows:
             if row["in_f1"] is not None:
-                buckets[(getattr(infos[row["lang"]], attribute), row["configuration"])].append(row)
-        grouped[attribute] = [
+                group = tuple(getattr(infos[row["lang"]], a) for a in attributes)
+                buckets[(group, row["configuration"])].append(row)
+        grouped[key] = [
             {
-                attribute: group,
+                **dict(zip(attributes, group)),
                 "configuration": label,
                 "n_languages": len(rows),
                 "languages": [r["lang"] for r in rows],
@@ -377,7 +396,7 @@ def _families(robustness_rows, langs, order) -> dict:
             }
             for (group, label), rows in sorted(buckets.items(), key=lambda kv: (kv[0][0], order[kv[0][1]]))
         ]
-    return {"languages": languages, "by_family": grouped["family"], "by_script": grouped["script"]}
+    return {"languages": languages, **grouped}
 
 
 def _rankings(main_rows, order) -> dict[tuple, list[dict]]:
@@ -569,7 +588,37 @@ def _findings(report, rankings, alpha) -> list[str]:
             f"{family} ({', '.join(best['languages'])}): highest mean in-domain F1 for "
             f"{best['configuration']} ({_pct(best['f1_mean'])}%)."
         )
+    fam = report["families"]
+    findings += _coverage_findings(fam.get("by_encoder", []), "")
+    for family in sorted({r["family"] for r in fam.get("by_family_encoder", [])}):
+        rows = [r for r in fam["by_family_encoder"] if r["family"] == family]
+        findings += _coverage_findings(rows, f"Within {family}, ")
     return findings
+
+
+def _coverage_findings(rows, prefix) -> list[str]:
+    """One sentence: per configuration, mean in-domain F1 on the seen vs the unseen languages of ``rows``."""
+    seen = {r["configuration"]: r for r in rows if r["encoder"] == "seen"}
+    unseen = {r["configuration"]: r for r in rows if r["encoder"] == "unseen"}
+    both = [label for label in seen if label in unseen]
+    if not both:
+        return []
+
+    def codes(side):
+        return ", ".join(sorted({lang for label in both for lang in side[label]["languages"]}))
+
+    per_config = "; ".join(
+        f"{label} {_pct(seen[label]['f1_mean'])}% (n={seen[label]['n_languages']}) vs "
+        f"{_pct(unseen[label]['f1_mean'])}% (n={unseen[label]['n_languages']}), "
+        f"{_pts(seen[label]['f1_mean'] - unseen[label]['f1_mean'])} points"
+        for label in both
+    )
+    higher = sum(seen[label]["f1_mean"] > unseen[label]["f1_mean"] for label in both)
+    text = (
+        f"{prefix}languages the encoder saw in pre-training ({codes(seen)}) vs not ({codes(unseen)}), "
+        f"mean in-domain F1: {per_config}; the seen ones score higher for {higher} of {len(both)} configuration(s)."
+    )
+    return [text[0].upper() + text[1:]]
 
 
 # --------------------------------------------------------------------------------------- report
@@ -874,20 +923,39 @@ def render_markdown(report: Mapping) -> str:
         out += ["No per-type scores in the records.", ""]
 
     fam = report["families"]
-    out += ["## Languages by family and script", ""]
+    out += [
+        "## Languages by family, script and encoder coverage",
+        "",
+        "Encoder: seen when the language is one of the 100 of CC-100, the pre-training corpus of XLM-R and "
+        "multilingual-e5 (xner/experiments/languages.py).",
+        "",
+    ]
     out += _table(
-        ["Code", "Name", "Family", "Branch", "Script"],
-        [[r["code"], r["name"], r["family"], r["branch"], r["script"]] for r in fam["languages"]],
+        ["Code", "Name", "Family", "Branch", "Script", "Encoder"],
+        [
+            [r["code"], r["name"], r["family"], r["branch"], r["script"], r.get("encoder", "unknown")]
+            for r in fam["languages"]
+        ],
     )
-    for key, title in (("family", "Family"), ("script", "Script")):
-        rows = fam[f"by_{key}"]
+    for key, what in (
+        ("by_family", "family"),
+        ("by_script", "script"),
+        ("by_encoder", "encoder-coverage group (seen / unseen in pre-training)"),
+        ("by_family_encoder", "family x encoder-coverage group"),
+    ):
+        rows = fam.get(key, [])  # reports written before encoder coverage have no by_encoder
         if rows:
-            out += [f"Mean in-domain F1 per configuration, averaged over the languages of each {key}:", ""]
+            attributes = GROUPINGS[key]
+            out += [f"Mean in-domain F1 per configuration, averaged over the languages of each {what}:", ""]
             out += _table(
-                [title, "Configuration", "Languages", "F1 (%)"],
-                [[r[key], r["configuration"], ", ".join(r["languages"]), _pct(r["f1_mean"])] for r in rows],
+                [*(a.capitalize() for a in attributes), "Configuration", "Languages", "F1 (%)"],
+                [
+                    [*(r[a] for a in attributes), r["configuration"], ", ".join(r["languages"]), _pct(r["f1_mean"])]
+                    for r in rows
+                ],
             )
     out += _chart_lines(report, "families", "Families")
+    out += _chart_lines(report, "coverage", "Encoder coverage")
 
     sig, settings = report["significance"], report["settings"]
     out += [
@@ -1036,39 +1104,51 @@ def _chart_robustness(report, colours, Figure):
     return figure
 
 
-def _chart_families(report, colours, Figure):
-    rows = report["families"]["by_family"]
+def _chart_groups(report, colours, Figure, key, attribute, title):
+    """Bars of mean in-domain F1 per group of languages (``report["families"][key]``) and configuration."""
+    rows = report["families"].get(key, [])
     if not rows:
         return "no in-domain results"
-    families = sorted({r["family"] for r in rows})
+    groups = sorted({r[attribute] for r in rows})
     configs = [c for c in colours if any(r["configuration"] == c for r in rows)]
-    cell = {(r["family"], r["configuration"]): r for r in rows}
+    cell = {(r[attribute], r["configuration"]): r for r in rows}
     figure = Figure(figsize=(CHART_WIDTH, 4.4 + 0.35 * _legend_rows(configs)), layout="constrained")
     ax = figure.subplots()
     bar = 0.8 / len(configs)
     top = _y_top(100 * r["f1_mean"] for r in rows)
     for j, label in enumerate(configs):
-        x = np.arange(len(families)) - 0.4 + bar * (j + 0.5)
-        heights = [100 * cell[(f, label)]["f1_mean"] if (f, label) in cell else np.nan for f in families]
+        x = np.arange(len(groups)) - 0.4 + bar * (j + 0.5)
+        heights = [100 * cell[(g, label)]["f1_mean"] if (g, label) in cell else np.nan for g in groups]
         ax.bar(x, heights, bar, color=colours[label])
-        # Each bar averages its own languages of the family: n on every bar, as bars side by side may differ.
-        for position, family, height in zip(x, families, heights):
-            if (family, label) in cell:
+        # Each bar averages its own languages of the group: n on every bar, as bars side by side may differ.
+        for position, group, height in zip(x, groups, heights):
+            if (group, label) in cell:
                 ax.text(
                     position,
                     height + top * 0.01,
-                    f"{cell[(family, label)]['n_languages']}",
+                    f"{cell[(group, label)]['n_languages']}",
                     ha="center",
                     va="bottom",
                     fontsize=FONT_SIZE,
                 )
-    ax.set_xticks(np.arange(len(families)), labels=families, fontsize=FONT_SIZE)
+    ax.set_xticks(np.arange(len(groups)), labels=groups, fontsize=FONT_SIZE)
     ax.set_ylim(0, top)
     ax.tick_params(labelsize=FONT_SIZE)
     ax.set_ylabel("mean in-domain F1 (%)", fontsize=FONT_SIZE)
-    ax.set_title("Mean in-domain F1 per language family (number on a bar: languages it averages)", fontsize=FONT_SIZE)
+    ax.set_title(f"Mean in-domain F1 per {title} (number on a bar: languages it averages)", fontsize=FONT_SIZE)
     _legend(figure, configs, colours)
     return figure
+
+
+def _chart_families(report, colours, Figure):
+    return _chart_groups(report, colours, Figure, "by_family", "family", "language family")
+
+
+def _chart_coverage(report, colours, Figure):
+    rows = report["families"].get("by_encoder", [])
+    if len({r["encoder"] for r in rows}) == 1:
+        return f"every language with in-domain results is {rows[0]['encoder']} by the encoder"
+    return _chart_groups(report, colours, Figure, "by_encoder", "encoder", "encoder coverage")
 
 
 def _draw_charts(report: dict, output_dir: str) -> dict[str, dict]:
@@ -1082,7 +1162,13 @@ def _draw_charts(report: dict, output_dir: str) -> dict[str, dict]:
     palette = colormaps["tab10" if len(labels) <= 10 else "tab20"]
     colours = {label: palette(i % palette.N) for i, label in enumerate(labels)}
     charts = {}
-    for name, draw in (("f1", _chart_f1), ("robustness", _chart_robustness), ("families", _chart_families)):
+    drawers = {
+        "f1": _chart_f1,
+        "robustness": _chart_robustness,
+        "families": _chart_families,
+        "coverage": _chart_coverage,
+    }
+    for name, draw in drawers.items():
         path = os.path.join(output_dir, CHARTS[name])
         with rc_context({"font.size": FONT_SIZE}):
             figure = draw(report, colours, Figure)
