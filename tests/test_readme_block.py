@@ -99,7 +99,7 @@ def test_block_from_a_store_a_stored_report_and_a_config_not_run(readme_block, t
     out = tmp_path / "docs/experiments/fresh-e5"
     assert {"report.md", "report.json", "f1.png"} <= set(os.listdir(out))
     assert "configs/fresh-e5.yaml: report of xner-output/experiments/fresh-e5/results.jsonl written" in printed
-    fresh_part = body.split("#### Fresh")[1].split("####")[0]
+    fresh_part = body.split("##### Fresh")[1].split("#####")[0]
     assert "$ xner experiment run configs/fresh-e5.yaml" in fresh_part
     assert "| teacher en |" in fresh_part and "Findings (generated from the numbers):" in fresh_part
     assert "Languages the encoder saw in pre-training (es, hau, swa) vs not (yor)" in fresh_part
@@ -114,7 +114,7 @@ def test_block_from_a_store_a_stored_report_and_a_config_not_run(readme_block, t
     assert "![f1](docs/experiments/fresh-e5/f1.png)" in fresh_part
 
     # No store, no report: one line, no table.
-    gone = body.split("#### Gone")[1].split("### Secondary")[0]
+    gone = body.split("##### Gone")[1].split("#### Secondary")[0]
     assert [line for line in gone.splitlines() if line.strip()][1:] == [
         "Not run yet: `xner-output/experiments/missing-e5/results.jsonl` holds no results "
         "(`xner experiment run configs/missing-e5.yaml` records them)."
@@ -123,13 +123,15 @@ def test_block_from_a_store_a_stored_report_and_a_config_not_run(readme_block, t
     assert not (tmp_path / "docs/experiments/missing-e5").exists()
 
     # No store but a stored report: the report is used as it is.
-    old = body.split("#### Old")[1]
+    old = body.split("##### Old")[1]
     assert "the stored report in docs/experiments/stored/ is kept" in printed
     assert "49 recorded runs (evaluations, students, sweep trials): 48 min of wall time" in old
     assert "Partial" not in old and "| hard-confident (full) |" in old
 
     # Order: headline heading, anchors, its experiments, then the secondary section.
-    positions = [body.index(s) for s in ("### Headline", "| mBERT zero-shot |", "#### Fresh", "### Secondary")]
+    positions = [
+        ("\n" + body).index(s) for s in ("\n#### Headline", "| mBERT zero-shot |", "\n##### Fresh", "\n#### Secondary")
+    ]
     assert positions == sorted(positions)
     assert body.count("Published anchors") == 1
 

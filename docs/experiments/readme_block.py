@@ -179,7 +179,7 @@ def write_report_of(store: str, out: str, title: str) -> bool:
 def not_run_block(config: str, title: str, store: str) -> str:
     return "\n".join(
         [
-            f"#### {title} (`{config}`)",
+            f"##### {title} (`{config}`)",
             "",
             f"Not run yet: `{store}` holds no results (`xner experiment run {config}` records them).",
             "",
@@ -211,7 +211,7 @@ def block(config: str, title: str, store: str, out: str, runs: dict) -> str:
     if compute.get("peak_rss_mb") is not None:
         cost += f"; peak RSS {compute['peak_rss_mb']:.0f} MB"
     lines = [
-        f"#### {title} (`{config}`)",
+        f"##### {title} (`{config}`)",
         "",
         "```console",
         f"$ xner experiment run {config}",
@@ -260,7 +260,7 @@ def build(sections=SECTIONS, experiment=experiment_block) -> str:
     """The whole README block: each section's heading, introduction, anchors and experiments."""
     parts = []
     for entry in sections:
-        parts += [f"### {entry['heading']}", "", entry["intro"], ""]
+        parts += [f"#### {entry['heading']}", "", entry["intro"], ""]
         if entry.get("anchors"):
             parts += ["Published anchors (F1, %):", "", anchors_table(), "", E5_DIFFERENCES, ""]
         parts += [experiment(config, title) for config, title in entry["configs"]]
