@@ -214,6 +214,28 @@ def test_selection_protocol_is_recorded_and_picks_the_checkpoint(models, tmp_pat
     assert "picked by the `source-dev` protocol." in card
 
 
+def test_projection_output_is_taken_as_the_translate_train_dev_set(models, projected, tmp_path):
+    # `projected` is `xner project`'s translate-train layout (projected tags on translation_tokens)
+    args = distill_args(
+        models,
+        tmp_path,
+        "--strategy",
+        "hard",
+        "--selection",
+        "translate-train-dev",
+        "--translate_train_dev",
+        projected,
+        steps=1,
+    )
+    assert distill.main(args) == 0
+    results = results_of(tmp_path)
+    best = results["best"]
+    assert best["selection"]["selection"] == "translate-train-dev" and best["selection"]["dev_set"]["gold"] is False
+    assert best["eval_set"] == "es"
+    # every projected row is scored, on the translation's words
+    assert results["eval_sets"]["es"]["num_sentences"] == 10 and 0.0 <= results["eval"]["es"]["f1"] <= 1.0
+
+
 @pytest.mark.parametrize("entry", ["xner distill", "python -m training.distill"])
 def test_the_new_options_are_offered_by_both_helps(capsys, entry):
     with pytest.raises(SystemExit):

@@ -357,7 +357,9 @@ class EvaluationArguments:
         metavar="NAME[:split][@lang]", help="source-language gold dev set, e.g. conll2003:validation@en"
     )
     translate_train_dev: Optional[str] = arg(
-        metavar="PATH[:split]", help="the source dev set machine-translated and projected (a saved dataset)"
+        metavar="PATH[:split]",
+        help="the source dev set machine-translated and projected: `xner project` output (its projected tags are "
+        "scored on the words they belong to) or a saved tokens/ner_tags dataset",
     )
     target_dev: Optional[str] = arg(
         metavar="NAME[:split][@lang]", help="gold target-language dev set (see --allow_target_dev)"

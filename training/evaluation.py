@@ -68,7 +68,7 @@ from dataset_builders.errors import UserError
 from dataset_builders.schemes import OUTSIDE, LabelScheme, TagSequenceError, TypeMapping, tags_to_spans
 from training.arguments import non_negative_int, positive_int
 from training.collate import TokenCollator
-from training.features import TokenAligner, tokenize_dataset
+from training.features import PROJECTED_TAGS, TokenAligner, projected_rows, tokenize_dataset
 from training.inference import default_max_length, load_token_classifier, read_labels
 from training.loop import EvalSet, NerEvaluator
 from training.outputs import OutputFolder, check_output_dir
@@ -180,7 +180,8 @@ class TestSet:
 def load_test_set(
     spec: Union[str, TestSpec], data_dir: Optional[str] = None, max_samples: Optional[int] = None
 ) -> TestSet:
-    """A :class:`TestSet` from ``NAME[:split][@lang][=in|out]`` (a known corpus, a saved dataset or a CoNLL file)."""
+    """A :class:`TestSet` from ``NAME[:split][@lang][=in|out]`` (a known corpus, a saved dataset, `xner project`
+    output -- its projected tags on the words they belong to, flagged rows left out -- or a CoNLL file)."""
     spec = TestSpec.parse(spec) if isinstance(spec, str) else spec
     corpus, split = None, spec.split
     if spec.is_path:
@@ -197,6 +198,8 @@ def load_test_set(
             if split not in data:
                 raise ValueError(f"test set {spec.name} has no split {split!r}; it has {list(data)}")
             dataset = data[split]
+        if PROJECTED_TAGS in dataset.column_names:  # `xner project` output: a translate-train (or -test) dev set
+            dataset = projected_rows(dataset)
     else:
         spec_info = corpus_spec(spec.name)  # unknown name: error listing the known corpora
         split = spec.split

@@ -283,6 +283,17 @@ def projection_row_ok(row: Mapping[str, Any]) -> bool:
     return not (isinstance(stats, Mapping) and stats.get("error"))
 
 
+def projected_rows(dataset: datasets.Dataset, text_column: str = "auto") -> datasets.Dataset:
+    """A projection's output as ``tokens``/``ner_tags`` rows: what a teacher trains on, or a translate-train
+    dev set is scored on. Flagged rows are left out (:func:`projection_row_ok`); the words are
+    ``text_column`` (``translation_tokens`` after translate-train, ``tokens`` after translate-test) or, with
+    ``"auto"``, the column whose lengths match ``projected_tags`` (:func:`choose_text_column`)."""
+    data = dataset.filter(projection_row_ok)
+    words = choose_text_column(data, text_column)
+    data = data.select_columns([words, PROJECTED_TAGS])
+    return data.rename_columns({**({words: "tokens"} if words != "tokens" else {}), PROJECTED_TAGS: "ner_tags"})
+
+
 def choose_text_column(dataset: datasets.Dataset, requested: str = "auto") -> str:
     """The words column: ``requested``, or the column ``projected_tags`` belong to, or ``tokens``."""
     if requested != "auto":
@@ -313,6 +324,7 @@ __all__ = [
     "TokenAligner",
     "b_to_i_table",
     "choose_text_column",
+    "projected_rows",
     "projection_row_ok",
     "head_windows",
     "merge_windows",

@@ -100,7 +100,7 @@ def run_plan(args: argparse.Namespace) -> int:
             sweep.student,
             sweep.seed,
             None,
-            tests=[sweep.dev],
+            tests=[planner.sweep_dev(sweep)],
             run_kind="trial",
             eval_limit=sweep.max_eval_samples,
         )

@@ -140,6 +140,12 @@ HARNESS_OWNED = frozenset(
         "student",
         "resume_from_checkpoint",
         "best_on",
+        # model selection follows the experiment's one rule (selection:), not a student's own flags
+        "selection",
+        "source_dev",
+        "translate_train_dev",
+        "target_dev",
+        "allow_target_dev",
     }
 )
 # The required arguments of each script, which the harness always passes (values do not matter here).
@@ -291,16 +297,23 @@ def _integer(value: Any, where: str, minimum: Optional[int] = None) -> int:
 class TestSet:
     """A gold test set of one language, marked in or out of domain."""
 
+    __test__ = False  # not a pytest class
+
     corpus: str
     domain: str
     split: str = "test"
     lang: Optional[str] = None
     type_map: Mapping[str, Optional[str]] = dataclasses.field(default_factory=dict)
+    # A translate-train dev set: the run id of the projection of ``corpus:split`` into ``lang`` (its tags are
+    # projected, not gold); the runner scores the projection's output.
+    projection: Optional[str] = None
 
     @property
     def name(self) -> str:
         """The key results are reported under (``training.evaluation``'s naming): ``conll2002-es``."""
         key = f"{self.corpus}-{self.lang}" if self.lang else self.corpus
+        if self.projection:
+            key += "-translated"
         return key if self.split == "test" else f"{key}:{self.split}"
 
     @property
@@ -316,6 +329,7 @@ class TestSet:
             "lang": self.lang,
             "domain": self.domain,
             "type_map": dict(self.type_map),
+            **({"projection": self.projection} if self.projection else {}),
         }
 
 
@@ -333,6 +347,28 @@ class Language:
     code: str
     train: TextSource
     tests: list[TestSet]
+    dev: Optional[TestSet] = None  # gold target dev set: only for selection target-dev (allow_target_dev)
+
+
+SELECTION_RULES = ("auto", "source-dev", "translate-train-dev", "target-dev", "none")
+
+
+@dataclasses.dataclass(frozen=True)
+class SelectionRule:
+    """Honest model selection for every student and sweep (:mod:`training.model_selection`).
+
+    ``auto`` (the default): the source dev set machine-translated and projected into the target language
+    (translate-train-dev) where the experiment has an MT system for it -- a translate-train teacher of that
+    language, whose translator, aligner and method build the dev set -- and the source dev set itself
+    (source-dev) otherwise. ``target-dev`` (gold target labels) only with ``allow_target_dev``; ``none``: no
+    dev set, the last epoch is kept (what runs before this rule did; also ``auto``'s choice when the source
+    corpus has no validation split and ``source_dev`` is not given).
+    """
+
+    protocol: str = "auto"
+    source_dev: Optional[TestSet] = None
+    max_samples: Optional[int] = 500  # sentences of the dev set (translated ones: of the source dev set)
+    allow_target_dev: bool = False
 
 
 @dataclasses.dataclass
@@ -371,7 +407,7 @@ class Sweep:
     name: str
     strategy: str
     lang: str
-    dev: TestSet
+    dev: Optional[TestSet]  # None: the selection rule's dev set (Planner.selection_dev)
     trials: int
     space: dict
     seed: int
@@ -399,6 +435,7 @@ class Experiment:
     evaluation: dict  # max_eval_samples, per_device_eval_batch_size, max_length
     cost: dict
     raw: dict
+    selection: SelectionRule = SelectionRule()
 
     @property
     def config_hash(self) -> str:
@@ -453,6 +490,7 @@ TOP_KEYS = (
     "groups",
     "sweeps",
     "evaluation",
+    "selection",
     "cost",
 )
 
@@ -694,17 +732,20 @@ def parse_experiment(raw: Any, path: Optional[str] = None) -> Experiment:
     languages: dict[str, Language] = {}
     for code, values in (raw["languages"] or {}).items():
         w = f"languages.{code}"
-        _check_keys(values, ("train", "tests"), w, required=("train", "tests"))
+        _check_keys(values, ("train", "tests", "dev"), w, required=("train", "tests"))
         tests = [_test_set(t, code, f"{w}.tests[{i}]") for i, t in enumerate(values["tests"] or [])]
         if not tests:
             raise ConfigError(f"{w}.tests: at least one test set")
         if len({t.name for t in tests}) != len(tests):
             raise ConfigError(f"{w}.tests: test set names repeat: {[t.name for t in tests]}")
-        languages[str(code)] = Language(str(code), _text_source(values["train"], str(code), f"{w}.train"), tests)
+        dev = _test_set({"domain": "in", **values["dev"]}, str(code), f"{w}.dev") if values.get("dev") else None
+        languages[str(code)] = Language(str(code), _text_source(values["train"], str(code), f"{w}.train"), tests, dev)
     for teacher in teachers.values():
         for lang in teacher.languages or []:
             if lang not in languages:
                 raise ConfigError(f"teachers.{teacher.name}.languages: {lang!r} is not under languages:")
+
+    selection = _selection_rule(raw.get("selection", "auto"), source, languages)
 
     sweeps: dict[str, Sweep] = {}
     for name, values in (raw.get("sweeps") or {}).items():
@@ -713,13 +754,21 @@ def parse_experiment(raw: Any, path: Optional[str] = None) -> Experiment:
             values,
             ("strategy", "lang", "dev", "trials", "space", "seed", "student", "max_eval_samples"),
             w,
-            required=("strategy", "lang", "dev", "trials", "space"),
+            required=("strategy", "lang", "trials", "space"),
         )
         if values["strategy"] not in strategies:
             raise ConfigError(f"{w}.strategy: unknown strategy {values['strategy']!r}")
         if values["lang"] not in languages:
             raise ConfigError(f"{w}.lang: {values['lang']!r} is not under languages:")
-        dev = _test_set({"domain": "in", **values["dev"]}, values["lang"], f"{w}.dev")
+        dev = None  # the experiment's selection rule picks it
+        if values.get("dev"):
+            dev = _test_set({"domain": "in", **values["dev"]}, values["lang"], f"{w}.dev")
+            if dev.lang != source.lang and not selection.allow_target_dev:
+                raise ConfigError(
+                    f"{w}.dev: {dev.name} is gold {dev.lang} data, which zero-shot transfer may not tune on; "
+                    "leave dev out (the selection rule picks a translated or source dev set) or set "
+                    "selection.allow_target_dev: true for an upper-bound study"
+                )
         space = values["space"]
         _check_keys(space, training_arguments("distill") - HARNESS_OWNED, f"{w}.space")
         space = dict(space)
@@ -808,6 +857,7 @@ def parse_experiment(raw: Any, path: Optional[str] = None) -> Experiment:
         raise ConfigError("groups: names must be unique")
 
     experiment = Experiment(
+        selection=selection,
         name=str(raw["name"]),
         path=path,
         description=str(raw.get("description", "")).strip(),
@@ -835,6 +885,44 @@ def parse_experiment(raw: Any, path: Optional[str] = None) -> Experiment:
     return experiment
 
 
+def _selection_rule(values: Any, source: TextSource, languages: Mapping[str, Language]) -> SelectionRule:
+    """``selection:`` -- a protocol name, or ``{protocol, source_dev, max_samples, allow_target_dev}``."""
+    values = {"protocol": values} if isinstance(values, str) or values is None else values
+    if not isinstance(values, Mapping):
+        raise ConfigError(f"selection: a protocol ({', '.join(SELECTION_RULES)}) or a mapping, got {values!r}")
+    _check_keys(values, ("protocol", "source_dev", "max_samples", "allow_target_dev"), "selection")
+    protocol = values.get("protocol") or "auto"
+    if protocol not in SELECTION_RULES:
+        raise ConfigError(f"selection.protocol: one of {', '.join(SELECTION_RULES)}, got {protocol!r}")
+    allow = values.get("allow_target_dev", False)
+    if not isinstance(allow, bool):
+        raise ConfigError(f"selection.allow_target_dev: true or false, got {allow!r}")
+    if protocol == "target-dev":
+        if not allow:
+            raise ConfigError(
+                "selection.protocol: target-dev picks checkpoints on gold target-language labels, which zero-shot "
+                "transfer does not have; use auto, or set selection.allow_target_dev: true for an upper-bound study"
+            )
+        missing = [code for code, language in languages.items() if language.dev is None]
+        if missing:
+            raise ConfigError(f"selection.protocol: target-dev needs languages.<code>.dev for {missing}")
+    max_samples = values.get("max_samples", SelectionRule.max_samples)
+    if max_samples is not None:
+        max_samples = _integer(max_samples, "selection.max_samples", minimum=1)
+    if values.get("source_dev"):
+        source_dev = _test_set({"domain": "in", **values["source_dev"]}, source.lang, "selection.source_dev")
+    else:
+        split = next((s for s in ("validation", "dev") if s in corpus_spec(source.corpus).files), None)
+        source_dev = TestSet(source.corpus, "in", split, source.lang) if split else None
+    # auto without a source dev set: nothing to select on, the last epoch is kept (as with none)
+    if source_dev is None and protocol in ("source-dev", "translate-train-dev"):
+        raise ConfigError(
+            f"selection.source_dev: the source corpus {source.corpus!r} has no validation split; "
+            "name a source dev set ({corpus, split}) or set selection: none"
+        )
+    return SelectionRule(protocol, source_dev, max_samples, allow)
+
+
 def _check_space(spec: Any, where: str) -> None:
     """A search-space entry: ``[choices]`` or ``{low, high, log?, int?}``."""
     if isinstance(spec, list):
@@ -856,6 +944,8 @@ __all__ = [
     "Experiment",
     "Group",
     "Language",
+    "SELECTION_RULES",
+    "SelectionRule",
     "Strategy",
     "Sweep",
     "Teacher",

@@ -22,7 +22,7 @@ import logging
 import os
 from typing import Any, Mapping, Optional, Sequence
 
-from xner.experiments.config import Experiment, Group, Strategy, TestSet, stable_hash
+from xner.experiments.config import ConfigError, Experiment, Group, Strategy, Sweep, TestSet, stable_hash
 
 logger = logging.getLogger(__name__)
 
@@ -159,10 +159,18 @@ class Planner:
             )
         )
 
-    def projection(self, name: str, lang: str) -> Run:
+    def projection(self, name: str, lang: str, dev: Optional[TestSet] = None) -> Run:
+        """Teacher ``name``'s projection into ``lang``: of the source corpus (translate-train) or of the language's
+        own text (translate-test); with ``dev`` (translate-train only), of that source dev set instead -- the
+        translate-train dev set of model selection, capped at ``selection.max_samples`` sentences."""
         teacher = self.x.teachers[name]
         projection = dict(teacher.projection or {})
-        if teacher.kind == "translate-train":
+        if dev is not None:
+            data = {"corpus": dev.corpus, "split": dev.split, "lang": dev.lang}
+            size = self.sizes.known(dev.corpus, dev.split, dev.lang)
+            projection["max_samples"] = self.x.selection.max_samples
+            depends = []
+        elif teacher.kind == "translate-train":
             src = self.x.source
             data = {"corpus": src.corpus, "split": src.split, "lang": src.lang}
             size = self.sizes.known(src.corpus, src.split, src.lang)
@@ -180,7 +188,7 @@ class Planner:
         return self._add(
             Run(
                 "projection",
-                f"projection {name} ({lang})",
+                f"projection {name} ({lang}{', dev set' if dev is not None else ''})",
                 spec,
                 lang=lang,
                 depends=depends,
@@ -211,6 +219,49 @@ class Planner:
             ),
             group,
         )
+
+    # ---- model selection
+    def selection_dev(self, lang: str) -> Optional[TestSet]:
+        """The dev set the experiment's selection rule (``selection:``) picks for ``lang``'s students and sweeps:
+        the source dev set translated and projected by ``lang``'s first translate-train teacher (a
+        :class:`TestSet` whose ``projection`` is that run, planned here), the source dev set, or the gold
+        target dev set; None for ``selection: none``."""
+        rule = self.x.selection
+        protocol = rule.protocol
+        mt = next(
+            (t for t in self.x.teachers.values() if t.kind == "translate-train" and lang in (t.languages or ())),
+            None,
+        )
+        if protocol == "none" or (protocol == "auto" and rule.source_dev is None):
+            return None
+        if protocol == "auto":
+            protocol = "translate-train-dev" if mt is not None and lang != self.x.source.lang else "source-dev"
+        if protocol == "target-dev":
+            return self.x.languages[lang].dev
+        if protocol == "translate-train-dev":
+            if mt is None:
+                raise ConfigError(
+                    f"selection.protocol: translate-train-dev for {lang!r} needs a translate-train teacher of "
+                    f"{lang!r} (its translator and aligner build the dev set); use auto or source-dev"
+                )
+            run = self.projection(mt.name, lang, dev=rule.source_dev)
+            return dataclasses.replace(rule.source_dev, lang=lang, projection=run.run_id)
+        return rule.source_dev
+
+    def sweep_dev(self, sweep: Sweep) -> TestSet:
+        """What a sweep's trials are scored on: the dev set it names, else the students' (the one rule)."""
+        dev = sweep.dev or self.selection_dev(sweep.lang)
+        if dev is None:
+            raise ConfigError(
+                f"sweeps.{sweep.name}: no dev set to score trials on (selection: none); give sweeps.{sweep.name}.dev"
+            )
+        return dev
+
+    @staticmethod
+    def selection_protocol(dev: TestSet, source_lang: Optional[str]) -> str:
+        if dev.projection:
+            return "translate-train-dev"
+        return "source-dev" if dev.lang == source_lang else "target-dev"
 
     # ---- students
     def strategy_args(self, strategy: Strategy) -> Optional[dict]:
@@ -252,6 +303,14 @@ class Planner:
         projected = self.projection(strategy.projected, lang) if strategy.projected else None
         args = self.student_args(kind, strategy_args)
         text = language.train
+        dev = self.selection_dev(lang)
+        selection = None
+        if dev is not None:
+            selection = {
+                "protocol": self.selection_protocol(dev, self.x.source.lang),
+                "dev": dev.identity(),
+                "max_samples": self.x.selection.max_samples,
+            }
         spec = {
             "strategy": strategy.strategy,
             "model": self.model_ref(self.x.student["model"]),
@@ -263,6 +322,8 @@ class Planner:
             "seed": seed,
             "tests": [t.identity() for t in tests],
             **self.eval_settings(eval_limit),
+            # only with a rule, so that the runs of experiments with selection: none keep their ids
+            **({"selection": selection} if selection else {}),
         }
         n = _first_n(self.sizes.known(text.corpus, text.split, text.lang), args.get("max_train_samples"))
         n_projected = _first_n(projected.info["sentences"], args.get("max_train_samples")) if projected else 0
@@ -272,9 +333,12 @@ class Planner:
             (n + n_projected) * epochs / rate
             + (n + n_projected) * len(teachers) / self.cost["teacher_probs_sentences_per_s"]
             + self.eval_seconds(tests, eval_limit)
+            + (self.eval_seconds([dev], self.x.selection.max_samples) * epochs if dev is not None else 0.0)
             + 2 * self.cost["process_overhead_s"]
         )
         depends = [t.run_id for t in teachers] + ([projected.run_id] if projected else [])
+        if dev is not None and dev.projection:
+            depends.append(dev.projection)
         label = f"{strategy.name} ({kind}) {lang} seed {seed}"
         return self._add(
             Run(

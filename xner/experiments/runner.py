@@ -228,7 +228,32 @@ class Runner:
         self.echo(f"    projected {stats.get('rows', '?')} sentences in {seconds:.0f} s")
         return {"wall_time_s": seconds}
 
+    def projection_path(self, run_id: str, lang: str) -> str:
+        """A projection run's output for ``lang`` (``xner project``'s folder layout)."""
+        return os.path.join(self.x.artifacts, "projections", run_id, lang)
+
+    def test_spec(self, test: TestSet) -> str:
+        """``training.evaluation``'s spec of a test set; a translate-train dev set is its projection's output."""
+        if test.projection:
+            return f"{self.projection_path(test.projection, test.lang)}={test.domain}"
+        return test.spec
+
+    def selection_flags(self, selection: Optional[Mapping]) -> dict:
+        """``training.distill``'s model-selection arguments for a student's ``selection`` (Planner.selection_dev)."""
+        if not selection:
+            return {}
+        dev = TestSet(**selection["dev"])
+        flag = {"source-dev": "source_dev", "translate-train-dev": "translate_train_dev", "target-dev": "target_dev"}
+        spec = self.test_spec(dev).rpartition("=")[0]  # a dev set has no domain marker
+        return {
+            "selection": selection["protocol"],
+            flag[selection["protocol"]]: spec,
+            "allow_target_dev": selection["protocol"] == "target-dev",
+            "max_eval_samples": selection.get("max_samples"),
+        }
+
     def evaluate(self, run: Run, model_dir: str, tests: Sequence[TestSet], name: str) -> tuple[dict, dict]:
+        from training.evaluation import TestSpec
         from training.evaluation import command_line as evaluation_command_line
 
         out = os.path.join(self.x.output_dir, "evaluations", run.run_id)
@@ -241,7 +266,7 @@ class Runner:
                 type_map[key] = value
         args = evaluation_command_line(
             [f"{name}={model_dir}"],
-            [t.spec for t in tests],
+            [self.test_spec(t) for t in tests],
             output_dir=out,
             data_dir=self.x.data_dir,
             type_map=type_map,
@@ -255,7 +280,7 @@ class Runner:
             evaluation = json.load(handle)["models"][0]["test_sets"]
         results = {}
         for test in tests:
-            got = evaluation[test.name]
+            got = evaluation[TestSpec.parse(self.test_spec(test)).display_name]
             results[test.name] = {
                 "corpus": test.corpus,
                 "split": test.split,
@@ -325,6 +350,7 @@ class Runner:
                 else None
             ),
             **spec["args"],
+            **self.selection_flags(spec.get("selection")),
         }
         with staged(out) as staging:  # a student is complete in its folder, or not there
             args = training_flags("distill", {**values, "output_dir": staging})
@@ -352,6 +378,7 @@ class Runner:
             seed=spec["seed"],
             artifact=out,
             sweep=sweep,
+            selection=(distilled.get("best") or {}).get("selection"),
             training={
                 k: distilled.get(k)
                 for k in (
@@ -490,13 +517,10 @@ def training_rows(projected, mode: str):
 
     After translate-train the projected tags belong to ``translation_tokens`` (``tokens`` holds the
     source sentence); after translate-test to ``tokens``. Rows the projection flagged are left out
-    (:func:`training.features.projection_row_ok`, the one rule for every trainer)."""
-    from training.features import projection_row_ok
+    (:func:`training.features.projected_rows`, the one rule for every trainer and dev set)."""
+    from training.features import projected_rows
 
-    data = projected.filter(projection_row_ok)
-    words = "translation_tokens" if mode == "translate-train" else "tokens"
-    data = data.select_columns([words, "projected_tags"])
-    return data.rename_columns({**({words: "tokens"} if words != "tokens" else {}), "projected_tags": "ner_tags"})
+    return projected_rows(projected, "translation_tokens" if mode == "translate-train" else "tokens")
 
 
 def training_view(projected_dir: str, view_dir: str, mode: str) -> None:

@@ -88,10 +88,13 @@ def run_sweep(experiment: Experiment, name: str, runner=None, echo=print, wait: 
     study = load_study(experiment, name)
     complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     missing = sweep.trials - len(complete)
-    echo(f"== sweep {name}: {sweep.strategy} on {sweep.dev.name}, {len(complete)}/{sweep.trials} trials done")
     # The strategy's own parameters, without the sweep's result: that is what the trials search around.
     strategy = dataclasses.replace(experiment.strategies[sweep.strategy], sweep=None)
     planner = Planner(experiment)
+    # Trials are scored on the dev set the students select on (the one rule), unless the sweep names its own.
+    dev = planner.sweep_dev(sweep)
+    protocol = Planner.selection_protocol(dev, experiment.source.lang)
+    echo(f"== sweep {name}: {sweep.strategy} on {dev.name} ({protocol}), {len(complete)}/{sweep.trials} trials done")
 
     def objective(trial) -> float:
         params = {key: suggest(trial, key, spec) for key, spec in sweep.space.items()}
@@ -101,7 +104,7 @@ def run_sweep(experiment: Experiment, name: str, runner=None, echo=print, wait: 
             sweep.student,
             sweep.seed,
             None,
-            tests=[sweep.dev],
+            tests=[dev],
             extra_args=params,
             run_kind="trial",
             eval_limit=sweep.max_eval_samples,
@@ -111,7 +114,7 @@ def run_sweep(experiment: Experiment, name: str, runner=None, echo=print, wait: 
         if known is None:  # the same setting drawn again (or recorded before a crash) is not retrained
             runner.execute(order({r.run_id: r for r in planner.runs.values()}))
             known = finished_runs(experiment.results_path)[run.run_id]
-        value = known["results"][sweep.dev.name]["f1"]
+        value = known["results"][dev.name]["f1"]
         echo(f"    trial {trial.number}: {params} -> dev F1 {100 * value:.1f}")
         return value
 
@@ -123,7 +126,8 @@ def run_sweep(experiment: Experiment, name: str, runner=None, echo=print, wait: 
         "name": name,
         "strategy": sweep.strategy,
         "lang": sweep.lang,
-        "dev": sweep.dev.name,
+        "dev": dev.name,
+        "selection": protocol,
         "best_params": best.params,
         "best_value": best.value,
         "best_trial": best.number,
@@ -160,7 +164,8 @@ def run_sweep(experiment: Experiment, name: str, runner=None, echo=print, wait: 
                         "trial": best.number,
                         "value": best.value,
                         "trials": len(complete),
-                        "dev": sweep.dev.name,
+                        "dev": dev.name,
+                        "selection": protocol,
                         "space": sweep.space,
                     },
                     "results": {},
