@@ -104,6 +104,9 @@ def experiment(tmp_path_factory, real_data_dir):
     texts = [" ".join(row) for row in load_corpus("xner-sample")["train"]["tokens"]]
     base = build_tiny_bert(str(root / "tiny-bert"), texts, vocab_size=300)
     config = tiny_config(base, root / "out", real_data_dir)
+    # one seed: every training is a subprocess (~10 s of imports each on 2 cores); the plan's expansion over
+    # seeds is checked on the two-seed config without running it (test_plan_expands_groups_over_seeds)
+    config["groups"][0]["seeds"] = [1]
     path = root / "tiny.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     code, planned = run_cli("experiment", "plan", str(path))
@@ -126,10 +129,22 @@ def experiment(tmp_path_factory, real_data_dir):
 
 def test_plan_lists_runs_and_pending_work_without_running_anything(experiment):
     planned = experiment["planned"]
-    assert "teacher en" in planned and "soft-kl (full) en seed 2" in planned and "hard (full) en seed 1" in planned
+    assert "teacher en" in planned and "soft-kl (full) en seed 1" in planned and "hard (full) en seed 1" in planned
     assert "sweep kl (2 of 2 trials left)" in planned
     assert "pending [lora]" in planned and "pending [main]" in planned  # best-of and swept strategies
     assert "estimated time left" in planned
+
+
+def test_plan_expands_groups_over_seeds():
+    runs, pending = plan(parse_experiment(_config()))  # the two-seed config, planned only
+    assert [r.label for r in runs] == [
+        "teacher en",
+        "teacher en zero-shot (en)",
+        *(f"{m} (full) en seed {s}" for m in ("soft-kl", "hard") for s in (1, 2)),
+    ]
+    assert len({r.run_id for r in runs}) == len(runs)
+    # the swept strategy waits for its sweep, once per seed; the LoRA group for the best of main
+    assert [(p.group, p.count) for p in pending] == [("main", 1), ("main", 1), ("lora", 1)]
 
 
 def test_run_records_every_run_with_provenance(experiment):
@@ -137,10 +152,10 @@ def test_run_records_every_run_with_provenance(experiment):
     kinds = [r["kind"] for r in records]
     assert kinds.count("trial") == 2 and kinds.count("sweep") == 1 and kinds.count("teacher") == 1
     students = [r for r in records if r["kind"] == "student"]
-    # 3 strategies x 2 seeds (full) + the best one as LoRA
-    assert len(students) == 7
+    # 3 strategies x 1 seed (full) + the best one as LoRA
+    assert len(students) == 4
     assert sorted((r["model"], r["student_kind"], r["seed"]) for r in students if r["student_kind"] == "full") == [
-        (m, "full", s) for m in ("hard", "soft-kl", "soft-kl-tuned") for s in (1, 2)
+        (m, "full", 1) for m in ("hard", "soft-kl", "soft-kl-tuned")
     ]
     teacher = next(r for r in records if r["kind"] == "teacher")
     assert teacher["training"]["wall_time_s"] > 0 and teacher["training"]["peak_rss_mb"] > 50

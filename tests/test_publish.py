@@ -38,6 +38,7 @@ from tests.hub_server import HubServer, git_blob_id
 from tests.tiny_models import build_tiny_bert
 from training.features import TokenAligner
 from training.results import RunResults
+from training.self_training import teacher_probs_cache_dir
 from training.students import LoraSettings, build_student, save_student
 from xner.cli import main
 
@@ -163,6 +164,10 @@ def students(tmp_path_factory):
         os.makedirs(os.path.join(folder, "checkpoints", "step_1"))  # accelerate state: never uploaded
         with open(os.path.join(folder, "checkpoints", "step_1", "optimizer.bin"), "wb") as handle:
             handle.write(b"optimizer state")
+        cache = teacher_probs_cache_dir(folder)  # self-training's cached teacher columns: never uploaded
+        os.makedirs(cache)
+        with open(os.path.join(cache, "teacher-probs-0-train.arrow"), "wb") as handle:
+            handle.write(b"arrow")
         folders[name] = folder
     return folders
 
@@ -840,8 +845,8 @@ def test_student_round_trip_through_the_hub(online, students, kind, tmp_path, ca
     pulled = snapshot_download(repo)
     remote = folder_files(pulled)
     remote.pop(".gitattributes")
-    local = folder_files(folder, skip={"checkpoints"})
-    # The card was added (for the adapter: in place of peft's template card), checkpoints left out; an
+    local = folder_files(folder, skip={"checkpoints", os.path.relpath(teacher_probs_cache_dir(folder), folder)})
+    # The card was added (for the adapter: in place of peft's template card), checkpoints and caches left out; an
     # adapter also carries the base weights with its head, and names this repo as its base
     # (tests/test_hub_loaders.py loads it every standard way).
     rewritten = {"results.json", "README.md"} | ({"config.json", "adapter_config.json"} if kind == "lora" else set())

@@ -11,11 +11,13 @@ applies it. End to end: one ``training.distill.main`` run per option, one throug
 from __future__ import annotations
 
 import os
+import shutil
 
 import datasets
 import numpy as np
 import pytest
 import torch
+from transformers import AutoModelForTokenClassification
 
 from dataset_builders.errors import UserError
 from dataset_builders.schemes import CONLL
@@ -25,8 +27,9 @@ from training import distill
 from training.arguments import DataArguments, EvaluationArguments
 from training.denoise import DENOISED_TAGS, KD_WEIGHT, apply_relabels
 from training.inference import WordTagger, sentence_vectors
+from training.self_training import teacher_probs_cache_dir, teacher_probs_cache_file
 from training.strategies import Voting
-from training.teacher_probs import TEACHER_PROBS, TEACHER_TAGS, student_features
+from training.teacher_probs import TEACHER_PROBS, TEACHER_TAGS, TeacherProbabilities, student_features
 from xner import cli
 
 LABELS = CONLL.label_names  # the teachers' labels (the ``models`` fixture)
@@ -167,10 +170,12 @@ def test_denoise_relabel_and_language_agnostic_selection(models, tmp_path):
     assert summary["mode"] == "relabel" and summary["tokens"] > 0
 
 
-def test_self_training_rounds_chain_students_as_teachers(models, tmp_path):
+def test_self_training_rounds_chain_students_as_teachers(models, tmp_path, monkeypatch):
+    teacher = shutil.copytree(models["teacher"], tmp_path / "teacher")  # retrained in place at the end
+    out = tmp_path / "run"
     args = distill_args(
-        models,
-        tmp_path,
+        {**models, "teacher": str(teacher)},
+        out,
         "--strategy",
         "hard-confident",
         "--self_training_rounds",
@@ -181,16 +186,57 @@ def test_self_training_rounds_chain_students_as_teachers(models, tmp_path):
         "0.1",
         steps=1,
     )
+    sentences = []  # every sentence a teacher runs on
+    word_probabilities = TeacherProbabilities.word_probabilities
+    monkeypatch.setattr(
+        TeacherProbabilities,
+        "word_probabilities",
+        lambda self, batch: sentences.extend(batch) or word_probabilities(self, batch),
+    )
     assert distill.main(args) == 0
-    round0 = os.path.join(tmp_path, "rounds", "round-0")
+    round0 = os.path.join(out, "rounds", "round-0")
     assert os.path.isfile(os.path.join(round0, "results.json"))
-    results = results_of(tmp_path)
+    results = results_of(out)
     lineage = results["student"]["self_training"]
     (first,) = lineage["previous_rounds"]
     assert first["threshold"] == pytest.approx(0.2) and lineage["round"]["threshold"] == pytest.approx(0.1)
     assert results["strategy"]["threshold"] == pytest.approx(0.1)
     assert [t["model"] for t in results["teachers"]] == [round0]
-    assert first["cache_key"] != lineage["round"]["cache_key"]
+    keys = [first["cache_key"], lineage["round"]["cache_key"]]
+    assert keys[0] != keys[1]
+    assert len(sentences) == 2 * results["num_train_sentences"]  # each round's teacher on the whole corpus
+
+    # one cached column per round, in the run's hidden cache folder (later maps of the column cache next to it)
+    cache = teacher_probs_cache_dir(str(out))
+
+    def columns():
+        return {os.path.join(cache, n) for n in os.listdir(cache) if n.startswith("teacher-probs-")}
+
+    files = {teacher_probs_cache_file(cache, key, "0-xner-sample") for key in keys}
+    assert columns() == files
+    written = {f: os.stat(f).st_mtime_ns for f in files}
+
+    # the same run again in the same folder: both rounds' columns come from the cache, no teacher runs
+    # (the round-0 student comes out byte for byte the same, so round 1's key is unchanged too)
+    sentences.clear()
+    assert distill.main(args) == 0
+    again = results_of(out)["student"]["self_training"]
+    assert [again["previous_rounds"][0]["cache_key"], again["round"]["cache_key"]] == keys
+    assert sentences == [] and {f: os.stat(f).st_mtime_ns for f in files} == written
+    assert columns() == files
+
+    # the initial teacher retrained into the same folder: new keys, the teachers run again, nothing stale read
+    retrained = AutoModelForTokenClassification.from_pretrained(teacher)
+    with torch.no_grad():
+        retrained.classifier.bias.add_(torch.linspace(-1.0, 1.0, retrained.classifier.bias.numel()))
+    retrained.save_pretrained(teacher)
+    assert distill.main(args) == 0
+    fresh = results_of(out)["student"]["self_training"]
+    fresh_keys = [fresh["previous_rounds"][0]["cache_key"], fresh["round"]["cache_key"]]
+    assert not set(fresh_keys) & set(keys)
+    assert len(sentences) == 2 * results["num_train_sentences"]
+    assert {f: os.stat(f).st_mtime_ns for f in files} == written  # the old columns are left, not reused
+    assert columns() == files | {teacher_probs_cache_file(cache, key, "0-xner-sample") for key in fresh_keys}
 
 
 def test_selection_protocol_is_recorded_and_picks_the_checkpoint(models, tmp_path):

@@ -102,6 +102,39 @@ def test_rerunning_the_map_hits_the_cache(models, corpus, monkeypatch):
     assert calls  # another teacher is computed, through the same (patched) method
 
 
+def test_a_named_cache_file_is_written_then_loaded(models, tmp_path, monkeypatch):
+    memory = Dataset.from_dict({"tokens": SENTENCES})  # in memory: no cache of its own, the named file still works
+    files = {"train": str(tmp_path / "c" / "train.arrow"), "test": str(tmp_path / "c" / "test.arrow")}
+    splits = DatasetDict(train=memory, test=memory.select([0]))
+    first = add_teacher_probs(splits, [teacher(models["a"])], cache_file_name=files)
+    assert {split: ds.cache_files[0]["filename"] for split, ds in first.items()} == files
+    calls = []
+    original = TeacherProbabilities.word_probabilities
+    monkeypatch.setattr(
+        TeacherProbabilities, "word_probabilities", lambda self, s: calls.append(len(s)) or original(self, s)
+    )
+    again = add_teacher_probs(splits, [teacher(models["a"])], cache_file_name=files)
+    assert calls == [] and again["train"]["teacher_probs"] == first["train"]["teacher_probs"]
+    # two teachers: each pass next to the file, the combined column in it; reused the same way
+    both = [teacher(models["a"]), teacher(models["b"])]
+    combined_file = str(tmp_path / "c" / "both.arrow")
+    combined = add_teacher_probs(memory, both, weights=[0.25, 0.75], cache_file_name=combined_file)
+    assert sorted(p.name for p in (tmp_path / "c").iterdir() if p.name.startswith("both")) == [
+        "both-teacher0.arrow",
+        "both-teacher1.arrow",
+        "both.arrow",
+    ]
+    expected = column(add_teacher_probs(memory, both, weights=[0.25, 0.75]))
+    assert all(np.allclose(got, e, atol=1e-6) for got, e in zip(column(combined), expected))
+    calls.clear()
+    add_teacher_probs(memory, both, weights=[0.25, 0.75], cache_file_name=combined_file)
+    assert calls == []
+    with pytest.raises(ValueError, match="one file per split"):
+        add_teacher_probs(splits, [teacher(models["a"])], cache_file_name=files["train"])
+    with pytest.raises(ValueError, match="one path"):
+        add_teacher_probs(memory, [teacher(models["a"])], cache_file_name=files)
+
+
 def test_transform_pickles_as_configuration_only(models):
     transform = teacher(models["a"])
     before = Hasher.hash(transform)

@@ -117,7 +117,13 @@ from training.outputs import OutputFolder, check_output_dir
 from training.results import RESULTS_FILE, RunResults, framework_versions, peak_memory_mb
 from training.run_options import check_run_options, push_at_end
 from training.selection import select_language_agnostic
-from training.self_training import SelfTrainingSchedule, plan_rounds, round_cache_key
+from training.self_training import (
+    SelfTrainingSchedule,
+    plan_rounds,
+    round_cache_key,
+    teacher_probs_cache_dir,
+    teacher_probs_cache_file,
+)
 from training.strategies import STRATEGIES, MultiTeacher, from_config, normalise_weights, similarity_weights
 from training.students import LoraSettings, build_student, is_adapter, merge_adapter, save_student
 from training.teacher import check_arguments, load_dataset_dict, loop_config
@@ -652,9 +658,17 @@ class TeacherSignal:
 
 
 def teacher_signal(
-    arguments: DistillArguments, strategy, parts: Sequence[TextPart], tokenizer, accelerator: Accelerator
+    arguments: DistillArguments,
+    strategy,
+    parts: Sequence[TextPart],
+    tokenizer,
+    accelerator: Accelerator,
+    cache_files: Optional[Sequence[str]] = None,
 ) -> TeacherSignal:
-    """Step 2: the teachers' word-level distributions on the training text, aligned to the student's windows."""
+    """Step 2: the teachers' word-level distributions on the training text, aligned to the student's windows.
+
+    ``cache_files``: one file per part for its teacher-probability column (a self-training round's,
+    keyed on the teachers' content); the datasets cache otherwise."""
     data, teacher_args = arguments.data, arguments.teachers
     device = str(accelerator.device)
     teachers = [
@@ -672,7 +686,7 @@ def teacher_signal(
     tagger, summaries = None, []
     with accelerator.main_process_first():
         feature_parts = []
-        for part in parts:
+        for i, part in enumerate(parts):
             label_column = PROJECTED_TAGS if part.has_tags else None
             if teacher_args.on_the_fly:
                 aligner = TokenAligner(tokenizer, label_column=label_column, **aligner_args)
@@ -688,6 +702,7 @@ def teacher_signal(
                     weights,
                     num_proc=teacher_args.teacher_num_proc,
                     desc=f"teacher probabilities {part.name}",
+                    cache_file_name=None if cache_files is None else cache_files[i],
                 )
                 seconds += time.perf_counter() - clock
                 word_columns = None
@@ -742,8 +757,10 @@ def distill(arguments: DistillArguments) -> RunResults:
 
     One round (:func:`distill_round`), or ``--self_training_rounds N`` of them
     (:mod:`training.self_training`): round r's student, saved under ``OUTPUT_DIR/rounds/round-r``, is
-    the only teacher of round r+1 (its probabilities cached under their own key), with the
-    threshold schedule's value for each round; the last round writes ``OUTPUT_DIR``."""
+    the only teacher of round r+1, with the threshold schedule's value for each round; the last round
+    writes ``OUTPUT_DIR``. Each round's teacher probabilities are cached under its key in
+    :func:`training.self_training.teacher_probs_cache_dir` (hidden, not pushed), so running again in
+    the same folder reuses every round whose teachers are unchanged."""
     options = arguments.strategy
     if options.self_training_rounds == 1 and options.self_training_threshold_start is None:
         if options.self_training_threshold_end is not None:
@@ -755,6 +772,7 @@ def distill(arguments: DistillArguments) -> RunResults:
     schedule.check_strategy(options.strategy)
     previous: list = []
     results = None
+    cache_dir = teacher_probs_cache_dir(arguments.loop.output_dir)
     for settings in plan_rounds(schedule, arguments.teachers.teacher, arguments.loop.output_dir):
         later = settings.index > 0  # one teacher from round 1 on: the first round's weights no longer apply
         round_arguments = dataclasses.replace(
@@ -774,7 +792,7 @@ def distill(arguments: DistillArguments) -> RunResults:
             "round": settings.record(),
             "previous_rounds": list(previous),
         }
-        results = distill_round(round_arguments, self_training=record)
+        results = distill_round(round_arguments, self_training=record, teacher_cache_dir=cache_dir)
         previous.append(
             {
                 **settings.record(),
@@ -786,11 +804,14 @@ def distill(arguments: DistillArguments) -> RunResults:
     return results
 
 
-def distill_round(arguments: DistillArguments, self_training: Optional[dict] = None) -> RunResults:
+def distill_round(
+    arguments: DistillArguments, self_training: Optional[dict] = None, teacher_cache_dir: Optional[str] = None
+) -> RunResults:
     """One distillation: five steps, one job each: training text (:func:`load_training_text`, then
     :func:`select_training_text`), teacher signal (:func:`teacher_signal`, with ``--denoise``),
     student (:func:`build_student_model`), training (the loop, with the one evaluator on the
-    ``--eval`` sets), results (:func:`distill_results`)."""
+    ``--eval`` sets), results (:func:`distill_results`). A self-training round (``self_training``: its
+    record) caches its teacher probabilities in ``teacher_cache_dir`` under the round's key."""
     started = time.perf_counter()
     data, loop, evaluation = arguments.data, arguments.loop, arguments.evaluation
     strategy = strategy_from_args(arguments.strategy, arguments.teachers)
@@ -815,12 +836,21 @@ def distill_round(arguments: DistillArguments, self_training: Optional[dict] = N
     parts = load_training_text(data, strategy.needs_projected_labels)  # 1. training text
     with accelerator.main_process_first():
         parts, kept = select_training_text(arguments, parts, accelerator)
-    if self_training is not None:  # this round's cache key: its teachers' content, the round, the text
+    cache_files = None
+    if self_training is not None:  # this round's cache key: its teachers' content and weights, the round, the text
+        weights = resolve_teacher_weights(arguments.teachers, strategy, len(arguments.teachers.teacher))
         key = round_cache_key(
-            arguments.teachers.teacher, self_training["round"]["index"], "+".join(p.words._fingerprint for p in parts)
+            arguments.teachers.teacher,
+            self_training["round"]["index"],
+            "+".join(p.words._fingerprint for p in parts),
+            weights=weights,
         )
         self_training = {**self_training, "round": {**self_training["round"], "cache_key": key}}
-    signal = teacher_signal(arguments, strategy, parts, tokenizer, accelerator)  # 2. teacher signal
+        if teacher_cache_dir is not None:
+            cache_files = [
+                teacher_probs_cache_file(teacher_cache_dir, key, f"{i}-{p.name}") for i, p in enumerate(parts)
+            ]
+    signal = teacher_signal(arguments, strategy, parts, tokenizer, accelerator, cache_files)  # 2. teacher signal
     with accelerator.main_process_first():
         test_sets = [load_test_set(spec, data.data_dir, data.max_eval_samples) for spec in specs]
         # the map is applied whenever given (type_map_all), as --eval_type_map always did

@@ -10,26 +10,25 @@ Wu et al.'s iterated teacher-student). An optional confidence threshold schedule
 * :class:`SelfTrainingSchedule`: the parameters, validated (``UserError``), recorded with ``asdict``.
 * :func:`plan_rounds`: the pure per-round settings (teachers, output folder, threshold).
 * :func:`round_cache_key` / :func:`teacher_probs_cache_file`: each round's teacher probabilities
-  cached under a key made of the teacher folders' content fingerprints, the round and the corpus,
-  so a resumed run reuses finished rounds and a retrained teacher never hits a stale cache.
+  cached under a key made of the teacher folders' content fingerprints and weights, the round and
+  the corpus, so a resumed or repeated run reuses finished rounds' columns and a retrained teacher
+  never hits a stale cache. The files go to :func:`teacher_probs_cache_dir`, a hidden folder of the
+  run (``OUTPUT_DIR/rounds/.teacher-probs``): kept across runs in the same folder, never uploaded
+  by ``--push_to_hub`` (publishing skips hidden folders).
 
-How ``xner distill`` should call it::
+How ``xner distill`` calls it (:func:`training.distill.distill`)::
 
     schedule = SelfTrainingSchedule(rounds=3, threshold_start=0.9, threshold_end=0.7)
     schedule.check_strategy(strategy_config["name"])                 # fail before any training
-    plan = plan_rounds(schedule, args.teacher, args.output_dir)
-    for settings in plan:
+    cache_dir = teacher_probs_cache_dir(args.output_dir)
+    for settings in plan_rounds(schedule, args.teacher, args.output_dir):
         # the teacher folder of round r >= 1 is only written by round r-1: key it now
-        key = round_cache_key(settings.teachers, settings.index, corpus._fingerprint)
-        cache_file = teacher_probs_cache_file(cache_dir, key, split)  # -> the teacher map's cache_file_name
-        corpus_r = add_teacher_probs(corpus, settings.teachers, ...)
+        key = round_cache_key(settings.teachers, settings.index, corpus._fingerprint, weights)
+        corpus_r = add_teacher_probs(corpus, settings.teachers, weights,
+                                     cache_file_name=teacher_probs_cache_file(cache_dir, key, part))
         strategy = from_config(**settings.strategy_config(strategy_config))
         train_student(corpus_r, strategy, output_dir=settings.output_dir)
     results["self_training"] = {**asdict(schedule), "rounds": [s.record() for s in plan]}
-
-(``add_teacher_probs`` does not take a ``cache_file_name`` today; wiring this in means passing it
-on to its ``dataset.map``. Without it the map cache still keys on the teacher's content, but in
-the dataset's own cache folder.)
 
 Intermediate students go to ``OUTPUT_DIR/rounds/round-R``; the last round writes ``OUTPUT_DIR``
 itself, so one round is exactly a plain distillation run.
@@ -49,6 +48,7 @@ from training.strategies import STRATEGIES
 from training.teacher_probs import model_fingerprint
 
 ROUNDS_DIR = "rounds"
+TEACHER_PROBS_CACHE = ".teacher-probs"  # hidden: model publishing skips dot folders
 
 
 def _check_probability(name: str, value: Optional[float]) -> None:
@@ -180,6 +180,11 @@ def round_cache_key(
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:32]
 
 
+def teacher_probs_cache_dir(output_dir: str) -> str:
+    """Where a self-training run caches its rounds' teacher probabilities: hidden, so not published."""
+    return os.path.join(output_dir, ROUNDS_DIR, TEACHER_PROBS_CACHE)
+
+
 def teacher_probs_cache_file(cache_dir: str, key: str, split: str = "train") -> str:
     """The ``cache_file_name`` for ``datasets.map`` holding one round's teacher probabilities."""
     return os.path.join(cache_dir, f"teacher-probs-{key}-{split}.arrow")
@@ -191,5 +196,6 @@ __all__ = [
     "plan_rounds",
     "round_cache_key",
     "round_dir",
+    "teacher_probs_cache_dir",
     "teacher_probs_cache_file",
 ]

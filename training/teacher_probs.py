@@ -262,6 +262,7 @@ def add_teacher_probs(
     batch_size: int = 256,
     num_proc: Optional[int] = None,
     desc: str = "teacher probabilities",
+    cache_file_name: Union[str, Mapping[str, str], None] = None,
 ) -> AnyDataset:
     """Add ``teacher_probs`` and ``teacher_tags`` to every split, from one teacher or several.
 
@@ -276,26 +277,46 @@ def add_teacher_probs(
     their order, and the fingerprint does not depend on ``num_proc``: under ``accelerate launch``
     the main process computes the column with every GPU while the others wait
     (``main_process_first``), then they read it from the cache.
+
+    ``cache_file_name``: where the column is cached, instead of the dataset's own cache folder (a
+    path for a Dataset; ``{split: path}`` for a DatasetDict, a split left out cached as usual). An
+    existing file is LOADED whatever its content, so its name must change with everything the
+    column depends on (self-training's :func:`training.self_training.round_cache_key`); it is
+    reused even with ``datasets`` caching disabled. Several teachers: each teacher's pass goes
+    next to it (``...-teacher{k}.arrow``), the combined column into the file itself.
     """
     teachers = [_as_teacher(t) for t in teachers]
     labels, label_columns = _teacher_columns(teachers)
     weights = _resolve_weights(weights, len(teachers))
     num_proc = teacher_num_proc(num_proc, teachers)
     if isinstance(dataset, datasets.DatasetDict):
+        if isinstance(cache_file_name, str):
+            raise ValueError("a DatasetDict's cache_file_name is {split: path}, one file per split")
+        files = cache_file_name or {}
         return datasets.DatasetDict(
             {
                 split: add_teacher_probs(
-                    ds, teachers, weights, batch_size=batch_size, num_proc=num_proc, desc=f"{desc} {split}"
+                    ds,
+                    teachers,
+                    weights,
+                    batch_size=batch_size,
+                    num_proc=num_proc,
+                    desc=f"{desc} {split}",
+                    cache_file_name=files.get(split),
                 )
                 for split, ds in dataset.items()
             }
         )
+    if cache_file_name is not None and not isinstance(cache_file_name, str):
+        raise ValueError("a Dataset's cache_file_name is one path")
+    cached = {} if cache_file_name is None else {"cache_file_name": cache_file_name, "load_from_cache_file": True}
     if len(teachers) == 1:
-        return _run_teacher(dataset, teachers[0], batch_size, num_proc, desc)
+        return _run_teacher(dataset, teachers[0], batch_size, num_proc, desc, **cached)
     columns = []
     for k, teacher in enumerate(teachers):
         column = f"{TEACHER_PROBS}_{k}"
-        dataset = _run_teacher(dataset, teacher, batch_size, num_proc, f"{desc} (teacher {k})")
+        own = {} if cache_file_name is None else {**cached, "cache_file_name": _teacher_file(cache_file_name, k)}
+        dataset = _run_teacher(dataset, teacher, batch_size, num_proc, f"{desc} (teacher {k})", **own)
         dataset = dataset.remove_columns(TEACHER_TAGS).rename_column(TEACHER_PROBS, column)
         columns.append(column)
     return dataset.map(
@@ -305,13 +326,26 @@ def add_teacher_probs(
         remove_columns=columns,
         features=_with_teacher_features(dataset.remove_columns(columns), labels),
         desc=f"{desc} (combine)",
+        **cached,
     )
 
 
+def _teacher_file(cache_file_name: str, k: int) -> str:
+    """Teacher ``k``'s own pass, next to the combined column's file."""
+    stem, ext = os.path.splitext(cache_file_name)
+    return f"{stem}-teacher{k}{ext}"
+
+
 def _run_teacher(
-    dataset: datasets.Dataset, teacher: TeacherProbabilities, batch_size: int, num_proc: Optional[int], desc: str
+    dataset: datasets.Dataset,
+    teacher: TeacherProbabilities,
+    batch_size: int,
+    num_proc: Optional[int],
+    desc: str,
+    **cache: Any,
 ) -> datasets.Dataset:
-    """One teacher's cached map pass, sharded over ``num_proc`` workers; the model is unloaded afterwards."""
+    """One teacher's cached map pass, sharded over ``num_proc`` workers; the model is unloaded afterwards.
+    ``cache``: ``cache_file_name`` and ``load_from_cache_file``, when the caller names the file."""
     try:
         return sharded_map(
             dataset,
@@ -321,6 +355,7 @@ def _run_teacher(
             batch_size=batch_size,
             features=_with_teacher_features(dataset, teacher.labels),
             desc=desc,
+            **cache,
         )
     finally:
         teacher.unload()
