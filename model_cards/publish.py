@@ -6,8 +6,8 @@
   :func:`model_cards.hub_layout.write_hub_dataset`; uploaded as it is).
 * :func:`publish_model` takes a model folder (a full model or a LoRA adapter saved by
   :func:`training.students.save_student`). Its README.md is the model card; when it has none, the
-  card is rendered from the folder's ``results.json``. Training checkpoints (``checkpoints/``) are
-  not uploaded.
+  card is rendered from the folder's ``results.json``. Training checkpoints (``checkpoints/``) and
+  self-training's intermediate students and cached teacher columns (``rounds/``) are not uploaded.
 
 Nothing is written into the given folder: what is uploaded is staged in a temporary folder
 (symbolic links to the large files) that is removed afterwards, whether the upload succeeded or
@@ -36,6 +36,7 @@ from dataset_builders.errors import UserError
 from model_cards.base_models import hub_id_of, provenance_note
 from model_cards.hub_layout import is_hub_layout, is_projection_output, write_hub_dataset
 from model_cards.rendering import is_local_path, is_secret_key, scrub_paths
+from training.self_training import ROUNDS_DIR
 
 logger = logging.getLogger(__name__)
 
@@ -66,6 +67,9 @@ def _check_args(repo_id: str, revision: Optional[str], create_pr: bool) -> None:
 # not hang the command (huggingface_hub's shared client has no timeout of its own).
 HUB_TIMEOUT_S = float(os.environ.get("XNER_HUB_TIMEOUT", "60"))
 HUB_ATTEMPTS = 3
+# Top-level folders of a model folder that are training state, not the model: accelerate checkpoints and
+# self-training's intermediate students with their cached teacher columns.
+NOT_PUBLISHED = ("checkpoints", ROUNDS_DIR)
 
 
 class HubUnreachableError(UserError):
@@ -347,7 +351,7 @@ def _stage_model(
     portable = Portable(base, base_id, token)
     for root, dirs, files in os.walk(folder):
         rel_root = os.path.relpath(root, folder)
-        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and not (rel_root == "." and d == "checkpoints"))
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and not (rel_root == "." and d in NOT_PUBLISHED))
         for name in sorted(files):
             if name.startswith(".") or name.endswith(".partial"):
                 continue
