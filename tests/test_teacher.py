@@ -74,6 +74,32 @@ def test_freeze_embeddings_keeps_them_and_trains_the_rest(encoder, dataset_dir, 
     assert json.loads((out / "results.json").read_text())["args"]["freeze_embeddings"] is True
 
 
+def test_head_learning_rate_gives_the_classifier_its_own_rate(encoder, tmp_path):
+    from peft import LoraConfig, get_peft_model
+
+    from training.loop import default_optimizer
+
+    model = AutoModelForTokenClassification.from_pretrained(encoder, num_labels=5)
+
+    def rates(model, **config):
+        optimizer = default_optimizer(model, LoopConfig(output_dir=str(tmp_path), learning_rate=1e-4, **config))
+        names = {id(p): n for n, p in model.named_parameters()}
+        return {names[id(p)]: (g["lr"], g["weight_decay"]) for g in optimizer.param_groups for p in g["params"]}
+
+    plain = rates(model, weight_decay=0.01)
+    assert {lr for lr, _ in plain.values()} == {1e-4}
+    split = rates(model, head_learning_rate=3e-3, weight_decay=0.01)
+    assert split.keys() == plain.keys()  # every trainable parameter, once
+    assert split["classifier.weight"] == (3e-3, 0.01) and split["classifier.bias"] == (3e-3, 0.0)
+    assert all(lr == 1e-4 for name, (lr, _) in split.items() if not name.startswith("classifier."))
+    # A LoRA student's head is trained through peft's modules_to_save copy: it gets the head's rate too.
+    lora = get_peft_model(model, LoraConfig(target_modules=["query", "value"], modules_to_save=["classifier"]))
+    adapter = rates(lora, head_learning_rate=3e-3)
+    heads = {name for name, (lr, _) in adapter.items() if lr == 3e-3}
+    assert heads and all("classifier.modules_to_save" in name for name in heads)
+    assert any("lora_A" in name and lr == 1e-4 for name, (lr, _) in adapter.items())
+
+
 def loop_setup(encoder, sample, output_dir, accelerator=None, **config):
     """A tiny classifier, length-grouped batches of 2 and a dev evaluator, seeded like a fresh process."""
     names = sample.features["ner_tags"].feature.names

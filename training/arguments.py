@@ -204,6 +204,10 @@ class LoopArguments:
     learning_rate: Optional[PositiveFloat] = arg(
         help="default: 5e-5 (a teacher or a full student), 5e-4 (a LoRA student)"
     )
+    head_learning_rate: Optional[PositiveFloat] = arg(
+        help="the classifier head's learning rate (default: --learning_rate); a higher one lets a student's new "
+        "head leave the label prior on soft or pseudo labels"
+    )
     weight_decay: float = arg(0.0)
     num_train_epochs: PositiveInt = arg(3)
     max_train_steps: Optional[PositiveInt] = arg(help="total optimizer steps; overrides --num_train_epochs")

@@ -211,6 +211,7 @@ def loop_config(
         max_train_steps=loop.max_train_steps,
         gradient_accumulation_steps=loop.gradient_accumulation_steps,
         learning_rate=loop.learning_rate or learning_rate,
+        head_learning_rate=loop.head_learning_rate,
         weight_decay=loop.weight_decay,
         lr_scheduler_type=loop.lr_scheduler_type,
         num_warmup_steps=loop.num_warmup_steps,
