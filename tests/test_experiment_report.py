@@ -702,3 +702,46 @@ def test_bars_that_average_languages_say_how_many(report):
     figure, _ = _drawn(report, "robustness")
     labels = [t.get_text() for t in figure.axes[0].get_xticklabels()]
     assert labels == [f"{r['configuration']} (n={r['n_languages']})" for r in report["robustness"]["by_configuration"]]
+
+
+def test_model_selection_is_summarised_per_language_and_protocol():
+    def student(run_id, lang, selection):
+        record = _record(run_id, "student", "soft-kl", lang, 1, {"t": _result(0.5, "in")}, student_kind="full")
+        if selection is not None:
+            record["selection"] = selection
+        return record
+
+    translated = {
+        "selection": "translate-train-dev",
+        "dev_set": {"dataset": "/somewhere/projections/p/es", "gold": False},
+        "gold_target_dev_used": False,
+    }
+    source = {
+        "selection": "source-dev",
+        "dev_set": {"dataset": "conll2003:validation@en", "gold": True},
+        "gold_target_dev_used": False,
+    }
+    target = {
+        "selection": "target-dev",
+        "dev_set": {"dataset": "conll2002:validation@nl", "gold": True},
+        "gold_target_dev_used": True,
+    }
+    records = [
+        student("a", "es", translated),
+        student("b", "es", translated),
+        student("c", "nl", source),
+        student("d", "nl", target),
+        student("e", "de", None),
+    ]
+    report = build_report(records, samples=50)
+    rows = report["summary"]["model_selection"]
+    assert [(r["lang"], r["protocol"], r["runs"], r["gold_target_dev_used"]) for r in rows] == [
+        ("de", "none", 1, False),
+        ("es", "translate-train-dev", 2, False),
+        ("nl", "source-dev", 1, False),
+        ("nl", "target-dev", 1, True),
+    ]
+    assert "/somewhere" not in json.dumps(rows)  # a machine's folder is not what a reader needs
+    markdown = render_markdown(report)
+    assert "| nl | target-dev | conll2002:validation@nl | yes | 1 |" in markdown
+    assert "| de | none | none: the last epoch | no | 1 |" in markdown

@@ -642,6 +642,35 @@ def _compute(records: list) -> dict:
     }
 
 
+def _model_selection(records: list) -> list[dict]:
+    """How each language's students picked their epoch (the ``selection`` a student record holds, from
+    ``training.model_selection``): one row per language and protocol, with its dev set and run count."""
+    rows: dict[tuple, dict] = {}
+    for record in records:
+        if not isinstance(record, Mapping) or record.get("kind") != "student":
+            continue
+        chosen = record.get("selection") if isinstance(record.get("selection"), Mapping) else {}
+        protocol = chosen.get("selection") or "none"
+        dev = chosen.get("dev_set") if isinstance(chosen.get("dev_set"), Mapping) else {}
+        if protocol == "translate-train-dev":  # a local folder: say what it is, not where it was
+            dev_set = "the source dev set translated and projected (no gold labels)"
+        else:
+            dev_set = dev.get("dataset") or "none: the last epoch"
+        key = (str(record.get("lang")), protocol, dev_set)
+        row = rows.setdefault(
+            key,
+            {
+                "lang": key[0],
+                "protocol": protocol,
+                "dev_set": dev_set,
+                "gold_target_dev_used": bool(chosen.get("gold_target_dev_used")),
+                "runs": 0,
+            },
+        )
+        row["runs"] += 1
+    return [rows[k] for k in sorted(rows)]
+
+
 def build_report(records: Iterable[Mapping], *, samples: int = 1000, alpha: float = 0.05, seed: int = 0) -> dict:
     """The report as a JSON-ready dict (see the module docstring); ValueError on a malformed record."""
     records = list(records)
@@ -722,6 +751,7 @@ def build_report(records: Iterable[Mapping], *, samples: int = 1000, alpha: floa
             "test_sets": sorted({t for r in runs for t in r.results}),
             "configurations": list(configs),
             "compute": _compute(records),
+            "model_selection": _model_selection(records),
         },
         "configurations": list(configs.values()),
         "main": main,
@@ -829,6 +859,20 @@ def render_markdown(report: Mapping) -> str:
             "",
         ]
 
+    selection = s.get("model_selection") or []
+    if selection:
+        out += [
+            "Model selection (the dev set that picked each student's epoch; gold target-language labels only "
+            "where said):",
+            "",
+        ]
+        out += _table(
+            ["Language", "Protocol", "Dev set", "Gold target dev", "Students"],
+            [
+                [r["lang"], r["protocol"], r["dev_set"], "yes" if r["gold_target_dev_used"] else "no", r["runs"]]
+                for r in selection
+            ],
+        )
     out += ["## Findings", ""] + [f"- {f}" for f in report["findings"]] + [""]
 
     out += [
