@@ -27,16 +27,11 @@ import time
 import torch
 
 from dataset_builders import load_corpus
+from dataset_builders.corpora import default_data_dir  # $XNER_DATA_DIR, else ../shared/data
 from projection.embedding_aligner import EmbeddingAligner
 from projection.simalign_reference import SimAlignReference
 
 METHODS = ("argmax", "itermax", "match")
-
-
-def default_data_dir() -> str:
-    """``$XNER_DATA_DIR/europarl-ner`` if the variable is set, else ``../shared/data/europarl-ner``."""
-    root = os.environ.get("XNER_DATA_DIR")
-    return os.path.join(root, "europarl-ner") if root else os.path.join("..", "shared", "data", "europarl-ner")
 
 
 def default_model() -> str:
@@ -64,7 +59,11 @@ def timed(aligner, src: list[list[str]], tgt: list[list[str]]) -> tuple[list[dic
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data-dir", default=default_data_dir(), help="folder with {en,es}-europarl.test.conll02")
+    parser.add_argument(
+        "--data-dir",
+        default=os.path.join(default_data_dir(), "europarl-ner"),
+        help="folder with {en,es}-europarl.test.conll02",
+    )
     parser.add_argument("--model", default=None, help="encoder (Hub id or path); default: the packaged MiniLM")
     parser.add_argument("--layer", type=int, default=4, help="hidden_states index (0 = embeddings)")
     parser.add_argument("--limit", type=int, default=None, help="align only the first N pairs")

@@ -38,6 +38,8 @@ import subprocess
 import sys
 import time
 
+from dataset_builders.corpora import default_data_dir  # $XNER_DATA_DIR, else ../shared/data
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 # OpenMP threads that spin while they wait are disastrous on a shared 2-core machine: measured here
@@ -61,10 +63,6 @@ STRATEGY_ARGS = {
 NOISE = re.compile(
     r"\d+%\||it/s\]|s/it\]|^\s*(\x1b\[A)+\s*$|^\s*\[A|LOAD REPORT|^Key\s+\||^-+\+|UNEXPECTED|MISSING|^Notes:|^- (UNEXPECTED|MISSING)"
 )
-
-
-def default_data_dir() -> str:
-    return os.environ.get("XNER_DATA_DIR", os.path.join(REPO, "..", "shared", "data"))
 
 
 def log(message: str) -> None:

@@ -28,6 +28,7 @@ import datasets
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from dataset_builders import load_corpus  # noqa: E402
+from dataset_builders.corpora import default_data_dir  # $XNER_DATA_DIR, else ../shared/data
 from projection.transforms import Align, Project, SourceEntities, add_parallel  # noqa: E402
 from training.metrics import load_metric  # noqa: E402
 
@@ -36,11 +37,6 @@ METHODS = {
     "greedy": {"method": "candidates", "solver": "greedy"},
     "ilp": {"method": "candidates", "solver": "ilp"},
 }
-
-
-def default_data_dir() -> str:
-    root = os.environ.get("XNER_DATA_DIR", os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data"))
-    return os.path.join(root, "europarl-ner")
 
 
 class _Fixed:
@@ -87,7 +83,11 @@ def aligners(names, eflomal_runs: int, minilm_layer: int, minilm_method: str):
 
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data-dir", default=default_data_dir(), help="folder holding <lang>-europarl.test.conll02")
+    parser.add_argument(
+        "--data-dir",
+        default=os.path.join(default_data_dir(), "europarl-ner"),
+        help="folder holding <lang>-europarl.test.conll02",
+    )
     parser.add_argument("--langs", default="de,es")
     parser.add_argument("--aligners", default="eflomal,minilm")
     parser.add_argument("--eflomal-runs", type=int, default=3, help="consensus of N eflomal runs (it is stochastic)")

@@ -21,20 +21,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import time
 from pathlib import Path
 from typing import Callable, Optional
 
+from dataset_builders.corpora import default_data_dir  # $XNER_DATA_DIR, else ../shared/data
 from dataset_builders.schemes import tags_to_spans
 from projection.candidate_matching import project_candidates
 from projection.heuristic import project_heuristic
-
-
-def default_data_dir() -> Path:
-    if os.environ.get("XNER_DATA_DIR"):
-        return Path(os.environ["XNER_DATA_DIR"]) / "europarl-ner"
-    return Path(__file__).resolve().parents[1].parent / "shared" / "data" / "europarl-ner"
 
 
 def read_conll(path: Path) -> tuple[list[list[str]], list[list[str]]]:
@@ -96,7 +90,7 @@ def sentences_per_second(project: Callable, columns: tuple, rows: int, batch_siz
 
 def main(argv: Optional[list[str]] = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data-dir", type=Path, default=default_data_dir())
+    parser.add_argument("--data-dir", type=Path, default=Path(default_data_dir()) / "europarl-ner")
     parser.add_argument("--target-lang", default="es", choices=["es", "de"])
     parser.add_argument("--rows", type=int, default=20_000)
     parser.add_argument("--batch-size", type=int, default=1000)

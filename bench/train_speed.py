@@ -41,16 +41,11 @@ import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
 from typing import Optional
 
+from dataset_builders.corpora import default_data_dir  # $XNER_DATA_DIR, else ../shared/data
+
 VARIANTS = ("trainer", "xner", "xner-lora")
-
-
-def default_data_dir() -> str:
-    if os.environ.get("XNER_DATA_DIR"):
-        return os.environ["XNER_DATA_DIR"]
-    return str(Path(__file__).resolve().parents[1].parent / "shared" / "data")
 
 
 def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
