@@ -35,15 +35,6 @@ from dataset_builders.errors import UserError  # noqa: E402
 from xner import cli  # noqa: E402
 
 
-@pytest.fixture(scope="module")
-def encoder(tmp_path_factory):
-    from dataset_builders import load_corpus
-    from tests.tiny_models import build_tiny_bert
-
-    texts = [" ".join(t) for t in load_corpus("xner-sample")["train"]["tokens"]]
-    return build_tiny_bert(str(tmp_path_factory.mktemp("encoder")), texts)
-
-
 def run_cli(argv, capsys):
     """``xner ARGV`` -> (exit status, stderr); argparse's own exits included."""
     try:

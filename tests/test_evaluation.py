@@ -19,7 +19,6 @@ from transformers import AutoModelForTokenClassification, AutoTokenizer
 
 from dataset_builders import read_conll
 from dataset_builders.schemes import CONLL, MASAKHANER
-from tests.tiny_models import build_tiny_bert
 from training import evaluation, teacher
 from training.collate import TokenCollator
 from training.evaluation import (
@@ -41,11 +40,6 @@ from training.students import LoraSettings, build_student, merge_adapter, save_s
 from xner import cli
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-
-
-@pytest.fixture(scope="module")
-def encoder(tmp_path_factory, sample):
-    return build_tiny_bert(str(tmp_path_factory.mktemp("encoder")), [" ".join(t) for t in sample["tokens"]])
 
 
 @pytest.fixture(scope="module")

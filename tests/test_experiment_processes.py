@@ -160,6 +160,9 @@ def test_the_training_child_ends_with_its_parent(how, tmp_path, tiny_model, real
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # A terminal's Ctrl-C: where the suite itself runs in the background (`cmd &`), SIGINT arrives ignored
+        # and Python keeps ignoring it, as a user's `nohup xner experiment run ... &` rightly does.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         assert _wait_until(lambda: _children(parent.pid, "training.teacher"), timeout=90), "no training child started"
