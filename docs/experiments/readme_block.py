@@ -19,6 +19,7 @@ import json
 import os
 import re
 import sys
+from typing import Optional
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 START, END = "<!-- experiment-results -->", "<!-- /experiment-results -->"
@@ -150,8 +151,8 @@ def locate(config: str) -> dict:
 def progress(config: str) -> dict:
     """Recorded vs planned runs, and the minutes of the teachers' training and projections.
 
-    ``artifact_minutes`` is None when a teacher or projection has no ``xner-run.json`` marker in this
-    checkout (not run yet, or run on another machine).
+    ``artifacts``: the minutes of those with an ``xner-run.json`` marker in this checkout, how many have one
+    and how many there are; None when none has (not run yet, or run on another machine).
     """
 
     def compute():
@@ -166,21 +167,37 @@ def progress(config: str) -> dict:
         artifacts = [run for run in runs if run.kind in ("teacher-train", "projection")]
         recorded = {r["run_id"] for r in records}
         measured = [run for run in runs if run not in artifacts]
-        seconds = 0.0
+        seconds, done = 0.0, 0
         for run in artifacts:
             path = os.path.join(artifact_dir(experiment, run), MARKER)
-            if not os.path.isfile(path):
-                seconds = None
-                break
-            with open(path, encoding="utf-8") as handle:
-                seconds += json.load(handle)["wall_time_s"]
+            if os.path.isfile(path):
+                with open(path, encoding="utf-8") as handle:
+                    seconds += json.load(handle)["wall_time_s"]
+                done += 1
         return {
             "recorded": sum(run.run_id in recorded for run in measured),
             "planned": len(measured) + sum(p.count for p in pending),
-            "artifact_minutes": None if seconds is None else seconds / 60,
+            "artifacts": {"minutes": seconds / 60, "done": done, "total": len(artifacts)} if done else None,
         }
 
     return _in_repo(compute)
+
+
+ARTIFACTS_FILE = "artifacts.json"
+
+
+def stored_artifacts(out: str, measured: Optional[dict]) -> Optional[dict]:
+    """The teachers' and projections' minutes: as measured now (then kept beside the report, for checkouts
+    without the run markers), else as kept."""
+    path = os.path.join(REPO, out, ARTIFACTS_FILE)
+    if measured is not None:
+        with open(path, "w", encoding="utf-8") as handle:
+            json.dump(measured, handle, indent=2)
+        return measured
+    if os.path.isfile(path):
+        with open(path, encoding="utf-8") as handle:
+            return json.load(handle)
+    return None
 
 
 def write_report_of(store: str, out: str, title: str) -> bool:
@@ -223,10 +240,16 @@ def block(config: str, title: str, store: str, out: str, runs: dict) -> str:
     if compute.get("wall_time_s") is not None:
         minutes = compute["wall_time_s"] / 60
         cost += f": {minutes:.0f} min of wall time on 2 CPU cores"
-        if runs and runs["artifact_minutes"] is not None:
-            cost += f", {minutes + runs['artifact_minutes']:.0f} min with the teachers' training and projection"
-        else:
+        artifacts = stored_artifacts(out, runs["artifacts"] if runs else None)
+        if artifacts is None:
             cost += " (the teachers' training and projection not counted: their run markers are not in this checkout)"
+        elif artifacts["done"] == artifacts["total"]:
+            cost += f", {minutes + artifacts['minutes']:.0f} min with the teachers' training and projection"
+        else:
+            cost += (
+                f", plus {artifacts['minutes']:.0f} min for the {artifacts['done']} of {artifacts['total']} teacher "
+                "trainings and projections done so far"
+            )
     if compute.get("peak_rss_mb") is not None:
         cost += f"; peak RSS {compute['peak_rss_mb']:.0f} MB"
     lines = [
