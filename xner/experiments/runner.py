@@ -172,7 +172,7 @@ class Runner:
                 "data_dir": self.x.data_dir,
             }
         else:
-            source = {"dataset_name": os.path.join(self.x.artifacts, "projections", data, "view")}
+            source = {"dataset_name": self.projection_path(data, "view")}
         args = training_flags(
             "teacher",
             {
@@ -229,7 +229,7 @@ class Runner:
         return {"wall_time_s": seconds}
 
     def projection_path(self, run_id: str, lang: str) -> str:
-        """A projection run's output for ``lang`` (``xner project``'s folder layout)."""
+        """A projection run's output for ``lang`` (``xner project``'s folder layout), or its ``view`` folder."""
         return os.path.join(self.x.artifacts, "projections", run_id, lang)
 
     def test_spec(self, test: TestSet) -> str:
@@ -344,11 +344,7 @@ class Runner:
             "train_split": text["split"],
             "lang": text["lang"],
             "data_dir": self.x.data_dir,
-            "dataset_name": (
-                os.path.join(self.x.artifacts, "projections", spec["projected"], run.lang)
-                if spec["projected"]
-                else None
-            ),
+            "dataset_name": (self.projection_path(spec["projected"], run.lang) if spec["projected"] else None),
             **spec["args"],
             **self.selection_flags(spec.get("selection")),
         }
