@@ -191,8 +191,10 @@ def stored_artifacts(out: str, measured: Optional[dict]) -> Optional[dict]:
     without the run markers), else as kept."""
     path = os.path.join(REPO, out, ARTIFACTS_FILE)
     if measured is not None:
-        with open(path, "w", encoding="utf-8") as handle:
-            json.dump(measured, handle, indent=2)
+        sys.path.insert(0, REPO)
+        from dataset_builders.atomic import write_json
+
+        write_json(path, measured)
         return measured
     if os.path.isfile(path):
         with open(path, encoding="utf-8") as handle:
