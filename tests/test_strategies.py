@@ -2,6 +2,7 @@
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -15,6 +16,7 @@ from training.strategies import (
     SoftKL,
     SoftMSE,
     Voting,
+    class_balanced_thresholds,
     from_config,
     similarity_weights,
 )
@@ -97,6 +99,51 @@ def test_hard_confident_keeps_only_confident_tokens():
 def test_hard_confident_with_nothing_kept_is_zero_not_nan():
     grad = check(HardConfident(threshold=0.95), 0.0)
     assert torch.count_nonzero(grad) == 0
+
+
+def test_hard_confident_counts_what_it_keeps():
+    strategy = HardConfident(threshold=0.75)
+    check(strategy, minus_log_softmax(2, 1))
+    check(strategy, minus_log_softmax(2, 1))
+    assert strategy.statistics() == {"tokens": 4, "kept": 2, "kept_rate": 0.5}
+    assert strategy.statistics(cumulative=False) == {"tokens": 2, "kept": 1, "kept_rate": 0.5}
+    strategy.reset_statistics()
+    assert strategy.statistics() == {"tokens": 0, "kept": 0, "kept_rate": None}
+
+
+def test_class_balanced_thresholds_by_hand():
+    confidence = np.array([0.9, 0.5, 0.7, 0.3, 0.95, 0.6], dtype=np.float32)
+    predicted = np.array([0, 1, 1, 1, 0, 1])
+    # label 0: {0.9, 0.95} -> the top half keeps 0.95; label 1: {0.3, 0.5, 0.6, 0.7} -> keeps 0.6, 0.7; label 2: never
+    thresholds = class_balanced_thresholds(confidence, predicted, 3, keep=0.5)
+    assert thresholds == pytest.approx([0.95, 0.6, 1.0])
+    assert class_balanced_thresholds(confidence, predicted, 3, keep=1.0) == pytest.approx([0.9, 0.3, 1.0])
+
+
+def test_hard_confident_keep_per_class_uses_each_labels_threshold():
+    # the corpus: label 0 predicted with 0.7 and 0.9, label 1 with 0.8 and 0.6 -> thresholds 0.9 and 0.8
+    strategy = HardConfident(keep_per_class=0.5)
+    fitted = strategy.fit(np.array([0.7, 0.9, 0.8, 0.6]), np.array([0, 0, 1, 1]), ["O", "B-PER", "I-PER"])
+    assert fitted == {
+        "keep_per_class": 0.5,
+        "thresholds": pytest.approx({"O": 0.9, "B-PER": 0.8, "I-PER": 1.0}),
+        "words": 4,
+        "kept": 2,
+    }
+    # the batch: word 1 is label 0 at 0.7 (< 0.9, dropped), word 2 is label 1 at 0.8 (>= 0.8, kept)
+    check(strategy, minus_log_softmax(2, 1))
+    assert strategy.config() == {"name": "hard-confident", "threshold": None, "keep_per_class": 0.5}
+    assert from_config(**strategy.config()).keep_per_class == 0.5
+
+
+def test_hard_confident_settings_are_checked():
+    assert HardConfident().threshold == 0.9  # the default when neither is given
+    with pytest.raises(UserError, match="threshold or keep_per_class, not both"):
+        HardConfident(threshold=0.8, keep_per_class=0.5)
+    with pytest.raises(UserError, match=r"keep_per_class must be in \(0, 1\]"):
+        HardConfident(keep_per_class=0.0)
+    with pytest.raises(RuntimeError, match="call fit"):
+        HardConfident(keep_per_class=0.5)(logits_tensor(), make_batch())
 
 
 def test_multi_teacher_weights():

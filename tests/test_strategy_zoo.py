@@ -26,10 +26,17 @@ from tests.fixtures.training import distill_args, results_of
 from training import distill
 from training.arguments import DataArguments, EvaluationArguments
 from training.denoise import DENOISED_TAGS, KD_WEIGHT, apply_relabels
-from training.inference import WordTagger, sentence_vectors
+from training.inference import WordTagger, load_tokenizer, sentence_vectors
 from training.self_training import teacher_probs_cache_dir, teacher_probs_cache_file
 from training.strategies import Voting
-from training.teacher_probs import TEACHER_PROBS, TEACHER_TAGS, TeacherProbabilities, student_features
+from training.teacher_probs import (
+    TEACHER_PROBS,
+    TEACHER_TAGS,
+    TeacherProbabilities,
+    add_teacher_probs,
+    head_confidences,
+    student_features,
+)
 from xner import cli
 
 LABELS = CONLL.label_names  # the teachers' labels (the ``models`` fixture)
@@ -170,6 +177,30 @@ def test_denoise_relabel_and_language_agnostic_selection(models, tmp_path):
     assert summary["mode"] == "relabel" and summary["tokens"] > 0
 
 
+def test_hard_confident_keep_per_class_fits_thresholds_on_the_corpus(models, tmp_path):
+    args = distill_args(models, tmp_path, "--strategy", "hard-confident", "--keep_per_class", "0.5", steps=2)
+    assert distill.main(args) == 0
+    results = results_of(tmp_path)
+    fitted = results["data"]["class_balanced_selection"]
+    assert fitted["keep_per_class"] == 0.5 and list(fitted["thresholds"]) == list(LABELS)
+    # at least half of the words of each predicted label reach its threshold (ties keep more)
+    assert fitted["words"] > 0 and fitted["words"] / 2 <= fitted["kept"] <= fitted["words"]
+    statistics = results["train_loss"]["strategy_statistics"][0]
+    assert 0 < statistics["kept"] <= statistics["tokens"]
+    assert statistics["kept_rate"] == pytest.approx(statistics["kept"] / statistics["tokens"])
+
+
+def test_head_confidences_read_the_word_heads_of_the_features(models):
+    words = datasets.Dataset.from_dict({"tokens": [["Maria", "vive", "en", "Madrid"], ["Hola"]]})
+    teacher = TeacherProbabilities(models["teacher"])
+    with_probs = add_teacher_probs(words, [teacher], [1.0])
+    features = student_features(with_probs, load_tokenizer(models["teacher"]), LABELS, max_length=8)
+    confidence, predicted = head_confidences(features)
+    rows = np.array([p for sentence in with_probs[TEACHER_PROBS] for p in sentence])  # one row per word
+    np.testing.assert_allclose(confidence, rows.max(-1), rtol=1e-6)
+    np.testing.assert_array_equal(predicted, rows.argmax(-1))
+
+
 def test_self_training_rounds_chain_students_as_teachers(models, tmp_path, monkeypatch):
     teacher = shutil.copytree(models["teacher"], tmp_path / "teacher")  # retrained in place at the end
     out = tmp_path / "run"
@@ -295,6 +326,7 @@ def test_the_new_options_are_offered_by_both_helps(capsys, entry):
         "--selection_source",
         "--self_training_rounds",
         "--self_training_threshold_start",
+        "--keep_per_class",
         "--selection",
         "--allow_target_dev",
         "--source_dev",

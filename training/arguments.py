@@ -279,6 +279,10 @@ class StrategyArguments:
     strategy: str = arg("soft-mse", help=f"the distillation loss: {', '.join(STRATEGIES)}")
     temperature: Optional[float] = arg(help="soft-kl (and soft_loss=soft-kl): softening temperature")
     threshold: Optional[float] = arg(help="hard-confident: minimum teacher probability kept")
+    keep_per_class: Optional[float] = arg(
+        help="hard-confident instead of --threshold: keep the most confident share (0, 1] of the words the teacher "
+        "gives each label, one threshold per label fitted on the training corpus (class-balanced, Zou et al. 2018)"
+    )
     alpha: Optional[float] = arg(help="projected+kd: weight of the soft loss")
     agree_only: Optional[bool] = arg(
         nargs="?",

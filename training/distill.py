@@ -24,7 +24,7 @@ Teachers
     memory; no column is written).
 Strategy
     ``--strategy`` one of :data:`training.strategies.STRATEGIES` with its parameters
-    (``--temperature``, ``--threshold``, ``--alpha``, ``--agree_only``, ``--soft_loss``); a
+    (``--temperature``, ``--threshold`` or ``--keep_per_class``, ``--alpha``, ``--agree_only``, ``--soft_loss``); a
     parameter the strategy does not take is an error.
 Strategy zoo, round two (issue 15)
     ``--denoise reweight|relabel`` (``--denoise_k``, ``--denoise_threshold``): neighbour consistency
@@ -133,6 +133,7 @@ from training.teacher_probs import (
     TeacherProbabilities,
     add_teacher_probs,
     check_label_sets,
+    head_confidences,
     student_features,
 )
 
@@ -283,7 +284,7 @@ def _floats(text: Optional[str], what: str) -> Optional[list[float]]:
 def strategy_from_args(strategy: StrategyArguments, teachers: TeacherArguments):
     """The strategy named by ``--strategy`` with the parameters given on the command line."""
     params: dict[str, Any] = {}
-    for name in ("temperature", "threshold", "alpha", "agree_only", "soft_loss"):
+    for name in ("temperature", "threshold", "keep_per_class", "alpha", "agree_only", "soft_loss"):
         value = getattr(strategy, name)
         if value is not None:
             params[name] = value
@@ -499,10 +500,7 @@ class LossRecorder:
             )
             counts = dict(zip(counts, (int(v) for v in summed.tolist())))
         stats.update(counts)
-        if "disagreement_rate" in stats:  # derived: recomputed from the summed counts
-            stats["disagreement_rate"] = (
-                1.0 - counts["agree"] / counts["projected"] if counts.get("projected") else None
-            )
+        stats.update(self.strategy.rates(counts))  # derived: recomputed from the summed counts
         return stats
 
     def epoch_mean(self, accelerator: Accelerator) -> Optional[float]:
@@ -733,6 +731,29 @@ def teacher_signal(
     return TeacherSignal(teachers, weights, labels, features, recorder, on_the_fly, seconds, summaries or None)
 
 
+def fit_strategy(strategy, signal: TeacherSignal) -> Optional[dict]:
+    """Corpus-level parameters of the strategy (``hard-confident --keep_per_class``'s per-label thresholds),
+    fitted on the teacher's distributions over every training word; what it fitted, or None."""
+    if not strategy.needs_fit:
+        return None
+    if signal.on_the_fly is not None:
+        raise UserError(
+            f"--strategy {strategy.name} --keep_per_class needs the teacher probabilities as a column: "
+            "leave out --on_the_fly"
+        )
+    confidence, predicted = head_confidences(signal.features)
+    fitted = strategy.fit(confidence, predicted, signal.labels)
+    kept = fitted["kept"] / fitted["words"] if fitted["words"] else 0.0
+    logger.info(
+        "%s: class-balanced thresholds %s keep %.1f%% of %d words",
+        strategy.name,
+        {k: round(v, 3) for k, v in fitted["thresholds"].items()},
+        100 * kept,
+        fitted["words"],
+    )
+    return fitted
+
+
 def build_student_model(student: StudentArguments, model: ModelArguments, labels: Sequence[str], seed: int):
     """Step 3: the student (full or LoRA) over the teachers' labels; ``(model, lora settings or None)``."""
     set_seed(seed)  # the student's initialisation does not depend on how the teacher signal was made
@@ -851,6 +872,7 @@ def distill_round(
                 teacher_probs_cache_file(teacher_cache_dir, key, f"{i}-{p.name}") for i, p in enumerate(parts)
             ]
     signal = teacher_signal(arguments, strategy, parts, tokenizer, accelerator, cache_files)  # 2. teacher signal
+    fitted = fit_strategy(strategy, signal)
     with accelerator.main_process_first():
         test_sets = [load_test_set(spec, data.data_dir, data.max_eval_samples) for spec in specs]
         # the map is applied whenever given (type_map_all), as --eval_type_map always did
@@ -934,7 +956,15 @@ def distill_round(
     # issue-15 steps, where they belong: what changed the training data, which protocol picked the
     # checkpoint, the student's self-training lineage, what the strategy counted per epoch
     results.data.update(
-        {k: v for k, v in (("language_agnostic_selection", kept), ("denoising", signal.denoising)) if v}
+        {
+            k: v
+            for k, v in (
+                ("language_agnostic_selection", kept),
+                ("denoising", signal.denoising),
+                ("class_balanced_selection", fitted),
+            )
+            if v
+        }
     )
     results.best["selection"] = selection
     if self_training is not None:

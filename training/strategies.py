@@ -40,6 +40,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, ClassVar, Mapping, NamedTuple, Optional, Sequence
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -201,8 +202,21 @@ class DistillationLoss:
         """
         return {}
 
+    def rates(self, counts: Mapping[str, int]) -> dict[str, Optional[float]]:
+        """The rates :meth:`statistics` derives from its counts (recomputed after counts are summed over processes)."""
+        return {}
+
     def reset_statistics(self) -> None:
         """Start counting afresh (e.g. at each epoch)."""
+
+    @property
+    def needs_fit(self) -> bool:
+        """True when the loss has parameters fitted on the whole training corpus first (:meth:`fit`)."""
+        return False
+
+    def fit(self, confidence: np.ndarray, predicted: np.ndarray, labels: Sequence[str]) -> dict[str, Any]:
+        """Fit corpus-level parameters from the teacher's max probability and argmax per word; returns a record."""
+        raise NotImplementedError(f"{self.name} fits nothing on the corpus")
 
 
 @dataclass
@@ -254,27 +268,99 @@ class Hard(DistillationLoss):
         return _hard_loss(selected.logits, selected.teacher.argmax(-1), selected.weights)
 
 
+CONFIDENCE_COUNTS = ("tokens", "kept")
+
+
+def class_balanced_thresholds(confidence: np.ndarray, predicted: np.ndarray, n_labels: int, keep: float) -> list[float]:
+    """Per-label confidence thresholds that keep the most confident ``keep`` share of each predicted label.
+
+    Class-balanced selection (Zou et al. 2018, "Unsupervised Domain Adaptation for Semantic
+    Segmentation via Class-Balanced Self-Training", ECCV): one global threshold keeps the frequent,
+    easy label (``O``) and drops the rare ones whose teacher is less sure -- a cross-lingual teacher
+    rarely reaches 0.9 on an entity word -- so each label gets its own threshold, the ``1 - keep``
+    quantile of the teacher's confidence on the words it gives that label. ``confidence``/``predicted``:
+    the teacher's max probability and argmax per word. A label the teacher never predicts gets 1.0
+    (nothing to keep).
+    """
+    if not 0.0 < keep <= 1.0:
+        raise UserError(f"keep_per_class must be in (0, 1], got {keep}")
+    thresholds = []
+    for label in range(n_labels):
+        scores = confidence[predicted == label]
+        thresholds.append(float(np.quantile(scores, 1.0 - keep, method="higher")) if scores.size else 1.0)
+    return thresholds
+
+
 @dataclass
 class HardConfident(DistillationLoss):
-    """``hard-confident``: ``hard``, only on tokens whose teacher max probability is ``>= threshold``.
+    """``hard-confident``: ``hard``, only on the words whose teacher max probability reaches a threshold.
 
     Filters the pseudo-labels the teacher is unsure of; the loss is averaged over the kept tokens
-    only (a batch with none kept gives 0, not NaN).
+    only (a batch with none kept gives 0, not NaN). Either one ``threshold`` for every label
+    (default 0.9), or ``keep_per_class``: class-balanced thresholds, one per label, fitted once on
+    the whole training corpus's teacher distributions (:meth:`fit`, called by ``training.distill``
+    before training; :func:`class_balanced_thresholds`). :meth:`statistics` counts the ``tokens``
+    seen and those ``kept`` (``kept_rate``), so a threshold that keeps nothing shows in the logs.
     """
 
     name: ClassVar[str] = "hard-confident"
-    threshold: float = 0.9
+    threshold: Optional[float] = None
+    keep_per_class: Optional[float] = None
 
     def __post_init__(self):
-        if not 0.0 <= self.threshold <= 1.0:
+        if self.threshold is not None and self.keep_per_class is not None:
+            raise UserError(f"{self.name}: give threshold or keep_per_class, not both")
+        if self.keep_per_class is None and self.threshold is None:
+            self.threshold = 0.9
+        if self.threshold is not None and not 0.0 <= self.threshold <= 1.0:
             raise UserError(f"{self.name}: threshold must be in [0, 1], got {self.threshold}")
+        if self.keep_per_class is not None and not 0.0 < self.keep_per_class <= 1.0:
+            raise UserError(f"{self.name}: keep_per_class must be in (0, 1], got {self.keep_per_class}")
+        self.class_thresholds: Optional[list[float]] = None
+        self.reset_statistics()
+
+    @property
+    def needs_fit(self) -> bool:
+        return self.keep_per_class is not None
+
+    def fit(self, confidence: np.ndarray, predicted: np.ndarray, labels: Sequence[str]) -> dict[str, Any]:
+        """Fit the class-balanced thresholds on the corpus's words; returns what a run records."""
+        self.class_thresholds = class_balanced_thresholds(confidence, predicted, len(labels), self.keep_per_class)
+        kept = int((confidence >= np.asarray(self.class_thresholds)[predicted]).sum()) if confidence.size else 0
+        return {
+            "keep_per_class": self.keep_per_class,
+            "thresholds": dict(zip(labels, self.class_thresholds)),
+            "words": int(confidence.size),
+            "kept": kept,
+        }
 
     def __call__(self, student_logits: torch.Tensor, batch: Batch) -> torch.Tensor:
         selected = _selected(student_logits, batch, self.name)
         confidence, pseudo = selected.teacher.max(-1)
-        keep = confidence >= self.threshold
+        if self.keep_per_class is None:
+            keep = confidence >= self.threshold
+        elif self.class_thresholds is None:
+            raise RuntimeError(f"{self.name} with keep_per_class: call fit() on the corpus before training")
+        else:
+            keep = confidence >= torch.tensor(self.class_thresholds, device=confidence.device)[pseudo]
+        # kept as tensors: no device sync per step; numbers only when statistics() is asked for
+        self._last = torch.stack([keep.new_tensor(keep.numel(), dtype=torch.long), keep.sum()]).detach()
+        self._total = self._last if self._total is None else self._total + self._last
         weights = selected.weights[keep] if selected.weights is not None else None
         return _hard_loss(selected.logits[keep], pseudo[keep], weights)
+
+    def statistics(self, cumulative: bool = True) -> dict[str, Optional[float]]:
+        counts = self._total if cumulative else self._last
+        values = [0] * len(CONFIDENCE_COUNTS) if counts is None else [int(c) for c in counts.tolist()]
+        stats = dict(zip(CONFIDENCE_COUNTS, values))
+        return {**stats, **self.rates(stats)}
+
+    def rates(self, counts: Mapping[str, int]) -> dict[str, Optional[float]]:
+        return {"kept_rate": counts["kept"] / counts["tokens"] if counts.get("tokens") else None}
+
+    def reset_statistics(self) -> None:
+        self._last: Optional[torch.Tensor] = None
+        self._total: Optional[torch.Tensor] = None
 
 
 @dataclass
@@ -419,9 +505,11 @@ class Voting(DistillationLoss):
     def statistics(self, cumulative: bool = True) -> dict[str, Optional[float]]:
         counts = self._total if cumulative else self._last
         values = [0] * len(VOTING_COUNTS) if counts is None else [int(c) for c in counts.tolist()]
-        stats: dict[str, Optional[float]] = dict(zip(VOTING_COUNTS, values))
-        stats["disagreement_rate"] = 1.0 - stats["agree"] / stats["projected"] if stats["projected"] else None
-        return stats
+        stats = dict(zip(VOTING_COUNTS, values))
+        return {**stats, **self.rates(stats)}
+
+    def rates(self, counts: Mapping[str, int]) -> dict[str, Optional[float]]:
+        return {"disagreement_rate": 1.0 - counts["agree"] / counts["projected"] if counts.get("projected") else None}
 
     def reset_statistics(self) -> None:
         self._last: Optional[torch.Tensor] = None
@@ -451,6 +539,7 @@ __all__ = [
     "DistillationLoss",
     "Hard",
     "HardConfident",
+    "class_balanced_thresholds",
     "IGNORE_INDEX",
     "MultiTeacher",
     "ProjectedKD",

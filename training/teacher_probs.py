@@ -492,6 +492,25 @@ def student_features(
     return tokenize_dataset(dataset, aligner, batch_size=batch_size, desc="student features")
 
 
+def head_confidences(features: datasets.Dataset, batch_size: int = 10_000) -> tuple[np.ndarray, np.ndarray]:
+    """The teacher's max probability and argmax on every word head of the student's ``features``.
+
+    Streams the ``teacher_probs`` column in Arrow batches (no Python lists), keeping two small arrays
+    (float32, int16) -- what a corpus-level statistic of the teacher's confidence needs, e.g.
+    ``hard-confident``'s class-balanced thresholds.
+    """
+    confidence, predicted = [], []
+    for table in features.select_columns([TEACHER_PROBS, "word_heads"]).with_format("arrow").iter(batch_size):
+        heads = table["word_heads"].combine_chunks().flatten().to_numpy(zero_copy_only=False).astype(bool)
+        rows = table[TEACHER_PROBS].combine_chunks().flatten()  # one list of label probabilities per token
+        probs = rows.flatten().to_numpy(zero_copy_only=False).reshape(len(rows), -1)[heads]
+        confidence.append(probs.max(-1).astype(np.float32))
+        predicted.append(probs.argmax(-1).astype(np.int16))
+    if not confidence:
+        return np.zeros(0, np.float32), np.zeros(0, np.int16)
+    return np.concatenate(confidence), np.concatenate(predicted)
+
+
 __all__ = [
     "CombineTeachers",
     "OnTheFlyTeachers",
@@ -502,6 +521,7 @@ __all__ = [
     "add_teacher_probs",
     "check_label_sets",
     "combine_teacher_probs",
+    "head_confidences",
     "model_fingerprint",
     "spread_to_subtokens",
     "student_features",

@@ -177,6 +177,7 @@ POSITIVE = (
 NON_NEGATIVE = ("weight_decay", "num_warmup_steps", "max_grad_norm", "alpha", "freeze_layers", "stride", "seed")
 UNIT_INTERVAL = (
     "threshold",
+    "keep_per_class",
     "lora_dropout",
     "denoise_threshold",
     "self_training_threshold_start",
