@@ -743,14 +743,6 @@ def fit_strategy(strategy, signal: TeacherSignal) -> Optional[dict]:
         )
     confidence, predicted = head_confidences(signal.features)
     fitted = strategy.fit(confidence, predicted, signal.labels)
-    kept = fitted["kept"] / fitted["words"] if fitted["words"] else 0.0
-    logger.info(
-        "%s: class-balanced thresholds %s keep %.1f%% of %d words",
-        strategy.name,
-        {k: round(v, 3) for k, v in fitted["thresholds"].items()},
-        100 * kept,
-        fitted["words"],
-    )
     return fitted
 
 
@@ -873,6 +865,9 @@ def distill_round(
             ]
     signal = teacher_signal(arguments, strategy, parts, tokenizer, accelerator, cache_files)  # 2. teacher signal
     fitted = fit_strategy(strategy, signal)
+    if fitted:
+        thresholds = ", ".join(f"{k} {v:.3f}" for k, v in fitted["thresholds"].items())
+        accelerator.print(f"class-balanced thresholds ({thresholds}) keep {fitted['kept']} of {fitted['words']} words")
     with accelerator.main_process_first():
         test_sets = [load_test_set(spec, data.data_dir, data.max_eval_samples) for spec in specs]
         # the map is applied whenever given (type_map_all), as --eval_type_map always did
