@@ -57,6 +57,8 @@ STRATEGY_TEXT = {
     "multi-teacher": "several teachers: a weighted average of their distributions as the soft target",
     "projected+kd": "projected labels plus distillation: cross-entropy on projected tags where they exist plus a "
     "soft loss",
+    "voting": "voting between projected and teacher labels: cross-entropy where they agree, the teacher's soft "
+    "distribution elsewhere",
 }
 REFERENCES = {
     "distillation": "Wu et al. (2020), Single-/Multi-Source Cross-Lingual NER via Teacher-Student Learning on "
@@ -65,7 +67,15 @@ REFERENCES = {
     "unitrans": "Wu et al. (2020), UniTrans: Unifying Model Transfer and Data Transfer for Cross-Lingual Named "
     "Entity Recognition with Unlabeled Data, IJCAI 2020.",
     "lora": "Hu et al. (2022), LoRA: Low-Rank Adaptation of Large Language Models, ICLR 2022.",
+    "colada": "Ma et al. (2023), CoLaDa: A Collaborative Label Denoising Framework for Cross-lingual Named Entity "
+    "Recognition, ACL 2023.",
+    "advpicker": "Chen et al. (2021), AdvPicker: Effectively Leveraging Unlabeled Data via Adversarial Discriminator "
+    "for Cross-Lingual NER, ACL 2021.",
+    "cbst": "Zou et al. (2018), Unsupervised Domain Adaptation for Semantic Segmentation via Class-Balanced "
+    "Self-Training, ECCV 2018.",
 }
+# What changed the teacher's pseudo-labels before the student saw them (results.json ``data`` keys), in order
+PSEUDO_LABEL_STEPS = ("language_agnostic_selection", "denoising", "class_balanced_selection")
 HYPERPARAMETER_KEYS = (
     "learning_rate",
     "per_device_train_batch_size",
@@ -147,6 +157,7 @@ class TrainingResults:
     framework_versions: Optional[dict] = None
     merged: bool = False
     epochs: list = field(default_factory=list)
+    pseudo_labels: dict = field(default_factory=dict)
 
     def __post_init__(self):
         self.evaluations = [e if isinstance(e, EvalSet) else EvalSet(**e) for e in self.evaluations]
@@ -184,6 +195,10 @@ class TrainingResults:
             framework_versions=run.framework_versions or None,
             merged=bool(run.merged_from),
             epochs=list(run.epochs),
+            pseudo_labels={
+                **{k: run.data[k] for k in PSEUDO_LABEL_STEPS if run.data.get(k)},
+                **({"self_training": student["self_training"]} if student.get("self_training") else {}),
+            },
         )
 
     @classmethod
@@ -608,8 +623,18 @@ class StudentCardData(ModelCardData):
             name = r.strategy.get("name")
             if name == "soft-kl" or r.strategy.get("soft_loss") == "soft-kl":
                 keys.append("kl")
-            if name == "projected+kd":
+            if name in ("projected+kd", "voting"):
                 keys.append("unitrans")
+            steps = r.pseudo_labels
+            keys += [
+                k
+                for k, step in (
+                    ("advpicker", "language_agnostic_selection"),
+                    ("colada", "denoising"),
+                    ("cbst", "class_balanced_selection"),
+                )
+                if step in steps
+            ]
         if r.adapter:
             keys.append("lora")
         return [REFERENCES[k] for k in keys]
@@ -656,6 +681,7 @@ class StudentCardData(ModelCardData):
             "strategy_name": strategy_name,
             "strategy_text": STRATEGY_TEXT.get(strategy_name, strategy_name),
             "strategy_params": params_text(strategy or {}),
+            "pseudo_label_steps": pseudo_label_lines(r.pseudo_labels),
             "teachers_table": markdown_table(self.teacher_rows()),
             "data_table": markdown_table(self.data_rows()),
             "label_names": list(r.label_names),
@@ -694,6 +720,40 @@ class StudentCardData(ModelCardData):
 
     def to_yaml(self, line_break: Optional[str] = None, original_order: Optional[list] = None) -> str:
         return yaml_dump(self.yaml_dict(), sort_keys=False, line_break=line_break).strip()
+
+
+def pseudo_label_lines(steps: Mapping[str, Any]) -> list[str]:
+    """One sentence per step that changed the teacher's pseudo-labels (``TrainingResults.pseudo_labels``)."""
+    lines = []
+    for report in steps.get("language_agnostic_selection") or []:
+        lines.append(
+            f"Language-agnostic selection (AdvPicker): kept {report['kept']} of {report['total']} {report['part']} "
+            f"sentences, those a source/target discriminator found least language-specific."
+        )
+    for summary in steps.get("denoising") or []:
+        mean = summary.get("mean_weight")
+        lines.append(
+            f"Neighbour-consistency denoising (CoLaDa, {summary['mode']}, k={summary.get('k_used', summary['k'])}) "
+            f"on {summary['part']}: {summary['tokens']} words"
+            + (f", mean weight {mean:.2f}" if mean is not None else "")
+            + (f", {summary['relabelled']} relabelled" if summary["mode"] == "relabel" else "")
+            + "."
+        )
+    fitted = steps.get("class_balanced_selection")
+    if fitted:
+        thresholds = ", ".join(f"{label} {value:.2f}" for label, value in fitted["thresholds"].items())
+        lines.append(
+            f"Class-balanced confidence thresholds (the most confident {fitted['keep_per_class']:.0%} of each "
+            f"label's words): {thresholds}; {fitted['kept']} of {fitted['words']} words kept."
+        )
+    rounds = steps.get("self_training")
+    if rounds:
+        total = rounds["schedule"]["rounds"]
+        lines.append(
+            f"Self-training: round {rounds['round']['index'] + 1} of {total}"
+            + (", taught by the previous round's student." if rounds["round"]["index"] else ".")
+        )
+    return lines
 
 
 def render_model_card(card_data: StudentCardData) -> str:

@@ -21,6 +21,7 @@ from transformers import AutoModelForTokenClassification
 
 from dataset_builders.errors import UserError
 from dataset_builders.schemes import CONLL
+from model_cards.model_card import StudentCardData, render_model_card
 from tests.accelerate_launch import run_accelerate_launch
 from tests.fixtures.training import distill_args, results_of
 from training import distill
@@ -175,6 +176,11 @@ def test_denoise_relabel_and_language_agnostic_selection(models, tmp_path):
     assert results["train_data"][0]["selected_from"] == 18
     (summary,) = results["data"]["denoising"]
     assert summary["mode"] == "relabel" and summary["tokens"] > 0
+    card = render_model_card(StudentCardData.from_training(str(tmp_path), examples_from_data=False))
+    assert "- **Pseudo-label steps:**" in card
+    assert "Language-agnostic selection (AdvPicker): kept 9 of 18 xner-sample sentences" in card
+    assert f"(CoLaDa, relabel, k=10) on xner-sample: {summary['tokens']} words" in card
+    assert f"{summary['relabelled']} relabelled." in card and "Ma et al. (2023), CoLaDa" in card
 
 
 def test_hard_confident_keep_per_class_fits_thresholds_on_the_corpus(models, tmp_path):
@@ -188,6 +194,9 @@ def test_hard_confident_keep_per_class_fits_thresholds_on_the_corpus(models, tmp
     statistics = results["train_loss"]["strategy_statistics"][0]
     assert 0 < statistics["kept"] <= statistics["tokens"]
     assert statistics["kept_rate"] == pytest.approx(statistics["kept"] / statistics["tokens"])
+    card = render_model_card(StudentCardData.from_training(str(tmp_path), examples_from_data=False))
+    assert f"label's words): O {fitted['thresholds']['O']:.2f}" in card
+    assert f"{fitted['kept']} of {fitted['words']} words kept." in card and "Zou et al. (2018)" in card
 
 
 def test_head_confidences_read_the_word_heads_of_the_features(models):
@@ -233,6 +242,8 @@ def test_self_training_rounds_chain_students_as_teachers(models, tmp_path, monke
     assert first["threshold"] == pytest.approx(0.2) and lineage["round"]["threshold"] == pytest.approx(0.1)
     assert results["strategy"]["threshold"] == pytest.approx(0.1)
     assert [t["model"] for t in results["teachers"]] == [round0]
+    card = render_model_card(StudentCardData.from_training(str(out), examples_from_data=False))
+    assert "Self-training: round 2 of 2, taught by the previous round's student." in card
     keys = [first["cache_key"], lineage["round"]["cache_key"]]
     assert keys[0] != keys[1]
     assert len(sentences) == 2 * results["num_train_sentences"]  # each round's teacher on the whole corpus
@@ -285,8 +296,6 @@ def test_selection_protocol_is_recorded_and_picks_the_checkpoint(models, tmp_pat
     assert distill.main(args) == 0
     best = results_of(tmp_path)["best"]
     assert best["eval_set"] == "xner-sample:train" and best["selection"]["selection"] == "source-dev"
-    from model_cards.model_card import StudentCardData, render_model_card
-
     card = render_model_card(StudentCardData.from_training(str(tmp_path), examples_from_data=False))
     assert "picked by the `source-dev` protocol." in card
 
