@@ -51,6 +51,7 @@ import torch
 from datasets import ClassLabel, List, Value
 
 from dataset_builders.errors import UserError
+from training.features import row_matrices
 
 KD_WEIGHT = "kd_weight"
 DENOISED_TAGS = "denoised_tags"
@@ -274,12 +275,12 @@ class NeighbourConsistency:
         self._represent = None
 
     def _flat_probs(self, dataset: datasets.Dataset) -> tuple[np.ndarray, list[int]]:
-        rows = [np.asarray(p, dtype=np.float32) for p in dataset[self.probs_column]]
-        lengths = [len(r) for r in rows]
-        n_labels = next((r.shape[-1] for r in rows if r.size), None)
-        if n_labels is None:
+        batches = list(row_matrices(dataset, self.probs_column))
+        lengths = [int(n) for _, batch_lengths in batches for n in batch_lengths]
+        filled = [probs for probs, _ in batches if probs.size]
+        if not filled:
             return np.zeros((0, 0), dtype=np.float32), lengths
-        return np.concatenate([r.reshape(-1, n_labels) for r in rows]), lengths
+        return np.concatenate(filled).astype(np.float32, copy=False), lengths
 
     def _representations(self, dataset: datasets.Dataset) -> list[ArrayLike]:
         if self._represent is None:

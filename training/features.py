@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Optional, Sequence, Union
+from typing import Any, Iterator, Mapping, Optional, Sequence, Union
 
 import datasets
 import numpy as np
@@ -316,6 +316,22 @@ def choose_text_column(dataset: datasets.Dataset, requested: str = "auto") -> st
     return fitting[0]
 
 
+def row_matrices(
+    dataset: datasets.Dataset, column: str, batch_size: int = 10_000
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """A ``list<list<float>>`` column (one vector per word or token) as numpy, one Arrow batch at a time.
+
+    Yields ``(vectors (n_items, width), lengths (n_rows,))`` per batch of rows: the column flattened in
+    Arrow, never materialised as nested Python lists (teacher distributions of a large corpus).
+    """
+    for table in dataset.select_columns([column]).with_format("arrow").iter(batch_size):
+        rows = table[column].combine_chunks()
+        items = rows.flatten()
+        values = items.flatten().to_numpy(zero_copy_only=False)
+        width = values.size // len(items) if len(items) else 0
+        yield values.reshape(len(items), width), np.diff(rows.offsets.to_numpy())
+
+
 __all__ = [
     "FEATURE_COLUMNS",
     "IGNORE_INDEX",
@@ -325,6 +341,7 @@ __all__ = [
     "b_to_i_table",
     "choose_text_column",
     "projected_rows",
+    "row_matrices",
     "projection_row_ok",
     "head_windows",
     "merge_windows",

@@ -37,7 +37,7 @@ from transformers import PreTrainedTokenizerBase
 
 from dataset_builders.errors import UserError
 from training.devices import default_num_proc, rank_device, sharded_map
-from training.features import TokenAligner, tokenize_dataset
+from training.features import TokenAligner, row_matrices, tokenize_dataset
 from training.inference import WordTagger, read_labels
 from training.strategies import normalise_weights
 
@@ -500,10 +500,12 @@ def head_confidences(features: datasets.Dataset, batch_size: int = 10_000) -> tu
     ``hard-confident``'s class-balanced thresholds.
     """
     confidence, predicted = [], []
-    for table in features.select_columns([TEACHER_PROBS, "word_heads"]).with_format("arrow").iter(batch_size):
-        heads = table["word_heads"].combine_chunks().flatten().to_numpy(zero_copy_only=False).astype(bool)
-        rows = table[TEACHER_PROBS].combine_chunks().flatten()  # one list of label probabilities per token
-        probs = rows.flatten().to_numpy(zero_copy_only=False).reshape(len(rows), -1)[heads]
+    for (probs, _), table in zip(
+        row_matrices(features, TEACHER_PROBS, batch_size),
+        features.select_columns(["word_heads"]).with_format("arrow").iter(batch_size),
+    ):
+        is_head = table["word_heads"].combine_chunks().flatten().to_numpy(zero_copy_only=False).astype(bool)
+        probs = probs[is_head]
         confidence.append(probs.max(-1).astype(np.float32))
         predicted.append(probs.argmax(-1).astype(np.int16))
     if not confidence:
