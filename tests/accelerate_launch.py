@@ -28,4 +28,11 @@ def run_accelerate_launch(module: str, args, tmp_path) -> None:
     command = [launcher, *ACCELERATE_CPU_LAUNCH, "-m", module, *[str(a) for a in args]]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf")}
     done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=300, check=False)
-    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.returncode == 0, launch_failure(done.stderr)
+
+
+def launch_failure(stderr: str, limit: int = 3000) -> str:
+    """What a failed launch said: the first failing worker's traceback (the launcher's teardown noise and the
+    other ranks' broken-connection errors come after it), else the end of stderr."""
+    start = stderr.find("Traceback (most recent call last)")
+    return stderr[start : start + limit] if start >= 0 else stderr[-limit:]

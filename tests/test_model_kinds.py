@@ -96,7 +96,8 @@ def first_subtoken_probabilities(model: torch.nn.Module, tokenizer, sentences) -
     with torch.no_grad():
         for words in sentences:
             encoding = tokenizer(words, is_split_into_words=True, return_tensors="pt")
-            probs = model(**encoding).logits[0].float().softmax(-1).numpy()
+            inputs = {k: v.to(model.device) for k, v in encoding.items()}  # training may have left it on a GPU
+            probs = model(**inputs).logits[0].float().softmax(-1).cpu().numpy()
             word_ids = encoding.word_ids(0)
             result.append(probs[[word_ids.index(w) for w in range(len(words))]])
     return result
