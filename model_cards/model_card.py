@@ -74,8 +74,6 @@ REFERENCES = {
     "cbst": "Zou et al. (2018), Unsupervised Domain Adaptation for Semantic Segmentation via Class-Balanced "
     "Self-Training, ECCV 2018.",
 }
-# What changed the teacher's pseudo-labels before the student saw them (results.json ``data`` keys), in order
-PSEUDO_LABEL_STEPS = ("language_agnostic_selection", "denoising", "class_balanced_selection")
 HYPERPARAMETER_KEYS = (
     "learning_rate",
     "per_device_train_batch_size",
@@ -195,10 +193,7 @@ class TrainingResults:
             framework_versions=run.framework_versions or None,
             merged=bool(run.merged_from),
             epochs=list(run.epochs),
-            pseudo_labels={
-                **{k: run.data[k] for k in PSEUDO_LABEL_STEPS if run.data.get(k)},
-                **({"self_training": student["self_training"]} if student.get("self_training") else {}),
-            },
+            pseudo_labels=run.pseudo_label_steps(),
         )
 
     @classmethod

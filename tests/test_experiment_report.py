@@ -586,6 +586,7 @@ def test_empty_store_is_an_error(tmp_path):
         (lambda r: r.update(results={}), "no results"),
         (lambda r: r.update(seed="one"), "seed"),
         (lambda r: r.update(kind="pupil"), "unknown kind"),
+        (lambda r: r.update(pseudo_labels={"words_kept": 1.5}), "pseudo_labels"),
     ],
 )
 def test_malformed_record_names_its_run(tmp_path, change, message):
@@ -745,3 +746,27 @@ def test_model_selection_is_summarised_per_language_and_protocol():
     markdown = render_markdown(report)
     assert "| nl | target-dev | conll2002:validation@nl | yes | 1 |" in markdown
     assert "| de | none | none: the last epoch | no | 1 |" in markdown
+
+
+def test_pseudo_label_steps_are_averaged_per_configuration_and_language(tmp_path):
+    def student(run_id, model, seed, rates):
+        record = _record(run_id, "student", model, "es", seed, {"t": _result(0.5, "in")}, student_kind="full")
+        record["pseudo_labels"] = rates
+        return record
+
+    records = [
+        student("v1", "voting", 1, {"disagreement_rate": 0.2}),
+        student("v2", "voting", 2, {"disagreement_rate": 0.3}),
+        student("b1", "hard-balanced", 1, {"words_kept": 0.5, "kept_rate": 0.4}),
+        student("s1", "soft-kl", 1, None),  # a strategy without steps: no row
+    ]
+    report = build_report(records, samples=50)
+    rows = {r["configuration"]: r for r in report["pseudo_labels"]}
+    assert set(rows) == {"voting (full)", "hard-balanced (full)"}
+    assert rows["voting (full)"]["rates"] == pytest.approx({"disagreement_rate": 0.25})
+    assert rows["voting (full)"]["runs"] == 2
+    assert rows["hard-balanced (full)"]["rates"] == pytest.approx({"words_kept": 0.5, "kept_rate": 0.4})
+    text = render_markdown(report)
+    assert "## Pseudo-label steps" in text
+    assert "| hard-balanced (full) | es | 50.0 | 40.0 | - | 1 |" in text
+    assert "| voting (full) | es | - | - | 25.0 | 2 |" in text

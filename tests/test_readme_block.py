@@ -85,6 +85,8 @@ def test_block_from_a_store_a_stored_report_and_a_config_not_run(readme_block, t
     fresh, stored, missing = (_config(tmp_path, n) for n in ("fresh-e5", "stored", "missing-e5"))
     for record in _records():
         record["provenance"] = {"wall_time_s": 60.0, "peak_rss_mb": 100.0}
+        if record["kind"] == "student":
+            record["pseudo_labels"] = {"words_kept": 0.5}
         append_record(str(tmp_path / "xner-output/experiments/fresh-e5/results.jsonl"), record)
     # A report written by an earlier run whose store is not here (the MiniLM case).
     shutil.copytree(os.path.join(REPO, "docs/experiments/offline-africa"), tmp_path / "docs/experiments/stored")
@@ -102,6 +104,7 @@ def test_block_from_a_store_a_stored_report_and_a_config_not_run(readme_block, t
     fresh_part = body.split("##### Fresh")[1].split("#####")[0]
     assert "$ xner experiment run configs/fresh-e5.yaml" in fresh_part
     assert "| teacher en |" in fresh_part and "Findings (generated from the numbers):" in fresh_part
+    assert "What each step did to the teacher's labels" in fresh_part and "| 50.0 |" in fresh_part
     assert "Languages the encoder saw in pre-training (es, hau, swa) vs not (yor)" in fresh_part
     # Its records are not the runs the config plans: the block says the results are partial.
     assert "**Partial**: 0 of the 2 planned runs are recorded so far" in fresh_part

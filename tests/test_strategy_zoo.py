@@ -28,6 +28,7 @@ from training import distill
 from training.arguments import DataArguments, EvaluationArguments
 from training.denoise import DENOISED_TAGS, KD_WEIGHT, apply_relabels
 from training.inference import WordTagger, load_tokenizer, sentence_vectors
+from training.results import RunResults
 from training.self_training import teacher_probs_cache_dir, teacher_probs_cache_file
 from training.strategies import Voting
 from training.teacher_probs import (
@@ -181,6 +182,10 @@ def test_denoise_relabel_and_language_agnostic_selection(models, tmp_path):
     assert "Language-agnostic selection (AdvPicker): kept 9 of 18 xner-sample sentences" in card
     assert f"(CoLaDa, relabel, k=10) on xner-sample: {summary['tokens']} words" in card
     assert f"{summary['relabelled']} relabelled." in card and "Ma et al. (2023), CoLaDa" in card
+    rates = RunResults.read(str(tmp_path)).pseudo_label_rates()  # what the experiment harness records
+    assert rates["sentences_kept"] == pytest.approx(0.5)
+    assert rates["relabelled"] == pytest.approx(summary["relabelled"] / summary["tokens"])
+    assert rates["denoise_mean_weight"] == pytest.approx(summary["mean_weight"])
 
 
 def test_hard_confident_keep_per_class_fits_thresholds_on_the_corpus(models, tmp_path):
@@ -197,6 +202,10 @@ def test_hard_confident_keep_per_class_fits_thresholds_on_the_corpus(models, tmp
     card = render_model_card(StudentCardData.from_training(str(tmp_path), examples_from_data=False))
     assert f"label's words): O {fitted['thresholds']['O']:.2f}" in card
     assert f"{fitted['kept']} of {fitted['words']} words kept." in card and "Zou et al. (2018)" in card
+    rates = RunResults.read(str(tmp_path)).pseudo_label_rates()
+    assert rates == pytest.approx(
+        {"words_kept": fitted["kept"] / fitted["words"], "kept_rate": statistics["kept_rate"]}
+    )
 
 
 def test_head_confidences_read_the_word_heads_of_the_features(models):

@@ -20,6 +20,8 @@ import torch
 
 RESULTS_FILE = "results.json"
 RESULTS_FORMAT = 2  # 2: one format for teachers and students; scores in training.metrics.scores_of's schema
+# What changed the teacher's pseudo-labels (results.json ``data`` keys written by training.distill), in order
+PSEUDO_LABEL_STEPS = ("language_agnostic_selection", "denoising", "class_balanced_selection")
 # The packages whose versions a run records (model cards show them).
 FRAMEWORKS = ("xner", "transformers", "torch", "datasets", "tokenizers", "accelerate", "huggingface_hub", "peft")
 
@@ -88,6 +90,37 @@ class RunResults:
             raise ValueError(f"results.json lacks {missing} (not a results.json of xner train-teacher or distill)")
         return cls(**values)
 
+    def pseudo_label_steps(self) -> dict[str, Any]:
+        """What changed the teacher's pseudo-labels before the student learnt from them (distillation only):
+        the reports of ``language_agnostic_selection``, ``denoising`` and ``class_balanced_selection``
+        (``data``) and the ``self_training`` lineage (``student``), each key only where the run had it."""
+        steps = {k: self.data[k] for k in PSEUDO_LABEL_STEPS if (self.data or {}).get(k)}
+        if (self.student or {}).get("self_training"):
+            steps["self_training"] = self.student["self_training"]
+        return steps
+
+    def pseudo_label_rates(self) -> dict[str, float]:
+        """The same steps as fractions (0-1), for tables: ``sentences_kept`` (language-agnostic selection),
+        ``denoise_mean_weight`` and ``relabelled`` (denoising, over all words), ``words_kept``
+        (class-balanced thresholds), and the strategy's last-epoch ``kept_rate`` / ``disagreement_rate``."""
+        steps, rates = self.pseudo_label_steps(), {}
+        selection = steps.get("language_agnostic_selection") or []
+        if selection and sum(r["total"] for r in selection):
+            rates["sentences_kept"] = sum(r["kept"] for r in selection) / sum(r["total"] for r in selection)
+        denoising = [d for d in steps.get("denoising") or [] if d.get("tokens")]
+        if denoising:
+            tokens = sum(d["tokens"] for d in denoising)
+            rates["denoise_mean_weight"] = sum(d["mean_weight"] * d["tokens"] for d in denoising) / tokens
+            if any(d.get("mode") == "relabel" for d in denoising):
+                rates["relabelled"] = sum(d.get("relabelled", 0) for d in denoising) / tokens
+        fitted = steps.get("class_balanced_selection")
+        if fitted and fitted.get("words"):
+            rates["words_kept"] = fitted["kept"] / fitted["words"]
+        epochs = (self.train_loss or {}).get("strategy_statistics") or []
+        last = epochs[-1] if epochs else {}
+        rates.update({k: float(last[k]) for k in ("kept_rate", "disagreement_rate") if last.get(k) is not None})
+        return rates
+
     @classmethod
     def read(cls, path: Union[str, os.PathLike]) -> "RunResults":
         """From ``results.json`` (the file or the folder holding it)."""
@@ -120,4 +153,12 @@ def peak_memory_mb() -> tuple[float, Optional[float]]:
     return rss, gpu
 
 
-__all__ = ["FRAMEWORKS", "RESULTS_FILE", "RESULTS_FORMAT", "RunResults", "framework_versions", "peak_memory_mb"]
+__all__ = [
+    "FRAMEWORKS",
+    "PSEUDO_LABEL_STEPS",
+    "RESULTS_FILE",
+    "RESULTS_FORMAT",
+    "RunResults",
+    "framework_versions",
+    "peak_memory_mb",
+]

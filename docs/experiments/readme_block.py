@@ -280,9 +280,11 @@ def block(config: str, title: str, store: str, out: str, runs: dict) -> str:
         "",
         section(markdown, "Findings"),
         "",
-        " ".join(charts[:2]),
-        "",
     ]
+    steps = section(markdown, "Pseudo-label steps")
+    if steps:
+        lines += [steps, ""]
+    lines += [" ".join(charts[:2]), ""]
     return "\n".join(lines)
 
 

@@ -69,6 +69,7 @@ class _Run:
     experiment: Optional[str] = None
     label: str = ""
     variant: dict = field(default_factory=dict)
+    pseudo_labels: dict = field(default_factory=dict)
 
 
 def _is_number(value) -> bool:
@@ -134,6 +135,11 @@ def _run(record: Mapping, index: int) -> _Run:
     if not isinstance(results, Mapping) or not results:
         raise ValueError(f"{name} has no results")
     parsed = {test: _result(raw, f"{name}, test set {test!r},") for test, raw in results.items()}
+    pseudo_labels = record.get("pseudo_labels") or {}
+    if not isinstance(pseudo_labels, Mapping) or not all(
+        _is_number(v) and 0 <= v <= 1 for v in pseudo_labels.values()
+    ):
+        raise ValueError(f"{name}: pseudo_labels must map step names to fractions in [0, 1], not {pseudo_labels!r}")
     return _Run(
         str(record["run_id"]),
         record["kind"],
@@ -146,6 +152,7 @@ def _run(record: Mapping, index: int) -> _Run:
         dict(params),
         parsed,
         record.get("experiment"),
+        pseudo_labels=dict(pseudo_labels),
     )
 
 
@@ -671,6 +678,31 @@ def _model_selection(records: list) -> list[dict]:
     return [rows[k] for k in sorted(rows)]
 
 
+# What each pseudo-label rate of a student record means (training.results.RunResults.pseudo_label_rates)
+PSEUDO_LABEL_RATES = {
+    "sentences_kept": "sentences kept (language-agnostic selection)",
+    "denoise_mean_weight": "mean neighbour weight (denoising)",
+    "relabelled": "words relabelled (denoising)",
+    "words_kept": "words kept (class-balanced thresholds)",
+    "kept_rate": "pseudo-labels kept, last epoch",
+    "disagreement_rate": "projection vs teacher disagreement, last epoch",
+}
+
+
+def _pseudo_label_rows(runs: list[_Run], order: Mapping[str, int]) -> list[dict]:
+    """Per configuration and language: the mean (over seeds) of each rate its students' records carry."""
+    groups: dict[tuple, list[_Run]] = defaultdict(list)
+    for run in runs:
+        if run.pseudo_labels:
+            groups[(run.label, run.lang)].append(run)
+    rows = []
+    for (label, lang), group in sorted(groups.items(), key=lambda item: (order.get(item[0][0], 0), item[0][1])):
+        keys = [k for k in PSEUDO_LABEL_RATES if any(k in r.pseudo_labels for r in group)]
+        rates = {k: float(np.mean([r.pseudo_labels[k] for r in group if k in r.pseudo_labels])) for k in keys}
+        rows.append({"configuration": label, "lang": lang, "rates": rates, "runs": len(group)})
+    return rows
+
+
 def build_report(records: Iterable[Mapping], *, samples: int = 1000, alpha: float = 0.05, seed: int = 0) -> dict:
     """The report as a JSON-ready dict (see the module docstring); ValueError on a malformed record."""
     records = list(records)
@@ -767,6 +799,7 @@ def build_report(records: Iterable[Mapping], *, samples: int = 1000, alpha: floa
     student_rankings = {key: ranked for key, ranked in student_rankings.items() if len(ranked) > 1}
     report["student_significance"] = _significance(student_rankings, cells, samples, alpha, seed)
     report["sweeps"] = _sweeps(sweeps)
+    report["pseudo_labels"] = _pseudo_label_rows(runs, order)
     report["findings"] = _findings(report, rankings, alpha) + _student_findings(report, student_rankings, alpha)
     report["notes"] = notes
     return report
@@ -783,6 +816,18 @@ def _table(headers: list[str], rows: list[list]) -> list[str]:
     lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
     lines += ["| " + " | ".join(_esc(cell) for cell in row) + " |" for row in rows]
     return lines + [""]
+
+
+def _pseudo_label_lines(rows: list) -> list[str]:
+    """What the pseudo-label steps did, per configuration and language (% , mean over seeds)."""
+    keys = [k for k in PSEUDO_LABEL_RATES if any(k in r["rates"] for r in rows)]
+    if not keys:
+        return []
+    out = ["## Pseudo-label steps", "", "What each step did to the teacher's labels (%, mean over seeds):", ""]
+    return out + _table(
+        ["Configuration", "Language", *[PSEUDO_LABEL_RATES[k] for k in keys], "Students"],
+        [[r["configuration"], r["lang"], *[_pct(r["rates"].get(k)) for k in keys], r["runs"]] for r in rows],
+    )
 
 
 def _significance_table(rows: list, best: str) -> list[str]:
@@ -899,6 +944,7 @@ def render_markdown(report: Mapping) -> str:
         ],
     )
     out += _chart_lines(report, "f1", "F1")
+    out += _pseudo_label_lines(report.get("pseudo_labels") or [])
 
     rob = report["robustness"]
     out += ["## Robustness (in- vs out-of-domain)", "", "Drop = mean in-domain F1 - mean out-of-domain F1.", ""]

@@ -26,6 +26,7 @@ import sys
 import time
 from typing import Callable, Iterator, Mapping, Optional, Sequence
 
+from training.results import RunResults
 from xner.experiments.children import run_child
 from xner.experiments.config import Experiment, TestSet, training_flags
 from xner.experiments.plan import Run, format_duration, plan, sweep_results_of
@@ -375,6 +376,7 @@ class Runner:
             artifact=out,
             sweep=sweep,
             selection=(distilled.get("best") or {}).get("selection"),
+            pseudo_labels=RunResults.from_dict(distilled).pseudo_label_rates() or None,
             training={
                 k: distilled.get(k)
                 for k in (

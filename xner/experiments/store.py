@@ -25,6 +25,8 @@ A record (``format`` = :data:`RECORD_FORMAT`)::
       "lang": "es",                            # target language (ISO code of the corpus)
       "seed": 1,
       "sweep": null | {"name": ..., "trial": 3, "value": 0.61},   # trials and sweep results
+      "pseudo_labels": null | {"words_kept": 0.5, "disagreement_rate": 0.2, ...},  # students: what the
+                                               # pseudo-label steps did (training.results.RunResults.pseudo_label_rates)
       "results": {                             # per test set (kind teacher/student/trial)
         "conll2002-es": {
           "corpus": "conll2002", "split": "test", "lang": "es",
