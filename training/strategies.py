@@ -194,13 +194,26 @@ class DistillationLoss:
         """``{"name": ..., **parameters}``: what a run records and :func:`from_config` accepts back."""
         return {"name": self.name, **dataclasses.asdict(self)}
 
+    # The names of what the loss counts per batch (empty: it counts nothing), kept as one tensor per batch and
+    # summed, so a training step never waits on the device; numbers only when statistics() is asked for.
+    counted: ClassVar[tuple[str, ...]] = ()
+
+    def _add_counts(self, *counts: torch.Tensor) -> None:
+        self._last = torch.stack([c.to(torch.long) for c in counts]).detach()
+        self._total = self._last if self._total is None else self._total + self._last.to(self._total.device)
+
     def statistics(self, cumulative: bool = True) -> dict[str, Optional[float]]:
         """What the loss counted: since :meth:`reset_statistics` (``cumulative``) or in the last batch.
 
         Empty for strategies that count nothing. Counts are plain numbers, so a multi-process
-        loop can sum them across processes before deriving rates.
+        loop can sum them across processes before deriving rates (:meth:`rates`).
         """
-        return {}
+        if not self.counted:
+            return {}
+        counts = self._total if cumulative else self._last
+        values = [0] * len(self.counted) if counts is None else [int(c) for c in counts.tolist()]
+        stats = dict(zip(self.counted, values))
+        return {**stats, **self.rates(stats)}
 
     def rates(self, counts: Mapping[str, int]) -> dict[str, Optional[float]]:
         """The rates :meth:`statistics` derives from its counts (recomputed after counts are summed over processes)."""
@@ -208,6 +221,8 @@ class DistillationLoss:
 
     def reset_statistics(self) -> None:
         """Start counting afresh (e.g. at each epoch)."""
+        self._last: Optional[torch.Tensor] = None
+        self._total: Optional[torch.Tensor] = None
 
     @property
     def needs_fit(self) -> bool:
@@ -268,9 +283,6 @@ class Hard(DistillationLoss):
         return _hard_loss(selected.logits, selected.teacher.argmax(-1), selected.weights)
 
 
-CONFIDENCE_COUNTS = ("tokens", "kept")
-
-
 def class_balanced_thresholds(confidence: np.ndarray, predicted: np.ndarray, n_labels: int, keep: float) -> list[float]:
     """Per-label confidence thresholds that keep the most confident ``keep`` share of each predicted label.
 
@@ -304,6 +316,7 @@ class HardConfident(DistillationLoss):
     """
 
     name: ClassVar[str] = "hard-confident"
+    counted: ClassVar[tuple[str, ...]] = ("tokens", "kept")
     threshold: Optional[float] = None
     keep_per_class: Optional[float] = None
 
@@ -343,24 +356,12 @@ class HardConfident(DistillationLoss):
             raise RuntimeError(f"{self.name} with keep_per_class: call fit() on the corpus before training")
         else:
             keep = confidence >= torch.tensor(self.class_thresholds, device=confidence.device)[pseudo]
-        # kept as tensors: no device sync per step; numbers only when statistics() is asked for
-        self._last = torch.stack([keep.new_tensor(keep.numel(), dtype=torch.long), keep.sum()]).detach()
-        self._total = self._last if self._total is None else self._total + self._last
+        self._add_counts(keep.new_tensor(keep.numel(), dtype=torch.long), keep.sum())
         weights = selected.weights[keep] if selected.weights is not None else None
         return _hard_loss(selected.logits[keep], pseudo[keep], weights)
 
-    def statistics(self, cumulative: bool = True) -> dict[str, Optional[float]]:
-        counts = self._total if cumulative else self._last
-        values = [0] * len(CONFIDENCE_COUNTS) if counts is None else [int(c) for c in counts.tolist()]
-        stats = dict(zip(CONFIDENCE_COUNTS, values))
-        return {**stats, **self.rates(stats)}
-
     def rates(self, counts: Mapping[str, int]) -> dict[str, Optional[float]]:
         return {"kept_rate": counts["kept"] / counts["tokens"] if counts.get("tokens") else None}
-
-    def reset_statistics(self) -> None:
-        self._last: Optional[torch.Tensor] = None
-        self._total: Optional[torch.Tensor] = None
 
 
 @dataclass
@@ -445,9 +446,6 @@ class ProjectedKD(DistillationLoss):
         return ce + self.alpha * soft
 
 
-VOTING_COUNTS = ("tokens", "projected", "agree")
-
-
 @dataclass
 class Voting(DistillationLoss):
     """``voting``: hard projected label where projection and teacher agree, the teacher's distribution elsewhere.
@@ -471,6 +469,7 @@ class Voting(DistillationLoss):
 
     name: ClassVar[str] = "voting"
     needs_projected_labels: ClassVar[bool] = True
+    counted: ClassVar[tuple[str, ...]] = ("tokens", "projected", "agree")
     soft_loss: str = "soft-kl"
     temperature: float = 1.0
     alpha: float = 1.0
@@ -499,21 +498,10 @@ class Voting(DistillationLoss):
         has_projection = projected != IGNORE_INDEX
         agree = has_projection & (projected == batch["teacher_probs"][mask].argmax(-1))
         # kept as tensors: no device sync per step; numbers only when statistics() is asked for
-        self._last = torch.stack([mask.sum(), has_projection.sum(), agree.sum()]).detach()
-        self._total = self._last if self._total is None else self._total + self._last.to(self._total.device)
-
-    def statistics(self, cumulative: bool = True) -> dict[str, Optional[float]]:
-        counts = self._total if cumulative else self._last
-        values = [0] * len(VOTING_COUNTS) if counts is None else [int(c) for c in counts.tolist()]
-        stats = dict(zip(VOTING_COUNTS, values))
-        return {**stats, **self.rates(stats)}
+        self._add_counts(mask.sum(), has_projection.sum(), agree.sum())
 
     def rates(self, counts: Mapping[str, int]) -> dict[str, Optional[float]]:
         return {"disagreement_rate": 1.0 - counts["agree"] / counts["projected"] if counts.get("projected") else None}
-
-    def reset_statistics(self) -> None:
-        self._last: Optional[torch.Tensor] = None
-        self._total: Optional[torch.Tensor] = None
 
 
 SOFT_LOSSES = ("soft-mse", "soft-kl")
