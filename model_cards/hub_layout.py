@@ -14,13 +14,15 @@ and, once uploaded, ``load_dataset(repo_id, "es")`` give the saved rows with the
 ``max_shard_size`` is cut into contiguous shards.
 
 The folder is built next to its destination and moved into place with one ``rename``: an error
-midway leaves no half-written folder behind.
+midway leaves no half-written folder behind; what ``load_dataset`` cached from an earlier folder at
+that path is then removed (:func:`forget_cached_loads`), so a rewritten folder never loads stale.
 """
 
 from __future__ import annotations
 
 import math
 import os
+import shutil
 from typing import Optional, Sequence, Union
 
 import datasets
@@ -122,7 +124,25 @@ def write_hub_dataset(
         card_data = ProjectedDatasetCardData.from_projections(list(runs), repo_id=repo_id, pretty_name=pretty_name)
     with staged_dir(output_dir) as staging:
         build_layout(card_data, staging, max_shard_size=max_shard_size)
+    forget_cached_loads(output_dir, [config.name for config in card_data.configs_info])
     return output_dir
+
+
+def forget_cached_loads(folder: PathLike, configs: Sequence[str]) -> list[str]:
+    """Remove what ``load_dataset(folder, config)`` cached from an earlier folder at the same path; returns it.
+
+    ``datasets`` keys a local folder's cache on its path, config and file names, not on the files'
+    content or times (measured with datasets 5.2: a folder rewritten in place loads as its old rows,
+    also in a new process), so a rewritten layout would otherwise load stale. Only the default cache
+    location is known here; a ``load_dataset(..., cache_dir=...)`` elsewhere is not touched.
+    """
+    removed = []
+    for config in configs:
+        cache_dir = datasets.load_dataset_builder(os.fspath(folder), config).cache_dir
+        if os.path.isdir(cache_dir):
+            shutil.rmtree(cache_dir)
+            removed.append(cache_dir)
+    return removed
 
 
 def build_layout(card_data: ProjectedDatasetCardData, folder: str, max_shard_size: Union[int, str] = "500MB") -> None:
@@ -154,6 +174,7 @@ def is_projection_output(folder: PathLike) -> bool:
 
 __all__ = [
     "build_layout",
+    "forget_cached_loads",
     "hub_metadata",
     "is_hub_layout",
     "is_projection_output",

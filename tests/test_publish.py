@@ -26,7 +26,7 @@ from transformers import AutoModelForTokenClassification, AutoTokenizer
 
 from dataset_builders.schemes import CONLL
 from model_cards.dataset_card import ProjectedDatasetCardData, render_dataset_card
-from model_cards.hub_layout import write_hub_dataset
+from model_cards.hub_layout import forget_cached_loads, write_hub_dataset
 from model_cards.model_card import StudentCardData, TrainingResults, render_model_card
 from model_cards.predict import predict
 from model_cards.publish import HubOfflineError, publish_dataset, publish_model
@@ -445,6 +445,22 @@ def test_hub_layout_loads_like_the_saved_dataset(projection_run, saved, tmp_path
         assert loaded[split].to_list() == saved[split].to_list()
     with pytest.raises(FileExistsError, match="overwrite=True"):
         write_hub_dataset(projection_run, folder)
+
+
+def test_a_folder_rewritten_in_place_forgets_what_load_dataset_cached(projection_run, tmp_path, monkeypatch):
+    # datasets keys a local folder's cache on its path and card metadata, not on the rows (a folder rewritten
+    # with other rows but the same metadata loaded as the old rows: measured, datasets 5.2), so a rewrite
+    # removes the earlier build that load_dataset would reuse
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", str(tmp_path / "default-cache"))
+    folder = write_hub_dataset(projection_run, tmp_path / "layout")
+    assert datasets.load_dataset(folder, "es")["train"].num_rows == 3
+    build = datasets.load_dataset_builder(folder, "es").cache_dir
+    marker = os.path.join(build, "built-before-the-rewrite")
+    open(marker, "w").close()
+    write_hub_dataset(projection_run, folder, overwrite=True)  # the same metadata: the same cache key
+    assert datasets.load_dataset_builder(folder, "es").cache_dir == build and not os.path.exists(marker)
+    assert datasets.load_dataset(folder, "es")["train"].num_rows == 3 and os.path.isdir(build)  # built afresh
+    assert forget_cached_loads(folder, ["es"]) == [build] and forget_cached_loads(folder, ["es"]) == []
 
 
 def test_several_methods_give_one_config_each(projection_run, tmp_path, hf_cache):
