@@ -132,7 +132,8 @@ def test_hard_confident_keep_per_class_uses_each_labels_threshold():
     }
     # the batch: word 1 is label 0 at 0.7 (< 0.9, dropped), word 2 is label 1 at 0.8 (>= 0.8, kept)
     check(strategy, minus_log_softmax(2, 1))
-    assert strategy.config() == {"name": "hard-confident", "threshold": None, "keep_per_class": 0.5}
+    assert strategy.config() == {"name": "hard-confident", "keep_per_class": 0.5}
+    assert HardConfident().config() == {"name": "hard-confident", "threshold": 0.9}
     assert from_config(**strategy.config()).keep_per_class == 0.5
 
 

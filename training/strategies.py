@@ -332,6 +332,10 @@ class HardConfident(DistillationLoss):
         self.class_thresholds: Optional[list[float]] = None
         self.reset_statistics()
 
+    def config(self) -> dict[str, Any]:
+        """The one way of thresholding that was used (``threshold`` or ``keep_per_class``), not the other's None."""
+        return {k: v for k, v in super().config().items() if v is not None}
+
     @property
     def needs_fit(self) -> bool:
         return self.keep_per_class is not None
