@@ -136,9 +136,7 @@ def _run(record: Mapping, index: int) -> _Run:
         raise ValueError(f"{name} has no results")
     parsed = {test: _result(raw, f"{name}, test set {test!r},") for test, raw in results.items()}
     pseudo_labels = record.get("pseudo_labels") or {}
-    if not isinstance(pseudo_labels, Mapping) or not all(
-        _is_number(v) and 0 <= v <= 1 for v in pseudo_labels.values()
-    ):
+    if not isinstance(pseudo_labels, Mapping) or not all(_is_number(v) and 0 <= v <= 1 for v in pseudo_labels.values()):
         raise ValueError(f"{name}: pseudo_labels must map step names to fractions in [0, 1], not {pseudo_labels!r}")
     return _Run(
         str(record["run_id"]),
