@@ -114,7 +114,7 @@ from training.inference import WordTagger, has_trained_labels, labels_of, load_t
 from training.loop import LoopConfig, NerEvaluator, make_accelerator, train
 from training.model_selection import choose_selection
 from training.outputs import OutputFolder, check_output_dir
-from training.results import RESULTS_FILE, RunResults, framework_versions, peak_memory_mb
+from training.results import PSEUDO_LABEL_STEPS, RESULTS_FILE, RunResults, framework_versions, peak_memory_mb
 from training.run_options import check_run_options, push_at_end
 from training.selection import select_language_agnostic
 from training.self_training import (
@@ -950,17 +950,7 @@ def distill_round(
     )
     # issue-15 steps, where they belong: what changed the training data, which protocol picked the
     # checkpoint, the student's self-training lineage, what the strategy counted per epoch
-    results.data.update(
-        {
-            k: v
-            for k, v in (
-                ("language_agnostic_selection", kept),
-                ("denoising", signal.denoising),
-                ("class_balanced_selection", fitted),
-            )
-            if v
-        }
-    )
+    results.data.update({k: v for k, v in zip(PSEUDO_LABEL_STEPS, (kept, signal.denoising, fitted)) if v})
     results.best["selection"] = selection
     if self_training is not None:
         results.student["self_training"] = self_training
