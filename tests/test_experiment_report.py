@@ -625,6 +625,25 @@ def test_compute_sums_the_recorded_wall_time(tmp_path):
     assert "Compute: " in render_markdown(report)
 
 
+def test_compute_per_group_counts_a_shared_run_in_each_group():
+    records = _records()
+    for record in records:
+        record["provenance"] = {"wall_time_s": 60.0}
+    runs = [r for r in records if r["kind"] in ("teacher", "student")]
+    runs[0]["groups"] = ["main", "zoo"]  # a teacher evaluation both groups use
+    runs[1]["groups"] = ["zoo"]
+    trials = sum(r["kind"] == "trial" for r in records)
+    report = build_report(records, samples=50)
+    compute = report["summary"]["compute"]
+    assert trials and compute["groups"] == {
+        "main": pytest.approx(60.0 * (len(runs) - 1)),
+        "zoo": pytest.approx(120.0),
+        "sweeps": pytest.approx(60.0 * trials),
+    }
+    assert compute["wall_time_s"] == pytest.approx(60.0 * (len(runs) + trials))
+    assert f"by group: main {len(runs) - 1} min, zoo 2 min, sweeps {trials} min" in render_markdown(report)
+
+
 def test_chart_axes_fit_low_scores():
     from xner.experiments.report import _y_top
 

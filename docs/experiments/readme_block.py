@@ -231,6 +231,8 @@ def block(config: str, title: str, store: str, out: str, runs: dict) -> str:
     ``runs``: :func:`progress`'s answer, or None where the results store is not in this checkout
     (the stored report is used as it is).
     """
+    from xner.experiments.report import group_minutes
+
     with open(os.path.join(REPO, out, "report.md"), encoding="utf-8") as handle:
         markdown = handle.read()
     with open(os.path.join(REPO, out, "report.json"), encoding="utf-8") as handle:
@@ -252,6 +254,9 @@ def block(config: str, title: str, store: str, out: str, runs: dict) -> str:
                 f", plus {artifacts['minutes']:.0f} min for the {artifacts['done']} of {artifacts['total']} teacher "
                 "trainings and projections done so far"
             )
+    by_group = group_minutes(compute)
+    if by_group:
+        cost += f" (by group: {by_group}; a run two groups share counts in both)"
     if compute.get("peak_rss_mb") is not None:
         cost += f"; peak RSS {compute['peak_rss_mb']:.0f} MB"
     lines = [

@@ -642,9 +642,33 @@ def _compute(records: list) -> dict:
     return {
         "runs": len(walls),
         "wall_time_s": sum(walls) if walls else None,
+        "groups": _group_wall_times(records),
         "peak_rss_mb": max(rss) if rss else None,
         "peak_gpu_memory_mb": max(gpu) if gpu else None,
     }
+
+
+def _group_wall_times(records: list) -> dict[str, float]:
+    """Recorded wall time per experiment group, in seconds, so each group's budget is a measured figure.
+    A run two groups share (a teacher's evaluation) counts in both; sweep trials count under "sweeps"."""
+    seconds: dict[str, float] = {}
+    for record in records:
+        if not isinstance(record, Mapping) or record.get("kind") not in ("teacher", "student", "trial"):
+            continue
+        wall = (record.get("provenance") or {}).get("wall_time_s")
+        if not _is_number(wall):
+            continue
+        groups = ["sweeps"] if record["kind"] == "trial" else list(record.get("groups") or [])
+        for group in groups:
+            seconds[str(group)] = seconds.get(str(group), 0.0) + float(wall)
+    return seconds
+
+
+def group_minutes(compute: Mapping) -> str:
+    """``main 150 min, zoo 70 min`` from a report's compute summary (empty where no record names a group);
+    a run two groups share counts in both."""
+    groups = compute.get("groups") or {}
+    return ", ".join(f"{name} {seconds / 60:.0f} min" for name, seconds in groups.items())
 
 
 def _model_selection(records: list) -> list[dict]:
@@ -896,9 +920,11 @@ def render_markdown(report: Mapping) -> str:
     if compute.get("wall_time_s") is not None:
         memory = f", peak RSS {compute['peak_rss_mb']:.0f} MB" if compute.get("peak_rss_mb") is not None else ""
         gpu = f", peak GPU memory {compute['peak_gpu_memory_mb']:.0f} MB" if compute.get("peak_gpu_memory_mb") else ""
+        by_group = group_minutes(compute)
         out += [
             f"Compute: {compute['runs']} recorded runs (evaluations, students, trials) took "
-            f"{compute['wall_time_s'] / 60:.1f} min of wall time in all{memory}{gpu}.",
+            f"{compute['wall_time_s'] / 60:.1f} min of wall time in all{memory}{gpu}"
+            + (f"; by group: {by_group}." if by_group else "."),
             "",
         ]
 
@@ -1303,4 +1329,12 @@ def write_report(
     return {"report.md": markdown_path, "report.json": json_path, **paths}
 
 
-__all__ = ["CHARTS", "REPORT_FORMAT", "build_report", "redraw_charts", "render_markdown", "write_report"]
+__all__ = [
+    "CHARTS",
+    "REPORT_FORMAT",
+    "build_report",
+    "group_minutes",
+    "redraw_charts",
+    "render_markdown",
+    "write_report",
+]
