@@ -447,3 +447,25 @@ def test_translate_test_teacher_labels_target_text_and_teaches(tmp_path, real_da
     assert 0 < len(view) <= 40
     assert all(tokens in spanish[:40]["tokens"] for tokens in view["tokens"])
     assert view.features["ner_tags"].feature.names == spanish.features["ner_tags"].feature.names
+
+
+def test_estimates_count_self_training_rounds_and_language_agnostic_selection():
+    def run(**params):
+        runs = plan(parse_experiment(_config(**{"strategies.hard": {"teachers": ["en"], **params}})))[0]
+        return next(r for r in runs if r.label == "hard (full) en seed 1")
+
+    def estimate(**params):
+        return run(**params).estimate_s
+
+    base = estimate(strategy="hard-confident")
+    two_rounds = estimate(strategy="hard-confident", self_training_rounds=2)
+    overhead = 2 * parse_experiment(_config()).cost["process_overhead_s"]
+    # a second round trains, relabels and selects again; evaluation and process start-up happen once
+    assert base < two_rounds < 2 * base
+    assert two_rounds - base > (base - overhead) / 2
+    # trains on half the text, after encoding it and as much source text
+    cost, plain = parse_experiment(_config()).cost, run()
+    n, epochs = plain.info["sentences"], float(plain.info["args"].get("num_train_epochs", 3))
+    assert estimate(select_language_agnostic=0.5) - plain.estimate_s == pytest.approx(
+        -n / 2 * epochs / cost["train_sentences_per_s"] + 2 * n / cost["teacher_probs_sentences_per_s"]
+    )

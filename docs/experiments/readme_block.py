@@ -256,7 +256,7 @@ def block(config: str, title: str, store: str, out: str, runs: dict) -> str:
             )
     by_group = group_minutes(compute)
     if by_group:
-        cost += f" (by group: {by_group}; a run two groups share counts in both)"
+        cost += f" (by group: {by_group}; a run several groups use counts in the first that ran it)"
     if compute.get("peak_rss_mb") is not None:
         cost += f"; peak RSS {compute['peak_rss_mb']:.0f} MB"
     lines = [

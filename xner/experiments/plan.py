@@ -329,11 +329,18 @@ class Planner:
         n_projected = _first_n(projected.info["sentences"], args.get("max_train_samples")) if projected else 0
         epochs = float(args.get("num_train_epochs", 3))
         rate = self.cost["train_sentences_per_s"] * (self.cost["lora_speedup"] if kind == "lora" else 1.0)
+        probs_rate = self.cost["teacher_probs_sentences_per_s"]
+        # language-agnostic selection encodes the target text and as much source text, then trains on what it keeps;
+        # self-training trains (and relabels) once per round
+        keep = float(args.get("select_language_agnostic") or 1.0)
+        rounds = int(args.get("self_training_rounds") or 1)
+        trained = n * keep + n_projected
         seconds = (
-            (n + n_projected) * epochs / rate
-            + (n + n_projected) * len(teachers) / self.cost["teacher_probs_sentences_per_s"]
+            rounds * trained * epochs / rate
+            + rounds * (n + n_projected) * len(teachers) / probs_rate
+            + (2 * n / probs_rate if keep < 1.0 else 0.0)
             + self.eval_seconds(tests, eval_limit)
-            + (self.eval_seconds([dev], self.x.selection.max_samples) * epochs if dev is not None else 0.0)
+            + rounds * (self.eval_seconds([dev], self.x.selection.max_samples) * epochs if dev is not None else 0.0)
             + 2 * self.cost["process_overhead_s"]
         )
         depends = [t.run_id for t in teachers] + ([projected.run_id] if projected else [])

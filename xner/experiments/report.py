@@ -650,7 +650,8 @@ def _compute(records: list) -> dict:
 
 def _group_wall_times(records: list) -> dict[str, float]:
     """Recorded wall time per experiment group, in seconds, so each group's budget is a measured figure.
-    A run two groups share (a teacher's evaluation) counts in both; sweep trials count under "sweeps"."""
+    A run counts under the group(s) its record names: the harness runs group by group, so a run that several
+    groups use (a teacher's evaluation) is recorded, and counted, under the first; sweep trials under "sweeps"."""
     seconds: dict[str, float] = {}
     for record in records:
         if not isinstance(record, Mapping) or record.get("kind") not in ("teacher", "student", "trial"):
@@ -665,8 +666,7 @@ def _group_wall_times(records: list) -> dict[str, float]:
 
 
 def group_minutes(compute: Mapping) -> str:
-    """``main 150 min, zoo 70 min`` from a report's compute summary (empty where no record names a group);
-    a run two groups share counts in both."""
+    """``main 150 min, zoo 70 min`` from a report's compute summary (empty where no record names a group)."""
     groups = compute.get("groups") or {}
     return ", ".join(f"{name} {seconds / 60:.0f} min" for name, seconds in groups.items())
 
