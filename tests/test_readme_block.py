@@ -109,10 +109,13 @@ def test_block_from_a_store_a_stored_report_and_a_config_not_run(readme_block, t
     # Its records are not the runs the config plans: the block says the results are partial.
     assert "**Partial**: 0 of the 2 planned runs are recorded so far" in fresh_part
     runs = sum(r["kind"] in ("teacher", "student", "trial") for r in _records())
+    trials = sum(r["kind"] == "trial" for r in _records())
+    assert trials and all(r["groups"] == ["main"] for r in _records() if r["kind"] != "trial")
     assert (
         f"{runs} recorded runs (evaluations, students, sweep trials): {runs} min of wall time on 2 CPU cores "
-        "(the teachers' training and projection not counted: their run markers are not in this checkout); "
-        "peak RSS 100 MB." in fresh_part
+        f"(by group: main {runs - trials} min, sweeps {trials} min; a run several groups use counts in the first "
+        "that ran it); the teachers' training and projection not counted (their run markers are not in this "
+        "checkout); peak RSS 100 MB." in fresh_part
     )
     assert "![f1](docs/experiments/fresh-e5/f1.png)" in fresh_part
 

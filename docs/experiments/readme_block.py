@@ -244,9 +244,12 @@ def block(config: str, title: str, store: str, out: str, runs: dict) -> str:
     if compute.get("wall_time_s") is not None:
         minutes = compute["wall_time_s"] / 60
         cost += f": {minutes:.0f} min of wall time on 2 CPU cores"
+        by_group = group_minutes(compute)
+        if by_group:
+            cost += f" (by group: {by_group}; a run several groups use counts in the first that ran it)"
         artifacts = stored_artifacts(out, runs["artifacts"] if runs else None)
         if artifacts is None:
-            cost += " (the teachers' training and projection not counted: their run markers are not in this checkout)"
+            cost += "; the teachers' training and projection not counted (their run markers are not in this checkout)"
         elif artifacts["done"] == artifacts["total"]:
             cost += f", {minutes + artifacts['minutes']:.0f} min with the teachers' training and projection"
         else:
@@ -254,9 +257,6 @@ def block(config: str, title: str, store: str, out: str, runs: dict) -> str:
                 f", plus {artifacts['minutes']:.0f} min for the {artifacts['done']} of {artifacts['total']} teacher "
                 "trainings and projections done so far"
             )
-    by_group = group_minutes(compute)
-    if by_group:
-        cost += f" (by group: {by_group}; a run several groups use counts in the first that ran it)"
     if compute.get("peak_rss_mb") is not None:
         cost += f"; peak RSS {compute['peak_rss_mb']:.0f} MB"
     lines = [
