@@ -630,39 +630,28 @@ def _coverage_findings(rows, prefix) -> list[str]:
 
 
 def _compute(records: list) -> dict:
-    """What the recorded runs cost (their own wall time and peak memory; teacher training is not a record)."""
-    facts = [
-        r.get("provenance") or {}
-        for r in records
-        if isinstance(r, Mapping) and r.get("kind") in ("teacher", "student", "trial")
-    ]
+    """What the recorded runs cost (their own wall time and peak memory; teacher training is not a record).
+
+    ``groups``: wall time per experiment group, so each group's budget is a measured figure. A run counts under
+    the group(s) its record names: the harness runs group by group, so a run that several groups use (a
+    teacher's evaluation) is recorded, and counted, under the first; sweep trials count under "sweeps"."""
+    counted = [r for r in records if isinstance(r, Mapping) and r.get("kind") in ("teacher", "student", "trial")]
+    facts = [r.get("provenance") or {} for r in counted]
     walls = [f["wall_time_s"] for f in facts if _is_number(f.get("wall_time_s"))]
     rss = [f["peak_rss_mb"] for f in facts if _is_number(f.get("peak_rss_mb"))]
     gpu = [f["peak_gpu_memory_mb"] for f in facts if _is_number(f.get("peak_gpu_memory_mb"))]
+    groups: dict[str, float] = {}
+    for record, fact in zip(counted, facts):
+        if _is_number(fact.get("wall_time_s")):
+            for group in ["sweeps"] if record["kind"] == "trial" else record.get("groups") or []:
+                groups[str(group)] = groups.get(str(group), 0.0) + float(fact["wall_time_s"])
     return {
         "runs": len(walls),
         "wall_time_s": sum(walls) if walls else None,
-        "groups": _group_wall_times(records),
+        "groups": groups,
         "peak_rss_mb": max(rss) if rss else None,
         "peak_gpu_memory_mb": max(gpu) if gpu else None,
     }
-
-
-def _group_wall_times(records: list) -> dict[str, float]:
-    """Recorded wall time per experiment group, in seconds, so each group's budget is a measured figure.
-    A run counts under the group(s) its record names: the harness runs group by group, so a run that several
-    groups use (a teacher's evaluation) is recorded, and counted, under the first; sweep trials under "sweeps"."""
-    seconds: dict[str, float] = {}
-    for record in records:
-        if not isinstance(record, Mapping) or record.get("kind") not in ("teacher", "student", "trial"):
-            continue
-        wall = (record.get("provenance") or {}).get("wall_time_s")
-        if not _is_number(wall):
-            continue
-        groups = ["sweeps"] if record["kind"] == "trial" else list(record.get("groups") or [])
-        for group in groups:
-            seconds[str(group)] = seconds.get(str(group), 0.0) + float(wall)
-    return seconds
 
 
 def group_minutes(compute: Mapping) -> str:
