@@ -476,6 +476,22 @@ def test_sweeps_and_findings(report):
     assert "Niger-Congo (swa, yor): highest mean in-domain F1 for soft-kl (full)" in findings
 
 
+def test_family_finding_compares_only_configurations_run_on_all_its_languages():
+    # "hard" ran on Swahili alone: its mean (0.70) beats the teacher's over swa and yor (0.40), but over other
+    # languages, so the finding names the teacher and says a configuration was left out.
+    records = [
+        _record("t-swa", "teacher", "en", "swa", 1, {"m-swa": _result(0.50, "in")}),
+        _record("t-yor", "teacher", "en", "yor", 1, {"m-yor": _result(0.30, "in")}),
+        _record("hard-swa", "student", "hard", "swa", 1, {"m-swa": _result(0.70, "in")}, "full", ["en"]),
+    ]
+    findings = build_report(records, samples=50)["findings"]
+    assert (
+        "Niger-Congo (swa, yor): highest mean in-domain F1 for teacher en (40.0%), "
+        "among the 1 configuration(s) run on all of them."
+    ) in findings
+    assert not [f for f in findings if "highest mean in-domain F1 for hard" in f]
+
+
 def test_lead_not_confirmed_by_pooled_counts_is_said():
     # Mean F1 ranks "hard" first, but its sentence counts are the worse ones.
     records = [

@@ -588,10 +588,15 @@ def _findings(report, rankings, alpha) -> list[str]:
     for row in report["families"]["by_family"]:
         families[row["family"]].append(row)
     for family, rows in families.items():
-        best = max(rows, key=lambda r: r["f1_mean"])
+        # Means over different languages do not compare: only configurations run on every language of the family.
+        widest = max(r["n_languages"] for r in rows)
+        complete = [r for r in rows if r["n_languages"] == widest]
+        best = max(complete, key=lambda r: r["f1_mean"])
+        left_out = len(rows) - len(complete)
         findings.append(
-            f"{family} ({', '.join(best['languages'])}): highest mean in-domain F1 for "
-            f"{best['configuration']} ({_pct(best['f1_mean'])}%)."
+            f"{family} ({', '.join(sorted(best['languages']))}): highest mean in-domain F1 for "
+            f"{best['configuration']} ({_pct(best['f1_mean'])}%)"
+            + (f", among the {len(complete)} configuration(s) run on all of them." if left_out else ".")
         )
     fam = report["families"]
     findings += _coverage_findings(fam.get("by_encoder", []), "")
