@@ -589,8 +589,8 @@ def _findings(report, rankings, alpha) -> list[str]:
         families[row["family"]].append(row)
     for family, rows in families.items():
         # Means over different languages do not compare: only configurations run on every language of the family.
-        widest = max(r["n_languages"] for r in rows)
-        complete = [r for r in rows if r["n_languages"] == widest]
+        widest = set(max(rows, key=lambda r: r["n_languages"])["languages"])
+        complete = [r for r in rows if set(r["languages"]) == widest]
         best = max(complete, key=lambda r: r["f1_mean"])
         left_out = len(rows) - len(complete)
         findings.append(
