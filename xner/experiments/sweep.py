@@ -12,7 +12,9 @@ anything the script accepts::
 
 Each trial is a student run (kind ``trial``) evaluated on the dev set only, recorded in the results
 store like any run. The Optuna study lives in ``OUTPUT_DIR/sweeps/NAME.journal`` (a journal file:
-an interrupted sweep resumes, and its finished trials count); TPE sampling is seeded. When all
+an interrupted sweep resumes, and its finished trials count); TPE sampling is seeded per trial
+number, so a resumed sweep draws the settings an uninterrupted one would, and ``trials`` counts
+distinct settings (a setting drawn twice is scored once and counted once). When all
 trials are complete the best setting is written to ``OUTPUT_DIR/sweeps/NAME.json`` and recorded
 (kind ``sweep``); a strategy with ``sweep: NAME`` then runs with it.
 """
@@ -52,28 +54,58 @@ def load_study(experiment: Experiment, name: str):
 
     journal, _ = sweep_paths(experiment, name)
     storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(journal))
-    sampler = optuna.samplers.TPESampler(seed=experiment.sweeps[name].seed)
-    return optuna.create_study(
-        study_name=name, storage=storage, direction="maximize", sampler=sampler, load_if_exists=True
-    )
+    return optuna.create_study(study_name=name, storage=storage, direction="maximize", load_if_exists=True)
+
+
+def distinct_trials(study) -> list:
+    """The complete trials, the first of each setting: what ``trials`` counts and the report shows."""
+    import optuna
+
+    seen: dict[str, Any] = {}
+    for trial in study.trials:
+        if trial.state == optuna.trial.TrialState.COMPLETE:
+            seen.setdefault(json.dumps(trial.params, sort_keys=True), trial)
+    return list(seen.values())
+
+
+def space_size(space: dict) -> float:
+    """How many distinct settings the search space holds (infinite unless every entry is a list)."""
+    size = 1.0
+    for spec in space.values():
+        if isinstance(spec, list):
+            size *= len(spec)
+        elif spec.get("int"):
+            size *= int(spec["high"]) - int(spec["low"]) + 1
+        else:
+            return float("inf")
+    return size
+
+
+def optimize(study, trials: int, seed: int, space: dict, objective) -> None:
+    """Run trials until ``trials`` distinct settings are scored (or the space has no more). Each trial
+    gets a sampler seeded with ``seed`` and its trial number: a sampler seeded once would, on resume,
+    replay the first draws and repeat finished settings instead of exploring."""
+    import optuna
+
+    target = min(trials, space_size(space))
+    while len(distinct_trials(study)) < target:
+        study.sampler = optuna.samplers.TPESampler(seed=seed + len(study.trials))
+        study.optimize(objective, n_trials=1, catch=())
 
 
 def remaining_trials(experiment: Experiment, name: str) -> int:
     """Trials still to run (all of them if the study does not exist yet); reads nothing else."""
-    import optuna
-
     journal, _ = sweep_paths(experiment, name)
+    sweep = experiment.sweeps[name]
+    target = int(min(sweep.trials, space_size(sweep.space)))
     if not os.path.isfile(journal):
-        return experiment.sweeps[name].trials
-    complete = [t for t in load_study(experiment, name).trials if t.state == optuna.trial.TrialState.COMPLETE]
-    return max(0, experiment.sweeps[name].trials - len(complete))
+        return target
+    return max(0, target - len(distinct_trials(load_study(experiment, name))))
 
 
 def run_sweep(experiment: Experiment, name: str, runner=None, echo=print, wait: bool = False) -> dict:
     """Run the missing trials of sweep ``name`` and write its best setting; returns it. Without ``runner``
     (that of a run holding the store) the store is held meanwhile; ``wait``: wait for another holder."""
-    import optuna
-
     from xner.experiments.runner import Runner
 
     if runner is None:  # run alone (xner experiment sweep): hold the store as a run does
@@ -86,8 +118,7 @@ def run_sweep(experiment: Experiment, name: str, runner=None, echo=print, wait: 
     sweep = experiment.sweeps[name]
     _, best_path = sweep_paths(experiment, name)
     study = load_study(experiment, name)
-    complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
-    missing = sweep.trials - len(complete)
+    complete = distinct_trials(study)
     # The strategy's own parameters, without the sweep's result: that is what the trials search around.
     strategy = dataclasses.replace(experiment.strategies[sweep.strategy], sweep=None)
     planner = Planner(experiment)
@@ -118,9 +149,8 @@ def run_sweep(experiment: Experiment, name: str, runner=None, echo=print, wait: 
         echo(f"    trial {trial.number}: {params} -> dev F1 {100 * value:.1f}")
         return value
 
-    if missing > 0:
-        study.optimize(objective, n_trials=missing, catch=())
-    complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    optimize(study, sweep.trials, sweep.seed, sweep.space, objective)
+    complete = distinct_trials(study)
     best = study.best_trial
     result = {
         "name": name,
@@ -176,4 +206,4 @@ def run_sweep(experiment: Experiment, name: str, runner=None, echo=print, wait: 
     return result
 
 
-__all__ = ["load_study", "remaining_trials", "run_sweep", "suggest", "sweep_paths"]
+__all__ = ["distinct_trials", "load_study", "optimize", "remaining_trials", "run_sweep", "suggest", "sweep_paths"]
