@@ -174,6 +174,15 @@ def test_run_records_every_run_with_provenance(experiment):
             assert len(counts) == result["num_sentences"]
             # the per-sentence counts reproduce the metric's F1 exactly: what the bootstrap resamples
             assert f1_from_counts(counts) == pytest.approx(result["f1"], abs=1e-12)
+    # keep_weights' default: students keep their model, a sweep's trials (scored on dev, not used after) do not
+    for record in students + [r for r in records if r["kind"] == "trial"]:
+        folder = record["provenance"]["artifact"]
+        weights = [name for name in os.listdir(folder) if name.endswith(".safetensors")]
+        assert os.path.isfile(os.path.join(folder, "results.json"))
+        if record["kind"] == "student":
+            assert weights and record["provenance"]["weights"] == "kept"
+        else:
+            assert not weights and record["provenance"]["weights"] == "dropped (keep_weights)"
     student = students[0]
     assert set(student["results"]) == {"xner-sample-en:train", "europarl-ner-en"}
     assert student["results"]["europarl-ner-en"]["domain"] == "out"
@@ -311,6 +320,7 @@ def _config(**changes) -> dict:
         ({"strategies.soft-kl-tuned.sweep": "missing"}, "unknown sweep 'missing'"),
         ({"launcher": "python"}, "ending in -m"),
         ({"groups.0.languages": ["fr"]}, "'fr' is not under languages"),
+        ({"keep_weights": "trials"}, "keep_weights: one of ['all', 'none', 'students'], got 'trials'"),
     ],
 )
 def test_config_errors_name_the_place(changes, message):

@@ -439,10 +439,11 @@ class Experiment:
     cost: dict
     raw: dict
     selection: SelectionRule = SelectionRule()
+    keep_weights: str = "students"  # one of KEEP_WEIGHTS: whose model files stay once the run is recorded
 
     @property
     def config_hash(self) -> str:
-        where = ("output_dir", "artifacts_dir", "data_dir", "description")
+        where = ("output_dir", "artifacts_dir", "data_dir", "description", "keep_weights")
         return stable_hash({k: v for k, v in self.raw.items() if k not in where}, 16)
 
     @property
@@ -495,7 +496,16 @@ TOP_KEYS = (
     "evaluation",
     "selection",
     "cost",
+    "keep_weights",
 )
+
+# Whose trained weights stay in the artifacts folder once the run is recorded: a full e5 student is 450 MB,
+# and a grid of a hundred of them fills a disk. Results, configs, tokenizers and cards are always kept.
+KEEP_WEIGHTS = {
+    "all": ("student", "trial"),
+    "students": ("student",),  # the default: a sweep's trials are scored on dev and not used after
+    "none": (),
+}
 
 
 class UniqueKeyLoader(yaml.SafeLoader):
@@ -859,7 +869,11 @@ def parse_experiment(raw: Any, path: Optional[str] = None) -> Experiment:
     if len({g.name for g in groups}) != len(groups):
         raise ConfigError("groups: names must be unique")
 
+    keep_weights = raw.get("keep_weights", "students")
+    if keep_weights not in KEEP_WEIGHTS:
+        raise ConfigError(f"keep_weights: one of {sorted(KEEP_WEIGHTS)}, got {keep_weights!r}")
     experiment = Experiment(
+        keep_weights=keep_weights,
         selection=selection,
         name=str(raw["name"]),
         path=path,
@@ -946,6 +960,7 @@ __all__ = [
     "ConfigError",
     "Experiment",
     "Group",
+    "KEEP_WEIGHTS",
     "Language",
     "SELECTION_RULES",
     "SelectionRule",

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import glob
 import json
 import logging
 import os
@@ -28,7 +29,7 @@ from typing import Callable, Iterator, Mapping, Optional, Sequence
 
 from training.results import RunResults
 from xner.experiments.children import run_child
-from xner.experiments.config import Experiment, TestSet, training_flags
+from xner.experiments.config import KEEP_WEIGHTS, Experiment, TestSet, training_flags
 from xner.experiments.plan import Run, format_duration, plan, sweep_results_of
 from xner.experiments.store import append_record, finished_runs, host_facts, locked, package_versions, read_records
 from xner.steps import Step, staged
@@ -61,6 +62,18 @@ def experiment_lock(experiment: Experiment, wait: bool = False, echo: Callable[[
         if os.path.abspath(experiment.artifacts) != os.path.abspath(experiment.output_dir):
             stack.enter_context(locked(os.path.join(experiment.artifacts, ARTIFACTS_LOCK), wait=wait, echo=echo))
         yield
+
+
+# A model folder's weight files (full model, shards and their index, LoRA adapter), top level only.
+WEIGHT_FILES = ("*.safetensors", "*.safetensors.index.json", "*.bin", "*.bin.index.json")
+
+
+def drop_weights(folder: str) -> int:
+    """Remove the weight files of a recorded run's model folder (see ``keep_weights``); returns how many."""
+    paths = sorted({p for pattern in WEIGHT_FILES for p in glob.glob(os.path.join(folder, pattern))})
+    for path in paths:
+        os.remove(path)
+    return len(paths)
 
 
 def artifact_dir(experiment: Experiment, run: Run) -> str:
@@ -391,7 +404,11 @@ class Runner:
             }
             | {"trainable_parameters": distilled["student"]["trainable_parameters"]},
         )
+        kept = run.kind in KEEP_WEIGHTS[self.x.keep_weights]
+        record["provenance"]["weights"] = "kept" if kept else "dropped (keep_weights)"
         append_record(self.x.results_path, record)
+        if not kept:  # only once the record is safe: an interrupted run is redone from scratch anyway
+            drop_weights(out)
         return record
 
     def record(
@@ -535,6 +552,7 @@ __all__ = [
     "Runner",
     "artifact_dir",
     "artifact_step",
+    "drop_weights",
     "experiment_lock",
     "training_rows",
     "training_view",
