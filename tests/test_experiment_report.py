@@ -492,6 +492,30 @@ def test_family_finding_compares_only_configurations_run_on_all_its_languages():
     assert not [f for f in findings if "highest mean in-domain F1 for hard" in f]
 
 
+def test_a_student_that_finds_no_entity_is_not_the_most_robust():
+    # hard-confident tagged everything O in and out of domain: a drop of 0 points, which is no robustness
+    records = [
+        _record("t", "teacher", "en", "en", 1, {"a": _result(0.85, "in"), "b": _result(0.62, "out")}),
+        _record(
+            "s", "student", "soft-kl", "en", 1, {"a": _result(0.72, "in"), "b": _result(0.52, "out")}, "full", ["en"]
+        ),
+        _record(
+            "h",
+            "student",
+            "hard-confident",
+            "en",
+            1,
+            {"a": _result(0.0, "in"), "b": _result(0.0, "out")},
+            "full",
+            ["en"],
+        ),
+    ]
+    findings = build_report(records, samples=50)["findings"]
+    (robustness,) = [f for f in findings if f.startswith("Smallest in- vs out-of-domain drop")]
+    assert robustness.startswith("Smallest in- vs out-of-domain drop: soft-kl (full) (+20.0 points")
+    assert robustness.endswith("left out, F1 0 in domain: hard-confident (full).")
+
+
 def test_lead_not_confirmed_by_pooled_counts_is_said():
     # Mean F1 ranks "hard" first, but its sentence counts are the worse ones.
     records = [

@@ -561,7 +561,10 @@ def _findings(report, rankings, alpha) -> list[str]:
     if len(rankings) > 1:
         counts = ", ".join(f"{label} {n}" for label, n in sorted(wins.items(), key=lambda kv: -kv[1]))
         findings.insert(0, f"Best configuration per language x test set ({len(rankings)} in all): {counts}.")
-    by_config = report["robustness"]["by_configuration"]
+    # A configuration that found no entity in domain has nothing to lose out of it: its "drop" of 0 would
+    # read as the most robust, so it is named apart.
+    by_config = [r for r in report["robustness"]["by_configuration"] if r["in_f1"] > 0]
+    silent = [r["configuration"] for r in report["robustness"]["by_configuration"] if not r["in_f1"] > 0]
     if by_config:
         smallest = min(by_config, key=lambda r: r["drop"])
         text = (
@@ -571,6 +574,8 @@ def _findings(report, rankings, alpha) -> list[str]:
         if len(by_config) > 1:
             largest = max(by_config, key=lambda r: r["drop"])
             text += f"; largest: {largest['configuration']} ({_pts(largest['drop'])} points)"
+        if silent:
+            text += f"; left out, F1 0 in domain: {', '.join(silent)}"
         findings.append(text + ".")
     overall = report["teacher_vs_student"]["overall"]
     if overall["n"]:
