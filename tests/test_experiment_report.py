@@ -544,6 +544,21 @@ def test_variants_of_a_configuration_are_kept_apart(tmp_path):
     assert all(r["n_seeds"] == 1 for r in report["main"])
 
 
+def test_a_variant_label_names_what_it_sets():
+    # self-training redefined: a threshold schedule first, class-balanced thresholds after
+    old = {"self_training_threshold_start": 0.9, "self_training_threshold_end": 0.7}
+    records = [
+        _record(f"s-{i}", "student", "self-training", "en", 1, {"t": _result(f1, "in")}, "full", ["en"], params)
+        for i, (params, f1) in enumerate(((old, 0.0), ({"keep_per_class": 0.5}, 0.5), ({}, 0.4)))
+    ]
+    labels = sorted(r["configuration"] for r in build_report(records, samples=50)["main"])
+    assert labels == [
+        "self-training (full) [keep_per_class unset, self_training_threshold_end unset, self_training_threshold_start unset]",
+        "self-training (full) [keep_per_class=0.5]",
+        "self-training (full) [self_training_threshold_end=0.7, self_training_threshold_start=0.9]",
+    ]
+
+
 def test_write_report_markdown_json_and_charts(store, tmp_path):
     out = tmp_path / "report"
     paths = write_report(read_records(store), str(out), title="Synthetic", samples=200)

@@ -208,7 +208,10 @@ def _label_variants(runs: list[_Run]) -> None:
                 variant["base_model"] = run.base_model
             variant.update({k: run.params.get(k) for k in differing})
             run.variant = variant
-            run.label = _base_label(run) + " [" + ", ".join(f"{k}={_short(v)}" for k, v in variant.items()) + "]"
+            # the label names what this variant sets; a setting it leaves unset is left out (said only when
+            # it sets none of them)
+            shown = [f"{k}={_short(v)}" for k, v in variant.items() if v is not None]
+            run.label = _base_label(run) + " [" + (", ".join(shown) or ", ".join(f"{k} unset" for k in variant)) + "]"
 
 
 # ----------------------------------------------------------------------------------- statistics
