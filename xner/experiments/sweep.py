@@ -13,8 +13,9 @@ anything the script accepts::
 Each trial is a student run (kind ``trial``) evaluated on the dev set only, recorded in the results
 store like any run. The Optuna study lives in ``OUTPUT_DIR/sweeps/NAME.journal`` (a journal file:
 an interrupted sweep resumes, and its finished trials count); TPE sampling is seeded per trial
-number, so a resumed sweep draws the settings an uninterrupted one would, and ``trials`` counts
-distinct settings (a setting drawn twice is scored once and counted once). When all
+number, so a resumed sweep draws new settings rather than replaying its first ones (the trial cut
+off keeps its number, so later draws are those of the next numbers), and ``trials`` counts distinct
+settings (a setting drawn twice is scored once and counted once). When all
 trials are complete the best setting is written to ``OUTPUT_DIR/sweeps/NAME.json`` and recorded
 (kind ``sweep``); a strategy with ``sweep: NAME`` then runs with it.
 """
